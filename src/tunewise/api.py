@@ -1,0 +1,64 @@
+"""The Python API that the CLI mirrors: a Workspace holds settings, a store and an embedder
+(loaded on first use), and exposes ingest, remove, search and stats."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+from tunewise.config import Settings, load_settings
+from tunewise.embeddings import Embedder, make_embedder
+from tunewise.ingest import IngestReport, Progress, ingest
+from tunewise.retrieval import Retriever
+from tunewise.store import Store, open_store
+from tunewise.types import Hit
+
+
+class Workspace:
+    """>>> ws = Workspace()                      # ./tunewise.toml + TUNEWISE_* variables
+    >>> ws.ingest(["sample/corpus"])
+    >>> ws.search("How many days can I work remotely?", k=3)"""
+
+    def __init__(self, settings: Settings | None = None, config: str | Path | None = None):
+        self.settings = settings or load_settings(config)
+
+    @cached_property
+    def store(self) -> Store:
+        return open_store(self.settings.store.url)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return make_embedder(self.settings.embedder)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder, self.settings.retrieval)
+
+    def ingest(self, paths: Iterable[str | Path], sync: bool = False,
+               progress: Progress | None = None) -> IngestReport:
+        return ingest(paths, self.store, self.embedder, self.settings, sync=sync, progress=progress)
+
+    def remove(self, paths: Iterable[str | Path]) -> int:
+        """Remove the documents of these files (or of every file under these folders)."""
+        return sum(self.store.remove_path(str(Path(p).expanduser().resolve())) for p in paths)
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None,
+               threshold: float | None = None, source: str | None = None) -> list[Hit]:
+        if (mode or self.settings.retrieval.mode) == "keyword":  # no model load for keywords
+            return Retriever(self.store, None, self.settings.retrieval).search(
+                query, k, mode, threshold, source)
+        return self.retriever.search(query, k, mode, threshold, source)
+
+    def stats(self) -> dict:
+        return self.store.stats()
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,194 @@
+"""The `tunewise` command line: each command is a thin wrapper over one Workspace method."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+from tunewise.api import Workspace
+from tunewise.config import ConfigError, Settings, load_settings
+from tunewise.embeddings import EmbedderError
+from tunewise.ingest import IngestReport
+from tunewise.ingest import Progress as IngestProgress
+from tunewise.retrieval import MODES, RetrievalError
+from tunewise.store import StoreError
+
+app = typer.Typer(help="tunewise: answer questions from your documents, measure, and decide "
+                  "between a closed API, fine-tuning and training your own model.",
+                  no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Settings file (default: ./tunewise.toml if present).")]
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", help="Store URL, e.g. sqlite:.tunewise/store.db (default from config).")]
+
+
+def _settings(config: Path | None, store: str | None) -> Settings:
+    return load_settings(config).replace("store", url=store)
+
+
+def _show(path: str) -> str:
+    """Paths under the working directory are shown relative to it."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        return path
+
+
+class _Bars(IngestProgress):
+    def __init__(self, bars: Progress):
+        self.bars = bars
+        self.files = bars.add_task("files", total=None)
+        self.chunks = bars.add_task("embedding", total=0)
+
+    def start(self, files: int) -> None:
+        self.bars.update(self.files, total=files)
+
+    def file_done(self, path: str) -> None:
+        self.bars.advance(self.files)
+
+    def embedding(self, chunks: int) -> None:
+        task = self.bars.tasks[self.chunks]
+        self.bars.update(self.chunks, total=(task.total or 0) + chunks)
+
+    def embedded(self, chunks: int) -> None:
+        self.bars.advance(self.chunks, chunks)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
+    include: Annotated[Optional[list[str]], typer.Option(
+        "--include", "-i", help="Only files whose path matches this glob (repeatable).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(
+        "--exclude", "-x", help="Skip files whose path matches this glob (repeatable).")] = None,
+    sync: Annotated[bool, typer.Option(help="Drop documents whose files under PATHS are gone.")] = False,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero if any file failed.")] = False,
+    chunk_size: Annotated[Optional[int], typer.Option(help="Chunk size in embedder tokens.")] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap in tokens.")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Load, chunk, embed and store documents (.txt .md .html .pdf .docx .jsonl).
+
+    Unchanged files are skipped, changed ones replace their old chunks. Bad files are reported
+    and skipped. Exits 1 only if nothing could be ingested (or, with --strict, if any file failed).
+
+    Example: tunewise ingest docs/ --exclude '*/drafts/*' --sync
+    """
+    settings = _settings(config, store).replace(
+        "ingest", include=tuple(include) if include else None,
+        exclude=tuple(exclude) if exclude else None)
+    settings = settings.replace("chunking", size=chunk_size, overlap=chunk_overlap)
+    with Workspace(settings) as ws:
+        columns = [TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=console, transient=True) as bars:
+            report = ws.ingest(paths, sync=sync, progress=_Bars(bars))
+        _print_report(report, ws.stats())
+    if not report.ok or (strict and report.failed):
+        raise typer.Exit(1)
+
+
+def _print_report(report: IngestReport, stats: dict) -> None:
+    for path, reason in report.failed:
+        console.print(f"[red]failed[/red]  {_show(path)}: {reason}")
+    for path, problem in report.warnings[:20]:
+        console.print(f"[yellow]skipped[/yellow] {_show(path)}: {problem}")
+    if len(report.warnings) > 20:
+        console.print(f"[yellow]… and {len(report.warnings) - 20} more skipped records[/yellow]")
+    for path in report.removed:
+        console.print(f"removed {_show(path)} (file is gone)")
+    console.print(
+        f"files: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.unchanged)} unchanged, {len(report.failed)} failed"
+        + (f", {len(report.removed)} removed" if report.removed else "")
+        + f" | wrote {report.documents} documents, {report.chunks} chunks in {report.seconds:.1f} s"
+        + f" | store: {stats['documents']} documents, {stats['chunks']} chunks")
+
+
+@app.command("remove")
+def remove_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders whose documents to drop.")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Remove the documents of files (or of every file under folders) from the store.
+
+    Example: tunewise remove docs/old-policy.pdf
+    """
+    with Workspace(_settings(config, store)) as ws:
+        removed = ws.remove(paths)
+    console.print(f"removed {removed} documents")
+    if removed == 0:
+        raise typer.Exit(1)
+
+
+@app.command("search")
+def search_cmd(
+    query: Annotated[str, typer.Argument(help="The question or keywords.")],
+    k: Annotated[Optional[int], typer.Option("-k", help="How many hits.")] = None,
+    mode: Annotated[Optional[str], typer.Option(
+        help=f"Retriever: {', '.join(MODES)} (default hybrid).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Minimum cosine similarity (BM25 score in keyword mode); may leave no hits.")] = None,
+    source: Annotated[Optional[str], typer.Option(
+        help="Only documents whose path matches this glob or contains this text.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Find the chunks that best answer a question.
+
+    Example: tunewise search "How many days can I work from home?" -k 3 --threshold 0.3
+    """
+    with Workspace(_settings(config, store)) as ws:
+        hits = ws.search(query, k=k, mode=mode, threshold=threshold, source=source)
+    if as_json:
+        out.print_json(json.dumps([{
+            "rank": i, "score": h.score, "similarity": h.similarity, "retriever": h.retriever,
+            "source": h.chunk.source, "title": h.chunk.title, "page": h.chunk.page,
+            "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text}
+            for i, h in enumerate(hits, start=1)]))
+        return
+    if not hits:
+        out.print("No matching passages" + (" above the threshold." if threshold else "."))
+        return
+    for i, h in enumerate(hits, start=1):
+        page = f", page {h.chunk.page}" if h.chunk.page else ""
+        sim = f" cos {h.similarity:.3f}" if h.similarity is not None else ""
+        out.print(f"[bold]{i}.[/bold] [cyan]{h.score:.3f}[/cyan]{sim}  "
+                  f"[green]{_show(h.chunk.source)}[/green]{page}")
+        out.print(f"   {h.snippet()}", highlight=False)
+
+
+@app.command("stats")
+def stats_cmd(config: ConfigOpt = None, store: StoreOpt = None) -> None:
+    """Show what the store holds: files, documents, chunks, embedder, size.
+
+    Example: tunewise stats --store sqlite:scifact.db
+    """
+    with Workspace(_settings(config, store)) as ws:
+        stats = ws.stats()
+    table = Table(show_header=False)
+    for key, value in stats.items():
+        table.add_row(key, str(value))
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except (ConfigError, StoreError, EmbedderError, RetrievalError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None

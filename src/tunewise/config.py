@@ -1,0 +1,144 @@
+"""Typed settings: one frozen dataclass per concern, loaded once from tunewise.toml plus
+TUNEWISE_* environment variables, then overridden per command. Never mutated: use `replace`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+CONFIG_FILE = "tunewise.toml"
+ENV_PREFIX = "TUNEWISE_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used: unknown key, wrong type, missing file."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    # "sqlite:PATH" (or a bare path ending in .db); later "postgresql://..."
+    url: str = "sqlite:.tunewise/store.db"
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    backend: str = "local"  # local (sentence-transformers) | openai (any compatible endpoint)
+    # local: "all-MiniLM-L6-v2" is the bundled model; any sentence-transformers folder also works.
+    model: str = "all-MiniLM-L6-v2"
+    base_url: str | None = None  # openai backend: e.g. http://localhost:11434/v1 for Ollama
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key, never the key
+    batch_size: int = 64
+    max_tokens: int = 8191  # openai backend: the model's input limit in tokens
+    timeout: float = 60.0
+    max_retries: int = 5
+    device: str | None = None  # local backend: "cpu", "cuda", ...; None picks the best available
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    size: int = 256  # tokens of the embedder's tokenizer; capped at the embedder's limit
+    overlap: int = 32
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    include: tuple[str, ...] = ()  # globs matched against file paths; empty = every known format
+    exclude: tuple[str, ...] = ()
+    batch_chunks: int = 512  # chunks embedded and committed together
+    jsonl_text_field: str = "text"
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    mode: str = "hybrid"  # dense | keyword | hybrid
+    k: int = 5
+    # Minimum cosine similarity for dense and hybrid hits (minimum BM25 score in keyword mode).
+    # None returns the k best whatever their score.
+    threshold: float | None = None
+    fusion: str = "convex"  # convex (weighted normalised scores) | rrf
+    alpha: float = 0.5  # convex fusion: weight of the dense score
+    depth: int = 100  # candidates each retriever contributes to the fusion
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: StoreSettings = field(default_factory=StoreSettings)
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+
+    def replace(self, section: str, **changes: Any) -> "Settings":
+        """A copy with some keys of one section changed; None values are ignored, so CLI options
+        that were not given leave the loaded settings alone."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes:
+            return self
+        current = getattr(self, section)
+        return dataclasses.replace(self, **{section: _build(type(current), section, changes, current)})
+
+
+def load_settings(
+    config: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from `config` (default: ./tunewise.toml if present), then TUNEWISE_SECTION_KEY
+    environment variables (e.g. TUNEWISE_STORE_URL, TUNEWISE_RETRIEVAL_K) on top."""
+    env = os.environ if env is None else env
+    data: dict[str, dict[str, Any]] = {}
+    path = Path(config) if config else Path(CONFIG_FILE)
+    if config and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and "_" in name[len(ENV_PREFIX):]:
+            section, key = name[len(ENV_PREFIX):].lower().split("_", 1)
+            data.setdefault(section, {})[key] = value
+    sections = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ConfigError(f"unknown config section(s) {sorted(unknown)}; valid: {sorted(sections)}")
+    built = {}
+    for name, f in sections.items():
+        cls = f.default_factory  # type: ignore[misc]
+        built[name] = _build(cls, name, data.get(name, {}), cls())
+    return Settings(**built)
+
+
+def _build(cls: type, section: str, values: Mapping[str, Any], base: Any) -> Any:
+    hints = typing.get_type_hints(cls)
+    unknown = set(values) - set(hints)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{section}]; valid: {sorted(hints)}")
+    return dataclasses.replace(
+        base, **{k: _coerce(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    )
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Turn a TOML or environment value into the field's type, with an error that names the key."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = isinstance(hint, types.UnionType) and type(None) in typing.get_args(hint)
+    target = args[0] if optional else hint
+    if optional and (value is None or (isinstance(value, str) and value.lower() in ("", "none"))):
+        return None
+    try:
+        if typing.get_origin(target) is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if target is bool and isinstance(value, str):
+            return value.lower() in ("1", "true", "yes", "on")
+        if target in (int, float, str):
+            return target(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot use {value!r} ({exc})") from exc
+    return value

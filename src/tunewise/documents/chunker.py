@@ -1,0 +1,117 @@
+"""Token-aware chunking with the embedder's own tokenizer, at paragraph and sentence boundaries,
+never cutting inside a word and never longer than the embedder can take."""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from typing import Protocol
+
+from tunewise.documents.hashing import chunk_id, digest, document_id
+from tunewise.types import Chunk, Document
+
+
+class Tokenizer(Protocol):
+    max_tokens: int  # content tokens one input may hold (special tokens excluded)
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the tokens of `text`, without special tokens."""
+
+
+# A sentence ends at . ! ? followed by space, or at a line break; paragraphs at blank lines.
+_SEGMENT_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _SEGMENT_END.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+class _Counter:
+    """Counts the tokens of any span of one text, from one tokenization of the whole text."""
+
+    def __init__(self, text: str, tokenizer: Tokenizer):
+        self.text = text
+        self.starts = [s for s, _ in tokenizer.offsets(text)]
+
+    def count(self, start: int, end: int) -> int:
+        return bisect_left(self.starts, end) - bisect_left(self.starts, start)
+
+    def word_cut(self, start: int, end: int, budget: int, earliest: int) -> int:
+        """The last token start in (earliest, end] at a whitespace boundary such that
+        [start, cut) holds at most `budget` tokens; a token boundary if no whitespace fits."""
+        first = bisect_left(self.starts, start)
+        limit = min(first + budget, bisect_left(self.starts, end))
+        if limit >= len(self.starts) or self.starts[limit] >= end:
+            return end
+        for i in range(limit, first, -1):
+            pos = self.starts[i]
+            if pos <= earliest:
+                break
+            if self.text[pos - 1].isspace():
+                return pos
+        return max(self.starts[limit], earliest + 1)
+
+
+def _split_long(counter: _Counter, span: tuple[int, int], size: int) -> list[tuple[int, int]]:
+    """Cut one over-long sentence into pieces of at most `size` tokens at word boundaries."""
+    pieces, (start, end) = [], span
+    while counter.count(start, end) > size:
+        cut = counter.word_cut(start, end, size, start)
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
+def chunk_spans(text: str, tokenizer: Tokenizer, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Character spans of the chunks of `text`: greedy packing of sentences up to `size` tokens,
+    each chunk starting with up to `overlap` tokens of the end of the previous one."""
+    size = max(1, min(size, tokenizer.max_tokens))
+    overlap = max(0, min(overlap, size // 2))
+    counter = _Counter(text, tokenizer)
+    segs = [p for s in _segments(text) for p in _split_long(counter, s, size)]
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(segs):
+        j = i
+        while j + 1 < len(segs) and counter.count(segs[i][0], segs[j + 1][1]) <= size:
+            j += 1
+        start, end = segs[i][0], segs[j][1]
+        spans.append((start, end))
+        if j + 1 >= len(segs):
+            break
+        i = _next_start(counter, segs, i, j, overlap, size)
+    return spans
+
+
+def _next_start(counter: _Counter, segs: list, i: int, j: int, overlap: int, size: int) -> int:
+    """Index of the segment the next chunk starts at. Overlap is made of whole sentences when a
+    suffix of the chunk fits in `overlap` tokens; otherwise the next chunk starts cleanly."""
+    if overlap == 0:
+        return j + 1
+    m = j
+    while m > i and counter.count(segs[m - 1][0], segs[j][1]) <= overlap:
+        m -= 1
+    fits_next = counter.count(segs[m][0], segs[j + 1][1]) <= size
+    if m > i and counter.count(segs[m][0], segs[j][1]) <= overlap and fits_next:
+        return m
+    return j + 1
+
+
+def chunk_document(doc: Document, tokenizer: Tokenizer, size: int = 256,
+                   overlap: int = 32) -> list[Chunk]:
+    doc_id, doc_hash = document_id(doc.source), digest(doc.text)
+    chunks = []
+    for position, (start, end) in enumerate(chunk_spans(doc.text, tokenizer, size, overlap)):
+        text = doc.text[start:end]
+        chunks.append(Chunk(id=chunk_id(doc_hash, position, text), document_id=doc_id,
+                            position=position, text=text, start=start, end=end,
+                            source=doc.source, title=doc.title, page=doc.page_at(start)))
+    return chunks

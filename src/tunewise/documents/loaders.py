@@ -1,0 +1,187 @@
+"""Loaders per format (txt, md, html, pdf, docx, jsonl): a file in, Documents out, or a LoadError
+that says why not."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tunewise.types import Document
+
+
+class LoadError(Exception):
+    """A file that cannot be ingested; the message is the reason, shown next to the file name."""
+
+
+@dataclass
+class Loaded:
+    documents: list[Document]
+    problems: list[str] = field(default_factory=list)  # per-record problems the file survived
+
+
+def load_file(path: Path, jsonl_text_field: str = "text") -> Loaded:
+    suffix = path.suffix.lower()
+    if suffix not in LOADERS:
+        raise LoadError(f"unsupported format {path.suffix or '(no extension)'}; "
+                        f"supported: {', '.join(sorted(LOADERS))}")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise LoadError("empty file")
+    loader = LOADERS[suffix]
+    loaded = _load_jsonl(path, jsonl_text_field) if loader is None else Loaded([loader(path)])
+    if not loaded.documents:
+        raise LoadError("no text found")
+    return loaded
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _decode(path: Path) -> str:
+    data = _read_bytes(path)
+    if b"\x00" in data[:8192]:
+        raise LoadError("binary file (contains NUL bytes), not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                        "convert it to UTF-8 first") from exc
+
+
+def _nonempty(path: Path, text: str, title: str, **kw) -> Document:
+    text = text.strip()
+    if not text:
+        raise LoadError("no text found")
+    return Document(path=str(path), text=text, title=title or path.stem, **kw)
+
+
+def _load_text(path: Path) -> Document:
+    return _nonempty(path, _decode(path), path.stem)
+
+
+def _load_markdown(path: Path) -> Document:
+    text = _decode(path)
+    heading = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
+    return _nonempty(path, text, heading.group(1).strip() if heading else "")
+
+
+_INVISIBLE = ["script", "style", "noscript", "template", "head", "svg", "iframe"]
+_BLOCKS = ["p", "div", "section", "article", "main", "header", "footer", "nav", "aside", "li",
+           "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "br", "pre",
+           "blockquote", "dd", "dt", "figcaption"]
+
+
+def _load_html(path: Path) -> Document:
+    from bs4 import BeautifulSoup, Comment
+
+    soup = BeautifulSoup(_decode(path), "html.parser")
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    for tag in soup(_INVISIBLE):
+        tag.decompose()
+    for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        comment.extract()
+    for tag in soup.find_all(_BLOCKS):
+        tag.insert_after("\n\n")  # keep paragraph boundaries for the chunker
+    text = soup.get_text()
+    text = re.sub(r"[ \t\r\f\v]+", " ", text)
+    text = re.sub(r" ?\n ?", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return _nonempty(path, text, title)
+
+
+def _load_pdf(path: Path) -> Document:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("encrypted PDF (needs a password)")
+        parts, pages, offset = [], [], 0
+        for number, page in enumerate(reader.pages, start=1):
+            page_text = (page.extract_text() or "").strip()
+            if not page_text:
+                continue
+            pages.append((offset, number))
+            parts.append(page_text)
+            offset += len(page_text) + 2  # the "\n\n" joining pages
+        title = (reader.metadata.title if reader.metadata else None) or ""
+    except LoadError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise LoadError(f"corrupt or unreadable PDF: {exc}") from exc
+    if not parts:
+        raise LoadError("PDF has no extractable text (scanned? run OCR first)")
+    return _nonempty(path, "\n\n".join(parts), str(title), pages=tuple(pages))
+
+
+def _load_docx(path: Path) -> Document:
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        d = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoadError(f"corrupt or unreadable .docx: {exc}") from exc
+    blocks = [p.text for p in d.paragraphs if p.text.strip()]
+    for table in d.tables:
+        for row in table.rows:
+            blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
+    heading = next((p.text for p in d.paragraphs
+                    if p.style is not None and p.style.name.startswith(("Heading", "Title"))), "")
+    return _nonempty(path, "\n\n".join(blocks), d.core_properties.title or heading)
+
+
+def _load_jsonl(path: Path, text_field: str) -> Loaded:
+    """One document per line: `text_field` holds the text; `_id`/`id` the key (else the line
+    number); `title` is prepended to the text so that both retrievers see it."""
+    docs, problems, seen = [], [], set()
+    for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {number}: invalid JSON ({exc.msg})")
+            continue
+        text = record.get(text_field) if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            problems.append(f"line {number}: no '{text_field}' text")
+            continue
+        key = str(record.get("_id", record.get("id", number)))
+        if key in seen:
+            problems.append(f"line {number}: duplicate id {key!r} (kept the first)")
+            continue
+        seen.add(key)
+        title = str(record.get("title") or "").strip()
+        body = f"{title}\n\n{text.strip()}" if title else text.strip()
+        meta = {k: v for k, v in record.items() if k not in (text_field, "title", "_id", "id")}
+        docs.append(Document(path=str(path), text=body, title=title or key, key=key,
+                             metadata=meta))
+    if not docs and problems:
+        raise LoadError(f"no valid records ({problems[0]})")
+    return Loaded(docs, problems)
+
+
+LOADERS: dict[str, Callable[[Path], Document] | None] = {
+    ".txt": _load_text,
+    ".md": _load_markdown,
+    ".markdown": _load_markdown,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".pdf": _load_pdf,
+    ".docx": _load_docx,
+    ".jsonl": None,  # many documents per file: handled in load_file
+}

@@ -1,0 +1,55 @@
+"""Embeddings from any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server)
+through the official SDK, batched, with the SDK's retries and backoff on 429 and 5xx."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+import numpy as np
+
+from tunewise.config import EmbedderSettings
+from tunewise.embeddings.base import ApproximateTokenizer, EmbedderError, normalise
+
+
+class OpenAIEmbedder:
+    def __init__(self, settings: EmbedderSettings):
+        self.settings = settings
+        self.name = f"openai:{settings.model}"
+        self.tokenizer = ApproximateTokenizer(settings.max_tokens)
+        self._dimension: int | None = None
+
+    @cached_property
+    def client(self):
+        from openai import OpenAI
+
+        s = self.settings
+        key = os.environ.get(s.api_key_env)
+        if not key and not s.base_url:
+            raise EmbedderError(f"the openai embedder needs an API key in ${s.api_key_env} "
+                                "(or a base_url of a local server that needs none)")
+        return OpenAI(base_url=s.base_url, api_key=key or "unused", timeout=s.timeout,
+                      max_retries=s.max_retries)
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self.embed(["dimension probe"])
+        return self._dimension  # type: ignore[return-value]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import openai
+
+        rows: list[list[float]] = []
+        for i in range(0, len(texts), self.settings.batch_size):
+            batch = texts[i : i + self.settings.batch_size]
+            try:
+                response = self.client.embeddings.create(model=self.settings.model, input=batch)
+            except openai.OpenAIError as exc:
+                raise EmbedderError(f"embedding request to {self.client.base_url} failed: {exc}") from exc
+            rows.extend(d.embedding for d in sorted(response.data, key=lambda d: d.index))
+        if not rows:
+            return np.zeros((0, self._dimension or 0), dtype=np.float32)
+        vectors = normalise(np.array(rows, dtype=np.float32))
+        self._dimension = vectors.shape[1]
+        return vectors

@@ -1,0 +1,24 @@
+"""Stores chosen by URL: `sqlite:PATH` (default) — PostgreSQL follows behind the same protocol."""
+
+from __future__ import annotations
+
+from tunewise.store.base import (EmbedderMismatch, Store, StoreError, StoredDocument,
+                                 WriteBatch)
+
+SCHEMES = ("sqlite:PATH", "PATH.db")
+
+
+def open_store(url: str) -> Store:
+    if url.startswith("sqlite:"):
+        path = url[len("sqlite:"):]
+        path = path[2:] if path.startswith("///") else path  # sqlite:///abs/path -> /abs/path
+    elif url.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url:
+        path = url
+    else:
+        raise StoreError(f"unknown store URL {url!r}; valid forms: {', '.join(SCHEMES)}")
+    from tunewise.store.sqlite import SQLiteStore
+
+    return SQLiteStore(path)
+
+
+__all__ = ["open_store", "Store", "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch"]

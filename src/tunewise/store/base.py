@@ -1,0 +1,104 @@
+"""The Store protocol: documents, chunks, vectors and a keyword index, written atomically.
+
+Every backend passes the contract suite in tests/store/contract.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from tunewise.types import Chunk, Document
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be opened or used as asked."""
+
+
+class EmbedderMismatch(StoreError):
+    """The store was built with another embedder: its vectors and the query's would not compare."""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as written: its chunks with their vectors, row for row."""
+
+    id: str
+    document: Document
+    content_hash: str
+    chunks: list[Chunk]
+    vectors: np.ndarray  # (len(chunks), dim) float32, unit rows
+
+
+@dataclass
+class WriteBatch:
+    """One transaction: replace these documents, delete those, mark these files complete."""
+
+    documents: list[StoredDocument] = field(default_factory=list)
+    delete_ids: list[str] = field(default_factory=list)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (path, file hash)
+
+    def chunk_count(self) -> int:
+        return sum(len(d.chunks) for d in self.documents)
+
+
+class Store(Protocol):
+    def embedder(self) -> tuple[str, int] | None:
+        """(name, dimension) of the embedder that built the store; None while it is empty."""
+
+    def check_embedder(self, name: str, dimension: int) -> None:
+        """Record the embedder on first use; raise EmbedderMismatch if another one built it."""
+
+    def file_hash(self, path: str) -> str | None:
+        """The hash of `path` when all of its documents were last written completely."""
+
+    def document_hashes(self, path: str) -> dict[str, str]:
+        """{document id: content hash} of the documents that came from `path`."""
+
+    def write(self, batch: WriteBatch) -> None: ...
+
+    def remove_path(self, path: str) -> int:
+        """Delete every document of a file (or of every file under a folder); returns how many."""
+
+    def paths(self) -> list[str]: ...
+
+    def dense(self, vector: np.ndarray, k: int, source: str | None = None) -> list[tuple[int, float]]:
+        """The k (row, cosine) pairs most similar to `vector`, best first."""
+
+    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
+        """The k (row, BM25 score) pairs that best match the words of `query`, best first."""
+
+    def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]: ...
+
+    def chunks(self, rows: list[int]) -> dict[int, Chunk]:
+        """{row: chunk}; rows deleted meanwhile are missing."""
+
+    def stats(self) -> dict: ...
+
+    def close(self) -> None: ...
+
+
+# Words too common to help BM25: dropping them from keyword queries keeps posting lists short.
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because
+been before being below between both but by can could did do does doing down during each few for
+from further had has have having he her here hers herself him himself his how i if in into is it
+its itself just me more most my myself no nor not now of off on once only or other our ours out
+over own same she should so some such than that the their theirs them themselves then there these
+they this those through to too under until up very was we were what when where which while who
+whom why will with would you your yours""".split())
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct lowercase words of a query, stopwords removed (all of them kept if that leaves none)."""
+    words = list(dict.fromkeys(re.findall(r"\w+", query.lower())))
+    kept = [w for w in words if w not in STOPWORDS]
+    return kept or words
+
+
+def source_glob(pattern: str) -> str:
+    """A relative glob or plain text matches anywhere in the path: 'policies/*' -> '*policies/*'."""
+    if not any(c in pattern for c in "*?["):
+        return f"*{pattern}*"
+    return pattern if pattern.startswith(("/", "*")) else f"*{pattern}"
