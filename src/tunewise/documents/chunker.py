@@ -111,7 +111,7 @@ def chunk_document(doc: Document, tokenizer: Tokenizer, size: int = 256,
     chunks = []
     for position, (start, end) in enumerate(chunk_spans(doc.text, tokenizer, size, overlap)):
         text = doc.text[start:end]
-        chunks.append(Chunk(id=chunk_id(doc_hash, position, text), document_id=doc_id,
+        chunks.append(Chunk(id=chunk_id(doc_id, doc_hash, position, text), document_id=doc_id,
                             position=position, text=text, start=start, end=end,
                             source=doc.source, title=doc.title, page=doc.page_at(start)))
     return chunks

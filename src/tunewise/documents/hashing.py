@@ -24,5 +24,6 @@ def document_id(source: str) -> str:
     return digest("doc:" + source, 24)
 
 
-def chunk_id(document_hash: str, position: int, text: str) -> str:
-    return digest(f"chunk:{document_hash}:{position}:{text}", 24)
+def chunk_id(document_id: str, document_hash: str, position: int, text: str) -> str:
+    """Unique per document and content: two copies of one file have distinct chunks."""
+    return digest(f"chunk:{document_id}:{document_hash}:{position}:{text}", 24)

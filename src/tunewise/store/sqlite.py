@@ -30,7 +30,7 @@ CREATE INDEX IF NOT EXISTS documents_path ON documents(path);
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, file_hash TEXT NOT NULL, updated_at REAL);
 CREATE TABLE IF NOT EXISTS chunks (
-    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL, document_id TEXT NOT NULL,
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, document_id TEXT NOT NULL,
     position INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER, end INTEGER, page INTEGER,
     embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real bundled embedder (loaded once), sample corpus paths, fresh stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample" / "corpus"
+QUESTIONS = ROOT / "sample" / "questions.jsonl"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from tunewise.embeddings.local import LocalEmbedder
+
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from tunewise.config import Settings
+
+    return Settings().replace("store", url=f"sqlite:{tmp_path / 'store.db'}")
+
+
+@pytest.fixture(scope="session")
+def sample_workspace(tmp_path_factory, embedder):
+    """The sample corpus ingested once for the read-only retrieval tests."""
+    from tunewise.api import Workspace
+    from tunewise.config import Settings
+
+    path = tmp_path_factory.mktemp("sample") / "store.db"
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{path}"))
+    ws.__dict__["embedder"] = embedder  # share the loaded model
+    report = ws.ingest([SAMPLE])
+    assert not report.failed, report.failed
+    yield ws
+    ws.close()

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from tunewise.retrieval import RetrievalError
+from tunewise.retrieval.fusion import convex, rrf
+from tunewise.store import EmbedderMismatch
+from tests.conftest import QUESTIONS
+
+QS = [json.loads(line) for line in QUESTIONS.read_text().splitlines()]
+
+
+def found(hits, sources):
+    return any(h.chunk.source.split("#")[0].endswith(tuple(sources)) for h in hits)
+
+
+@pytest.mark.parametrize("mode, at_least", [("hybrid", 0.9), ("dense", 0.8), ("keyword", 0.8)])
+def test_sample_questions_find_their_source(sample_workspace, mode, at_least):
+    """Recall@5 of the gold document over the 32 sample questions."""
+    hits = [found(sample_workspace.search(q["question"], k=5, mode=mode), q["sources"]) for q in QS]
+    assert sum(hits) / len(hits) >= at_least, [q["id"] for q, h in zip(QS, hits) if not h]
+
+
+def test_hits_carry_citations(sample_workspace):
+    hits = sample_workspace.search("What are the dimensions of the HX200 outdoor unit?", k=3)
+    top = hits[0]
+    assert top.chunk.source.endswith("hx-series-datasheet.pdf") and top.chunk.page == 1
+    assert top.retriever == "hybrid" and 0 < top.similarity <= 1
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert "1,100 x 950" in top.chunk.text
+
+
+def test_threshold_can_return_nothing(sample_workspace):
+    off_topic = "Who won the football world cup in 2018?"
+    assert sample_workspace.search(off_topic, k=5) != []
+    assert sample_workspace.search(off_topic, k=5, threshold=0.3) == []
+    assert sample_workspace.search(off_topic, k=5, mode="dense", threshold=0.3) == []
+    kept = sample_workspace.search("What is the minimum password length?", threshold=0.3)
+    assert kept and all(h.similarity >= 0.3 for h in kept)
+
+
+def test_source_filter(sample_workspace):
+    hits = sample_workspace.search("warranty", k=10, source="support/*")
+    assert hits and all("/support/" in h.chunk.source for h in hits)
+
+
+def test_keyword_mode_needs_no_model(sample_workspace):
+    from tunewise.retrieval import Retriever
+
+    retriever = Retriever(sample_workspace.store, None, sample_workspace.settings.retrieval)
+    hits = retriever.search("E12 water flow", mode="keyword", k=2)
+    assert hits[0].chunk.source.endswith("faq.md") and hits[0].similarity is None
+    with pytest.raises(RetrievalError, match="embedder"):
+        retriever.search("E12", mode="dense")
+
+
+def test_unknown_mode_lists_valid_ones(sample_workspace):
+    with pytest.raises(RetrievalError, match="dense, keyword, hybrid"):
+        sample_workspace.search("x", mode="fuzzy")
+
+
+def test_other_embedder_is_refused(sample_workspace):
+    from tunewise.retrieval import Retriever
+
+    class Other:
+        name, dimension = "other-model", 384
+
+    with pytest.raises(EmbedderMismatch, match="all-MiniLM-L6-v2"):
+        Retriever(sample_workspace.store, Other(), sample_workspace.settings.retrieval).search("x")
+
+
+def test_rrf_rewards_agreement():
+    scores = rrf([[1, 2, 3], [3, 1, 4]])
+    assert max(scores, key=scores.get) == 1 and scores[3] > scores[2]
+
+
+def test_convex_normalises_each_retriever():
+    fused = convex({1: 0.9, 2: 0.5, 3: 0.1}, {3: 12.0, 2: 6.0}, alpha=0.5)
+    assert fused[1] == pytest.approx(0.5)  # best cosine, no keyword match
+    assert fused[3] == pytest.approx(0.5)  # worst cosine, best BM25
+    assert fused[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
+    assert convex({}, {1: 3.0}, 0.5) == {}

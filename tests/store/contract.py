@@ -1,0 +1,136 @@
+"""The contract every Store backend passes. Subclass StoreContract and provide a `store` fixture
+that yields a fresh, empty store (see test_sqlite.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tunewise.documents.hashing import chunk_id, digest, document_id
+from tunewise.store import EmbedderMismatch, StoredDocument, WriteBatch
+from tunewise.types import Chunk, Document
+
+DIM = 8
+
+
+def vec(*values: float) -> np.ndarray:
+    v = np.zeros(DIM, dtype=np.float32)
+    v[: len(values)] = values
+    return v / np.linalg.norm(v)
+
+
+def stored(path: str, texts: list[str], vectors: list[np.ndarray], key: str = "",
+           title: str = "") -> StoredDocument:
+    doc = Document(path=path, text="\n\n".join(texts), title=title or path, key=key)
+    doc_id, doc_hash = document_id(doc.source), digest(doc.text)
+    chunks, at = [], 0
+    for i, t in enumerate(texts):
+        chunks.append(Chunk(chunk_id(doc_id, doc_hash, i, t), doc_id, i, t, at, at + len(t), doc.source,
+                            doc.title, page=i + 1))
+        at += len(t) + 2
+    return StoredDocument(doc_id, doc, doc_hash, chunks, np.stack(vectors))
+
+
+CAT = stored("/docs/cats.md", ["Cats purr when content.", "A kitten drinks milk."],
+             [vec(1, 0), vec(0.9, 0.1)])
+DOG = stored("/docs/dogs.txt", ["Dogs bark at the postman."], [vec(0, 1)])
+FISH = stored("/docs/sea/fish.md", ["Salmon swim upstream to spawn."], [vec(0.5, 0.5)])
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self):
+        raise NotImplementedError
+
+    @pytest.fixture
+    def filled(self, store):
+        store.check_embedder("test-embedder", DIM)
+        store.write(WriteBatch(documents=[CAT, DOG, FISH],
+                               files=[("/docs/cats.md", "h1"), ("/docs/dogs.txt", "h2")]))
+        return store
+
+    def test_empty_store(self, store):
+        assert store.embedder() is None
+        assert store.dense(vec(1), 5) == [] and store.keyword("cats", 5) == []
+        assert store.stats()["chunks"] == 0
+
+    def test_embedder_recorded_and_mismatch_refused(self, store):
+        store.check_embedder("model-a", DIM)
+        store.check_embedder("model-a", DIM)  # the same embedder again is fine
+        assert store.embedder() == ("model-a", DIM)
+        with pytest.raises(EmbedderMismatch, match="model-a"):
+            store.check_embedder("model-b", DIM)
+        with pytest.raises(EmbedderMismatch):
+            store.check_embedder("model-a", DIM * 2)
+
+    def test_dense_ranks_by_cosine(self, filled):
+        hits = filled.dense(vec(1, 0), 3)
+        chunks = filled.chunks([r for r, _ in hits])
+        assert [chunks[r].text for r, _ in hits] == [
+            "Cats purr when content.", "A kitten drinks milk.", "Salmon swim upstream to spawn."]
+        assert hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+    def test_keyword_uses_bm25_with_stemming(self, filled):
+        hits = filled.keyword("barking dogs", 5)
+        assert len(hits) == 1
+        assert filled.chunks([hits[0][0]])[hits[0][0]].text == "Dogs bark at the postman."
+        assert filled.keyword("the of and", 5) != []  # only stopwords: searched as they are
+        assert filled.keyword('quotes " and (parens) AND OR NOT *', 5) == []  # no syntax errors
+
+    def test_source_filter(self, filled):
+        rows = [r for r, _ in filled.dense(vec(1, 0), 10, source="sea/*")]
+        assert [filled.chunks(rows)[r].source for r in rows] == ["/docs/sea/fish.md"]
+        assert filled.keyword("kitten", 5, source="dogs") == []
+        assert len(filled.keyword("kitten", 5, source="cats")) == 1
+
+    def test_chunk_fields_round_trip(self, filled):
+        row = filled.dense(vec(0.9, 0.1), 1)[0][0]
+        chunk = filled.chunks([row])[row]
+        assert chunk == CAT.chunks[1]
+
+    def test_similarities(self, filled):
+        rows = [r for r, _ in filled.dense(vec(0, 1), 3)]
+        sims = filled.similarities(vec(0, 1), rows)
+        assert sims[0] == pytest.approx(1.0, abs=1e-5)
+        assert sims == sorted(sims, reverse=True)
+
+    def test_rewrite_replaces_old_chunks(self, filled):
+        new_cat = stored("/docs/cats.md", ["Cats sleep all day."], [vec(1, 0)])
+        assert new_cat.id == CAT.id
+        filled.write(WriteBatch(documents=[new_cat]))
+        assert filled.stats()["chunks"] == 3
+        assert filled.keyword("kitten", 5) == []
+        assert len(filled.keyword("sleep", 5)) == 1
+        assert filled.document_hashes("/docs/cats.md") == {CAT.id: new_cat.content_hash}
+
+    def test_file_records_and_remove(self, filled):
+        assert filled.file_hash("/docs/cats.md") == "h1"
+        assert filled.file_hash("/docs/sea/fish.md") is None  # never marked complete
+        assert filled.remove_path("/docs/cats.md") == 1
+        assert filled.file_hash("/docs/cats.md") is None
+        assert filled.keyword("kitten", 5) == [] and filled.stats()["chunks"] == 2
+        assert filled.remove_path("/docs/sea") == 1  # a folder removes what is under it
+        assert filled.paths() == ["/docs/dogs.txt"]
+        assert filled.remove_path("/docs/nothing") == 0
+
+    def test_delete_ids_in_a_batch(self, filled):
+        filled.write(WriteBatch(delete_ids=[DOG.id]))
+        assert filled.document_hashes("/docs/dogs.txt") == {}
+        assert filled.keyword("postman", 5) == []
+
+    def test_jsonl_records_share_a_path(self, store):
+        store.check_embedder("test-embedder", DIM)
+        a = stored("/kb.jsonl", ["Alpha record."], [vec(1)], key="a")
+        b = stored("/kb.jsonl", ["Beta record."], [vec(0, 1)], key="b")
+        store.write(WriteBatch(documents=[a, b]))
+        assert set(store.document_hashes("/kb.jsonl")) == {a.id, b.id}
+        row = store.keyword("beta", 1)[0][0]
+        assert store.chunks([row])[row].source == "/kb.jsonl#b"
+
+    def test_failed_write_leaves_nothing(self, filled):
+        broken = StoredDocument("x", Document(path="/x.md", text="x"), "h", CAT.chunks,
+                                np.zeros((1, DIM), dtype=np.float32))  # 2 chunks, 1 vector
+        with pytest.raises(Exception):
+            filled.write(WriteBatch(documents=[broken], delete_ids=[DOG.id]))
+        assert filled.stats()["chunks"] == 4 and filled.stats()["documents"] == 3

@@ -1,0 +1,51 @@
+import sqlite3
+
+import pytest
+
+from tests.store.contract import StoreContract
+from tunewise.store import StoreError, open_store
+from tunewise.store.sqlite import SQLiteStore
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = SQLiteStore(tmp_path / "store.db")
+        yield s
+        s.close()
+
+
+def test_open_store_by_url(tmp_path):
+    for url in (f"sqlite:{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db", f"{tmp_path}/c.db"):
+        store = open_store(url)
+        assert isinstance(store, SQLiteStore)
+        store.close()
+    with pytest.raises(StoreError, match="valid forms"):
+        open_store("mysql://nope")
+
+
+def test_store_is_a_wal_sqlite_file(tmp_path):
+    SQLiteStore(tmp_path / "s.db").close()
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+    assert {"documents", "chunks", "chunks_fts", "files", "meta"} <= tables
+
+
+def test_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_text("this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite store"):
+        SQLiteStore(path)
+
+
+def test_other_connection_sees_writes(tmp_path):
+    from tests.store.contract import CAT, DOG, vec
+    from tunewise.store import WriteBatch
+
+    reader, writer = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+    writer.check_embedder("e", 8)
+    writer.write(WriteBatch(documents=[CAT]))
+    assert len(reader.dense(vec(1), 10)) == 2
+    writer.write(WriteBatch(documents=[DOG]))
+    assert len(reader.dense(vec(1), 10)) == 3  # the vector cache noticed the other writer

@@ -1,0 +1,51 @@
+import pytest
+
+from tunewise.config import ConfigError, Settings, load_settings
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={})
+    assert s == Settings()
+    assert s.chunking.size == 256 and s.chunking.overlap == 32 and s.retrieval.mode == "hybrid"
+
+
+def test_file_then_environment_then_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tunewise.toml").write_text(
+        '[store]\nurl = "sqlite:a.db"\n[retrieval]\nk = 7\nthreshold = 0.3\n'
+        '[ingest]\nexclude = ["*/drafts/*"]\n')
+    s = load_settings(env={"TUNEWISE_RETRIEVAL_K": "9", "TUNEWISE_EMBEDDER_BATCH_SIZE": "8",
+                           "OTHER": "x"})
+    assert s.store.url == "sqlite:a.db" and s.retrieval.threshold == 0.3
+    assert s.retrieval.k == 9 and s.embedder.batch_size == 8
+    assert s.ingest.exclude == ("*/drafts/*",)
+    t = s.replace("store", url="sqlite:b.db").replace("retrieval", k=None)
+    assert t.store.url == "sqlite:b.db" and t.retrieval.k == 9 and s.store.url == "sqlite:a.db"
+
+
+def test_explicit_config_file(tmp_path):
+    path = tmp_path / "other.toml"
+    path.write_text('[chunking]\nsize = 128\n')
+    assert load_settings(path, env={}).chunking.size == 128
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml", env={})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[stroe]\nurl = 'x'\n", "unknown config section"),
+    ("[store]\npath = 'x'\n", r"unknown key\(s\) \['path'\] in \[store\]; valid: \['url'\]"),
+    ("[retrieval]\nk = 'many'\n", "retrieval.k"),
+    ("[retrieval\n", "tunewise.toml"),
+])
+def test_bad_settings_are_named(tmp_path, monkeypatch, text, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tunewise.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env={})
+
+
+def test_none_in_environment_clears_an_optional(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={"TUNEWISE_RETRIEVAL_THRESHOLD": "none", "TUNEWISE_EMBEDDER_BASE_URL": ""})
+    assert s.retrieval.threshold is None and s.embedder.base_url is None

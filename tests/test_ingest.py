@@ -1,0 +1,148 @@
+"""Ingestion through the Python API and the CLI: re-ingest, update, remove, sync, bad files."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from tunewise.api import Workspace
+from tunewise.cli import app
+from tunewise.store import EmbedderMismatch
+from tests.conftest import SAMPLE
+
+
+@pytest.fixture
+def ws(settings, embedder):
+    w = Workspace(settings)
+    w.__dict__["embedder"] = embedder
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    shutil.copytree(SAMPLE / "policies", folder)
+    return folder
+
+
+def chunk_rows(ws):
+    return ws.store.db.execute("SELECT id, document_id FROM chunks ORDER BY id").fetchall()
+
+
+def test_reingest_unchanged_is_a_no_op(ws, docs):
+    first = ws.ingest([docs])
+    assert len(first.added) == 6 and not first.failed and first.chunks >= 7
+    before = chunk_rows(ws)
+    again = ws.ingest([docs])
+    assert len(again.unchanged) == 6 and again.chunks == 0 and not again.added
+    assert chunk_rows(ws) == before
+
+
+def test_changed_file_replaces_its_chunks(ws, docs):
+    ws.ingest([docs])
+    target = docs / "parental-leave.txt"
+    target.write_text(target.read_text().replace("12 weeks", "16 weeks"))
+    report = ws.ingest([docs])
+    assert report.updated == [str(target)] and len(report.unchanged) == 5
+    assert ws.search("16 weeks", mode="keyword", k=1)[0].chunk.source == str(target)
+    assert ws.search('"12 weeks" parental', mode="keyword", k=5)[0].chunk.text.count("16 weeks")
+    n_docs = ws.store.db.execute("SELECT count(*) FROM documents WHERE path=?", (str(target),))
+    assert n_docs.fetchone()[0] == 1
+
+
+def test_jsonl_records_update_individually(ws, tmp_path):
+    path = tmp_path / "kb.jsonl"
+    rows = [{"id": f"r{i}", "text": f"Record {i} is about topic number {i}."} for i in range(5)]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    assert ws.ingest([path]).documents == 5
+    rows[2]["text"] = "Record two now talks about glaciers."
+    del rows[4]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    report = ws.ingest([path])
+    assert report.updated == [str(path)] and report.documents == 1  # only the changed record
+    assert ws.stats()["documents"] == 4
+    assert ws.search("glaciers", mode="keyword")[0].chunk.source == f"{path}#r2"
+
+
+def test_remove_and_sync(ws, docs):
+    ws.ingest([docs])
+    assert ws.remove([docs / "remote-work-policy.md"]) == 1
+    hits = ws.search("home-office allowance", mode="keyword", k=10)
+    assert not any("remote-work" in h.chunk.source for h in hits)
+    (docs / "travel-expense-policy.md").unlink()
+    report = ws.ingest([docs], sync=True)
+    assert report.removed == [str(docs / "travel-expense-policy.md")]
+    assert report.added == [str(docs / "remote-work-policy.md")]  # removed, still on disk: back
+    assert ws.stats()["documents"] == 5
+    assert not any("travel" in h.chunk.source for h in ws.search("per diem hotel", k=10))
+
+
+def test_bad_files_are_reported_and_the_rest_ingested(ws, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "good.md").write_text("# Good\n\nThe cafeteria opens at 11:00.")
+    (folder / "empty.txt").write_text("")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.7 not really")
+    (folder / "latin1.txt").write_bytes("pr\xe9sentation".encode("latin-1"))
+    (folder / "exe.txt").write_bytes(b"MZ\x00\x00\x90" * 100)
+    (folder / "ignored.bin").write_bytes(b"\x00\x01")  # unknown format in a folder: not picked up
+    report = ws.ingest([folder, tmp_path / "missing.md"])
+    reasons = {p.rsplit("/", 1)[-1]: r for p, r in report.failed}
+    assert set(reasons) == {"empty.txt", "broken.pdf", "latin1.txt", "exe.txt", "missing.md"}
+    assert "binary" in reasons["exe.txt"] and "UTF-8" in reasons["latin1.txt"]
+    assert report.added == [str(folder / "good.md")] and report.ok
+
+
+def test_include_and_exclude_globs(ws, tmp_path):
+    ws.settings = ws.settings.replace("ingest", include=("*.md",), exclude=("*/drafts/*",))
+    for rel in ("a.md", "b.txt", "drafts/c.md"):
+        (tmp_path / "d" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "d" / rel).write_text(f"Text of {rel}.")
+    report = ws.ingest([tmp_path / "d"])
+    assert [p.rsplit("/", 1)[-1] for p in report.added] == ["a.md"]
+
+
+def test_ingest_with_another_embedder_is_refused(ws, docs):
+    ws.ingest([docs])
+
+    class Other:
+        name, dimension, tokenizer = "other", 384, None
+
+    w2 = Workspace(ws.settings)
+    w2.__dict__["embedder"] = Other()
+    (docs / "new.md").write_text("# New\n\nSomething new.")
+    with pytest.raises(EmbedderMismatch, match="all-MiniLM-L6-v2"):
+        w2.ingest([docs])
+    w2.close()
+
+
+def test_cli_summary_exit_codes_and_search(tmp_path, docs):
+    runner = CliRunner()
+    store = ["--store", f"sqlite:{tmp_path}/cli.db"]
+    (docs / "empty.md").write_text("")
+    ok = runner.invoke(app, ["ingest", str(docs), *store])
+    assert ok.exit_code == 0, ok.output
+    assert "6 added, 0 updated, 0 unchanged, 1 failed" in ok.output and "empty file" in ok.output
+    strict = runner.invoke(app, ["ingest", str(docs), "--strict", *store])
+    assert strict.exit_code == 1 and "6 unchanged" in strict.output
+    nothing = runner.invoke(app, ["ingest", str(docs / "empty.md"), *store])
+    assert nothing.exit_code == 1
+    found = runner.invoke(app, ["search", "minimum password length", "-k", "2", "--json", *store])
+    hits = json.loads(found.stdout)
+    assert len(hits) == 2 and hits[0]["source"].endswith("information-security-policy.md")
+    assert {"score", "similarity", "page", "start", "end", "text"} <= set(hits[0])
+    none = runner.invoke(app, ["search", "football world cup", "--threshold", "0.5", *store])
+    assert "No matching passages" in none.stdout
+    gone = runner.invoke(app, ["remove", str(docs / "parental-leave.txt"), *store])
+    assert gone.exit_code == 0 and "removed 1 documents" in gone.output
+    stats = runner.invoke(app, ["stats", *store])
+    assert "all-MiniLM-L6-v2 (384-d)" in stats.stdout
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    for command in ("ingest", "remove", "search", "stats"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "Example:" in result.stdout and "--store" in result.stdout
