@@ -49,3 +49,17 @@ def test_none_in_environment_clears_an_optional(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = load_settings(env={"TUNEWISE_RETRIEVAL_THRESHOLD": "none", "TUNEWISE_EMBEDDER_BASE_URL": ""})
     assert s.retrieval.threshold is None and s.embedder.base_url is None
+
+
+def test_example_config_lists_every_default():
+    from tests.conftest import ROOT
+
+    import dataclasses
+    import tomllib
+
+    path = ROOT / "examples" / "tunewise.toml"
+    assert load_settings(path, env={}) == Settings()
+    written = tomllib.loads(path.read_text())
+    for section in dataclasses.fields(Settings):
+        keys = {f.name for f in dataclasses.fields(getattr(Settings(), section.name))}
+        assert set(written[section.name]) == keys, section.name

@@ -25,9 +25,11 @@ class Retriever:
         self.store, self.embedder, self.settings = store, embedder, settings
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
-               threshold: float | None = None, source: str | None = None) -> list[Hit]:
+               threshold: float | None = None, source: str | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
         """The k best chunks for `query`. `threshold` is a minimum cosine similarity (a minimum
-        BM25 score in keyword mode); when nothing passes it the answer is an empty list."""
+        BM25 score in keyword mode); when nothing passes it the answer is an empty list.
+        `vector` is the query's embedding when the caller already has it."""
         s = replace(self.settings, **{n: v for n, v in
                     {"k": k, "mode": mode, "threshold": threshold}.items() if v is not None})
         if s.mode not in MODES:
@@ -41,7 +43,7 @@ class Retriever:
             if s.threshold is not None:
                 scored = [h for h in scored if h[1] >= s.threshold]
             return self._hits(scored, "keyword")
-        vector = self._embed(query)
+        vector = self._embed(query) if vector is None else vector
         if s.mode == "dense":
             scored = [(row, cos, cos) for row, cos in self.store.dense(vector, s.k, source)]
         else:

@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine:  make demo  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+# A CPU build of torch by default. GPU: make install TORCH=torch==2.13.0 TORCH_INDEX=<CUDA wheel index>
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+demo: install  ## ingest the sample corpus and search it (bundled model, no API key, no network)
+	$(BIN)/tunewise ingest sample/corpus
+	$(BIN)/tunewise search "How many days per week can I work remotely?" -k 2
+	$(BIN)/tunewise search "What does error code E12 mean?" -k 2
+	$(BIN)/tunewise search "HX200 price 2026" -k 2 --mode keyword
+	$(BIN)/tunewise search "Who won the 2018 football world cup?" --threshold 0.3
+	$(BIN)/tunewise stats
+
+test: install  ## the whole test suite (about 3 minutes on 2 cores)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: install  ## the benchmarks behind bench/RESULTS.md (about 30 minutes on 2 cores)
+	$(BIN)/python bench/scifact_retrieval.py
+	$(BIN)/python bench/ingest_speed.py
+	$(BIN)/python bench/query_latency.py
+
+clean:
+	rm -rf $(VENV) .tunewise bench/out .pytest_cache

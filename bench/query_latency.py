@@ -1,0 +1,90 @@
+"""Query latency of hybrid search, the query embedding excluded: on the SciFact store and on a
+generated store of 100,000 chunks (texts recombined from SciFact sentences, random unit vectors:
+latency depends on the sizes, not on the values).
+
+    python bench/query_latency.py [--chunks 100000] [--scifact-store sqlite:PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from common import OUT, SCIFACT, summary_ms
+
+from tunewise.api import Workspace
+from tunewise.config import Settings
+from tunewise.documents.hashing import chunk_id, digest, document_id
+from tunewise.evaluate.retrieval import load_beir
+from tunewise.store import StoredDocument, WriteBatch, open_store
+from tunewise.types import Chunk, Document
+
+
+def generate_store(url: str, n_chunks: int, dim: int, name: str) -> None:
+    store = open_store(url)
+    have = store.stats()["chunks"]
+    if have >= n_chunks:
+        return
+    store.check_embedder(name, dim)
+    sentences = [s for line in open(SCIFACT / "corpus.jsonl")
+                 for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]) if len(s) > 20]
+    rng, gen = random.Random(0), np.random.default_rng(0)
+    t = time.perf_counter()
+    for start in range(have, n_chunks, 5000):
+        batch = WriteBatch()
+        for i in range(start, min(start + 5000, n_chunks)):
+            text = " ".join(rng.choice(sentences) for _ in range(6))
+            doc = Document(path=f"/generated/doc{i}.txt", text=text, title=f"doc {i}")
+            did, h = document_id(doc.source), digest(text)
+            chunk = Chunk(chunk_id(did, h, 0, text), did, 0, text, 0, len(text), doc.source)
+            v = gen.standard_normal((1, dim)).astype(np.float32)
+            batch.documents.append(StoredDocument(did, doc, h, [chunk], v / np.linalg.norm(v)))
+        store.write(batch)
+        print(f"  generated {min(start + 5000, n_chunks)} chunks "
+              f"({time.perf_counter() - t:.0f} s)", file=sys.stderr)
+    store.close()
+
+
+def measure(ws: Workspace, queries: list[str], vectors: np.ndarray, label: str) -> None:
+    retriever = ws.retriever
+    t = time.perf_counter()
+    retriever.search(queries[0], k=5, vector=vectors[0])
+    cold = time.perf_counter() - t
+    for mode in ("hybrid", "dense", "keyword"):
+        times = []
+        for q, v in zip(queries, vectors):
+            t = time.perf_counter()
+            retriever.search(q, k=5, mode=mode, vector=v)
+            times.append(time.perf_counter() - t)
+        print(f"| {label} | {ws.stats()['chunks']} | {mode} | {summary_ms(times)} |")
+    print(f"| {label} | {ws.stats()['chunks']} | first query (loads vectors) | {cold * 1000:.0f} ms |")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--chunks", type=int, default=100_000)
+    p.add_argument("--scifact-store", default=f"sqlite:{OUT / 'scifact.db'}")
+    p.add_argument("--generated-store", default=f"sqlite:{OUT / 'generated.db'}")
+    args = p.parse_args()
+
+    queries_by_id, _ = load_beir(SCIFACT, "test")
+    queries = list(queries_by_id.values())
+    sci = Workspace(Settings().replace("store", url=args.scifact_store))
+    sci.ingest([SCIFACT / "corpus.jsonl"])  # a no-op once the store is built
+    vectors = sci.embedder.embed(queries)
+    print("| store | chunks | search | latency (query embedding excluded) |\n|---|---|---|---|")
+    measure(sci, queries, vectors, "SciFact")
+    generate_store(args.generated_store, args.chunks, vectors.shape[1], sci.embedder.name)
+    gen = Workspace(Settings().replace("store", url=args.generated_store))
+    gen.__dict__["embedder"] = sci.embedder
+    measure(gen, queries, vectors, "generated")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Evaluation: datasets and metrics that measure retrieval and, later, every answering system."""
