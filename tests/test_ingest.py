@@ -146,3 +146,22 @@ def test_every_command_has_help():
     for command in ("ingest", "remove", "search", "stats"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example:" in result.stdout and "--store" in result.stdout
+
+
+def test_cli_errors_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    from tunewise import cli
+
+    monkeypatch.setattr("sys.argv", ["tunewise", "stats", "--store", "mysql://db/docs"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    assert "unknown store URL 'mysql://db/docs'" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["tunewise", "search", "x", "--config", str(tmp_path / "no.toml")])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2 and "config file not found" in capsys.readouterr().err
+
+
+def test_version():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("tunewise 0.")

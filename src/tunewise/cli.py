@@ -93,8 +93,13 @@ def ingest_cmd(
     with Workspace(settings) as ws:
         columns = [TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TimeRemainingColumn()]
-        with Progress(*columns, console=console, transient=True) as bars:
-            report = ws.ingest(paths, sync=sync, progress=_Bars(bars))
+        try:
+            with Progress(*columns, console=console, transient=True) as bars:
+                report = ws.ingest(paths, sync=sync, progress=_Bars(bars))
+        except KeyboardInterrupt:
+            console.print("interrupted: what was written is consistent; "
+                          "run the same command again to finish")
+            raise typer.Exit(130) from None
         _print_report(report, ws.stats())
     if not report.ok or (strict and report.failed):
         raise typer.Exit(1)
@@ -154,6 +159,7 @@ def search_cmd(
     """
     with Workspace(_settings(config, store)) as ws:
         hits = ws.search(query, k=k, mode=mode, threshold=threshold, source=source)
+        thresholded = threshold is not None or ws.settings.retrieval.threshold is not None
     if as_json:
         out.print_json(json.dumps([{
             "rank": i, "score": h.score, "similarity": h.similarity, "retriever": h.retriever,
@@ -162,7 +168,7 @@ def search_cmd(
             for i, h in enumerate(hits, start=1)]))
         return
     if not hits:
-        out.print("No matching passages" + (" above the threshold." if threshold else "."))
+        out.print("No matching passages" + (" above the threshold." if thresholded else "."))
         return
     for i, h in enumerate(hits, start=1):
         page = f", page {h.chunk.page}" if h.chunk.page else ""
@@ -184,6 +190,21 @@ def stats_cmd(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     for key, value in stats.items():
         table.add_row(key, str(value))
     out.print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from tunewise import __version__
+
+        out.print(f"tunewise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """tunewise: answer questions from your documents, measure, and decide between a closed API,
+    fine-tuning and training your own model."""
 
 
 def main() -> None:

@@ -72,8 +72,12 @@ def _hidden(relative: Path) -> bool:
 
 
 def _wanted(path: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Globs match the end of the absolute path, so '*.pdf' and 'drafts/*' work as expected."""
     text = path.as_posix()
-    match = lambda pattern: fnmatch.fnmatch(text, pattern if pattern.startswith(("/", "*")) else f"*{pattern}")  # noqa: E731
+
+    def match(pattern: str) -> bool:
+        return fnmatch.fnmatch(text, pattern if pattern.startswith(("/", "*")) else f"*{pattern}")
+
     return (not include or any(map(match, include))) and not any(map(match, exclude))
 
 

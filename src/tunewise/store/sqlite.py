@@ -213,11 +213,12 @@ class SQLiteStore:
         return found
 
     def stats(self) -> dict:
-        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        def count(table: str) -> int:
+            return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
         embedder = self.embedder()
-        return {"store": f"sqlite:{self.path}", "files": one("SELECT count(*) FROM files"),
-                "documents": one("SELECT count(*) FROM documents"),
-                "chunks": one("SELECT count(*) FROM chunks"),
+        return {"store": f"sqlite:{self.path}", "files": count("files"),
+                "documents": count("documents"), "chunks": count("chunks"),
                 "embedder": f"{embedder[0]} ({embedder[1]}-d)" if embedder else None,
                 "bytes": self.path.stat().st_size if self.path.exists() else 0}
 
