@@ -75,7 +75,7 @@ class StoreContract:
         hits = filled.keyword("barking dogs", 5)
         assert len(hits) == 1
         assert filled.chunks([hits[0][0]])[hits[0][0]].text == "Dogs bark at the postman."
-        assert filled.keyword("the of and", 5) != []  # only stopwords: searched as they are
+        assert filled.keyword("the of and", 5) == []  # stopwords only: nothing to rank by
         assert filled.keyword('quotes " and (parens) AND OR NOT *', 5) == []  # no syntax errors
 
     def test_source_filter(self, filled):
@@ -113,6 +113,7 @@ class StoreContract:
         assert filled.remove_path("/docs/sea") == 1  # a folder removes what is under it
         assert filled.paths() == ["/docs/dogs.txt"]
         assert filled.remove_path("/docs/nothing") == 0
+        assert filled.remove_path("/doc") == 0  # a prefix of a name is not a folder
 
     def test_delete_ids_in_a_batch(self, filled):
         filled.write(WriteBatch(delete_ids=[DOG.id]))

@@ -29,7 +29,7 @@ def test_store_is_a_wal_sqlite_file(tmp_path):
     db = sqlite3.connect(tmp_path / "s.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
-    assert {"documents", "chunks", "chunks_fts", "files", "meta"} <= tables
+    assert {"documents", "chunks", "files", "meta"} <= tables
 
 
 def test_not_a_database_is_a_clear_error(tmp_path):

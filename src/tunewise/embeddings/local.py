@@ -55,7 +55,7 @@ class HFTokenizer:
 
 
 class LocalEmbedder:
-    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 64,
+    def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32,
                  device: str | None = None):
         self.model_dir = resolve_model_dir(model)
         self.name = "all-MiniLM-L6-v2" if model in BUNDLED else self.model_dir.name

@@ -4,7 +4,6 @@ Every backend passes the contract suite in tests/store/contract.py."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,23 +77,6 @@ class Store(Protocol):
     def stats(self) -> dict: ...
 
     def close(self) -> None: ...
-
-
-# Words too common to help BM25: dropping them from keyword queries keeps posting lists short.
-STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because
-been before being below between both but by can could did do does doing down during each few for
-from further had has have having he her here hers herself him himself his how i if in into is it
-its itself just me more most my myself no nor not now of off on once only or other our ours out
-over own same she should so some such than that the their theirs them themselves then there these
-they this those through to too under until up very was we were what when where which while who
-whom why will with would you your yours""".split())
-
-
-def query_terms(query: str) -> list[str]:
-    """Distinct lowercase words of a query, stopwords removed (all of them kept if that leaves none)."""
-    words = list(dict.fromkeys(re.findall(r"\w+", query.lower())))
-    kept = [w for w in words if w not in STOPWORDS]
-    return kept or words
 
 
 def source_glob(pattern: str) -> str:

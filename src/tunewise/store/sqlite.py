@@ -1,8 +1,9 @@
-"""The default store: one SQLite file (WAL) with documents, chunks, float32 vectors and an FTS5
-BM25 index. Every write is one transaction, so a killed process leaves a consistent store.
+"""The default store: one SQLite file (WAL) with documents, chunks, their float32 vectors and their
+keyword terms. Every write is one transaction, so a killed process leaves a consistent store.
 
-Dense search is exact: the vectors are read once into a numpy matrix and re-read only when the
-file changed (PRAGMA data_version), which keeps a query at 100k chunks to a few milliseconds."""
+Search is exact and in memory: the vectors and the BM25 index (store/bm25.py) are read once and
+re-read only when the file changed (PRAGMA data_version), which keeps a hybrid query at 100k
+chunks to a few milliseconds."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
-from tunewise.store.base import (EmbedderMismatch, StoreError, WriteBatch, query_terms,
-                                 source_glob)
+from tunewise.store.base import EmbedderMismatch, StoreError, WriteBatch, source_glob
+from tunewise.store.bm25 import BM25Index, encode_terms, query_term_ids
 from tunewise.types import Chunk
 
 SCHEMA_VERSION = 1
@@ -32,14 +33,11 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS chunks (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, document_id TEXT NOT NULL,
     position INTEGER NOT NULL, text TEXT NOT NULL, start INTEGER, end INTEGER, page INTEGER,
-    embedding BLOB NOT NULL);
+    embedding BLOB NOT NULL,  -- float32 x dimension, unit length
+    terms BLOB NOT NULL,      -- uint64 ids of the distinct stemmed words (store/bm25.py)
+    counts BLOB NOT NULL,     -- uint16 occurrences of each term
+    length INTEGER NOT NULL); -- words, stopwords excluded
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2');
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.rowid, new.text); END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text); END;
 """
 
 
@@ -59,9 +57,8 @@ class SQLiteStore:
                 self._check_schema_version()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from exc
-        self._cache_version: tuple[int, int] | None = None
-        self._rows = np.zeros(0, dtype=np.int64)
-        self._matrix = np.zeros((0, 0), dtype=np.float32)
+        self._version: tuple[int, int] | None = None
+        self._cache: dict[str, object] = {}  # "vectors" -> (rows, matrix), "bm25" -> (rows, index)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -121,10 +118,10 @@ class SQLiteStore:
                      json.dumps(doc.metadata, default=str), now))
                 vectors = np.ascontiguousarray(d.vectors, dtype=np.float32)
                 self.db.executemany(
-                    "INSERT INTO chunks (id, document_id, position, text, start, end, page, embedding)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(c.id, d.id, c.position, c.text, c.start, c.end, c.page, vectors[i].tobytes())
-                     for i, c in enumerate(d.chunks)])
+                    "INSERT INTO chunks (id, document_id, position, text, start, end, page, "
+                    "embedding, terms, counts, length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(c.id, d.id, c.position, c.text, c.start, c.end, c.page, vectors[i].tobytes(),
+                      *encode_terms(c.text)) for i, c in enumerate(d.chunks)])
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
                                 [(path, digest, now) for path, digest in batch.files])
 
@@ -136,12 +133,14 @@ class SQLiteStore:
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", part)
 
     def remove_path(self, path: str) -> int:
-        folder = path.rstrip("/") + "/*"
+        # A prefix test rather than GLOB: file names may contain * ? [ ].
+        folder = path.rstrip("/") + "/"
+        under = "path = ? OR substr(path, 1, ?) = ?"
+        params = (path, len(folder), folder)
         with self._transaction():
-            ids = [r[0] for r in self.db.execute(
-                "SELECT id FROM documents WHERE path=? OR path GLOB ?", (path, folder))]
+            ids = [r[0] for r in self.db.execute(f"SELECT id FROM documents WHERE {under}", params)]
             self._delete_documents(ids)
-            self.db.execute("DELETE FROM files WHERE path=? OR path GLOB ?", (path, folder))
+            self.db.execute(f"DELETE FROM files WHERE {under}", params)
         return len(ids)
 
     def paths(self) -> list[str]:
@@ -149,19 +148,32 @@ class SQLiteStore:
             "SELECT path FROM documents UNION SELECT path FROM files ORDER BY 1")]
 
     # -- reading ----------------------------------------------------------------------------
-    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(rowids, matrix), re-read only when this or another connection changed the file."""
+    def _cached(self, name: str, columns: str, build) -> tuple[np.ndarray, object]:
+        """(rowids, built) for one in-memory index, re-read only when this or another connection
+        changed the file since it was built."""
         version = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
-        if version != self._cache_version:
-            rows, blobs = [], []
-            for rowid, blob in self.db.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid"):
-                rows.append(rowid)
-                blobs.append(blob)
-            dim = len(blobs[0]) // 4 if blobs else 0
-            self._rows = np.array(rows, dtype=np.int64)
-            self._matrix = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(rows), dim)
-            self._cache_version = version
-        return self._rows, self._matrix
+        if version != self._version:
+            self._cache.clear()
+            self._version = version
+        if name not in self._cache:
+            data = self.db.execute(f"SELECT rowid, {columns} FROM chunks ORDER BY rowid").fetchall()
+            rows = np.array([r[0] for r in data], dtype=np.int64)
+            self._cache[name] = (rows, build(data))
+        return self._cache[name]  # type: ignore[return-value]
+
+    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        def build(data: list) -> np.ndarray:
+            dim = len(data[0][1]) // 4 if data else 0
+            return np.frombuffer(b"".join(r[1] for r in data), np.float32).reshape(len(data), dim)
+
+        return self._cached("vectors", "embedding", build)  # type: ignore[return-value]
+
+    def _bm25(self) -> tuple[np.ndarray, BM25Index]:
+        def build(data: list) -> BM25Index:
+            return BM25Index.build([r[1] for r in data], [r[2] for r in data],
+                                   np.array([r[3] for r in data]))
+
+        return self._cached("bm25", "terms, counts, length", build)  # type: ignore[return-value]
 
     def _source_rows(self, source: str) -> np.ndarray:
         return np.array([r[0] for r in self.db.execute(
@@ -170,9 +182,20 @@ class SQLiteStore:
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None) -> list[tuple[int, float]]:
         rows, matrix = self._vectors()
+        if len(rows) == 0:
+            return []
+        return self._top(rows, matrix @ np.asarray(vector, dtype=np.float32), k, source)  # (n,)
+
+    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
+        rows, index = self._bm25()
+        scores = index.scores(query_term_ids(query))
+        return [(r, s) for r, s in self._top(rows, scores, k, source) if s > 0]
+
+    def _top(self, rows: np.ndarray, scores: np.ndarray, k: int,
+             source: str | None) -> list[tuple[int, float]]:
+        """The k best (rowid, score) pairs, best first, only rows of `source` if given."""
         if len(rows) == 0 or k <= 0:
             return []
-        scores = matrix @ np.asarray(vector, dtype=np.float32)  # (n,)
         if source is not None:
             scores = np.where(np.isin(rows, self._source_rows(source)), scores, -np.inf)
         k = min(k, len(rows))
@@ -180,24 +203,15 @@ class SQLiteStore:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(rows[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
-    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
-        terms = query_terms(query)
-        if not terms or k <= 0:
-            return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
-        params: list = [match]
-        if source is not None:
-            sql += (" AND rowid IN (SELECT c.rowid FROM chunks c JOIN documents d ON "
-                    "d.id = c.document_id WHERE d.path || '#' || d.key GLOB ?)")
-            params.append(source_glob(source))
-        sql += " ORDER BY rank LIMIT ?"
-        return [(int(r), float(s)) for r, s in self.db.execute(sql, params + [k])]
-
     def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]:
         all_rows, matrix = self._vectors()
-        index = np.searchsorted(all_rows, np.asarray(rows, dtype=np.int64))
-        return [float(s) for s in matrix[index] @ np.asarray(vector, dtype=np.float32)]
+        if len(all_rows) == 0:
+            return [float("nan")] * len(rows)
+        wanted = np.asarray(rows, dtype=np.int64)
+        index = np.minimum(np.searchsorted(all_rows, wanted), len(all_rows) - 1)
+        sims = matrix[index] @ np.asarray(vector, dtype=np.float32)
+        return [float(s) if found else float("nan")  # deleted meanwhile by another writer
+                for s, found in zip(sims, all_rows[index] == wanted)]
 
     def chunks(self, rows: list[int]) -> dict[int, Chunk]:
         found = {}
