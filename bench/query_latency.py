@@ -63,7 +63,7 @@ def measure(ws: Workspace, queries: list[str], vectors: np.ndarray, label: str) 
             retriever.search(q, k=5, mode=mode, vector=v)
             times.append(time.perf_counter() - t)
         print(f"| {label} | {ws.stats()['chunks']} | {mode} | {summary_ms(times)} |")
-    print(f"| {label} | {ws.stats()['chunks']} | first query (loads vectors) | {cold * 1000:.0f} ms |")
+    print(f"| {label} | {ws.stats()['chunks']} | first query (loads the index) | {cold * 1000:.0f} ms |")
 
 
 def main() -> None:
