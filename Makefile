@@ -26,7 +26,7 @@ demo: install  ## ingest the sample corpus and search it (bundled model, no API 
 	$(BIN)/tunewise search "Who won the 2018 football world cup?" --threshold 0.3
 	$(BIN)/tunewise stats
 
-test: install  ## the whole test suite (about 3 minutes on 2 cores)
+test: install  ## the whole test suite (about 1 minute on 2 cores, after the install)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: install  ## the benchmarks behind bench/RESULTS.md (about 30 minutes on 2 cores)

@@ -175,7 +175,7 @@ def search_cmd(
         sim = f" cos {h.similarity:.3f}" if h.similarity is not None else ""
         out.print(f"[bold]{i}.[/bold] [cyan]{h.score:.3f}[/cyan]{sim}  "
                   f"[green]{_show(h.chunk.source)}[/green]{page}")
-        out.print(f"   {h.snippet()}", highlight=False)
+        out.print(f"   {h.snippet(query=query)}", highlight=False)
 
 
 @app.command("stats")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -63,6 +64,19 @@ class Hit:
     retriever: str
     similarity: float | None = None
 
-    def snippet(self, width: int = 200) -> str:
+    def snippet(self, width: int = 200, query: str = "") -> str:
+        """About `width` characters of the chunk, starting at the sentence that shares the most
+        words with `query` (the chunk's start when there is no query)."""
         text = " ".join(self.chunk.text.split())
-        return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
+        if len(text) <= width:
+            return text
+        start = 0
+        words = {w for w in re.findall(r"\w+", query.lower()) if len(w) > 2}
+        if words:
+            starts = [0] + [m.end() for m in re.finditer(r"[.!?:]\s+", text)]
+            overlap = [len(words & set(re.findall(r"\w+", text[a : a + width].lower())))
+                       for a in starts]
+            start = starts[overlap.index(max(overlap))]
+        piece = text[start : start + width]
+        cut = piece if start + width >= len(text) else piece[: width - 1].rsplit(" ", 1)[0] + "…"
+        return ("…" if start else "") + cut

@@ -80,3 +80,11 @@ def test_convex_normalises_each_retriever():
     assert fused[3] == pytest.approx(0.5)  # worst cosine, best BM25
     assert fused[2] == pytest.approx(0.5 * 0.5 + 0.5 * 0.5)
     assert convex({}, {1: 3.0}, 0.5) == {}
+
+
+def test_snippet_starts_at_the_matching_sentence(sample_workspace):
+    hit = sample_workspace.search("What does error code E12 mean?", k=1)[0]
+    assert hit.chunk.source.endswith("faq.md")
+    assert hit.snippet(120).startswith("# Customer FAQ")  # no query: the chunk's start
+    snippet = hit.snippet(120, query="What does error code E12 mean?")
+    assert snippet.startswith("…") and "E12" in snippet and len(snippet) <= 122
