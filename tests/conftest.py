@@ -41,3 +41,12 @@ def sample_workspace(tmp_path_factory, embedder):
     assert not report.failed, report.failed
     yield ws
     ws.close()
+
+
+@pytest.fixture(scope="session")
+def local_model():
+    """The bundled SmolLM2-135M-Instruct, on llama.cpp where installed, loaded once."""
+    from tunewise.config import ModelSettings
+    from tunewise.models.local import make_local_model
+
+    return make_local_model("local", ModelSettings())

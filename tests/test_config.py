@@ -61,5 +61,23 @@ def test_example_config_lists_every_default():
     assert load_settings(path, env={}) == Settings()
     written = tomllib.loads(path.read_text())
     for section in dataclasses.fields(Settings):
-        keys = {f.name for f in dataclasses.fields(getattr(Settings(), section.name))}
+        default = getattr(Settings(), section.name)
+        if section.name == "models":
+            keys = {f.name for f in dataclasses.fields(default["local"])}
+            assert set(written["models"]["local"]) == keys
+            continue
+        keys = {f.name for f in dataclasses.fields(default)}
         assert set(written[section.name]) == keys, section.name
+
+
+def test_named_models(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('[models.gpt]\nbackend = "openai"\nmodel = "gpt-4o-mini"\n'
+                    '[models.local]\nmax_tokens = 64\n[rag]\nmodel = "gpt"\n')
+    s = load_settings(path, env={})
+    assert s.models["gpt"].backend == "openai" and s.models["gpt"].temperature == 0.0
+    assert s.models["local"].max_tokens == 64 and s.models["local"].model == "smollm2"
+    assert s.rag.model == "gpt"
+    path.write_text('[models]\ngpt = "gpt-4o"\n')
+    with pytest.raises(ConfigError, match=r"\[models.gpt\]"):
+        load_settings(path, env={})

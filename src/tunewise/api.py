@@ -1,5 +1,5 @@
-"""The Python API that the CLI mirrors: a Workspace holds settings, a store and an embedder
-(loaded on first use), and exposes ingest, remove, search and stats."""
+"""The Python API that the CLI mirrors: a Workspace holds settings, a store, an embedder and chat
+models (each loaded on first use), and exposes ingest, remove, search, ask and stats."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Iterable
 from tunewise.config import Settings, load_settings
 from tunewise.embeddings import Embedder, make_embedder
 from tunewise.ingest import IngestReport, Progress, ingest
+from tunewise.models import ChatModel, make_model
+from tunewise.models.base import OnToken
+from tunewise.rag import Answer, answer
 from tunewise.retrieval import Retriever
 from tunewise.store import Store, open_store
 from tunewise.types import Hit
@@ -22,6 +25,7 @@ class Workspace:
 
     def __init__(self, settings: Settings | None = None, config: str | Path | None = None):
         self.settings = settings or load_settings(config)
+        self._models: dict[str, ChatModel] = {}
 
     @cached_property
     def store(self) -> Store:
@@ -49,6 +53,21 @@ class Workspace:
             return Retriever(self.store, None, self.settings.retrieval).search(
                 query, k, mode, threshold, source)
         return self.retriever.search(query, k, mode, threshold, source)
+
+    def model(self, name: str | None = None) -> ChatModel:
+        """A configured chat model by name (default: [rag] model), loaded once per workspace."""
+        name = name or self.settings.rag.model
+        if name not in self._models:
+            self._models[name] = make_model(name, self.settings.models)
+        return self._models[name]
+
+    def ask(self, question: str, model: str | None = None, rag: bool = True,
+            k: int | None = None, threshold: float | None = None,
+            on_token: OnToken | None = None) -> Answer:
+        """Answer a question from the documents (rag=False: from the model alone), with sources."""
+        retriever = self.retriever if rag else None
+        return answer(question, self.model(model), self.settings.rag, retriever, k=k,
+                      threshold=threshold, on_token=on_token)
 
     def stats(self) -> dict:
         return self.store.stats()

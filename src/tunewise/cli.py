@@ -18,6 +18,8 @@ from tunewise.config import ConfigError, Settings, load_settings
 from tunewise.embeddings import EmbedderError
 from tunewise.ingest import IngestReport
 from tunewise.ingest import Progress as IngestProgress
+from tunewise.models import ModelError
+from tunewise.rag import PromptError
 from tunewise.retrieval import MODES, RetrievalError
 from tunewise.store import StoreError
 
@@ -178,6 +180,42 @@ def search_cmd(
         out.print(f"   {h.snippet(query=query)}", highlight=False)
 
 
+@app.command("ask")
+def ask_cmd(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    model: Annotated[Optional[str], typer.Option(
+        help="A model name from [models] in the config (default: [rag] model).")] = None,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="Ask the model alone, no documents.")] = False,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Minimum cosine similarity of a passage (default: [rag] threshold).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Answer a question from the documents, citing numbered sources.
+
+    When no passage is similar enough the answer says the documents do not contain it.
+
+    Example: tunewise ask "How many days per week can I work remotely?" --model local
+    """
+    with Workspace(_settings(config, store)) as ws:
+        stream = None if as_json else (lambda text: out.print(text, end="", highlight=False))
+        result = ws.ask(question, model=model, rag=not no_rag, k=k, threshold=threshold,
+                        on_token=stream)
+    if as_json:
+        out.print_json(json.dumps(result.to_dict()))
+        return
+    out.print()
+    for s in result.sources:
+        sim = f", cos {s.similarity:.2f}" if s.similarity is not None else ""
+        out.print(f"[dim]{s.cite()} (score {s.score:.2f}{sim})[/dim]", highlight=False)
+    u = result.usage
+    first = f", first token {result.first_token_s:.2f} s" if result.first_token_s else ""
+    console.print(f"[dim]{result.model}: {u.prompt_tokens} prompt + {u.completion_tokens} "
+                  f"answer tokens, {result.latency_s:.2f} s{first}[/dim]")
+
+
 @app.command("stats")
 def stats_cmd(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     """Show what the store holds: files, documents, chunks, embedder, size.
@@ -210,6 +248,6 @@ def _root(version: Annotated[bool, typer.Option(
 def main() -> None:
     try:
         app()
-    except (ConfigError, StoreError, EmbedderError, RetrievalError) as exc:
+    except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

@@ -67,12 +67,58 @@ class RetrievalSettings:
 
 
 @dataclass(frozen=True)
+class ModelSettings:
+    """One named chat model: `[models.NAME]` in tunewise.toml."""
+
+    backend: str = "local"  # local (in-process GGUF / Hugging Face folder) | openai (compatible API)
+    # local: "smollm2" (the bundled SmolLM2-135M-Instruct), a .gguf file or a model folder;
+    # openai: the model name the endpoint expects, e.g. gpt-4o-mini
+    model: str = "smollm2"
+    base_url: str | None = None  # openai backend: e.g. http://localhost:8080/v1 for llama.cpp server
+    api_key_env: str = "OPENAI_API_KEY"
+    context_window: int | None = None  # None: the model's own (local) or 8192 (openai)
+    max_tokens: int = 256  # the answer budget, kept free in the context window
+    temperature: float = 0.0  # 0 = greedy: reproducible answers
+    timeout: float = 120.0
+    max_retries: int = 3
+    runtime: str = "auto"  # local: auto (llama.cpp if installed) | llama.cpp | transformers
+    threads: int | None = None  # local: CPU threads; None = all cores
+
+
+DEFAULT_PROMPT = """Answer the question using only the context. Cite the sources you use by their \
+number in square brackets, like [1]. If the context does not contain the answer, say that the \
+documents do not contain it.
+
+Context:
+{context}
+
+Question: {question}"""
+
+
+@dataclass(frozen=True)
+class RagSettings:
+    model: str = "local"  # the name of the model in [models] that answers by default
+    # Below this cosine similarity a passage is not used; with none left, `on_no_context` decides.
+    threshold: float = 0.3
+    on_no_context: str = "abstain"  # abstain (say the documents do not contain it) | answer
+    abstain_message: str = "The documents do not contain the answer to this question."
+    prompt: str = DEFAULT_PROMPT  # {context} and {question} are filled in
+    system: str = "You are a helpful assistant that answers questions about the company's documents."
+
+
+def _default_models() -> dict[str, ModelSettings]:
+    return {"local": ModelSettings()}
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    rag: RagSettings = field(default_factory=RagSettings)
+    models: dict[str, ModelSettings] = field(default_factory=_default_models)
 
     def replace(self, section: str, **changes: Any) -> "Settings":
         """A copy with some keys of one section changed; None values are ignored, so CLI options
@@ -107,11 +153,23 @@ def load_settings(
     unknown = set(data) - set(sections)
     if unknown:
         raise ConfigError(f"unknown config section(s) {sorted(unknown)}; valid: {sorted(sections)}")
-    built = {}
+    built: dict[str, Any] = {"models": _build_models(data.pop("models", {}))}
     for name, f in sections.items():
-        cls = f.default_factory  # type: ignore[misc]
-        built[name] = _build(cls, name, data.get(name, {}), cls())
+        if name != "models":
+            cls = f.default_factory  # type: ignore[misc]
+            built[name] = _build(cls, name, data.get(name, {}), cls())
     return Settings(**built)
+
+
+def _build_models(tables: Mapping[str, Any]) -> dict[str, ModelSettings]:
+    """[models.NAME] tables on top of the default `local` model."""
+    models = _default_models()
+    for name, values in tables.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"models.{name} must be a table ([models.{name}] in tunewise.toml)")
+        models[name] = _build(ModelSettings, f"models.{name}", values,
+                              models.get(name, ModelSettings()))
+    return models
 
 
 def _build(cls: type, section: str, values: Mapping[str, Any], base: Any) -> Any:

@@ -1,0 +1,47 @@
+"""The ChatModel protocol: messages in (OpenAI format), text out, with token usage and timing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+Messages = list[dict[str, str]]  # [{"role": "system" | "user" | "assistant", "content": "..."}]
+OnToken = Callable[[str], None]
+
+
+class ModelError(RuntimeError):
+    """A model that cannot be loaded or called; the message is one line that says why."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    usage: Usage
+    latency_s: float  # request to last token
+    first_token_s: float | None = None  # request to first token, when streamed
+
+
+class ChatModel(Protocol):
+    name: str
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model sees at once: prompt plus answer."""
+
+    def count_tokens(self, messages: Messages) -> int:
+        """Prompt tokens of `messages` with the model's chat template (an upper estimate where
+        the tokenizer is not available offline)."""
+
+    def generate(self, messages: Messages, max_tokens: int | None = None,
+                 on_token: OnToken | None = None) -> Generation:
+        """The answer; `on_token` receives the text as it streams."""

