@@ -133,7 +133,7 @@ class TransformersModel:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        os.environ.setdefault("TQDM_DISABLE", "1")  # the GGUF dequantisation bar
+        _silence_gguf_progress_bar()
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
         try:
@@ -173,6 +173,17 @@ class TransformersModel:
         return Generation(text, Usage(int(prompt_len), int(new.shape[0])),
                           time.perf_counter() - started,
                           streamer.first_token_s(started) if streamer else None)
+
+
+def _silence_gguf_progress_bar() -> None:
+    """transformers draws a tqdm bar while dequantising a GGUF file, outside its own
+    disable_progress_bar() switch; the bar would garble `tunewise ask` output."""
+    import functools
+
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    if hasattr(gguf_utils, "tqdm") and not isinstance(gguf_utils.tqdm, functools.partial):
+        gguf_utils.tqdm = functools.partial(gguf_utils.tqdm, disable=True)
 
 
 class _CallbackStreamer:
