@@ -31,13 +31,14 @@ demo: install  ## ingest the sample corpus, search it and answer from it (bundle
 	$(BIN)/tunewise ask "Who won the 2018 football world cup?"
 	$(BIN)/tunewise stats
 
-test: install  ## the whole test suite (about 1 minute on 2 cores, after the install)
+test: install  ## the whole test suite (about 2 minutes on 2 cores, after the install)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: install  ## the benchmarks behind bench/RESULTS.md (about 30 minutes on 2 cores)
 	$(BIN)/python bench/scifact_retrieval.py
 	$(BIN)/python bench/ingest_speed.py
 	$(BIN)/python bench/query_latency.py
+	$(BIN)/python bench/local_generation.py
 
 clean:
 	rm -rf $(VENV) .tunewise bench/out .pytest_cache

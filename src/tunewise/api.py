@@ -13,6 +13,7 @@ from tunewise.ingest import IngestReport, Progress, ingest
 from tunewise.models import ChatModel, make_model
 from tunewise.models.base import OnToken
 from tunewise.rag import Answer, answer
+from tunewise.rag.chat import Conversation
 from tunewise.retrieval import Retriever
 from tunewise.store import Store, open_store
 from tunewise.types import Hit
@@ -68,6 +69,12 @@ class Workspace:
         retriever = self.retriever if rag else None
         return answer(question, self.model(model), self.settings.rag, retriever, k=k,
                       threshold=threshold, on_token=on_token)
+
+    def conversation(self, model: str | None = None, rag: bool = True,
+                     k: int | None = None) -> Conversation:
+        """A chat over the documents; follow-ups are rewritten into standalone questions."""
+        return Conversation(self.model(model), self.settings.rag,
+                            self.retriever if rag else None, k=k)
 
     def stats(self) -> dict:
         return self.store.stats()

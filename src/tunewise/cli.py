@@ -207,13 +207,55 @@ def ask_cmd(
         out.print_json(json.dumps(result.to_dict()))
         return
     out.print()
-    for s in result.sources:
-        sim = f", cos {s.similarity:.2f}" if s.similarity is not None else ""
-        out.print(f"[dim]{s.cite()} (score {s.score:.2f}{sim})[/dim]", highlight=False)
+    _print_sources(result)
     u = result.usage
     first = f", first token {result.first_token_s:.2f} s" if result.first_token_s else ""
     console.print(f"[dim]{result.model}: {u.prompt_tokens} prompt + {u.completion_tokens} "
                   f"answer tokens, {result.latency_s:.2f} s{first}[/dim]")
+
+
+def _print_sources(result) -> None:
+    for s in result.sources:
+        sim = f", cos {s.similarity:.2f}" if s.similarity is not None else ""
+        out.print(f"[dim]{s.cite()} (score {s.score:.2f}{sim})[/dim]", highlight=False)
+
+
+@app.command("chat")
+def chat_cmd(
+    model: Annotated[Optional[str], typer.Option(
+        help="A model name from [models] in the config (default: [rag] model).")] = None,
+    no_rag: Annotated[bool, typer.Option("--no-rag", help="Chat with the model alone.")] = False,
+    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Chat about the documents in the terminal, with streamed answers and sources.
+
+    Follow-up questions are rewritten into standalone questions before retrieval. Type 'exit'
+    or press Ctrl-D to leave.
+
+    Example: tunewise chat --model local
+    """
+    with Workspace(_settings(config, store)) as ws:
+        talk = ws.conversation(model, rag=not no_rag, k=k)
+        while True:
+            try:
+                question = input("you> ").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if question.lower() in ("exit", "quit", ":q"):
+                break
+            if not question:
+                continue
+            try:
+                result = talk.ask(question, on_token=lambda t: out.print(t, end="", highlight=False))
+            except (ModelError, PromptError, RetrievalError) as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                continue
+            out.print()
+            if result.question != question:
+                out.print(f"[dim](searched for: {result.question})[/dim]", highlight=False)
+            _print_sources(result)
 
 
 @app.command("stats")
