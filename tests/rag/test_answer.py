@@ -66,16 +66,32 @@ def test_cli_ask_json_and_errors(tmp_path):
     assert "52" in plain.stdout and "[1] " in plain.stdout
 
 
-def test_cli_errors_exit_2_without_traceback(monkeypatch, capsys, tmp_path):
+def test_cli_errors_exit_2_without_traceback(monkeypatch, capsys, tmp_path, local_model):
     from tunewise import cli
+    from tests.models.chat_server import ChatServer
 
-    config = tmp_path / "t.toml"
-    config.write_text('[models.down]\nbackend = "openai"\nmodel = "x"\n'
-                      'base_url = "http://127.0.0.1:9/v1"\nmax_retries = 0\n')
+    monkeypatch.setenv("TEST_CHAT_KEY", "sk-wrong")
+    with ChatServer(local_model, api_key="sk-right") as locked, \
+            ChatServer(local_model, status=500) as broken:
+        config = tmp_path / "t.toml"
+        config.write_text(
+            '[models.down]\nbackend = "openai"\nmodel = "x"\n'
+            'base_url = "http://127.0.0.1:9/v1"\nmax_retries = 0\n'
+            f'[models.locked]\nbackend = "openai"\nmodel = "x"\nbase_url = "{locked.base_url}"\n'
+            'api_key_env = "TEST_CHAT_KEY"\n'
+            f'[models.broken]\nbackend = "openai"\nmodel = "x"\nbase_url = "{broken.base_url}"\n'
+            'max_retries = 0\n')
+        _expect_errors(cli, monkeypatch, capsys, tmp_path, config)
+
+
+def _expect_errors(cli, monkeypatch, capsys, tmp_path, config):
     for argv, message in [
         (["ask", "  ", "--no-rag"], "the question is empty"),
+        (["ask", "why? " * 5000, "--no-rag"], "the question is too long"),
         (["ask", "hello", "--model", "nope"], "unknown model 'nope'"),
         (["ask", "hello", "--model", "down", "--no-rag"], "cannot reach"),
+        (["ask", "hello", "--model", "locked", "--no-rag"], "refused the API key in $TEST_CHAT_KEY"),
+        (["ask", "hello", "--model", "broken", "--no-rag"], "answered 500: model overloaded"),
     ]:
         monkeypatch.setattr("sys.argv", ["tunewise", *argv, "--config", str(config),
                                          "--store", f"sqlite:{tmp_path}/e.db"])
