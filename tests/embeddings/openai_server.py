@@ -8,11 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
+
+from tests.http_server import LocalServer, send_json
 
 DIM = 64
 
@@ -25,7 +26,7 @@ def bag_of_words(text: str) -> list[float]:
     return (v * 3.0).tolist()  # not unit length: the client must normalise
 
 
-class EmbeddingServer:
+class EmbeddingServer(LocalServer):
     def __init__(self, api_key: str | None = None, fail_first: int = 0):
         self.api_key, self.fail_first = api_key, fail_first
         self.requests: list[dict] = []
@@ -35,26 +36,16 @@ class EmbeddingServer:
             def log_message(self, *args):  # keep test output clean
                 pass
 
-            def _send(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
-                    return self._send(401, {"error": {"message": "bad key", "type": "auth"}})
+                    return send_json(self, 401, {"error": {"message": "bad key", "type": "auth"}})
                 if len(server.requests) <= server.fail_first:
-                    return self._send(429, {"error": {"message": "slow down", "type": "rate"}},
+                    return send_json(self, 429, {"error": {"message": "slow down", "type": "rate"}},
                                       {"Retry-After": "0"})
                 if self.path != "/v1/embeddings":
-                    return self._send(404, {"error": {"message": "not found"}})
+                    return send_json(self, 404, {"error": {"message": "not found"}})
                 texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 data = []
                 for i, text in enumerate(texts):
@@ -64,16 +55,7 @@ class EmbeddingServer:
                     data.append({"object": "embedding", "index": i, "embedding": vector})
                 data.reverse()  # the client must order by index
                 tokens = sum(len(t.split()) for t in texts)
-                self._send(200, {"object": "list", "data": data, "model": body["model"],
-                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+                send_json(self, 200, {"object": "list", "data": data, "model": body["model"],
+                                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "EmbeddingServer":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)

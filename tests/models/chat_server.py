@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.http_server import LocalServer, send_json
 
 
-class ChatServer:
+class ChatServer(LocalServer):
     def __init__(self, model, api_key: str | None = None, fail_first: int = 0,
                  status: int | None = None):
         self.model, self.api_key, self.fail_first, self.status = model, api_key, fail_first, status
@@ -25,30 +27,20 @@ class ChatServer:
             def log_message(self, *args):
                 pass
 
-            def _json(self, status: int, body: dict, headers: dict | None = None):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
-                    return self._json(401, {"error": {"message": "Incorrect API key", "type": "auth"}})
+                    return send_json(self, 401, {"error": {"message": "Incorrect API key", "type": "auth"}})
                 if server.status:
-                    return self._json(server.status, {"error": {"message": "model overloaded"}})
+                    return send_json(self, server.status, {"error": {"message": "model overloaded"}})
                 if len(server.requests) <= server.fail_first:
-                    return self._json(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
+                    return send_json(self, 429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
                 with server.lock:
                     if body.get("stream"):
                         return self._stream(body)
                     gen = server.model.generate(body["messages"], body.get("max_tokens"))
-                self._json(200, {
+                send_json(self, 200, {
                     "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                     "model": body["model"],
                     "choices": [{"index": 0, "finish_reason": "stop",
@@ -80,13 +72,4 @@ class ChatServer:
                 self.wfile.flush()
                 self.close_connection = True
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> "ChatServer":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.serve(Handler)

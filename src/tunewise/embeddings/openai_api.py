@@ -3,13 +3,13 @@ through the official SDK, batched, with the SDK's retries and backoff on 429 and
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 
 import numpy as np
 
 from tunewise.config import EmbedderSettings
 from tunewise.embeddings.base import ApproximateTokenizer, EmbedderError, normalise
+from tunewise.openai_client import openai_client
 
 
 class OpenAIEmbedder:
@@ -21,15 +21,7 @@ class OpenAIEmbedder:
 
     @cached_property
     def client(self):
-        from openai import OpenAI
-
-        s = self.settings
-        key = os.environ.get(s.api_key_env)
-        if not key and not s.base_url:
-            raise EmbedderError(f"the openai embedder needs an API key in ${s.api_key_env} "
-                                "(or a base_url of a local server that needs none)")
-        return OpenAI(base_url=s.base_url, api_key=key or "unused", timeout=s.timeout,
-                      max_retries=s.max_retries)
+        return openai_client(self.settings, "the openai embedder", EmbedderError)
 
     @property
     def dimension(self) -> int:

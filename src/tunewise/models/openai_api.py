@@ -3,12 +3,12 @@ official SDK: streaming, the SDK's retries with backoff on 429/5xx, timeouts, us
 
 from __future__ import annotations
 
-import os
 import time
 from functools import cached_property
 
 from tunewise.config import ModelSettings
 from tunewise.models.base import Generation, Messages, ModelError, OnToken, Usage
+from tunewise.openai_client import openai_client
 
 DEFAULT_CONTEXT = 8192
 
@@ -20,15 +20,7 @@ class OpenAIChatModel:
 
     @cached_property
     def client(self):
-        from openai import OpenAI
-
-        s = self.settings
-        key = os.environ.get(s.api_key_env)
-        if not key and not s.base_url:
-            raise ModelError(f"model {self.name!r} needs an API key in ${s.api_key_env} "
-                             "(or a base_url of a local server that needs none)")
-        return OpenAI(base_url=s.base_url, api_key=key or "unused", timeout=s.timeout,
-                      max_retries=s.max_retries)
+        return openai_client(self.settings, f"model {self.name!r}", ModelError)
 
     def count_tokens(self, messages: Messages) -> int:
         # No tokenizer offline for remote models: 1 token per 3 characters over-counts English
