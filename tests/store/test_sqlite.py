@@ -49,3 +49,32 @@ def test_other_connection_sees_writes(tmp_path):
     assert len(reader.dense(vec(1), 10)) == 2
     writer.write(WriteBatch(documents=[DOG]))
     assert len(reader.dense(vec(1), 10)) == 3  # the vector cache noticed the other writer
+
+
+def _open_at_once(path, barrier, results):
+    barrier.wait()
+    try:
+        store = SQLiteStore(path)
+        store.check_embedder("e", 8)
+        store.close()
+        results.put("ok")
+    except Exception as exc:  # reported to the parent, which asserts
+        results.put(repr(exc))
+
+
+def test_processes_creating_one_store_at_once(tmp_path):
+    """Switching a new file to WAL takes an exclusive lock that SQLite may refuse at once
+    ("database is locked", without the busy wait): opening retries. Before the fix, 50 of 60
+    such rounds failed here."""
+    import multiprocessing
+
+    for round_ in range(8):
+        barrier, results = multiprocessing.Barrier(3), multiprocessing.Queue()
+        procs = [multiprocessing.Process(target=_open_at_once,
+                                         args=(tmp_path / f"{round_}.db", barrier, results))
+                 for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [results.get() for _ in procs] == ["ok"] * 3

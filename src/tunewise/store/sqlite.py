@@ -21,6 +21,7 @@ from tunewise.store.bm25 import BM25Index, encode_terms, query_term_ids
 from tunewise.types import Chunk
 
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,20 +46,39 @@ class SQLiteStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two writers queue
-            # on the lock instead of failing half-way; timeout is the busy wait.
-            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
-            with self._transaction():
-                self._check_schema_version()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from exc
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self.db = self._open()
+                break
+            except sqlite3.OperationalError as exc:
+                # Two processes creating one store at once: switching a new file to WAL needs
+                # an exclusive lock and SQLite may answer "locked" without waiting for it.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from exc
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from exc
         self._version: tuple[int, int] | None = None
         self._cache: dict[str, object] = {}  # "vectors" -> (rows, matrix), "bm25" -> (rows, index)
+
+    def _open(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two writers queue on the
+        # lock instead of failing half-way; timeout is the busy wait.
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL").fetchall()
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+            self.db = db
+            with self._transaction():
+                self._check_schema_version()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
