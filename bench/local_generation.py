@@ -25,13 +25,17 @@ QUESTIONS = ["What is the one-time home-office allowance for remote employees?",
              "How long does a firmware release candidate run in the climate chamber?"]
 
 
-def tokens_per_s(generate, repeat: int) -> float:
-    rates = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        n = generate()
-        rates.append(n / (time.perf_counter() - t))
-    return statistics.median(rates)
+def tokens_per_s(runs: dict, repeat: int) -> dict[str, float]:
+    """Median tokens/s of each generate function, run in turns with the order rotating, so that
+    the machine's drifting speed hits every side alike."""
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(repeat):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            t = time.perf_counter()
+            n = runs[name]()
+            rates[name].append(n / (time.perf_counter() - t))
+    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def main() -> None:
@@ -50,15 +54,16 @@ def main() -> None:
     ours.generate(PROMPT, max_tokens=8), hf.generate(PROMPT, max_tokens=8)  # load, warm up
 
     def run_raw() -> int:
-        out = raw.create_chat_completion(PROMPT, max_tokens=args.tokens, temperature=0, top_k=1)
+        out = raw.create_chat_completion(PROMPT, max_tokens=args.tokens, temperature=0, top_k=1,
+                                         repeat_penalty=ModelSettings().repeat_penalty)
         return out["usage"]["completion_tokens"]
 
     def run(model):
         return lambda: model.generate(PROMPT, max_tokens=args.tokens).usage.completion_tokens
 
-    llama_rate = tokens_per_s(run_raw, args.repeat)
-    ours_rate = tokens_per_s(run(ours), args.repeat)
-    hf_rate = tokens_per_s(run(hf), max(1, args.repeat // 2))
+    rates = tokens_per_s({"llama": run_raw, "ours": run(ours)}, args.repeat)
+    llama_rate, ours_rate = rates["llama"], rates["ours"]
+    hf_rate = tokens_per_s({"hf": run(hf)}, max(1, args.repeat // 2))["hf"]
     print("| runtime | tokens/s (median) | vs llama.cpp |\n|---|---|---|")
     print(f"| llama-cpp-python, direct | {llama_rate:.1f} | 1.00 |")
     print(f"| tunewise local (auto: llama.cpp) | {ours_rate:.1f} | {ours_rate / llama_rate:.2f} |")

@@ -79,6 +79,7 @@ class ModelSettings:
     context_window: int | None = None  # None: the model's own (local) or 8192 (openai)
     max_tokens: int = 256  # the answer budget, kept free in the context window
     temperature: float = 0.0  # 0 = greedy: reproducible answers
+    repeat_penalty: float = 1.1  # local: >1 discourages the loops small greedy models fall into
     timeout: float = 120.0
     max_retries: int = 3
     runtime: str = "auto"  # local: auto (llama.cpp if installed) | llama.cpp | transformers

@@ -86,7 +86,8 @@ class LlamaCppModel:
     def generate(self, messages: Messages, max_tokens: int | None = None,
                  on_token: OnToken | None = None) -> Generation:
         args = dict(messages=messages, max_tokens=max_tokens or self.settings.max_tokens,
-                    temperature=self.settings.temperature, seed=0)
+                    temperature=self.settings.temperature, seed=0,
+                    repeat_penalty=self.settings.repeat_penalty)
         if self.settings.temperature == 0:
             args["top_k"] = 1  # greedy
         started = time.perf_counter()
@@ -167,6 +168,7 @@ class TransformersModel:
                 **inputs, max_new_tokens=max_tokens or self.settings.max_tokens,
                 do_sample=not greedy, temperature=None if greedy else self.settings.temperature,
                 top_p=None, top_k=None, streamer=streamer,
+                repetition_penalty=self.settings.repeat_penalty,
                 pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id)
         new = out[0, prompt_len:]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
