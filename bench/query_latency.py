@@ -13,7 +13,6 @@ import random
 import re
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from common import OUT, SCIFACT, summary_ms

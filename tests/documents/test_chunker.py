@@ -1,5 +1,3 @@
-import re
-
 import pytest
 
 from tunewise.documents import chunk_document, chunk_spans, load_file

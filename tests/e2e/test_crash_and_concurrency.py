@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tunewise.documents import chunk_document, load_file
 from tunewise.ingest import discover
 
