@@ -33,6 +33,10 @@ ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Settings file (default: ./tunewise.toml if present).")]
 StoreOpt = Annotated[Optional[str], typer.Option(
     "--store", help="Store URL, e.g. sqlite:.tunewise/store.db (default from config).")]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    help="A model name from [models] in the config (default: [rag] model).")]
+NoRagOpt = Annotated[bool, typer.Option("--no-rag", help="Ask the model alone, no documents.")]
+PassagesOpt = Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")]
 
 
 def _settings(config: Path | None, store: str | None) -> Settings:
@@ -183,10 +187,9 @@ def search_cmd(
 @app.command("ask")
 def ask_cmd(
     question: Annotated[str, typer.Argument(help="The question.")],
-    model: Annotated[Optional[str], typer.Option(
-        help="A model name from [models] in the config (default: [rag] model).")] = None,
-    no_rag: Annotated[bool, typer.Option("--no-rag", help="Ask the model alone, no documents.")] = False,
-    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")] = None,
+    model: ModelOpt = None,
+    no_rag: NoRagOpt = False,
+    k: PassagesOpt = None,
     threshold: Annotated[Optional[float], typer.Option(
         help="Minimum cosine similarity of a passage (default: [rag] threshold).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
@@ -222,10 +225,9 @@ def _print_sources(result) -> None:
 
 @app.command("chat")
 def chat_cmd(
-    model: Annotated[Optional[str], typer.Option(
-        help="A model name from [models] in the config (default: [rag] model).")] = None,
-    no_rag: Annotated[bool, typer.Option("--no-rag", help="Chat with the model alone.")] = False,
-    k: Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")] = None,
+    model: ModelOpt = None,
+    no_rag: NoRagOpt = False,
+    k: PassagesOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:

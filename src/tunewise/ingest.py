@@ -18,7 +18,7 @@ from tunewise.config import Settings
 from tunewise.documents import LOADERS, LoadError, chunk_document, load_file
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.embeddings import Embedder
-from tunewise.store import EmbedderMismatch, Store, StoredDocument, WriteBatch
+from tunewise.store import Store, StoredDocument, WriteBatch, ensure_built_with
 
 
 @dataclass
@@ -90,11 +90,13 @@ class _Batcher:
         self.progress, self.report = progress, report
         self.batch = WriteBatch()
         self.pending: list = []  # (id, document, content hash, chunks)
+        self.pending_chunks = 0
         self.checked = False
 
     def add(self, item: tuple) -> None:
         self.pending.append(item)
-        if sum(len(i[3]) for i in self.pending) >= self.limit:
+        self.pending_chunks += len(item[3])
+        if self.pending_chunks >= self.limit:
             self.flush()
 
     def flush(self) -> None:
@@ -113,7 +115,7 @@ class _Batcher:
         self.store.write(self.batch)
         self.report.documents += len(self.pending)
         self.report.chunks += len(texts)
-        self.batch, self.pending = WriteBatch(), []
+        self.batch, self.pending, self.pending_chunks = WriteBatch(), [], 0
 
     def _embed(self, texts: list[str], step: int = 256) -> np.ndarray:
         """Embed in length order (little padding per batch) and in slices, so the progress bar
@@ -133,10 +135,7 @@ def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settin
     started, report = time.perf_counter(), IngestReport()
     progress = progress or Progress()
     paths = list(paths)
-    built_with = store.embedder()
-    if built_with and built_with[0] != embedder.name:  # fail before reading anything
-        raise EmbedderMismatch(f"the store was built with embedder {built_with[0]}, not "
-                               f"{embedder.name}; use that embedder, or a new store")
+    ensure_built_with(store, embedder.name)  # fail before reading anything
     files, report.failed = discover(paths, settings.ingest.include, settings.ingest.exclude)
     progress.start(len(files))
     batcher = _Batcher(store, embedder, settings.ingest.batch_chunks, progress, report)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
+
+if TYPE_CHECKING:
+    from tunewise.config import ModelSettings
 
 Messages = list[dict[str, str]]  # [{"role": "system" | "user" | "assistant", "content": "..."}]
 OnToken = Callable[[str], None]
@@ -33,6 +36,7 @@ class Generation:
 
 class ChatModel(Protocol):
     name: str
+    settings: "ModelSettings"  # max_tokens is the default answer budget
 
     @property
     def context_window(self) -> int:

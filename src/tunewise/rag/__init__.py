@@ -38,7 +38,7 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     question = question.strip()
     if not question:
         raise PromptError("the question is empty")
-    budget = max_tokens or getattr(getattr(model, "settings", None), "max_tokens", 256)
+    budget = max_tokens or model.settings.max_tokens
     hits = []
     if retriever is not None:
         limit = settings.threshold if threshold is None else threshold

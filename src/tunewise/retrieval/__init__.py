@@ -10,7 +10,7 @@ import numpy as np
 from tunewise.config import RetrievalSettings
 from tunewise.embeddings import Embedder
 from tunewise.retrieval.fusion import FUSIONS, convex, rrf
-from tunewise.store import EmbedderMismatch, Store
+from tunewise.store import Store, ensure_built_with
 from tunewise.types import Hit
 
 MODES = ("dense", "keyword", "hybrid")
@@ -55,10 +55,7 @@ class Retriever:
     def _embed(self, query: str) -> np.ndarray:
         if self.embedder is None:
             raise RetrievalError("dense and hybrid search need an embedder")
-        built_with = self.store.embedder()
-        if built_with and built_with[0] != self.embedder.name:
-            raise EmbedderMismatch(f"the store was built with embedder {built_with[0]}, "
-                                   f"not {self.embedder.name}; search it with that embedder")
+        ensure_built_with(self.store, self.embedder.name)
         return self.embedder.embed([query])[0]
 
     def _hybrid(self, query: str, vector: np.ndarray, s: RetrievalSettings,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tunewise.store.base import (EmbedderMismatch, Store, StoreError, StoredDocument,
-                                 WriteBatch)
+                                 WriteBatch, ensure_built_with)
 
 SCHEMES = ("sqlite:PATH", "PATH.db")
 
@@ -21,4 +21,5 @@ def open_store(url: str) -> Store:
     return SQLiteStore(path)
 
 
-__all__ = ["open_store", "Store", "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch"]
+__all__ = ["open_store", "Store", "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch",
+           "ensure_built_with"]

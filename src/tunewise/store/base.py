@@ -43,6 +43,14 @@ class WriteBatch:
         return sum(len(d.chunks) for d in self.documents)
 
 
+def ensure_built_with(store: "Store", name: str) -> None:
+    """Refuse to read or write a store with vectors of another embedder (before any work)."""
+    built_with = store.embedder()
+    if built_with and built_with[0] != name:
+        raise EmbedderMismatch(f"the store was built with embedder {built_with[0]}, not {name}; "
+                               "use that embedder, or another store")
+
+
 class Store(Protocol):
     def embedder(self) -> tuple[str, int] | None:
         """(name, dimension) of the embedder that built the store; None while it is empty."""
