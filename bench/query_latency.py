@@ -20,7 +20,7 @@ from common import OUT, SCIFACT, summary_ms
 from tunewise.api import Workspace
 from tunewise.config import Settings
 from tunewise.documents.hashing import chunk_id, digest, document_id
-from tunewise.evaluate.retrieval import load_beir
+from tunewise.evaluate.datasets import load_questions
 from tunewise.store import StoredDocument, WriteBatch, open_store
 from tunewise.types import Chunk, Document
 
@@ -72,8 +72,7 @@ def main() -> None:
     p.add_argument("--generated-store", default=f"sqlite:{OUT / 'generated.db'}")
     args = p.parse_args()
 
-    queries_by_id, _ = load_beir(SCIFACT, "test")
-    queries = list(queries_by_id.values())
+    queries = [q.question for q in load_questions(SCIFACT, "beir", "test")]
     sci = Workspace(Settings().replace("store", url=args.scifact_store))
     sci.ingest([SCIFACT / "corpus.jsonl"])  # a no-op once the store is built
     vectors = sci.embedder.embed(queries)

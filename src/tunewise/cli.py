@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import Progress
 from rich.table import Table
 
 from tunewise.api import Workspace
-from tunewise.config import ConfigError, Settings, load_settings
+from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, PassagesOpt, StoreOpt,
+                                 bar_columns, console, out, settings_for, show_path)
+from tunewise.cli_eval import eval_app
+from tunewise.config import ConfigError
 from tunewise.embeddings import EmbedderError
+from tunewise.evaluate.datasets import DatasetError
+from tunewise.evaluate.runner import EvalError
 from tunewise.ingest import IngestReport
-from tunewise.ingest import Progress as IngestProgress
 from tunewise.models import ModelError
 from tunewise.rag import PromptError
 from tunewise.retrieval import MODES, RetrievalError
@@ -25,50 +26,8 @@ from tunewise.store import StoreError
 
 app = typer.Typer(help="tunewise: answer questions from your documents, measure, and decide "
                   "between a closed API, fine-tuning and training your own model.",
-                  no_args_is_help=True, add_completion=False)
-console = Console(stderr=True)
-out = Console()
-
-ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", help="Settings file (default: ./tunewise.toml if present).")]
-StoreOpt = Annotated[Optional[str], typer.Option(
-    "--store", help="Store URL, e.g. sqlite:.tunewise/store.db (default from config).")]
-ModelOpt = Annotated[Optional[str], typer.Option(
-    help="A model name from [models] in the config (default: [rag] model).")]
-NoRagOpt = Annotated[bool, typer.Option("--no-rag", help="Ask the model alone, no documents.")]
-PassagesOpt = Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")]
-
-
-def _settings(config: Path | None, store: str | None) -> Settings:
-    return load_settings(config).replace("store", url=store)
-
-
-def _show(path: str) -> str:
-    """Paths under the working directory are shown relative to it."""
-    try:
-        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
-    except ValueError:
-        return path
-
-
-class _Bars(IngestProgress):
-    def __init__(self, bars: Progress):
-        self.bars = bars
-        self.files = bars.add_task("files", total=None)
-        self.chunks = bars.add_task("embedding", total=0)
-
-    def start(self, files: int) -> None:
-        self.bars.update(self.files, total=files)
-
-    def file_done(self, path: str) -> None:
-        self.bars.advance(self.files)
-
-    def embedding(self, chunks: int) -> None:
-        task = self.bars.tasks[self.chunks]
-        self.bars.update(self.chunks, total=(task.total or 0) + chunks)
-
-    def embedded(self, chunks: int) -> None:
-        self.bars.advance(self.chunks, chunks)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode="markdown")
+app.add_typer(eval_app, name="eval")
 
 
 @app.command("ingest")
@@ -90,18 +49,16 @@ def ingest_cmd(
     Unchanged files are skipped, changed ones replace their old chunks. Bad files are reported
     and skipped. Exits 1 only if nothing could be ingested (or, with --strict, if any file failed).
 
-    Example: tunewise ingest docs/ --exclude '*/drafts/*' --sync
+    Example: `tunewise ingest docs/ --exclude '*/drafts/*' --sync`
     """
-    settings = _settings(config, store).replace(
+    settings = settings_for(config, store).replace(
         "ingest", include=tuple(include) if include else None,
         exclude=tuple(exclude) if exclude else None)
     settings = settings.replace("chunking", size=chunk_size, overlap=chunk_overlap)
     with Workspace(settings) as ws:
-        columns = [TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn()]
         try:
-            with Progress(*columns, console=console, transient=True) as bars:
-                report = ws.ingest(paths, sync=sync, progress=_Bars(bars))
+            with Progress(*bar_columns(), console=console, transient=True) as bars:
+                report = ws.ingest(paths, sync=sync, progress=IngestBars(bars))
         except KeyboardInterrupt:
             console.print("interrupted: what was written is consistent; "
                           "run the same command again to finish")
@@ -113,13 +70,13 @@ def ingest_cmd(
 
 def _print_report(report: IngestReport, stats: dict) -> None:
     for path, reason in report.failed:
-        console.print(f"[red]failed[/red]  {_show(path)}: {reason}")
+        console.print(f"[red]failed[/red]  {show_path(path)}: {reason}")
     for path, problem in report.warnings[:20]:
-        console.print(f"[yellow]skipped[/yellow] {_show(path)}: {problem}")
+        console.print(f"[yellow]skipped[/yellow] {show_path(path)}: {problem}")
     if len(report.warnings) > 20:
         console.print(f"[yellow]… and {len(report.warnings) - 20} more skipped records[/yellow]")
     for path in report.removed:
-        console.print(f"removed {_show(path)} (file is gone)")
+        console.print(f"removed {show_path(path)} (file is gone)")
     console.print(
         f"files: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {len(report.failed)} failed"
@@ -136,9 +93,9 @@ def remove_cmd(
 ) -> None:
     """Remove the documents of files (or of every file under folders) from the store.
 
-    Example: tunewise remove docs/old-policy.pdf
+    Example: `tunewise remove docs/old-policy.pdf`
     """
-    with Workspace(_settings(config, store)) as ws:
+    with Workspace(settings_for(config, store)) as ws:
         removed = ws.remove(paths)
     console.print(f"removed {removed} documents")
     if removed == 0:
@@ -161,9 +118,9 @@ def search_cmd(
 ) -> None:
     """Find the chunks that best answer a question.
 
-    Example: tunewise search "How many days can I work from home?" -k 3 --threshold 0.3
+    Example: `tunewise search "How many days can I work from home?" -k 3 --threshold 0.3`
     """
-    with Workspace(_settings(config, store)) as ws:
+    with Workspace(settings_for(config, store)) as ws:
         hits = ws.search(query, k=k, mode=mode, threshold=threshold, source=source)
         thresholded = threshold is not None or ws.settings.retrieval.threshold is not None
     if as_json:
@@ -180,7 +137,7 @@ def search_cmd(
         page = f", page {h.chunk.page}" if h.chunk.page else ""
         sim = f" cos {h.similarity:.3f}" if h.similarity is not None else ""
         out.print(f"[bold]{i}.[/bold] [cyan]{h.score:.3f}[/cyan]{sim}  "
-                  f"[green]{_show(h.chunk.source)}[/green]{page}")
+                  f"[green]{show_path(h.chunk.source)}[/green]{page}")
         out.print(f"   {h.snippet(query=query)}", highlight=False)
 
 
@@ -200,9 +157,9 @@ def ask_cmd(
 
     When no passage is similar enough the answer says the documents do not contain it.
 
-    Example: tunewise ask "How many days per week can I work remotely?" --model local
+    Example: `tunewise ask "How many days per week can I work remotely?" --model local`
     """
-    with Workspace(_settings(config, store)) as ws:
+    with Workspace(settings_for(config, store)) as ws:
         stream = None if as_json else (lambda text: out.print(text, end="", highlight=False))
         result = ws.ask(question, model=model, rag=not no_rag, k=k, threshold=threshold,
                         on_token=stream)
@@ -236,9 +193,9 @@ def chat_cmd(
     Follow-up questions are rewritten into standalone questions before retrieval. Type 'exit'
     or press Ctrl-D to leave.
 
-    Example: tunewise chat --model local
+    Example: `tunewise chat --model local`
     """
-    with Workspace(_settings(config, store)) as ws:
+    with Workspace(settings_for(config, store)) as ws:
         talk = ws.conversation(model, rag=not no_rag, k=k)
         while True:
             try:
@@ -264,9 +221,9 @@ def chat_cmd(
 def stats_cmd(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     """Show what the store holds: files, documents, chunks, embedder, size.
 
-    Example: tunewise stats --store sqlite:scifact.db
+    Example: `tunewise stats --store sqlite:scifact.db`
     """
-    with Workspace(_settings(config, store)) as ws:
+    with Workspace(settings_for(config, store)) as ws:
         stats = ws.stats()
     table = Table(show_header=False)
     for key, value in stats.items():
@@ -292,6 +249,7 @@ def _root(version: Annotated[bool, typer.Option(
 def main() -> None:
     try:
         app()
-    except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError) as exc:
+    except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError,
+            DatasetError, EvalError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

@@ -5,6 +5,7 @@ for testing the openai backend with the official SDK (no mocked client).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -15,10 +16,12 @@ from tests.http_server import LocalServer, send_json
 
 class ChatServer(LocalServer):
     def __init__(self, model, api_key: str | None = None, fail_first: int = 0,
-                 status: int | None = None):
+                 status: int | None = None, parallel: bool = False):
         self.model, self.api_key, self.fail_first, self.status = model, api_key, fail_first, status
         self.requests: list[dict] = []
-        self.lock = threading.Lock()  # one generation at a time, as a small server would
+        # One generation at a time, as a small server would; `parallel` serves requests at once
+        # (a model object that is safe to call from threads, like tests/evaluate/scripted.py).
+        self.lock = threading.Lock() if not parallel else contextlib.nullcontext()
         server = self
 
         class Handler(BaseHTTPRequestHandler):

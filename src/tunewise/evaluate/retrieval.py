@@ -1,39 +1,32 @@
-"""Retrieval metrics against gold documents (nDCG@k, recall@k, MRR) and BEIR folders
-(corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)."""
+"""Retrieval quality against gold documents: nDCG@k, recall@k and MRR of each retrieval mode
+over a question set (a BEIR folder, or any question file whose questions name `doc_ids`)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-from collections import defaultdict
-from pathlib import Path
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
 
 from tunewise.types import Hit
 
 
-def load_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    """(queries {id: text}, qrels {query id: {doc id: relevance}}) for the queries judged in `split`."""
-    folder = Path(folder)
-    qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    with open(folder / "qrels" / f"{split}.tsv", newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            qrels[row["query-id"]][row["corpus-id"]] = int(row["score"])
-    queries = {}
-    with open(folder / "queries.jsonl") as f:
-        for line in f:
-            q = json.loads(line)
-            if q["_id"] in qrels:
-                queries[q["_id"]] = q["text"]
-    return queries, dict(qrels)
+def matches(source: str, gold: str) -> bool:
+    """Whether a retrieved document ("path" or "path#key") is the gold document named by its
+    record key, its path, or the end of its path ("policies/travel.md")."""
+    path, _, key = source.rpartition("#") if "#" in source else (source, "", "")
+    return gold in (key, path) or path.endswith("/" + gold.lstrip("/"))
+
+
+def gold_ranking(sources: list[str], gold: list[str] | tuple[str, ...]) -> list[str]:
+    """Retrieved documents in rank order, each renamed to the gold id it matches."""
+    return [next((g for g in gold if matches(s, g)), s) for s in sources]
 
 
 def rank_documents(hits: list[Hit]) -> list[str]:
-    """Document keys in order of their best chunk: a document ranks where its first hit does."""
-    seen: dict[str, None] = {}
-    for h in hits:
-        seen.setdefault(h.chunk.source.rsplit("#", 1)[-1], None)
-    return list(seen)
+    """Document sources in order of their best chunk: a document ranks where its first hit does."""
+    return list(dict.fromkeys(h.chunk.source for h in hits))
 
 
 def ndcg(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
@@ -50,3 +43,54 @@ def recall(ranked: list[str], relevant: dict[str, int], k: int = 100) -> float:
 
 def mrr(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
     return next((1.0 / (i + 1) for i, d in enumerate(ranked[:k]) if relevant.get(d, 0) > 0), 0.0)
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    mode: str  # "dense", "keyword", "hybrid convex", "hybrid rrf"
+    questions: int
+    ndcg_at_10: float
+    recall_at: dict[int, float]  # k -> mean recall@k
+    mrr_at_10: float
+    median_ms: float  # per query, the query embedding excluded (it is shared by all modes)
+
+
+RUNS = (("dense", {}), ("keyword", {}), ("hybrid rrf", {"fusion": "rrf"}),
+        ("hybrid convex", {"fusion": "convex"}))
+
+
+def evaluate_retrieval(ws, questions, recall_ks: tuple[int, ...] = (5, 100),
+                       runs=RUNS, on_query: Callable[[], None] | None = None) -> list[RetrievalScores]:
+    """Score each retrieval run on `questions` (with `doc_ids`) over the workspace's store. Each
+    query is embedded once and every mode ranks the same vector."""
+    from dataclasses import replace
+
+    from tunewise.retrieval import Retriever
+
+    questions = [q for q in questions if q.doc_ids]
+    # Chunks, not documents, are retrieved: 3x the deepest cut leaves enough distinct documents.
+    depth = 3 * max(max(recall_ks), 10)
+    vectors = ws.embedder.embed([q.question for q in questions])
+    results = []
+    for name, options in runs:
+        mode = name.split()[0]
+        settings = replace(ws.settings.retrieval, depth=max(ws.settings.retrieval.depth, depth),
+                           **options)
+        retriever = Retriever(ws.store, ws.embedder, settings)
+        n, rec, rr, times = [], {k: [] for k in recall_ks}, [], []
+        for q, vector in zip(questions, vectors):
+            started = time.perf_counter()
+            hits = retriever.search(q.question, k=depth, mode=mode, vector=vector)
+            times.append(time.perf_counter() - started)
+            ranked = gold_ranking(rank_documents(hits), q.doc_ids)
+            relevant = {g: 1 for g in q.doc_ids}
+            n.append(ndcg(ranked, relevant, 10))
+            rr.append(mrr(ranked, relevant, 10))
+            for k in recall_ks:
+                rec[k].append(recall(ranked, relevant, k))
+            if on_query:
+                on_query()
+        results.append(RetrievalScores(
+            name, len(questions), statistics.mean(n), {k: statistics.mean(v) for k, v in rec.items()},
+            statistics.mean(rr), statistics.median(times) * 1000))
+    return results

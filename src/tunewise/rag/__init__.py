@@ -23,6 +23,7 @@ class Answer:
     first_token_s: float | None = None  # question to first streamed token
     retrieval_s: float = 0.0
     abstained: bool = False  # no passage passed the threshold, the model was not asked
+    retrieved: list[str] = field(default_factory=list)  # documents of the hits, best first
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -32,8 +33,11 @@ class Answer:
 
 def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Retriever | None,
            k: int | None = None, threshold: float | None = None,
-           on_token: OnToken | None = None, max_tokens: int | None = None) -> Answer:
-    """Answer `question` with `model`; with a retriever, from the documents it finds."""
+           on_token: OnToken | None = None, max_tokens: int | None = None,
+           instruction: str | None = None) -> Answer:
+    """Answer `question` with `model`; with a retriever, from the documents it finds.
+    `instruction` ("Answer with one word: yes, no or maybe.") follows the question in the
+    prompt but is not part of the retrieval query."""
     started = time.perf_counter()
     question = question.strip()
     if not question:
@@ -50,11 +54,13 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
             return Answer(question, settings.abstain_message, model.name, latency_s=elapsed,
                           retrieval_s=elapsed, abstained=True)
     retrieval_s = time.perf_counter() - started
-    messages, sources = pack(question, hits, model, settings, budget)
+    asked = f"{question}\n{instruction.strip()}" if instruction else question
+    messages, sources = pack(asked, hits, model, settings, budget)
     gen = model.generate(messages, max_tokens=budget, on_token=on_token)
     first = None if gen.first_token_s is None else retrieval_s + gen.first_token_s
+    retrieved = list(dict.fromkeys(h.chunk.source for h in hits))
     return Answer(question, gen.text.strip(), model.name, sources, gen.usage,
-                  time.perf_counter() - started, first, retrieval_s)
+                  time.perf_counter() - started, first, retrieval_s, retrieved=retrieved)
 
 
 __all__ = ["Answer", "Source", "PromptError", "answer"]

@@ -1,0 +1,192 @@
+"""`tunewise eval ...`: prepare question sets, run systems on them, summarise runs, and score
+retrieval. Each command is a thin wrapper over one function of `tunewise.evaluate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from tunewise.api import Workspace
+from tunewise.cli_common import (ConfigOpt, IngestBars, StoreOpt, bar_columns, console, out,
+                                 settings_for)
+from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
+from tunewise.evaluate.retrieval import evaluate_retrieval
+from tunewise.evaluate.runner import parse_systems, run_eval
+from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
+
+eval_app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "
+                       "questions: prepare, run, summary, retrieval.", no_args_is_help=True,
+                       rich_markup_mode="markdown")
+
+FormatOpt = Annotated[str, typer.Option(
+    "--format", help=f"Question format: {', '.join(FORMATS)} (auto detects it).")]
+SplitOpt = Annotated[Optional[str], typer.Option(
+    help="BEIR qrels split (default test); PubMedQA official split: test or dev.")]
+
+
+@eval_app.command("prepare")
+def prepare_cmd(
+    dataset: Annotated[Path, typer.Argument(help="A SQuAD .json, BEIR folder, PubMedQA folder or "
+                                            "question .jsonl.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for documents.jsonl, dev.jsonl, "
+                                          "test.jsonl.")],
+    fmt: FormatOpt = "auto",
+    dev_fraction: Annotated[float, typer.Option(help="Share of questions in dev.jsonl.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the dev/test shuffle.")] = 0,
+    instruction: Annotated[Optional[str], typer.Option(
+        help="Appended to every question for the model (SQuAD default: 'Answer with a short "
+        "phrase.'; PubMedQA: 'Answer with one word: yes, no or maybe.').")] = None,
+    ingest: Annotated[bool, typer.Option("--ingest", help="Also ingest documents.jsonl into "
+                                         "the store.")] = False,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Turn a dataset into documents to ingest plus seeded dev/test question files.
+
+    PubMedQA keeps its official 500-question test split; other datasets are shuffled with --seed.
+
+    Example: `tunewise eval prepare ../shared/data/xquad-en/xquad.en.json --out eval/xquad --ingest`
+    """
+    counts = prepare(dataset, out_dir, fmt, dev_fraction, seed, instruction)
+    console.print(f"wrote {out_dir}/documents.jsonl ({counts['documents']} documents), "
+                  f"dev.jsonl ({counts['dev']} questions), test.jsonl ({counts['test']} questions)")
+    if not counts["documents"]:
+        console.print("the questions carry no contexts: ingest the documents they are about")
+    elif ingest:
+        with Workspace(settings_for(config, store)) as ws:
+            report = ws.ingest([out_dir / "documents.jsonl"])
+            console.print(f"ingested {report.documents} documents, {report.chunks} chunks; "
+                          f"store: {ws.stats()['documents']} documents")
+    else:
+        console.print(f"next: tunewise ingest {out_dir}/documents.jsonl")
+
+
+@eval_app.command("run")
+def run_cmd(
+    systems: Annotated[str, typer.Option(help="Comma-separated systems: MODEL or MODEL+rag, with "
+                                         "optional :k=N:threshold=X, e.g. local,local+rag:k=3.")],
+    questions: Annotated[Path, typer.Option(help="Question file or dataset (any --format).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder; an existing one resumes.")],
+    fmt: FormatOpt = "auto",
+    split: SplitOpt = None,
+    limit: Annotated[Optional[int], typer.Option(
+        help="Only the first N questions (a later run with a larger N extends the run).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(
+        help="Answer budget in tokens (default: each model's max_tokens).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Questions in flight at once for API models "
+                                             "(local models answer one at a time).")] = 4,
+    rpm: Annotated[Optional[float], typer.Option(help="At most this many API calls a minute.")] = None,
+    judge: Annotated[Optional[str], typer.Option(
+        help="A model from [models] that grades correctness and faithfulness.")] = None,
+    instruction: Annotated[Optional[str], typer.Option(
+        help="Appended to every question for the model (overrides the file's).")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Run each system on each question, appending one record per answer to OUT/records.jsonl.
+
+    An interrupted run resumes where it stopped when the same command is run again; failed
+    answers are retried then. Ends with the summary table.
+
+    Example: `tunewise eval run --systems local,local+rag --questions eval/xquad/test.jsonl --out runs/xquad`
+    """
+    qs = load_questions(questions, fmt, split)
+    with Workspace(settings_for(config, store)) as ws:
+        chosen = parse_systems(systems, ws.settings.models)
+        columns = bar_columns()
+        try:
+            with Progress(*columns, console=console, transient=True) as bars:
+                task = bars.add_task("answers", total=len(qs[:limit]) * len(chosen))
+                report = run_eval(ws, chosen, qs, out_dir, max_tokens, concurrency, rpm, judge,
+                                  instruction, limit, on_record=lambda _: bars.advance(task))
+        except KeyboardInterrupt:
+            console.print(f"interrupted: answers so far are in {out_dir}; run the same command "
+                          "again to resume")
+            raise typer.Exit(130) from None
+    console.print(f"answered {report.answered}, judged {report.judged}, already done "
+                  f"{report.skipped}, failed {report.failed}")
+    _print_summary(summarize(out_dir))
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@eval_app.command("summary")
+def summary_cmd(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `tunewise eval run`.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="table, markdown or json.")] = "table",
+    compare: Annotated[Optional[str], typer.Option(
+        help="Two systems to compare, A,B (default: each against the first).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
+) -> None:
+    """Metrics per system with bootstrap 95% intervals, and paired comparisons that say whether
+    a difference is significant.
+
+    Example: `tunewise eval summary runs/xquad --output markdown`
+    """
+    pair = tuple(compare.split(",")) if compare else None
+    if pair is not None and len(pair) != 2:
+        raise typer.BadParameter("give two systems: A,B", param_hint="--compare")
+    summary = summarize(run, pair, seed)
+    if output == "json":
+        out.print_json(json.dumps(summary.to_dict(), default=str))
+    elif output == "markdown":
+        out.print(to_markdown(summary), highlight=False, markup=False)
+    elif output == "table":
+        _print_summary(summary)
+    else:
+        raise typer.BadParameter("table, markdown or json", param_hint="--output")
+
+
+def _print_summary(summary) -> None:
+    header, rows = table_rows(summary)
+    tables = [Table(*header)] + [Table(*h, title=f"paired per question: {title}")
+                                 for title, h, _ in comparison_rows(summary)]
+    for table, table_rows_ in zip(tables, [rows] + [r for _, _, r in comparison_rows(summary)]):
+        for row in table_rows_:
+            table.add_row(*row)
+        out.print(table)
+    out.print("[dim]means with 95% bootstrap intervals; failed answers and failed verdicts are "
+              "counted, not averaged[/dim]")
+
+
+@eval_app.command("retrieval")
+def retrieval_cmd(
+    beir: Annotated[Optional[Path], typer.Option(
+        help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/); its corpus is ingested first.")] = None,
+    questions: Annotated[Optional[Path], typer.Option(
+        help="Or a question file whose questions name doc_ids in the store.")] = None,
+    split: SplitOpt = None,
+    k: Annotated[str, typer.Option("-k", help="Comma-separated cut-offs for recall@k.")] = "5,100",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """nDCG@10, recall@k and MRR@10 of each retrieval mode against the gold documents.
+
+    Example: `tunewise eval retrieval --beir ../shared/data/scifact --store sqlite:scifact.db`
+    """
+    if (beir is None) == (questions is None):
+        raise typer.BadParameter("give one of --beir DIR or --questions FILE")
+    ks = tuple(int(x) for x in k.split(","))
+    with Workspace(settings_for(config, store)) as ws:
+        if beir is not None:
+            with Progress(*bar_columns(), console=console, transient=True) as bars:
+                ws.ingest([beir / "corpus.jsonl"], progress=IngestBars(bars))
+        qs = load_questions(beir or questions, "beir" if beir else "auto", split)
+        with Progress(*bar_columns(), console=console, transient=True) as bars:
+            task = bars.add_task("queries", total=4 * len([q for q in qs if q.doc_ids]))
+            results = evaluate_retrieval(ws, qs, ks, on_query=lambda: bars.advance(task))
+    if as_json:
+        out.print_json(json.dumps([r.__dict__ for r in results]))
+        return
+    table = Table("retrieval", "nDCG@10", *[f"recall@{x}" for x in ks], "MRR@10", "median ms",
+                  title=f"{results[0].questions if results else 0} questions")
+    for r in results:
+        table.add_row(r.mode, f"{r.ndcg_at_10:.3f}", *[f"{r.recall_at[x]:.3f}" for x in ks],
+                      f"{r.mrr_at_10:.3f}", f"{r.median_ms:.1f}")
+    out.print(table)

@@ -1,0 +1,303 @@
+"""Evaluation runs: every system answers every question; each answer is appended to
+RUN/records.jsonl as soon as it exists, so an interrupted run resumes where it stopped.
+
+A system is a named model with retrieval on or off: `local`, `local+rag`, `gpt-4o-mini+rag:k=3`,
+`local+rag:k=8:threshold=0.2`. Remote models answer several questions at once (bounded by
+`concurrency`, paced by `rpm`; the SDK backs off on 429); local models answer one at a time.
+
+A record is one JSON object per line, kept as a plain dict (it is the file format):
+  system, question_id, question, answers, choices, doc_ids, unanswerable, rag, k — what was asked;
+  prediction, abstained, retrieved (document sources of the hits, best first), sources (the
+  passages in the prompt: source, score, text), latency_s, first_token_s, retrieval_s,
+  prompt_tokens, completion_tokens — what the system did; or `error` when the answer failed;
+  judge — the verdict (see judge.Verdict), when a judge ran.
+Metrics are computed from records by `summary.py`, so a new metric needs no new run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tunewise.config import ModelSettings
+from tunewise.evaluate.datasets import Question
+from tunewise.evaluate.judge import judge
+from tunewise.models.base import ModelError
+from tunewise.rag import PromptError, answer
+
+RECORDS = "records.jsonl"
+MANIFEST = "run.json"
+STOP_AFTER_FAILURES = 5  # consecutive failed answers of one system end the run (API down, bad key)
+
+
+class EvalError(ValueError):
+    """A run that cannot start or go on; the message says why."""
+
+
+@dataclass(frozen=True)
+class System:
+    name: str  # as written on the command line
+    model: str
+    rag: bool = False
+    k: int | None = None
+    threshold: float | None = None
+
+
+def parse_system(spec: str, models: dict[str, ModelSettings]) -> System:
+    """`MODEL[+rag[:k=N][:threshold=X]]` → System; the model must be configured."""
+    spec = spec.strip()
+    head, *options = spec.split(":")
+    model, plus, what = head.partition("+")
+    if plus and what != "rag":
+        raise EvalError(f"system {spec!r}: only '+rag' may follow the model name")
+    if model not in models:
+        raise EvalError(f"system {spec!r}: unknown model {model!r}; configured: "
+                        f"{', '.join(sorted(models))}")
+    values: dict[str, float | int] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        try:
+            values[key] = {"k": int, "threshold": float}[key](value)
+        except (KeyError, ValueError):
+            raise EvalError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X "
+                            "(after +rag)") from None
+    if options and not plus:
+        raise EvalError(f"system {spec!r}: k and threshold need '+rag'")
+    return System(spec, model, bool(plus), values.get("k"), values.get("threshold"))
+
+
+def parse_systems(specs: str, models: dict[str, ModelSettings]) -> list[System]:
+    systems = [parse_system(s, models) for s in specs.split(",") if s.strip()]
+    if not systems:
+        raise EvalError("no systems given, e.g. --systems local,local+rag")
+    if len({s.name for s in systems}) < len(systems):
+        raise EvalError(f"a system is named twice in {specs!r}")
+    return systems
+
+
+def questions_digest(questions: list[Question]) -> str:
+    h = hashlib.sha256()
+    for q in questions:
+        h.update(q.to_json().encode())
+    return h.hexdigest()[:16]
+
+
+def load_records(run: str | Path) -> dict[tuple[str, str], dict]:
+    """The latest record of each (system, question id); a torn last line (the process died while
+    writing it) is skipped, and its question is answered again on resume."""
+    path = Path(run) / RECORDS
+    records: dict[tuple[str, str], dict] = {}
+    if not path.exists():
+        return records
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records[(r["system"], r["question_id"])] = r
+    return records
+
+
+def load_manifest(run: str | Path) -> dict:
+    path = Path(run) / MANIFEST
+    if not path.exists():
+        raise EvalError(f"{run}: not an evaluation run (no {MANIFEST}); start one with "
+                        "`tunewise eval run`")
+    return json.loads(path.read_text())
+
+
+class _Writer:
+    """Appends whole JSON lines, flushed and synced, from any thread."""
+
+    def __init__(self, path: Path):
+        torn = False
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        self._file = open(path, "a", encoding="utf-8")
+        if torn:  # end the line a killed process left half-written, or the next record joins it
+            self._file.write("\n")
+        self._lock = threading.Lock()
+
+    def write(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _Pace:
+    """At most `rpm` calls started per minute across threads (None: no limit)."""
+
+    def __init__(self, rpm: float | None):
+        self.interval = 60.0 / rpm if rpm else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+        time.sleep(max(0.0, start - now))
+
+
+@dataclass(frozen=True)
+class RunReport:
+    answered: int  # this call
+    judged: int  # this call, including verdicts added to earlier answers
+    skipped: int  # done in an earlier call
+    failed: int  # answers that raised (kept as error records; retried on the next run)
+
+
+OnRecord = Callable[[dict], None]
+
+
+def run_eval(ws, systems: list[System], questions: list[Question], out: str | Path,
+             max_tokens: int | None = None, concurrency: int = 4, rpm: float | None = None,
+             judge_model: str | None = None, instruction: str | None = None,
+             limit: int | None = None, on_record: OnRecord | None = None) -> RunReport:
+    """Answer every question (the first `limit`) with every system into OUT, resuming what OUT
+    already holds. `ws` is the Workspace whose store, retriever and models the systems use.
+    A run belongs to the whole question set, so a larger `limit` later extends it."""
+    out = Path(out)
+    _check_manifest(out, questions, ws, max_tokens, judge_model, instruction)
+    questions = questions[:limit]
+    done = load_records(out)
+    judge_with = ws.model(judge_model) if judge_model else None
+    judge_lock = threading.Lock() if judge_with and judge_with.settings.backend != "openai" else None
+    writer, pace = _Writer(out / RECORDS), _Pace(rpm)
+    counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
+    counts_lock = threading.Lock()
+
+    def count(what: str) -> None:
+        with counts_lock:
+            counts[what] += 1
+
+    def task(system: System, q: Question, previous: dict | None) -> dict:
+        if previous is None or previous.get("error"):
+            pace.wait()
+            record = _answer(ws, system, q, max_tokens, instruction)
+            count("failed" if record.get("error") else "answered")
+        else:
+            record = dict(previous)
+        if judge_with is not None and not record.get("error") and "judge" not in record:
+            context = "\n\n".join(s["text"] for s in record["sources"]) if system.rag else None
+            if judge_lock:
+                with judge_lock:
+                    verdict = judge(judge_with, q.question, list(q.answers), record["prediction"], context)
+            else:
+                pace.wait()
+                verdict = judge(judge_with, q.question, list(q.answers), record["prediction"], context)
+            record["judge"] = verdict.to_dict()
+            count("judged")
+        writer.write(record)  # a task always adds something: an answer, a retry or a verdict
+        return record
+
+    try:
+        for system in systems:
+            model = ws.model(system.model)
+            workers = max(1, concurrency) if model.settings.backend == "openai" else 1
+            todo = []
+            for q in questions:
+                previous = done.get((system.name, q.id))
+                needs_judge = judge_with is not None and previous and "judge" not in previous
+                if previous and not previous.get("error") and not needs_judge:
+                    counts["skipped"] += 1
+                    if on_record:
+                        on_record(previous)
+                else:
+                    todo.append((q, previous))
+            _run_tasks(system, todo, task, workers, on_record)
+    finally:
+        writer.close()
+    return RunReport(**counts)
+
+
+def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnRecord | None) -> None:
+    failures_in_a_row = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending, queue = set(), iter(todo)
+        try:
+            while True:
+                while len(pending) < workers and (item := next(queue, None)) is not None:
+                    pending.add(pool.submit(task, system, *item))
+                if not pending:
+                    return
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record = future.result()
+                    failures_in_a_row = failures_in_a_row + 1 if record.get("error") else 0
+                    if on_record:
+                        on_record(record)
+                if failures_in_a_row >= STOP_AFTER_FAILURES:
+                    raise EvalError(f"{system.name}: {failures_in_a_row} answers in a row failed, "
+                                    f"stopping (last: {record['error']}); fix it and run the "
+                                    "same command again to resume")
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+def _answer(ws, system: System, q: Question, max_tokens: int | None,
+            instruction: str | None) -> dict:
+    record = {"system": system.name, "question_id": q.id, "question": q.question,
+              "answers": list(q.answers), "choices": list(q.choices), "doc_ids": list(q.doc_ids),
+              "unanswerable": q.unanswerable,
+              "rag": system.rag, "k": system.k or ws.settings.retrieval.k}
+    try:
+        a = answer(q.question, ws.model(system.model), ws.settings.rag,
+                   ws.retriever if system.rag else None, k=system.k, threshold=system.threshold,
+                   on_token=lambda _: None, max_tokens=max_tokens,
+                   instruction=instruction or q.instruction)
+    except (ModelError, PromptError) as exc:
+        return {**record, "error": str(exc)}
+    return {**record, "prediction": a.text, "abstained": a.abstained,
+            "retrieved": a.retrieved,
+            "sources": [{"source": s.source, "score": round(s.score, 4), "text": s.text}
+                        for s in a.sources],
+            "latency_s": round(a.latency_s, 4),
+            "first_token_s": None if a.first_token_s is None else round(a.first_token_s, 4),
+            "retrieval_s": round(a.retrieval_s, 4),
+            "prompt_tokens": a.usage.prompt_tokens,
+            "completion_tokens": a.usage.completion_tokens}
+
+
+def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_model,
+                    instruction) -> None:
+    """A run directory belongs to one question set and one generation setup: resuming with other
+    questions or settings would mix incomparable records, so it is refused."""
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {"questions": len(questions), "questions_digest": questions_digest(questions),
+              "max_tokens": max_tokens, "instruction": instruction}
+    path = out / MANIFEST
+    if path.exists():
+        have = json.loads(path.read_text())
+        changed = [k for k in wanted if have.get(k) != wanted[k]]
+        if changed:
+            raise EvalError(f"{out} was run with other {', '.join(changed)} "
+                            f"({', '.join(f'{k}={have.get(k)!r}' for k in changed)}); "
+                            "use another --out to start a new run")
+    manifest = {**wanted, "judge": judge_model, "store": ws.settings.store.url,
+                "models": {n: {k: v for k, v in vars(m).items() if k != "api_key_env"}
+                           for n, m in ws.settings.models.items()},
+                "retrieval": vars(ws.settings.retrieval), "rag_threshold": ws.settings.rag.threshold,
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(path)

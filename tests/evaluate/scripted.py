@@ -1,0 +1,29 @@
+"""A scripted chat model for tests: its reply is a function of the messages, so that a real
+OpenAI-compatible server (tests/models/chat_server.py) can stand in for a paid API with known
+answers. Usage counts words, as a tokenizer would count tokens."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from tunewise.models.base import Generation, Usage
+
+
+class ScriptedModel:
+    def __init__(self, reply: Callable[[list[dict]], str], delay: float = 0.0):
+        self.reply, self.delay, self.calls = reply, delay, 0
+
+    def generate(self, messages, max_tokens=None, on_token=None) -> Generation:
+        self.calls += 1
+        time.sleep(self.delay)
+        text = self.reply(messages)
+        if on_token:
+            for word in text.split(" "):
+                on_token(word + " ")
+        prompt = sum(len(m["content"].split()) for m in messages)
+        return Generation(text, Usage(prompt, len(text.split())), self.delay)
+
+
+def last_user(messages: list[dict]) -> str:
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
