@@ -13,8 +13,10 @@ from rich.table import Table
 from tunewise.api import Workspace
 from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, PassagesOpt, StoreOpt,
                                  bar_columns, console, out, settings_for, show_path)
+from tunewise.cli_data import data_app
 from tunewise.cli_eval import eval_app
 from tunewise.config import ConfigError
+from tunewise.data import DataError
 from tunewise.embeddings import EmbedderError
 from tunewise.evaluate.datasets import DatasetError
 from tunewise.evaluate.runner import EvalError
@@ -28,6 +30,7 @@ app = typer.Typer(help="tunewise: answer questions from your documents, measure,
                   "between a closed API, fine-tuning and training your own model.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode="markdown")
 app.add_typer(eval_app, name="eval")
+app.add_typer(data_app, name="data")
 
 
 @app.command("ingest")
@@ -250,6 +253,6 @@ def main() -> None:
     try:
         app()
     except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError,
-            DatasetError, EvalError) as exc:
+            DatasetError, EvalError, DataError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

@@ -84,6 +84,12 @@ class ModelSettings:
     max_retries: int = 3
     runtime: str = "auto"  # local: auto (llama.cpp if installed) | llama.cpp | transformers
     threads: int | None = None  # local: CPU threads; None = all cores
+    # US$ per million tokens, for the costs tunewise reports (0 for a model you host yourself)
+    input_price: float = 0.0
+    output_price: float = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.input_price + completion_tokens * self.output_price) / 1e6
 
 
 DEFAULT_PROMPT = """Answer the question using only the context. Cite the sources you use by their \

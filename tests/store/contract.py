@@ -89,6 +89,11 @@ class StoreContract:
         chunk = filled.chunks([row])[row]
         assert chunk == CAT.chunks[1]
 
+    def test_iter_chunks_in_document_order(self, filled):
+        assert list(filled.iter_chunks()) == [*CAT.chunks, *DOG.chunks, *FISH.chunks]
+        assert list(filled.iter_chunks(source="sea/*")) == FISH.chunks
+        assert list(filled.iter_chunks(source="nothing-matches")) == []
+
     def test_similarities(self, filled):
         rows = [r for r, _ in filled.dense(vec(0, 1), 3)]
         sims = filled.similarities(vec(0, 1), rows)

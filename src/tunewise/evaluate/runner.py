@@ -28,6 +28,7 @@ from typing import Callable
 from tunewise.config import ModelSettings
 from tunewise.evaluate.datasets import Question
 from tunewise.evaluate.judge import judge
+from tunewise.jsonl import open_append
 from tunewise.models.base import ModelError
 from tunewise.rag import PromptError, answer
 
@@ -117,14 +118,7 @@ class _Writer:
     """Appends whole JSON lines, flushed and synced, from any thread."""
 
     def __init__(self, path: Path):
-        torn = False
-        if path.exists() and path.stat().st_size:
-            with open(path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                torn = f.read(1) != b"\n"
-        self._file = open(path, "a", encoding="utf-8")
-        if torn:  # end the line a killed process left half-written, or the next record joins it
-            self._file.write("\n")
+        self._file = open_append(path)
         self._lock = threading.Lock()
 
     def write(self, record: dict) -> None:

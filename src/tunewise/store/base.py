@@ -5,7 +5,7 @@ Every backend passes the contract suite in tests/store/contract.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -81,6 +81,10 @@ class Store(Protocol):
 
     def chunks(self, rows: list[int]) -> dict[int, Chunk]:
         """{row: chunk}; rows deleted meanwhile are missing."""
+
+    def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
+        """Every chunk (of documents whose path matches `source`), document by document in
+        position order; a stable order, so a job that walks the chunks can resume."""
 
     def stats(self) -> dict: ...
 

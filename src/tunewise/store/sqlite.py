@@ -246,6 +246,18 @@ class SQLiteStore:
                                     start=r[5], end=r[6], page=r[7], source=source, title=r[10])
         return found
 
+    def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
+        where, args = "", []
+        if source:
+            where, args = "WHERE d.path || '#' || d.key GLOB ?", [source_glob(source)]
+        rows = self.db.execute(
+            "SELECT c.id, c.document_id, c.position, c.text, c.start, c.end, c.page, d.path, d.key,"
+            " d.title FROM chunks c JOIN documents d ON d.id = c.document_id "
+            f"{where} ORDER BY d.path, d.key, c.position", args).fetchall()
+        for r in rows:
+            yield Chunk(id=r[0], document_id=r[1], position=r[2], text=r[3], start=r[4], end=r[5],
+                        page=r[6], source=f"{r[7]}#{r[8]}" if r[8] else r[7], title=r[9])
+
     def stats(self) -> dict:
         def count(table: str) -> int:
             return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

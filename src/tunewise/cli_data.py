@@ -1,0 +1,108 @@
+"""`tunewise data ...`: import instruction data, measure it, and synthesize it from the documents.
+Each command is a thin wrapper over one function of `tunewise.data`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from tunewise.api import Workspace
+from tunewise.cli_common import ConfigOpt, StoreOpt, bar_columns, console, out, settings_for
+from tunewise.data.clean import length_stats
+from tunewise.data.formats import FORMATS, load_examples
+from tunewise.data.prepare import import_data
+from tunewise.data.synth import synthesize
+
+data_app = typer.Typer(help="Instruction data for fine-tuning: import, stats, synth.",
+                       no_args_is_help=True, rich_markup_mode="markdown")
+
+
+@data_app.command("import")
+def import_cmd(
+    files: Annotated[list[Path], typer.Argument(help="JSONL (or Alpaca .json) files.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl and val.jsonl.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"{', '.join(FORMATS)}; auto detects it "
+                                     "per record.")] = "auto",
+    val_fraction: Annotated[float, typer.Option(help="Share of examples for validation.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the train/validation shuffle.")] = 0,
+    near_duplicate: Annotated[float, typer.Option(
+        help="Drop an example whose word 3-grams overlap a kept one this much (Jaccard); "
+        "0 keeps near duplicates.")] = 0.8,
+) -> None:
+    """Convert Alpaca, ShareGPT, OpenAI messages or question/answer records to OpenAI messages,
+    drop invalid records (reported by line), exact and near duplicates, and split.
+
+    Example: `tunewise data import alpaca.json chats.jsonl --out data/`
+    """
+    report = import_data(files, out_dir, fmt, val_fraction, seed, near_duplicate or None)
+    for path, problem in report.problems[:20]:
+        console.print(f"[yellow]skipped[/yellow] {path} {problem}")
+    if len(report.problems) > 20:
+        console.print(f"[yellow]… and {len(report.problems) - 20} more[/yellow]")
+    console.print(f"read {report.read} records: {len(report.problems)} invalid, "
+                  f"{report.exact_duplicates} exact and {report.near_duplicates} near duplicates "
+                  f"dropped | wrote {out_dir}/train.jsonl ({report.train}), "
+                  f"{out_dir}/val.jsonl ({report.validation})")
+
+
+@data_app.command("stats")
+def stats_cmd(
+    file: Annotated[Path, typer.Argument(help="An instruction file (any format).")],
+    model: Annotated[Optional[str], typer.Option(
+        help="Count tokens with this model's tokenizer and chat template (default: [rag] model).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Count examples and their token lengths against the model's context window.
+
+    Example: `tunewise data stats data/train.jsonl --model local`
+    """
+    loaded = load_examples(file)
+    with Workspace(settings_for(config, None)) as ws:
+        chat = ws.model(model)
+        stats = length_stats(loaded.examples, chat.count_tokens, chat.context_window)
+    table = Table(show_header=False, title=f"{file} ({chat.name} tokens)")
+    for key, value in vars(stats).items():
+        table.add_row(key.replace("_", " "), str(value))
+    table.add_row("invalid records", str(len(loaded.problems)))
+    out.print(table)
+
+
+@data_app.command("synth")
+def synth_cmd(
+    out_file: Annotated[Path, typer.Option("--out", help="JSONL of question/answer examples; "
+                                           "an existing one resumes.")],
+    teacher: Annotated[Optional[str], typer.Option(
+        help="The model from [models] that writes the pairs (default: [rag] model).")] = None,
+    per_chunk: Annotated[int, typer.Option(help="Questions asked for per chunk.")] = 3,
+    limit: Annotated[Optional[int], typer.Option(help="Only the first N chunks.")] = None,
+    source: Annotated[Optional[str], typer.Option(
+        help="Only chunks of documents whose path matches this glob.")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Write question/answer pairs grounded in the ingested chunks with a teacher model, keeping
+    those the chunk supports, that are not near-duplicates and not length outliers.
+
+    Example: `tunewise data synth --teacher gpt-4o-mini --out data/synth.jsonl`
+    """
+    with Workspace(settings_for(config, store)) as ws:
+        model = ws.model(teacher)
+        chunks = list(ws.store.iter_chunks(source))
+        total = min(len(chunks), limit) if limit is not None else len(chunks)
+        with Progress(*bar_columns(), console=console, transient=True) as bars:
+            task = bars.add_task("chunks", total=total)
+            report = synthesize(chunks, model, out_file, per_chunk, limit,
+                                on_chunk=lambda: bars.advance(task))
+    for failure in report.failed[:10]:
+        console.print(f"[red]failed[/red] {failure}")
+    dropped = ", ".join(f"{n} {why}" for why, n in report.dropped.most_common()) or "none"
+    console.print(f"chunks: {report.chunks} done now, {report.resumed} before, "
+                  f"{len(report.failed)} failed | pairs kept: {report.kept}, dropped: {dropped} | "
+                  f"teacher {model.name}: {report.prompt_tokens} prompt + "
+                  f"{report.completion_tokens} completion tokens, ${report.cost:.4f}")
+    if report.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,158 @@
+"""Question/answer pairs synthesized from the ingested chunks by a teacher model, in the spirit of
+Alpaca's self-instruct: per chunk a few questions with answers taken from the chunk, then filters
+for answers the chunk does not support, near-duplicate questions (ROUGE-L > 0.7 against the
+kept ones) and length outliers. Resumable: OUT.progress.jsonl records each finished chunk."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tunewise.data.formats import Example
+from tunewise.evaluate.metrics import normalize, rouge_l
+from tunewise.jsonl import open_append
+from tunewise.models.base import ChatModel, ModelError
+
+PROMPT = """Here is a passage from a document.
+
+{passage}
+
+Write {n} different questions that this passage answers. After each question write its answer, \
+copied from the passage. Use exactly this format:
+Q: <question>
+A: <answer>"""
+
+DUPLICATE_ROUGE = 0.7
+QUESTION_WORDS = (3, 40)
+ANSWER_WORDS = (1, 60)
+SUPPORT = 0.8  # share of the answer's content words that must occur in the chunk
+
+_PAIR = re.compile(r"Q\s*\d*\s*[:.]\s*(.+?)\s*\n\s*A\s*\d*\s*[:.]\s*(.+?)\s*(?=\n\s*Q\s*\d*\s*[:.]|\Z)",
+                   re.DOTALL | re.IGNORECASE)
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """(question, answer) pairs from "Q: …\\nA: …" text; answers stop at the next question."""
+    return [(" ".join(q.split()), " ".join(a.split())) for q, a in _PAIR.findall(text)]
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in normalize(text).split() if len(w) > 2 or w.isdigit()]
+
+
+def supported(answer: str, passage: str, share: float = SUPPORT) -> bool:
+    """Whether the passage holds the answer: most of its content words occur in the passage."""
+    words = content_words(answer)
+    if not words:
+        return False
+    have = set(normalize(passage).split())
+    return sum(w in have for w in words) / len(words) >= share
+
+
+def verdict(question: str, answer: str, passage: str, kept_questions: list[str]) -> str:
+    """"kept", or why the pair is dropped: length, unsupported, duplicate."""
+    q_words, a_words = len(question.split()), len(answer.split())
+    if not (QUESTION_WORDS[0] <= q_words <= QUESTION_WORDS[1]
+            and ANSWER_WORDS[0] <= a_words <= ANSWER_WORDS[1]):
+        return "length"
+    if not supported(answer, passage):
+        return "unsupported"
+    if any(rouge_l(question, [k]) > DUPLICATE_ROUGE for k in kept_questions):
+        return "duplicate"
+    return "kept"
+
+
+@dataclass
+class SynthReport:
+    chunks: int = 0  # processed in this call
+    resumed: int = 0  # finished in an earlier call
+    kept: int = 0  # pairs written in this call
+    dropped: Counter = field(default_factory=Counter)  # reason -> pairs
+    failed: list[str] = field(default_factory=list)  # "chunk id: error"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+def synthesize(chunks, teacher: ChatModel, out: str | Path, per_chunk: int = 3,
+               limit: int | None = None, max_tokens: int = 256,
+               on_chunk: Callable[[], None] | None = None) -> SynthReport:
+    """Write pairs for each chunk (the first `limit`) to OUT as OpenAI messages JSONL."""
+    out = Path(out)
+    progress = out.with_name(out.name + ".progress.jsonl")
+    done = _load_progress(progress)
+    kept_examples = _keep_finished(out, done)
+    kept_questions = [e.prompt for e in kept_examples]
+    report = SynthReport(resumed=len(done))
+    with open_append(out) as data, open_append(progress) as log:
+        for i, chunk in enumerate(chunks):
+            if limit is not None and i >= limit:
+                break
+            if chunk.id in done:
+                continue
+            messages = [{"role": "user", "content": PROMPT.format(passage=chunk.text, n=per_chunk)}]
+            try:
+                gen = teacher.generate(messages, max_tokens=max_tokens)
+            except ModelError as exc:
+                report.failed.append(f"{chunk.id}: {exc}")
+                continue  # not marked done: a later run retries it
+            reasons = Counter()
+            for question, answer in parse_pairs(gen.text):
+                why = verdict(question, answer, chunk.text, kept_questions)
+                reasons[why] += 1
+                if why == "kept":
+                    kept_questions.append(question)
+                    e = Example((("user", question), ("assistant", answer)),
+                                {"chunk_id": chunk.id, "source": chunk.source})
+                    data.write(e.to_json() + "\n")
+            if not reasons:
+                reasons["unparsed"] += 1
+            data.flush()
+            log.write(json.dumps({"chunk_id": chunk.id, **reasons,
+                                  "prompt_tokens": gen.usage.prompt_tokens,
+                                  "completion_tokens": gen.usage.completion_tokens}) + "\n")
+            log.flush()  # the chunk counts as done only once its pairs are written
+            report.chunks += 1
+            report.kept += reasons.pop("kept", 0)
+            report.dropped.update(reasons)
+            report.prompt_tokens += gen.usage.prompt_tokens
+            report.completion_tokens += gen.usage.completion_tokens
+            if on_chunk:
+                on_chunk()
+    report.cost = teacher.settings.cost(report.prompt_tokens, report.completion_tokens)
+    return report
+
+
+def _load_progress(path: Path) -> set[str]:
+    done = set()
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                done.add(json.loads(line)["chunk_id"])
+            except (json.JSONDecodeError, KeyError):
+                pass  # a torn last line: that chunk is synthesized again
+    return done
+
+
+def _keep_finished(out: Path, done: set[str]) -> list[Example]:
+    """The examples of finished chunks; pairs of a chunk cut short by a crash are dropped."""
+    if not out.exists():
+        return []
+    kept, lines = [], []
+    for line in out.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("meta", {}).get("chunk_id") in done:
+            lines.append(line)
+            kept.append(Example(tuple((m["role"], m["content"]) for m in record["messages"]),
+                                record["meta"]))
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    tmp.replace(out)
+    return kept
