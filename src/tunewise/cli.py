@@ -15,6 +15,7 @@ from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, Pass
                                  bar_columns, console, out, settings_for, show_path)
 from tunewise.cli_data import data_app
 from tunewise.cli_eval import eval_app
+from tunewise.cli_train import finetune_cmd
 from tunewise.config import ConfigError
 from tunewise.data import DataError
 from tunewise.embeddings import EmbedderError
@@ -25,12 +26,14 @@ from tunewise.models import ModelError
 from tunewise.rag import PromptError
 from tunewise.retrieval import MODES, RetrievalError
 from tunewise.store import StoreError
+from tunewise.train.common import TrainingError
 
 app = typer.Typer(help="tunewise: answer questions from your documents, measure, and decide "
                   "between a closed API, fine-tuning and training your own model.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode="markdown")
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
+app.command("finetune")(finetune_cmd)
 
 
 @app.command("ingest")
@@ -253,6 +256,6 @@ def main() -> None:
     try:
         app()
     except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError,
-            DatasetError, EvalError, DataError) as exc:
+            DatasetError, EvalError, DataError, TrainingError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

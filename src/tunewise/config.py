@@ -4,6 +4,7 @@ TUNEWISE_* environment variables, then overridden per command. Never mutated: us
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 import types
@@ -14,6 +15,8 @@ from typing import Any, Mapping
 
 CONFIG_FILE = "tunewise.toml"
 ENV_PREFIX = "TUNEWISE_"
+# Models that tunewise made (fine-tuned, pretrained) register here; tunewise.toml overrides them.
+REGISTRY = ".tunewise/models.toml"
 
 
 class ConfigError(ValueError):
@@ -160,12 +163,45 @@ def load_settings(
     unknown = set(data) - set(sections)
     if unknown:
         raise ConfigError(f"unknown config section(s) {sorted(unknown)}; valid: {sorted(sections)}")
-    built: dict[str, Any] = {"models": _build_models(data.pop("models", {}))}
+    tables = {**_registered(env), **data.pop("models", {})}
+    built: dict[str, Any] = {"models": _build_models(tables)}
     for name, f in sections.items():
         if name != "models":
             cls = f.default_factory  # type: ignore[misc]
             built[name] = _build(cls, name, data.get(name, {}), cls())
     return Settings(**built)
+
+
+def _registry(env: Mapping[str, str]) -> Path:
+    return Path(env.get("TUNEWISE_REGISTRY", REGISTRY))
+
+
+def _registered(env: Mapping[str, str]) -> dict[str, Any]:
+    path = _registry(env)
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")).get("models", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def register_model(name: str, model: str | Path, env: Mapping[str, str] | None = None) -> Path:
+    """Record a model tunewise made as [models.NAME] (backend local) in the registry, so that
+    `ask --model NAME`, `eval` and the server find it; returns the registry's path."""
+    env = os.environ if env is None else env
+    path = _registry(env)
+    tables = _registered(env)
+    tables[name] = {"backend": "local", "model": str(Path(model).resolve())}
+    lines = ["# Models made by tunewise (fine-tuned, pretrained); [models] in tunewise.toml win.\n"]
+    for n, values in tables.items():
+        lines.append(f"\n[models.{json.dumps(n)}]\n")
+        lines += [f"{k} = {json.dumps(v)}\n" for k, v in values.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def _build_models(tables: Mapping[str, Any]) -> dict[str, ModelSettings]:

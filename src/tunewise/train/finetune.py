@@ -1,0 +1,265 @@
+"""Fine-tuning a causal LM on chat examples: LoRA (PEFT) or full, with the transformers Trainer.
+
+The recipe reads top to bottom in `finetune()`: load the data and the base model, encode with the
+model's chat template (loss on the answers only), pack, train with checkpoints and per-epoch
+validation, then write the adapter, a merged Hugging Face model and a GGUF file, and register
+the result as a named model that `ask`, `eval` and the server can use."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunewise.data.formats import load_examples
+from tunewise.train.common import TrainingError, load_base, peak_memory_mb
+from tunewise.train.sequences import Encoded, PackedCollator, PaddedCollator, encode, pack
+
+METHODS = ("lora", "full")
+DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """A recipe: the [finetune] table of a recipe TOML (examples/finetune-lora.toml)."""
+
+    base: str = "smollm2"  # the bundled SmolLM2-135M-Instruct, a .gguf file or a model folder
+    method: str = "lora"  # lora | full
+    epochs: float = 3.0
+    max_steps: int = -1  # > 0 stops after this many optimizer steps
+    learning_rate: float | None = None  # None: 2e-4 for LoRA, 2e-5 for full
+    batch_size: int = 8  # rows per device and step (a packed row holds several examples)
+    grad_accum: int = 1
+    max_length: int = 512  # tokens per row; longer examples are cut
+    packing: bool = True
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: str = "all-linear"  # or a comma list: q_proj,v_proj
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    scheduler: str = "cosine"
+    seed: int = 0
+    shuffle: bool = True  # False: examples in file order (reproducible across process counts)
+    save_steps: int = 100
+    logging_steps: int = 10
+    merge: bool = True  # write OUT/merged (LoRA merged into the base)
+    gguf: str = "f16"  # OUT/model.gguf from a GGUF base: f16 | q8_0 | f32 | none
+    name: str | None = None  # register as this model name (default ft-<OUT folder name>)
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate if self.learning_rate is not None else DEFAULT_LR[self.method]
+
+
+def load_recipe(path: str | Path | None, **overrides) -> FinetuneConfig:
+    """The recipe file's [finetune] table, then `overrides` (None values ignored)."""
+    values = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise TrainingError(f"cannot read recipe {path}: {exc}") from None
+        values = data.get("finetune", {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainingError(f"unknown finetune setting {unknown[0]!r}; valid: {', '.join(sorted(known))}")
+    config = FinetuneConfig(**values)
+    if config.method not in METHODS:
+        raise TrainingError(f"unknown method {config.method!r}; valid: {', '.join(METHODS)}")
+    return config
+
+
+@dataclass
+class FinetuneResult:
+    out: str
+    name: str | None = None
+    adapter: str | None = None
+    merged: str | None = None
+    gguf: str | None = None
+    examples: int = 0
+    truncated: int = 0
+    rows: int = 0
+    steps: int = 0
+    losses: list[float] = field(default_factory=list)  # logged training losses, in order
+    val_losses: list[float] = field(default_factory=list)  # one per epoch
+    tokens: int = 0  # real (non-padding) tokens trained on in this process
+    trained_tokens: int = 0  # of which carried loss (the answers)
+    seconds: float = 0.0
+    tokens_per_s: float = 0.0
+    peak_memory_mb: float = 0.0
+
+
+def finetune(data: str | Path, out: str | Path, config: FinetuneConfig,
+             val: str | Path | None = None, model=None, tokenizer=None) -> FinetuneResult:
+    """Train on `data` (any instruction format), validate on `val`, write OUT. An OUT that holds
+    checkpoints resumes from the last one. `model`/`tokenizer` replace loading `config.base`
+    (tests pass a tiny random model)."""
+    out = Path(out)
+    result = FinetuneResult(str(out))
+    train_examples = load_examples(data).examples
+    val_examples = load_examples(val).examples if val else []
+    gguf_source = None
+    if model is None:
+        model, tokenizer, gguf_source = load_base(config.base)
+    train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, config)
+    val_set = _encode(val_examples, tokenizer, config)[0] if val_examples else None
+    if config.packing:
+        train_set = pack(train_set, config.max_length)
+        val_set = pack(val_set, config.max_length) if val_set else None
+    result.rows = len(train_set)
+    model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
+    if config.method == "lora":
+        model = _with_lora(model, config)
+    trainer = _trainer(model, tokenizer, train_set, val_set, out, config)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=_last_checkpoint(out) is not None)
+    result.seconds = time.perf_counter() - started
+    _record_progress(result, trainer)
+    if trainer.is_world_process_zero():
+        _write_outputs(trainer.model, tokenizer, out, config, gguf_source, result)
+    return result
+
+
+def _encode(examples, tokenizer, config: FinetuneConfig) -> tuple[list[Encoded], int, int]:
+    encoded, truncated = [], 0
+    for e in examples:
+        full = encode(tokenizer, e.chat(), 10**9)
+        truncated += len(full) > config.max_length
+        cut = Encoded(full.input_ids[: config.max_length], full.labels[: config.max_length])
+        if cut.trained_tokens:  # an answer cut off entirely teaches nothing
+            encoded.append(cut)
+    if not encoded:
+        raise TrainingError("no example has answer tokens within max_length "
+                            f"{config.max_length}: raise max_length")
+    return encoded, len(encoded), truncated
+
+
+def _with_lora(model, config: FinetuneConfig):
+    from peft import LoraConfig, get_peft_model
+
+    targets = config.lora_targets if config.lora_targets == "all-linear" else [
+        t.strip() for t in config.lora_targets.split(",") if t.strip()]
+    return get_peft_model(model, LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=targets, task_type="CAUSAL_LM"))
+
+
+def _trainer(model, tokenizer, train_set, val_set, out: Path, config: FinetuneConfig):
+    import torch
+    from transformers import TrainingArguments
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.lr, num_train_epochs=config.epochs, max_steps=config.max_steps,
+        lr_scheduler_type=config.scheduler, warmup_steps=config.warmup_ratio,
+        weight_decay=config.weight_decay, logging_steps=config.logging_steps,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
+        eval_strategy="epoch" if val_set else "no", report_to=[], seed=config.seed,
+        data_seed=config.seed, train_sampling_strategy="random" if config.shuffle else "sequential",
+        remove_unused_columns=False, dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+        # several CPU processes (torchrun / accelerate launch) talk over gloo
+        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None)
+    collator = (PackedCollator if config.packing else PaddedCollator)(tokenizer.pad_token_id)
+    return GuardedTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+                          data_collator=_Counting(collator))
+
+
+class _Counting:
+    """Adds the batch's real (non-padding) and loss-carrying token counts for the statistics."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, items) -> dict:
+        batch = self.collate(items)
+        rows = items if isinstance(items[0], list) else [[e] for e in items]
+        batch["_tokens"] = sum(len(e) for row in rows for e in row)
+        batch["_trained"] = sum(e.trained_tokens for row in rows for e in row)
+        return batch
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class Guarded(Trainer):
+        """The Trainer, stopping at the first non-finite loss before the optimizer applies it,
+        so the last checkpoint stays the last good one; and counting tokens."""
+
+        tokens = trained = 0
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            tokens, trained = inputs.pop("_tokens", 0), inputs.pop("_trained", 0)
+            if model.training:
+                self.tokens += tokens
+                self.trained += trained
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            loss = super().training_step(model, inputs, *args, **kwargs)
+            if not math.isfinite(float(loss)):
+                last = _last_checkpoint(Path(self.args.output_dir).parent)
+                kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+                raise TrainingError(
+                    f"the loss became {float(loss)} at step {self.state.global_step + 1}: stopped "
+                    f"before applying it; {kept}. Lower learning_rate and run again to resume.")
+            return loss
+
+    return Guarded
+
+
+def GuardedTrainer(**kwargs):  # noqa: N802 - builds the class lazily (transformers is heavy)
+    return _trainer_class()(**kwargs)
+
+
+def _last_checkpoint(out: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = out / "checkpoints"
+    return Path(get_last_checkpoint(str(folder))) if folder.is_dir() and get_last_checkpoint(str(folder)) else None
+
+
+def _record_progress(result: FinetuneResult, trainer) -> None:
+    history = trainer.state.log_history
+    result.steps = trainer.state.global_step
+    result.losses = [h["loss"] for h in history if "loss" in h]
+    result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    result.tokens, result.trained_tokens = trainer.tokens, trainer.trained
+    result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
+    result.peak_memory_mb = peak_memory_mb()
+
+
+def _write_outputs(model, tokenizer, out: Path, config: FinetuneConfig, gguf_source,
+                   result: FinetuneResult) -> None:
+    if config.method == "lora":
+        model.save_pretrained(out / "adapter")
+        tokenizer.save_pretrained(out / "adapter")
+        result.adapter = str(out / "adapter")
+        model = model.merge_and_unload() if config.merge else None
+    if model is not None:
+        model.config.use_cache = True
+        model.save_pretrained(out / "merged", safe_serialization=True)
+        tokenizer.save_pretrained(out / "merged")
+        result.merged = str(out / "merged")
+    if model is not None and gguf_source is not None and config.gguf != "none":
+        from tunewise.train.gguf_export import export_gguf
+
+        result.gguf = str(export_gguf(model, gguf_source, out / "model.gguf", config.gguf))
+    served = result.gguf or result.merged
+    if served:
+        from tunewise.config import register_model
+
+        result.name = config.name or f"ft-{out.resolve().name}"
+        register_model(result.name, served)
+    (out / "finetune.json").write_text(json.dumps(
+        {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result)}, indent=2))

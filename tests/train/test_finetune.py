@@ -1,0 +1,118 @@
+"""Fine-tuning tiny randomly initialised LLaMA models for a few steps through the real recipe:
+the loss falls, outputs load and generate, checkpoints resume, a non-finite loss stops the run."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import QUESTIONS
+from tests.train.conftest import tiny_llama
+from tunewise.config import load_settings
+from tunewise.train.common import TrainingError
+from tunewise.train.finetune import FinetuneConfig, finetune, load_recipe
+
+
+@pytest.fixture(autouse=True)
+def registry(tmp_path, monkeypatch):
+    path = tmp_path / "registry" / "models.toml"
+    monkeypatch.setenv("TUNEWISE_REGISTRY", str(path))
+    return path
+
+
+def config(**kw):
+    base = dict(max_steps=12, batch_size=4, max_length=128, logging_steps=1, save_steps=100,
+                learning_rate=1e-2, warmup_ratio=0.0, scheduler="constant", shuffle=False)
+    return FinetuneConfig(**{**base, **kw})
+
+
+def test_lora_loss_falls_and_outputs_load(smol_tokenizer, tmp_path, registry):
+    # LoRA leaves the (tied) embeddings and norms frozen: with the usual 0.02 init the logits of a
+    # 32-wide model cannot move far, so this model starts from larger random weights.
+    model = tiny_llama(smol_tokenizer, init=0.3)
+    result = finetune(QUESTIONS, tmp_path / "ft", config(lora_r=8), val=QUESTIONS,
+                      model=model, tokenizer=smol_tokenizer)
+    assert result.steps == 12 and result.examples == 32 and result.rows < 32  # packed
+    assert sum(result.losses[-3:]) / 3 < sum(result.losses[:3]) / 3 * 0.9
+    assert result.val_losses and result.tokens > result.trained_tokens > 0
+    assert result.tokens_per_s > 0 and result.peak_memory_mb > 0
+    assert (tmp_path / "ft" / "adapter" / "adapter_config.json").exists()
+    assert (tmp_path / "ft" / "merged" / "model.safetensors").exists()
+    assert result.gguf is None  # the tiny base did not come from a GGUF file
+    # registered: the settings now know the model, and it loads and answers
+    settings = load_settings(env={"TUNEWISE_REGISTRY": str(registry)})
+    assert settings.models["ft-ft"].model == str((tmp_path / "ft" / "merged").resolve())
+    from tunewise.models import make_model
+
+    answer = make_model("ft-ft", settings.models).generate(
+        [{"role": "user", "content": "How much is the per diem?"}], max_tokens=5)
+    assert answer.usage.completion_tokens > 0
+    saved = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    assert saved["config"]["lora_r"] == 8 and saved["result"]["steps"] == 12
+
+
+def test_full_finetune_loss_falls(smol_tokenizer, tmp_path):
+    result = finetune(QUESTIONS, tmp_path / "full", config(method="full", learning_rate=3e-3),
+                      model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert result.adapter is None and result.merged
+    assert sum(result.losses[-3:]) / 3 < sum(result.losses[:3]) / 3 * 0.9
+
+
+def test_padding_and_packing_train_the_same_tokens(smol_tokenizer, tmp_path):
+    packed = finetune(QUESTIONS, tmp_path / "p", config(max_steps=-1, epochs=1, merge=False),
+                      model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
+    padded = finetune(QUESTIONS, tmp_path / "q", config(max_steps=-1, epochs=1, packing=False,
+                                                        merge=False),
+                      model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert packed.trained_tokens == padded.trained_tokens and packed.tokens == padded.tokens
+    assert packed.steps < padded.steps  # fewer, fuller rows
+
+
+def test_resume_from_checkpoint(smol_tokenizer, tmp_path):
+    first = finetune(QUESTIONS, tmp_path / "r", config(max_steps=4, save_steps=2, merge=False),
+                     model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert first.steps == 4 and (tmp_path / "r" / "checkpoints" / "checkpoint-4").is_dir()
+    second = finetune(QUESTIONS, tmp_path / "r", config(max_steps=8, save_steps=2, merge=False),
+                      model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert second.steps == 8 and len(second.losses) == 8
+    assert second.losses[:4] == first.losses  # restored from the checkpoint's history
+    assert second.tokens < 1.5 * first.tokens  # this process trained steps 5-8 only
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(smol_tokenizer, tmp_path):
+    model = tiny_llama(smol_tokenizer)
+    calls = {"n": 0}
+
+    def poison(module, inputs, output):  # the 6th training forward pass returns NaN logits
+        if module.training:
+            calls["n"] += 1
+            if calls["n"] == 6:
+                return output * float("nan")
+        return output
+
+    handle = model.lm_head.register_forward_hook(poison)
+    with pytest.raises(TrainingError, match=r"loss became nan at step 6.*checkpoint-4"):
+        finetune(QUESTIONS, tmp_path / "n", config(method="full", save_steps=2, merge=False),
+                 model=model, tokenizer=smol_tokenizer)
+    handle.remove()
+    checkpoints = sorted(p.name for p in (tmp_path / "n" / "checkpoints").iterdir())
+    assert checkpoints == ["checkpoint-2", "checkpoint-4"]
+    state = torch.load(tmp_path / "n" / "checkpoints" / "checkpoint-4" / "rng_state.pth",
+                       weights_only=False)
+    assert state  # a complete checkpoint
+    resumed = finetune(QUESTIONS, tmp_path / "n", config(method="full", save_steps=2, merge=False),
+                       model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert resumed.steps == 12 and all(map(lambda x: x == x, resumed.losses))
+
+
+def test_recipes_and_errors(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[finetune]\nmethod = "full"\nepochs = 1\n')
+    c = load_recipe(recipe, epochs=2.0, name=None)
+    assert (c.method, c.epochs, c.lr) == ("full", 2.0, 2e-5)
+    assert load_recipe(None).lr == 2e-4
+    recipe.write_text('[finetune]\nlora_rank = 4\n')
+    with pytest.raises(TrainingError, match="unknown finetune setting 'lora_rank'"):
+        load_recipe(recipe)
+    with pytest.raises(TrainingError, match="unknown method 'qlora'"):
+        load_recipe(None, method="qlora")
