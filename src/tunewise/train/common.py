@@ -44,6 +44,12 @@ def load_base(base: str, dtype=None):
         raise TrainingError(f"cannot load base model {path}: {exc}") from None
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if path.suffix == ".gguf":
+        # The GGUF weights are now plain float32 tensors; only the "quantized" marks remain, and
+        # the Trainer refuses to train a model that carries them.
+        model.hf_quantizer, model.is_quantized = None, False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     return model, tokenizer, path if path.suffix == ".gguf" else None
 
 
