@@ -116,3 +116,17 @@ def test_recipes_and_errors(tmp_path):
         load_recipe(recipe)
     with pytest.raises(TrainingError, match="unknown method 'qlora'"):
         load_recipe(None, method="qlora")
+
+
+def test_the_example_recipe_lists_every_setting_with_its_default():
+    import dataclasses
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    path = ROOT / "examples" / "finetune-lora.toml"
+    written = tomllib.loads(path.read_text())["finetune"]
+    assert set(written) | {"name"} == {f.name for f in dataclasses.fields(FinetuneConfig)}
+    defaults = FinetuneConfig()
+    assert all(getattr(defaults, k) == v for k, v in written.items() if k != "learning_rate")
+    assert load_recipe(path).lr == defaults.lr

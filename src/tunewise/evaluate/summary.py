@@ -176,7 +176,8 @@ def comparison_rows(summary: Summary) -> list[tuple[str, list[str], list[list[st
         if c.difference.n:
             d = c.difference
             tables.setdefault(f"{c.a} − {c.b}", []).append(
-                [c.metric, f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]", f"{c.p_value:.3f}",
+                [c.metric, f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]",
+                 f"{c.p_value:.3f}" if c.p_value >= 0.001 else "<0.001",
                  str(d.n), "yes" if c.significant else "no"])
     return [(title, header, rows) for title, rows in tables.items()]
 
