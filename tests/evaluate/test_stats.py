@@ -43,3 +43,11 @@ def test_a_difference_of_one_question_is_not():
 def test_identical_systems_are_not_different():
     c = paired("f1", "a", "b", [(0.5, 0.5)] * 10)
     assert c.difference.mean == 0 and c.p_value == 1.0 and not c.significant
+
+
+def test_a_few_one_sided_differences_are_not_significant():
+    # 5 of 500 questions differ, all the same way: the bootstrap interval excludes 0, yet a
+    # sign-flip test gives p ~ 2/2^5 = 0.06
+    c = paired("abstained", "a", "b", [(1.0, 0.0)] * 5 + [(0.0, 0.0)] * 495)
+    assert c.difference.low > 0
+    assert 0.04 < c.p_value < 0.1 and not c.significant
