@@ -15,7 +15,7 @@ from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, Pass
                                  bar_columns, console, out, settings_for, show_path)
 from tunewise.cli_data import data_app
 from tunewise.cli_eval import eval_app
-from tunewise.cli_train import finetune_cmd
+from tunewise.cli_train import finetune_cmd, pretrain_cmd, tokenizer_app
 from tunewise.config import ConfigError
 from tunewise.data import DataError
 from tunewise.embeddings import EmbedderError
@@ -34,6 +34,8 @@ app = typer.Typer(help="tunewise: answer questions from your documents, measure,
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
 app.command("finetune")(finetune_cmd)
+app.add_typer(tokenizer_app, name="tokenizer")
+app.command("pretrain")(pretrain_cmd)
 
 
 @app.command("ingest")

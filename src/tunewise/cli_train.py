@@ -1,4 +1,5 @@
-"""`tunewise finetune`: a thin wrapper over `tunewise.train.finetune`."""
+"""`tunewise finetune`, `tunewise tokenizer train` and `tunewise pretrain`: thin wrappers over
+`tunewise.train`."""
 
 from __future__ import annotations
 
@@ -62,3 +63,118 @@ def finetune_cmd(
             out.print(f"{label}: {path}")
     if result.name:
         out.print(f"registered as model {result.name!r}: tunewise ask \"…\" --model {result.name}")
+
+
+tokenizer_app = typer.Typer(help="Tokenizers for pretraining: train.", no_args_is_help=True,
+                            rich_markup_mode="markdown")
+
+CorpusOpt = Annotated[list[str], typer.Option(
+    "--corpus", help="Files or folders (any ingestible format), or a store URL (sqlite:PATH).")]
+
+
+def _corpus_texts(corpus: list[str]):
+    from tunewise.train.corpus import document_texts, store_texts
+
+    if len(corpus) == 1 and corpus[0].startswith(("sqlite:", "postgresql:")):
+        from tunewise.store import open_store
+
+        return store_texts(open_store(corpus[0]))
+    texts, problems = document_texts(corpus)
+
+    def reported():
+        yield from texts
+        for path, reason in problems:
+            console.print(f"[yellow]skipped[/yellow] {path}: {reason}")
+
+    return reported()
+
+
+@tokenizer_app.command("train")
+def tokenizer_train_cmd(
+    corpus: CorpusOpt,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the tokenizer (HF layout).")],
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 8192,
+) -> None:
+    """Train a byte-level BPE tokenizer on the corpus, with ChatML special tokens and template.
+
+    Example: `tunewise tokenizer train --corpus docs/ --out runs/tok --vocab-size 8192`
+    """
+    from tunewise.train.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(_corpus_texts(corpus), out_dir, vocab_size)
+    out.print(f"wrote {out_dir}: {len(tok)} tokens; load it with "
+              f"AutoTokenizer.from_pretrained({str(out_dir)!r})")
+
+
+def pretrain_cmd(
+    size: Annotated[str, typer.Option(help="Size preset: tiny, 3m, 10m, 30m, 125m, 350m, 1b, 7b.")] = "tiny",
+    corpus: Annotated[Optional[list[str]], typer.Option(
+        "--corpus", help="Files or folders, or a store URL (sqlite:PATH).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder; one with "
+                                                    "checkpoints resumes.")] = None,
+    plan_only: Annotated[bool, typer.Option("--plan", help="Only print the compute plan.")] = False,
+    tokens: Annotated[Optional[float], typer.Option(help="--plan: training tokens (default 20 per "
+                                                    "parameter).")] = None,
+    recipe: Annotated[Optional[Path], typer.Option("--config", help="Recipe TOML with a "
+                                                   "[pretrain] table.")] = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="A tokenizer folder (default: train "
+                                                      "one on the corpus).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this much training.")] = None,
+    seq_len: Annotated[Optional[int], typer.Option(help="Tokens per sequence.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Sequences per step.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Register as this model name.")] = None,
+) -> None:
+    """Train a LLaMA-style model from scratch on the corpus, or plan what a size would cost.
+
+    Example: `tunewise pretrain --corpus ../shared/data/scifact/corpus.jsonl --size 10m --out runs/pt --max-minutes 20`
+
+    Example: `tunewise pretrain --plan --size 7b --tokens 1e12`
+    """
+    from tunewise.train.pretrain import plan, pretrain
+
+    if plan_only:
+        p = plan(size, int(tokens) if tokens else None, here=True)
+        out.print(f"{size}: {p.parameters / 1e6:,.1f}M parameters, {p.tokens / 1e9:,.2f}B tokens, "
+                  f"{p.flops:.3g} FLOPs (6·N·D)")
+        for d in p.devices:
+            out.print(f"  {d['device']}: {d['device_hours']:,.0f} device-hours at MFU "
+                      f"{d['mfu']:.0%} of {d['peak_tflops']:.0f} TFLOP/s, ${d['cost_usd']:,.0f}")
+        return
+    if not corpus or out_dir is None:
+        raise typer.BadParameter("training needs --corpus and --out (or use --plan)")
+    config = _pretrain_recipe(recipe, size=size, max_steps=max_steps, max_minutes=max_minutes,
+                              seq_len=seq_len, batch_size=batch_size, learning_rate=lr, name=name)
+    tok = None
+    if tokenizer is not None:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(tokenizer))
+    r = pretrain(_corpus_texts(corpus), out_dir, config, tok)
+    loss = f", loss {r.losses[0][1]:.3f} → {r.losses[-1][1]:.3f}" if r.losses else ""
+    out.print(f"{r.parameters / 1e6:.2f}M parameters, {r.train_tokens:,} corpus tokens | "
+              f"{r.steps} steps{loss}")
+    for step, loss, ppl in r.val:
+        out.print(f"  step {step}: validation loss {loss:.3f}, perplexity {ppl:.1f}")
+    out.print(f"unigram baseline perplexity {r.unigram_perplexity:.1f} | {r.tokens_per_s:,.0f} "
+              f"tokens/s, MFU {r.mfu:.1%} of this machine's measured {r.peak_flops / 1e9:.0f} "
+              f"GFLOP/s | peak memory {r.peak_memory_mb:.0f} MiB, {r.seconds:.0f} s")
+    out.print(f"registered as model {r.name!r}; instruction-tune it with "
+              f"tunewise finetune --base {out_dir}/model ...")
+
+
+def _pretrain_recipe(path: Path | None, **overrides):
+    import dataclasses
+    import tomllib
+
+    from tunewise.train.common import TrainingError
+    from tunewise.train.pretrain import PretrainConfig
+
+    values = tomllib.loads(path.read_text()).get("pretrain", {}) if path else {}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(PretrainConfig)}
+    if set(values) - known:
+        raise TrainingError(f"unknown pretrain setting {sorted(set(values) - known)[0]!r}; "
+                            f"valid: {', '.join(sorted(known))}")
+    return PretrainConfig(**values)

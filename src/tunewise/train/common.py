@@ -3,6 +3,7 @@ or the bundled SmolLM2), the device, and resource measurements."""
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import sys
@@ -61,3 +62,70 @@ def peak_memory_mb() -> float:
         return torch.cuda.max_memory_allocated() / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def training_arguments(out: Path, *, batch_size: int, grad_accum: int, lr: float, epochs: float,
+                       max_steps: int, scheduler: str, warmup: float, weight_decay: float,
+                       logging_steps: int, save_steps: int, eval_strategy: str, seed: int,
+                       shuffle: bool = True, eval_steps: int | None = None, bf16: bool = False):
+    """TrainingArguments shared by fine-tuning and pretraining: checkpoints in OUT/checkpoints
+    (the last two kept), the device picked, gloo between CPU processes under torchrun."""
+    import torch
+    from transformers import TrainingArguments
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
+        learning_rate=lr, num_train_epochs=epochs, max_steps=max_steps,
+        lr_scheduler_type=scheduler, warmup_steps=warmup, weight_decay=weight_decay,
+        logging_steps=logging_steps, save_strategy="steps", save_steps=save_steps,
+        save_total_limit=2, eval_strategy=eval_strategy, eval_steps=eval_steps, report_to=[],
+        seed=seed, data_seed=seed, train_sampling_strategy="random" if shuffle else "sequential",
+        remove_unused_columns=False, dataloader_num_workers=0, bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        # several CPU processes (torchrun / accelerate launch) talk over gloo
+        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None)
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = Path(out) / "checkpoints"
+    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(found) if found else None
+
+
+def _guarded_class():
+    from transformers import Trainer
+
+    class Guarded(Trainer):
+        """The Trainer, stopping at the first non-finite loss before the optimizer applies it,
+        so the last checkpoint stays the last good one; and counting the tokens that collators
+        report as `_tokens` (real, not padding) and `_trained` (carrying loss)."""
+
+        tokens = trained = 0
+
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            tokens, trained = inputs.pop("_tokens", 0), inputs.pop("_trained", 0)
+            if model.training:
+                self.tokens += tokens
+                self.trained += trained
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+        def training_step(self, model, inputs, *args, **kwargs):
+            loss = super().training_step(model, inputs, *args, **kwargs)
+            if not math.isfinite(float(loss)):
+                last = last_checkpoint(Path(self.args.output_dir).parent)
+                kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+                raise TrainingError(
+                    f"the loss became {float(loss)} at step {self.state.global_step + 1}: stopped "
+                    f"before applying it; {kept}. Lower learning_rate and run again to resume.")
+            return loss
+
+    return Guarded
+
+
+def guarded_trainer(**kwargs):
+    """A transformers Trainer (built lazily: transformers is slow to import) with the guard above."""
+    return _guarded_class()(**kwargs)

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
 import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewise.data.formats import load_examples
-from tunewise.train.common import TrainingError, load_base, peak_memory_mb
+from tunewise.train.common import (TrainingError, guarded_trainer, last_checkpoint, load_base,
+                                   peak_memory_mb, training_arguments)
 from tunewise.train.sequences import Encoded, PackedCollator, PaddedCollator, encode, pack
 
 METHODS = ("lora", "full")
@@ -120,7 +119,7 @@ def finetune(data: str | Path, out: str | Path, config: FinetuneConfig,
         model = _with_lora(model, config)
     trainer = _trainer(model, tokenizer, train_set, val_set, out, config)
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=_last_checkpoint(out) is not None)
+    trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
     _record_progress(result, trainer)
     if trainer.is_world_process_zero():
@@ -153,26 +152,15 @@ def _with_lora(model, config: FinetuneConfig):
 
 
 def _trainer(model, tokenizer, train_set, val_set, out: Path, config: FinetuneConfig):
-    import torch
-    from transformers import TrainingArguments
-
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.lr, num_train_epochs=config.epochs, max_steps=config.max_steps,
-        lr_scheduler_type=config.scheduler, warmup_steps=config.warmup_ratio,
-        weight_decay=config.weight_decay, logging_steps=config.logging_steps,
-        save_strategy="steps", save_steps=config.save_steps, save_total_limit=2,
-        eval_strategy="epoch" if val_set else "no", report_to=[], seed=config.seed,
-        data_seed=config.seed, train_sampling_strategy="random" if config.shuffle else "sequential",
-        remove_unused_columns=False, dataloader_num_workers=0,
-        use_cpu=not torch.cuda.is_available(),
-        # several CPU processes (torchrun / accelerate launch) talk over gloo
-        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None)
+    args = training_arguments(
+        out, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.lr,
+        epochs=config.epochs, max_steps=config.max_steps, scheduler=config.scheduler,
+        warmup=config.warmup_ratio, weight_decay=config.weight_decay,
+        logging_steps=config.logging_steps, save_steps=config.save_steps,
+        eval_strategy="epoch" if val_set else "no", seed=config.seed, shuffle=config.shuffle)
     collator = (PackedCollator if config.packing else PaddedCollator)(tokenizer.pad_token_id)
-    return GuardedTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                          data_collator=_Counting(collator))
+    return guarded_trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+                           data_collator=_Counting(collator))
 
 
 class _Counting:
@@ -187,46 +175,6 @@ class _Counting:
         batch["_tokens"] = sum(len(e) for row in rows for e in row)
         batch["_trained"] = sum(e.trained_tokens for row in rows for e in row)
         return batch
-
-
-def _trainer_class():
-    from transformers import Trainer
-
-    class Guarded(Trainer):
-        """The Trainer, stopping at the first non-finite loss before the optimizer applies it,
-        so the last checkpoint stays the last good one; and counting tokens."""
-
-        tokens = trained = 0
-
-        def compute_loss(self, model, inputs, *args, **kwargs):
-            tokens, trained = inputs.pop("_tokens", 0), inputs.pop("_trained", 0)
-            if model.training:
-                self.tokens += tokens
-                self.trained += trained
-            return super().compute_loss(model, inputs, *args, **kwargs)
-
-        def training_step(self, model, inputs, *args, **kwargs):
-            loss = super().training_step(model, inputs, *args, **kwargs)
-            if not math.isfinite(float(loss)):
-                last = _last_checkpoint(Path(self.args.output_dir).parent)
-                kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-                raise TrainingError(
-                    f"the loss became {float(loss)} at step {self.state.global_step + 1}: stopped "
-                    f"before applying it; {kept}. Lower learning_rate and run again to resume.")
-            return loss
-
-    return Guarded
-
-
-def GuardedTrainer(**kwargs):  # noqa: N802 - builds the class lazily (transformers is heavy)
-    return _trainer_class()(**kwargs)
-
-
-def _last_checkpoint(out: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = out / "checkpoints"
-    return Path(get_last_checkpoint(str(folder))) if folder.is_dir() and get_last_checkpoint(str(folder)) else None
 
 
 def _record_progress(result: FinetuneResult, trainer) -> None:

@@ -1,0 +1,293 @@
+"""Pretraining a LLaMA-style model from scratch on the corpus, and planning what it would cost.
+
+`pretrain()` reads top to bottom: tokenizer (trained on the corpus unless given), the corpus
+tokenized once into OUT/tokens, a `LlamaConfig` from a size preset, then the same guarded
+Trainer as fine-tuning (checkpoints, resume, non-finite loss stop, torchrun/accelerate for
+several processes) on packed fixed-length blocks with warmup and a cosine schedule; validation
+loss and perplexity as it goes, tokens/s and MFU at the end. `plan()` is the arithmetic."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunewise.train.common import (TrainingError, guarded_trainer, last_checkpoint, peak_memory_mb,
+                                   training_arguments)
+
+# name: (hidden, layers, heads, kv heads, MLP width, vocabulary for planning)
+SIZES = {
+    "tiny": (64, 2, 4, 4, 256, 8192),
+    "3m": (128, 4, 4, 4, 512, 8192),
+    "10m": (256, 6, 8, 8, 768, 16384),
+    "30m": (384, 8, 6, 6, 1536, 16384),
+    "125m": (768, 12, 12, 12, 2048, 32000),
+    "350m": (1024, 24, 16, 16, 2816, 32000),
+    "1b": (2048, 22, 32, 4, 5632, 32000),  # TinyLlama-1.1B's shape
+    "7b": (4096, 32, 32, 32, 11008, 32000),  # LLaMA-7B's shape
+}
+TOKENS_PER_PARAMETER = 20  # Chinchilla (Hoffmann et al. 2022)
+
+
+def llama_config(size: str, vocab_size: int | None = None, seq_len: int = 2048):
+    from transformers import LlamaConfig
+
+    if size not in SIZES:
+        raise TrainingError(f"unknown size {size!r}; valid: {', '.join(SIZES)}")
+    hidden, layers, heads, kv, mlp, vocab = SIZES[size]
+    return LlamaConfig(vocab_size=vocab_size or vocab, hidden_size=hidden, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=mlp,
+                       max_position_embeddings=seq_len, tie_word_embeddings=False,
+                       rope_theta=10000.0)
+
+
+def parameters(config) -> int:
+    """Parameters of a LlamaConfig without building it: embeddings, output layer, per layer
+    attention (q, k, v, o), gated MLP (3 matrices) and two norms, the final norm."""
+    d, v = config.hidden_size, config.vocab_size
+    kv = config.num_key_value_heads * (d // config.num_attention_heads)
+    per_layer = 2 * d * d + 2 * d * kv + 3 * d * config.intermediate_size + 2 * d
+    return v * d * (1 if config.tie_word_embeddings else 2) + config.num_hidden_layers * per_layer + d
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    peak_flops: float  # dense bf16 (GPUs) per device
+    price_per_hour: float  # US$ per device-hour, on demand
+    mfu: float  # model FLOPs utilisation assumed for the plan
+
+
+# Peaks from the vendors' datasheets (dense BF16); prices: typical 2025 on-demand cloud rates;
+# MFU 0.45: LLaMA-7B's 1T tokens in 82,432 A100-hours is 3,370 tokens/s/GPU = 44% of peak.
+DEVICES = {
+    "a100-80gb": Device("A100-80GB", 312e12, 1.80, 0.45),
+    "h100-80gb": Device("H100-80GB", 989e12, 3.00, 0.40),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    size: str
+    parameters: int
+    tokens: int
+    flops: float
+    devices: list[dict]
+
+
+def plan(size: str, tokens: int | None = None, devices: dict[str, Device] | None = None,
+         vocab_size: int | None = None, here: bool = False) -> Plan:
+    """Chinchilla-optimal tokens (20 per parameter unless given), training FLOPs (6·N·D), and
+    the device-hours and cost of each device at its assumed MFU; `here` adds this machine at
+    30% of its measured matmul peak (what small models reach on a CPU)."""
+    n = parameters(llama_config(size, vocab_size))
+    d = tokens or TOKENS_PER_PARAMETER * n
+    flops = 6.0 * n * d
+    rows = []
+    devices = dict(devices or DEVICES)
+    if here:
+        devices["here"] = Device("this machine (measured)", measured_peak_flops(), 0.0, 0.3)
+    for key, dev in devices.items():
+        hours = flops / (dev.peak_flops * dev.mfu) / 3600
+        rows.append({"device": dev.name, "peak_tflops": dev.peak_flops / 1e12, "mfu": dev.mfu,
+                     "device_hours": hours, "cost_usd": hours * dev.price_per_hour})
+    return Plan(size, n, int(d), flops, rows)
+
+
+def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
+    """This machine's float32 matmul FLOP/s (best of a few runs): the MFU denominator on a CPU,
+    which has no datasheet figure tunewise could know."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+# --- training ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """A recipe: the [pretrain] table of a recipe TOML."""
+
+    size: str = "tiny"
+    vocab_size: int = 8192  # of the tokenizer trained on the corpus
+    seq_len: int = 256
+    batch_size: int = 16
+    grad_accum: int = 1
+    learning_rate: float = 3e-3  # small models take large rates (nanoGPT: 1e-3 at 10M)
+    max_steps: int = 1000
+    max_minutes: float | None = None  # stop (and save) after this much training time
+    warmup_ratio: float = 0.05
+    weight_decay: float = 0.1
+    eval_steps: int = 100
+    save_steps: int = 100
+    logging_steps: int = 10
+    val_fraction: float = 0.05
+    seed: int = 0
+    name: str | None = None  # register as this model (default pt-<OUT folder name>)
+
+
+@dataclass
+class PretrainResult:
+    out: str
+    name: str | None = None
+    parameters: int = 0
+    train_tokens: int = 0  # in the corpus
+    steps: int = 0
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, training loss)
+    val: list[tuple[int, float, float]] = field(default_factory=list)  # (step, loss, perplexity)
+    unigram_perplexity: float = 0.0  # of the validation tokens under the training unigram
+    tokens: int = 0  # trained on in this process
+    seconds: float = 0.0
+    tokens_per_s: float = 0.0
+    mfu: float = 0.0  # against `peak_flops`
+    peak_flops: float = 0.0
+    peak_memory_mb: float = 0.0
+
+
+def pretrain(corpus, out: str | Path, config: PretrainConfig, tokenizer=None) -> PretrainResult:
+    """Train a `config.size` model on `corpus` (a prepared token folder, or texts) into OUT;
+    an OUT with checkpoints resumes."""
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from tunewise.train.corpus import TokenFile, prepare_corpus
+    from tunewise.train.tokenizer import train_tokenizer
+
+    out = Path(out)
+    if (out / "tokens" / "meta.json").exists():
+        tokens = TokenFile.open(out / "tokens")
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(out / "tokenizer"))
+    else:
+        texts = list(corpus)  # read once: the tokenizer and the token files both need them
+        if tokenizer is None:
+            tokenizer = train_tokenizer(texts, out / "tokenizer", config.vocab_size)
+        else:
+            tokenizer.save_pretrained(str(out / "tokenizer"))
+        tokens = prepare_corpus(texts, tokenizer, out / "tokens", config.val_fraction)
+    train, val = Blocks(tokens.tokens("train"), config.seq_len), Blocks(tokens.tokens("val"), config.seq_len)
+    if len(train) == 0:
+        raise TrainingError(f"the corpus has {tokens.meta['train_tokens']} training tokens, fewer "
+                            f"than one block of {config.seq_len}")
+    model_config = llama_config(config.size, len(tokenizer), config.seq_len)
+    model_config.bos_token_id = tokenizer.bos_token_id
+    model_config.eos_token_id = tokenizer.eos_token_id
+    model_config.pad_token_id = tokenizer.pad_token_id
+    torch.manual_seed(config.seed)
+    model = LlamaForCausalLM(model_config)
+    model.config.use_cache = False
+    result = PretrainResult(str(out), parameters=sum(p.numel() for p in model.parameters()),
+                            train_tokens=tokens.meta["train_tokens"])
+    result.unigram_perplexity = unigram_perplexity(tokens.tokens("train"), tokens.tokens("val"),
+                                                   len(tokenizer))
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    args = training_arguments(
+        out, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.learning_rate,
+        epochs=1, max_steps=config.max_steps, scheduler="cosine", warmup=config.warmup_ratio,
+        weight_decay=config.weight_decay, logging_steps=config.logging_steps,
+        save_steps=config.save_steps, eval_strategy="steps" if len(val) else "no",
+        eval_steps=config.eval_steps, seed=config.seed, bf16=bf16)
+    trainer = guarded_trainer(model=model, args=args, train_dataset=train,
+                              eval_dataset=val if len(val) else None, data_collator=_collate,
+                              callbacks=[_TimeLimit(config.max_minutes)] if config.max_minutes else None)
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
+    result.seconds = time.perf_counter() - started
+    _record(result, trainer)
+    if trainer.is_world_process_zero():
+        _save(trainer.model, tokenizer, out, config, result)
+    return result
+
+
+class Blocks:
+    """Consecutive, non-overlapping blocks of `seq_len` tokens of a memory-mapped token array
+    (documents run into each other, separated by the end-of-text token, as in GPT pretraining)."""
+
+    def __init__(self, tokens, seq_len: int):
+        self.tokens, self.seq_len = tokens, seq_len
+
+    def __len__(self) -> int:
+        return len(self.tokens) // self.seq_len
+
+    def __getitem__(self, i: int):
+        import numpy as np
+
+        return np.asarray(self.tokens[i * self.seq_len : (i + 1) * self.seq_len], dtype=np.int64)
+
+
+def _collate(blocks) -> dict:
+    import numpy as np
+    import torch
+
+    ids = torch.from_numpy(np.stack(blocks))
+    return {"input_ids": ids, "labels": ids.clone(), "_tokens": int(ids.numel())}
+
+
+def unigram_perplexity(train, val, vocab_size: int) -> float:
+    """Perplexity of the validation tokens under the training tokens' unigram frequencies
+    (add-one smoothed): what a model that ignores context achieves."""
+    import numpy as np
+
+    if len(val) == 0:
+        return float("nan")
+    counts = np.bincount(np.asarray(train, dtype=np.int64), minlength=vocab_size) + 1.0
+    logp = np.log(counts / counts.sum())
+    return float(math.exp(-logp[np.asarray(val, dtype=np.int64)].mean()))
+
+
+def _time_limit_class():
+    from transformers import TrainerCallback
+
+    class TimeLimit(TrainerCallback):
+        """Stop training (with a checkpoint) once `minutes` of training have passed."""
+
+        def __init__(self, minutes: float):
+            self.limit, self.started = minutes * 60, None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            if time.perf_counter() - self.started >= self.limit:
+                control.should_training_stop = control.should_save = True
+
+    return TimeLimit
+
+
+def _TimeLimit(minutes: float):  # noqa: N802 - builds the class lazily (transformers is heavy)
+    return _time_limit_class()(minutes)
+
+
+def _record(result: PretrainResult, trainer) -> None:
+    history = trainer.state.log_history
+    result.steps = trainer.state.global_step
+    result.losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
+    result.val = [(h["step"], h["eval_loss"], math.exp(min(h["eval_loss"], 50)))
+                  for h in history if "eval_loss" in h]
+    result.tokens = trainer.tokens
+    result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
+    result.peak_flops = measured_peak_flops()
+    result.mfu = 6 * result.parameters * result.tokens_per_s / result.peak_flops
+    result.peak_memory_mb = peak_memory_mb()
+
+
+def _save(model, tokenizer, out: Path, config: PretrainConfig, result: PretrainResult) -> None:
+    from tunewise.config import register_model
+
+    model.config.use_cache = True
+    model.save_pretrained(out / "model", safe_serialization=True)
+    tokenizer.save_pretrained(out / "model")
+    result.name = config.name or f"pt-{out.resolve().name}"
+    register_model(result.name, out / "model")
+    (out / "pretrain.json").write_text(json.dumps(
+        {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result)}, indent=2))

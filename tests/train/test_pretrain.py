@@ -1,0 +1,124 @@
+"""Pretraining from scratch at toy size: the loss falls below the unigram baseline, an
+interrupted run resumes on the same trajectory, and the compute plan matches LLaMA-7B."""
+
+import json
+
+import pytest
+
+from tests.conftest import SAMPLE
+from tunewise.train.corpus import document_texts
+from tunewise.train.pretrain import (PretrainConfig, llama_config, parameters, plan, pretrain,
+                                     unigram_perplexity)
+
+
+@pytest.fixture(autouse=True)
+def registry(tmp_path, monkeypatch):
+    monkeypatch.setenv("TUNEWISE_REGISTRY", str(tmp_path / "models.toml"))
+
+
+def texts():
+    return list(document_texts([SAMPLE])[0]) * 3
+
+
+def config(**kw):
+    base = dict(size="tiny", vocab_size=600, seq_len=64, batch_size=8, max_steps=30,
+                learning_rate=5e-3, eval_steps=10, save_steps=10, logging_steps=5,
+                val_fraction=0.15, warmup_ratio=0.1)
+    return PretrainConfig(**{**base, **kw})
+
+
+def test_tiny_model_learns_the_corpus(tmp_path):
+    result = pretrain(texts(), tmp_path / "pt", config())
+    assert result.steps == 30 and result.parameters == parameters(llama_config("tiny", 600, 64))
+    (_, first), (_, last) = result.losses[0], result.losses[-1]
+    assert last < first - 1.0
+    assert result.val and result.val[-1][2] < result.unigram_perplexity  # context helps
+    assert result.tokens_per_s > 0 and 0 < result.mfu < 1
+    saved = json.loads((tmp_path / "pt" / "pretrain.json").read_text())
+    assert saved["result"]["steps"] == 30
+    from tunewise.config import load_settings
+    from tunewise.models import make_model
+
+    models = load_settings().models
+    generation = make_model("pt-pt", models).generate([{"role": "user", "content": "Hi"}], 5)
+    assert generation.usage.completion_tokens > 0
+
+
+def test_an_interrupted_run_follows_the_same_trajectory(tmp_path, monkeypatch):
+    import tunewise.train.pretrain as pt
+
+    run = config(max_steps=20, eval_steps=100, save_steps=5)
+    whole = pretrain(texts(), tmp_path / "a", run)
+    real, calls = pt._collate, {"n": 0}
+
+    def crash_at_batch_13(blocks):
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise RuntimeError("the machine went away")
+        return real(blocks)
+
+    monkeypatch.setattr(pt, "_collate", crash_at_batch_13)
+    with pytest.raises(RuntimeError, match="went away"):
+        pretrain(texts(), tmp_path / "b", run)
+    monkeypatch.setattr(pt, "_collate", real)
+    assert (tmp_path / "b" / "checkpoints" / "checkpoint-10").is_dir()
+    resumed = pretrain(texts(), tmp_path / "b", run)
+    assert resumed.steps == 20 and resumed.tokens < whole.tokens  # only the rest was trained
+    a, b = dict(whole.losses), dict(resumed.losses)
+    assert a.keys() == b.keys()
+    assert all(abs(a[s] - b[s]) < 1e-3 * a[s] for s in a), (a, b)
+
+
+def test_unigram_baseline_by_hand():
+    # train: ids 0,0,1 (+1 smoothing over a vocabulary of 3 -> p = 3/6, 2/6, 1/6); val: 0 and 2
+    ppl = unigram_perplexity([0, 0, 1], [0, 2], 3)
+    assert ppl == pytest.approx((1 / (0.5 * (1 / 6))) ** 0.5)
+
+
+def test_plan_for_llama_7b_matches_its_published_compute():
+    p = plan("7b", tokens=10**12)
+    assert p.parameters == pytest.approx(6.74e9, rel=0.01)
+    assert p.flops == pytest.approx(6 * p.parameters * 1e12)
+    a100 = next(d for d in p.devices if d["device"] == "A100-80GB")
+    assert a100["device_hours"] == pytest.approx(82_432, rel=0.25)  # Touvron et al. 2023
+    assert plan("125m").tokens == 20 * plan("125m").parameters  # Chinchilla
+
+
+def test_unknown_size_is_a_clear_error():
+    from tunewise.train.common import TrainingError
+
+    with pytest.raises(TrainingError, match="unknown size 'huge'; valid: tiny, 3m"):
+        plan("huge")
+
+
+def test_cli_tokenizer_pretrain_and_plan(tmp_path):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    runner = CliRunner()
+    tok = runner.invoke(app, ["tokenizer", "train", "--corpus", str(SAMPLE), "--out",
+                              str(tmp_path / "tok"), "--vocab-size", "500"])
+    assert tok.exit_code == 0 and "500 tokens" in " ".join(tok.output.split())
+    trained = runner.invoke(app, ["pretrain", "--corpus", str(SAMPLE), "--out", str(tmp_path / "pt"),
+                                  "--tokenizer", str(tmp_path / "tok"), "--max-steps", "4",
+                                  "--seq-len", "32", "--batch-size", "4", "--name", "pt-cli"])
+    assert trained.exit_code == 0, trained.output
+    said = " ".join(trained.output.split())
+    assert "4 steps" in said and "registered as model 'pt-cli'" in said
+    planned = runner.invoke(app, ["pretrain", "--plan", "--size", "1b"])
+    assert "A100-80GB" in planned.output and "this machine" in planned.output
+    bad = runner.invoke(app, ["pretrain", "--size", "10m"])
+    assert bad.exit_code != 0 and "--corpus and --out" in bad.output
+
+
+def test_the_example_recipe_lists_every_setting_with_its_default():
+    import dataclasses
+    import tomllib
+
+    from tests.conftest import ROOT
+
+    written = tomllib.loads((ROOT / "examples" / "pretrain.toml").read_text())["pretrain"]
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    assert set(written) | {"max_minutes", "name"} == fields
+    assert all(getattr(PretrainConfig(), k) == v for k, v in written.items())
