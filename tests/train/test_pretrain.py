@@ -122,3 +122,17 @@ def test_the_example_recipe_lists_every_setting_with_its_default():
     fields = {f.name for f in dataclasses.fields(PretrainConfig)}
     assert set(written) | {"max_minutes", "name"} == fields
     assert all(getattr(PretrainConfig(), k) == v for k, v in written.items())
+
+
+def test_a_pretrained_model_can_be_instruction_tuned(tmp_path):
+    from tests.conftest import QUESTIONS
+    from tunewise.train.finetune import FinetuneConfig, finetune
+
+    pretrain(texts(), tmp_path / "pt", config(max_steps=10, eval_steps=100))
+    tuned = finetune(QUESTIONS, tmp_path / "ft", FinetuneConfig(
+        base=str(tmp_path / "pt" / "model"), method="full", max_steps=8, batch_size=4,
+        max_length=128, learning_rate=3e-3, logging_steps=1, save_steps=100, name="ft-pt"))
+    assert tuned.losses[-1] < tuned.losses[0] and tuned.gguf is None  # an HF folder base
+    from tunewise.config import load_settings
+
+    assert load_settings().models["ft-pt"].model.endswith("merged")
