@@ -100,15 +100,23 @@ def plan(size: str, tokens: int | None = None, devices: dict[str, Device] | None
 
 
 def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
-    """This machine's float32 matmul FLOP/s (best of a few runs): the MFU denominator on a CPU,
-    which has no datasheet figure tunewise could know."""
+    """The training device's matmul FLOP/s, best of a few runs (float32 on a CPU, bf16 on a GPU,
+    as training runs): the MFU denominator, measured since tunewise cannot know every chip's
+    datasheet. On a GPU, MFU against the datasheet peak is what `plan` assumes."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    cuda = torch.cuda.is_available()
+    n = 4096 if cuda else n
+    kw = {"device": "cuda", "dtype": torch.bfloat16} if cuda else {}
+    a, b = torch.randn(n, n, **kw), torch.randn(n, n, **kw)
     best = float("inf")
     for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
         started = time.perf_counter()
         a @ b
+        if cuda:
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - started)
     return 2 * n**3 / best
 
