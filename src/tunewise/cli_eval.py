@@ -135,7 +135,7 @@ def summary_cmd(
     if output == "json":
         out.print_json(json.dumps(summary.to_dict(), default=str))
     elif output == "markdown":
-        out.print(to_markdown(summary), highlight=False, markup=False)
+        typer.echo(to_markdown(summary))  # unwrapped: a wrapped table row is no longer a row
     elif output == "table":
         _print_summary(summary)
     else:

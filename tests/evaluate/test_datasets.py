@@ -2,6 +2,8 @@
 `prepare` with seeded splits. The real shared datasets are read where their counts are known."""
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -9,7 +11,7 @@ from tests.conftest import QUESTIONS, ROOT
 from tunewise.evaluate.datasets import (DatasetError, Question, detect_format, documents_of,
                                         load_questions, prepare)
 
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("TUNEWISE_DATA", ROOT.parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not here")
 
 SQUAD_V2 = {"version": "v2.0", "data": [{"title": "Tiny_Town", "paragraphs": [

@@ -101,6 +101,8 @@ def test_cli_prepare_run_summary_retrieval(tmp_path, sample_workspace, api_ws, m
     assert data["systems"][1]["metrics"]["em"]["mean"] == 1.0
     md = runner.invoke(app, ["eval", "summary", "runs/x", "-o", "markdown", "--compare", "api,api+rag:k=3"])
     assert "| measure | api | api+rag:k=3 |" in md.stdout and "api − api+rag:k=3" in md.stdout
+    rows = [line for line in md.stdout.splitlines() if line and not line.startswith("Paired")]
+    assert all(line.startswith("|") and line.endswith("|") for line in rows)  # no wrapped rows
     retrieval = runner.invoke(app, ["eval", "retrieval", "--questions", str(QUESTIONS), "-k", "1,5"])
     assert retrieval.exit_code == 0, retrieval.output
     assert "hybrid convex" in retrieval.stdout and "recall@5" in retrieval.stdout
