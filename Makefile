@@ -35,16 +35,20 @@ demo: install  ## ingest the sample corpus, search it and answer from it (bundle
 	$(BIN)/tunewise eval run --systems local,local+rag --questions sample/questions.jsonl \
 		--out .tunewise/runs/demo --max-tokens 48
 
-test: install  ## the whole test suite (about 2 minutes on 2 cores, after the install)
+test: install  ## the whole test suite (about 6-8 minutes on 2 cores, after the install)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-bench: install  ## the benchmarks behind bench/RESULTS.md (about 2.5 hours on 2 cores)
+bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 cores)
 	$(BIN)/python bench/scifact_retrieval.py
 	$(BIN)/python bench/ingest_speed.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/local_generation.py
 	TUNEWISE=$(BIN)/tunewise LIMIT=500 bash bench/qa_eval.sh xquad
 	TUNEWISE=$(BIN)/tunewise bash bench/qa_eval.sh pubmedqa
+	$(BIN)/python bench/finetune_throughput.py
+	TUNEWISE=$(BIN)/tunewise bash bench/sample_finetune.sh
+	TUNEWISE=$(BIN)/tunewise bash bench/scifact_pretrain.sh
+	$(BIN)/python bench/pubmedqa_finetune.py
 
 clean:
 	rm -rf $(VENV) .tunewise bench/out .pytest_cache

@@ -15,11 +15,12 @@ class TrainingError(RuntimeError):
 
 
 def resolve_base(base: str) -> Path:
+    from tunewise.models.base import ModelError
     from tunewise.models.local import resolve
 
     try:
         return resolve(base)
-    except Exception as exc:  # ModelError: re-raised as a training error, same message
+    except ModelError as exc:  # the same message, as the error training commands report
         raise TrainingError(str(exc)) from None
 
 
