@@ -2,12 +2,13 @@
 questions outside the official test split, then measure base, base+RAG, fine-tuned and
 fine-tuned+RAG on the 500 test questions with the evaluation harness.
 
-    python bench/pubmedqa_finetune.py [--max-steps 150] [--limit N]
+    python bench/pubmedqa_finetune.py [--max-steps 150] [--limit N] [--name ft-pubmedqa]
 
 Training examples use exactly the prompts the systems see at evaluation: the RAG prompt with the
 question's abstract as source [1], and the bare question; both end with the instruction "Answer
 with one word: yes, no or maybe." and are answered with the label. The run folder is the one of
-`bench/qa_eval.sh pubmedqa` (run that first: its store and base answers are reused). Resumable."""
+`bench/qa_eval.sh pubmedqa` (run that first: its store and base answers are reused). Resumable;
+a longer training run takes another --name (its model and its answers are kept apart)."""
 
 from __future__ import annotations
 
@@ -27,9 +28,6 @@ from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
 from tunewise.rag.prompt import Source, messages_for  # noqa: E402
 from tunewise.train.finetune import FinetuneConfig, finetune  # noqa: E402
 
-NAME = "ft-pubmedqa"
-
-
 def training_data(settings: Settings, path) -> None:
     examples = []
     for q in load_questions(DATA / "pubmedqa", split="dev"):
@@ -45,6 +43,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--max-steps", type=int, default=150)
     p.add_argument("--limit", type=int, default=None, help="only the first N test questions")
+    p.add_argument("--name", default="ft-pubmedqa", help="the fine-tuned model's name")
     args = p.parse_args()
 
     settings = Settings().replace("store", url=f"sqlite:{OUT / 'pubmedqa.db'}")
@@ -52,17 +51,18 @@ def main() -> None:
     data = folder / "train.jsonl"
     if not data.exists():
         training_data(settings, data)
-    if not (folder / "model" / "finetune.json").exists():
-        config = FinetuneConfig(max_steps=args.max_steps, batch_size=4, max_length=512, name=NAME,
-                                save_steps=25, logging_steps=5)
-        r = finetune(data, folder / "model", config)
+    if not (folder / args.name / "finetune.json").exists():
+        config = FinetuneConfig(max_steps=args.max_steps, batch_size=4, max_length=512,
+                                name=args.name, save_steps=25, logging_steps=5)
+        r = finetune(data, folder / args.name, config)
         print(f"fine-tuned: {r.steps} steps, loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}, "
               f"{r.tokens_per_s:.0f} tokens/s, {r.seconds / 60:.0f} min")
     ws = Workspace(_with_registry(settings))
     questions = load_questions(OUT / "pubmedqa" / "test.jsonl")
-    systems = parse_systems(f"local,local+rag,{NAME},{NAME}+rag", ws.settings.models)
+    name = args.name
+    systems = parse_systems(f"local,local+rag,{name},{name}+rag", ws.settings.models)
     run_eval(ws, systems, questions, OUT / "runs" / "pubmedqa", max_tokens=8, limit=args.limit)
-    print(to_markdown(summarize(OUT / "runs" / "pubmedqa", compare=(f"{NAME}+rag", "local+rag"))))
+    print(to_markdown(summarize(OUT / "runs" / "pubmedqa", compare=(f"{name}+rag", "local+rag"))))
 
 
 def _with_registry(settings: Settings) -> Settings:
