@@ -132,7 +132,8 @@ def pretrain_cmd(
 
     Example: `tunewise pretrain --plan --size 7b --tokens 1e12`
     """
-    from tunewise.train.pretrain import plan, pretrain
+    from tunewise.train.common import read_recipe
+    from tunewise.train.pretrain import PretrainConfig, plan, pretrain
 
     if plan_only:
         p = plan(size, int(tokens) if tokens else None, here=True)
@@ -144,8 +145,9 @@ def pretrain_cmd(
         return
     if not corpus or out_dir is None:
         raise typer.BadParameter("training needs --corpus and --out (or use --plan)")
-    config = _pretrain_recipe(recipe, size=size, max_steps=max_steps, max_minutes=max_minutes,
-                              seq_len=seq_len, batch_size=batch_size, learning_rate=lr, name=name)
+    config = read_recipe(PretrainConfig, "pretrain", recipe, size=size, max_steps=max_steps,
+                         max_minutes=max_minutes, seq_len=seq_len, batch_size=batch_size,
+                         learning_rate=lr, name=name)
     tok = None
     if tokenizer is not None:
         from transformers import AutoTokenizer
@@ -162,19 +164,3 @@ def pretrain_cmd(
               f"GFLOP/s | peak memory {r.peak_memory_mb:.0f} MiB, {r.seconds:.0f} s")
     out.print(f"registered as model {r.name!r}; instruction-tune it with "
               f"tunewise finetune --base {out_dir}/model ...")
-
-
-def _pretrain_recipe(path: Path | None, **overrides):
-    import dataclasses
-    import tomllib
-
-    from tunewise.train.common import TrainingError
-    from tunewise.train.pretrain import PretrainConfig
-
-    values = tomllib.loads(path.read_text()).get("pretrain", {}) if path else {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(PretrainConfig)}
-    if set(values) - known:
-        raise TrainingError(f"unknown pretrain setting {sorted(set(values) - known)[0]!r}; "
-                            f"valid: {', '.join(sorted(known))}")
-    return PretrainConfig(**values)

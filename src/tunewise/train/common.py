@@ -130,3 +130,23 @@ def _guarded_class():
 def guarded_trainer(**kwargs):
     """A transformers Trainer (built lazily: transformers is slow to import) with the guard above."""
     return _guarded_class()(**kwargs)
+
+
+def read_recipe(cls, table: str, path: str | Path | None, **overrides):
+    """A `cls` config from the [table] of a recipe TOML, then `overrides` (None values ignored);
+    an unknown key is an error that lists the valid ones."""
+    import dataclasses
+    import tomllib
+
+    values = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(Path(path).read_text()).get(table, {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise TrainingError(f"cannot read recipe {path}: {exc}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainingError(f"unknown {table} setting {unknown[0]!r}; valid: {', '.join(sorted(known))}")
+    return cls(**values)

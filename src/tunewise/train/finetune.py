@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewise.data.formats import load_examples
 from tunewise.train.common import (TrainingError, guarded_trainer, last_checkpoint, load_base,
-                                   peak_memory_mb, training_arguments)
+                                   peak_memory_mb, read_recipe, training_arguments)
 from tunewise.train.sequences import Encoded, PackedCollator, PaddedCollator, encode, pack
 
 METHODS = ("lora", "full")
@@ -58,19 +57,7 @@ class FinetuneConfig:
 
 def load_recipe(path: str | Path | None, **overrides) -> FinetuneConfig:
     """The recipe file's [finetune] table, then `overrides` (None values ignored)."""
-    values = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise TrainingError(f"cannot read recipe {path}: {exc}") from None
-        values = data.get("finetune", {})
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(FinetuneConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TrainingError(f"unknown finetune setting {unknown[0]!r}; valid: {', '.join(sorted(known))}")
-    config = FinetuneConfig(**values)
+    config = read_recipe(FinetuneConfig, "finetune", path, **overrides)
     if config.method not in METHODS:
         raise TrainingError(f"unknown method {config.method!r}; valid: {', '.join(METHODS)}")
     return config
