@@ -34,6 +34,8 @@ demo: install  ## ingest the sample corpus, search it and answer from it (bundle
 	# the measurement behind the decision: the model alone vs with retrieval, same 32 questions
 	$(BIN)/tunewise eval run --systems local,local+rag --questions sample/questions.jsonl \
 		--out .tunewise/runs/demo --max-tokens 48
+	# ...and what it costs: the decision report (open .tunewise/runs/demo/report.html)
+	$(BIN)/tunewise report .tunewise/runs/demo
 
 test: install  ## the whole test suite (about 6-8 minutes on 2 cores, after the install)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

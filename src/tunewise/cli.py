@@ -14,9 +14,11 @@ from tunewise.api import Workspace
 from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, PassagesOpt, StoreOpt,
                                  bar_columns, console, out, settings_for, show_path)
 from tunewise.cli_data import data_app
+from tunewise.cli_decide import cost_cmd, report_cmd
 from tunewise.cli_eval import eval_app
 from tunewise.cli_train import finetune_cmd, pretrain_cmd, tokenizer_app
 from tunewise.config import ConfigError
+from tunewise.cost.prices import CostError
 from tunewise.data import DataError
 from tunewise.embeddings import EmbedderError
 from tunewise.evaluate.datasets import DatasetError
@@ -36,6 +38,8 @@ app.add_typer(data_app, name="data")
 app.command("finetune")(finetune_cmd)
 app.add_typer(tokenizer_app, name="tokenizer")
 app.command("pretrain")(pretrain_cmd)
+app.command("cost")(cost_cmd)
+app.command("report")(report_cmd)
 
 
 @app.command("ingest")
@@ -258,6 +262,6 @@ def main() -> None:
     try:
         app()
     except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError,
-            DatasetError, EvalError, DataError, TrainingError) as exc:
+            DatasetError, EvalError, DataError, TrainingError, CostError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise SystemExit(2) from None

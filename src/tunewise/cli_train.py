@@ -141,7 +141,7 @@ def pretrain_cmd(
                   f"{p.flops:.3g} FLOPs (6·N·D)")
         for d in p.devices:
             out.print(f"  {d['device']}: {d['device_hours']:,.0f} device-hours at MFU "
-                      f"{d['mfu']:.0%} of {d['peak_tflops']:.0f} TFLOP/s, ${d['cost_usd']:,.0f}")
+                      f"{d['mfu']:.0%} of {d['peak_tflops']:.3g} TFLOP/s, ${d['cost_usd']:,.0f}")
         return
     if not corpus or out_dir is None:
         raise typer.BadParameter("training needs --corpus and --out (or use --plan)")

@@ -116,6 +116,23 @@ class RagSettings:
     system: str = "You are a helpful assistant that answers questions about the company's documents."
 
 
+@dataclass(frozen=True)
+class CostSettings:
+    """How systems are priced (tunewise cost, tunewise report)."""
+
+    queries_per_day: int = 1000  # the volume monthly costs and the recommendation assume
+    prices: str | None = None  # a TOML file of [api.NAME] / [gpu.NAME] laid over the bundled table
+    gpu: str = "l4"  # the GPU a self-hosted model is priced on
+    utilisation: float = 0.5  # share of rented GPU time that serves queries (traffic is not flat)
+    batch: int = 8  # sequences a self-hosted server decodes together
+    serve_mfu: float = 0.5  # share of peak FLOP/s reached in prefill and compute-bound decoding
+    measured_on: str = "cpu-2vcpu"  # the price-table machine like the one runs were measured on
+    train_gpu: str = "a100-80gb"  # the GPU fine-tuning and pretraining are priced on
+    train_mfu: float = 0.4
+    # API models priced on the measured workload in every cost table and report
+    reference: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4o")
+
+
 def _default_models() -> dict[str, ModelSettings]:
     return {"local": ModelSettings()}
 
@@ -128,6 +145,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     rag: RagSettings = field(default_factory=RagSettings)
+    cost: CostSettings = field(default_factory=CostSettings)
     models: dict[str, ModelSettings] = field(default_factory=_default_models)
 
     def replace(self, section: str, **changes: Any) -> "Settings":

@@ -4,10 +4,8 @@ scripted model behind a real local OpenAI-compatible server."""
 import pytest
 
 from tests.conftest import QUESTIONS
-from tests.evaluate.scripted import ScriptedModel, last_user
+from tests.evaluate.scripted import ScriptedModel, last_user, with_api_model
 from tests.models.chat_server import ChatServer
-from tunewise.api import Workspace
-from tunewise.config import ModelSettings
 from tunewise.evaluate.datasets import load_questions
 
 GOLD = {q.question: q.answers[0] for q in load_questions(QUESTIONS)}
@@ -27,11 +25,6 @@ def api_ws(sample_workspace, tmp_path):
     """A workspace over the sample store whose model `api` is a scripted model served over HTTP."""
     model = ScriptedModel(oracle)
     with ChatServer(model, parallel=True) as server:
-        settings = sample_workspace.settings
-        models = {**settings.models, "api": ModelSettings(
-            backend="openai", model="scripted", base_url=server.base_url, max_retries=0,
-            api_key_env="TUNEWISE_TEST_NO_KEY", max_tokens=20)}
-        ws = Workspace(settings.__class__(**{**vars(settings), "models": models}))
-        ws.__dict__.update(store=sample_workspace.store, embedder=sample_workspace.embedder)
+        ws = with_api_model(sample_workspace, "api", server.base_url, max_tokens=20)
         ws.server, ws.scripted = server, model
         yield ws

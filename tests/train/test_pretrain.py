@@ -79,7 +79,7 @@ def test_plan_for_llama_7b_matches_its_published_compute():
     p = plan("7b", tokens=10**12)
     assert p.parameters == pytest.approx(6.74e9, rel=0.01)
     assert p.flops == pytest.approx(6 * p.parameters * 1e12)
-    a100 = next(d for d in p.devices if d["device"] == "A100-80GB")
+    a100 = next(d for d in p.devices if d["device"] == "a100-80gb")
     assert a100["device_hours"] == pytest.approx(82_432, rel=0.25)  # Touvron et al. 2023
     assert plan("125m").tokens == 20 * plan("125m").parameters  # Chinchilla
 
@@ -107,7 +107,7 @@ def test_cli_tokenizer_pretrain_and_plan(tmp_path):
     said = " ".join(trained.output.split())
     assert "4 steps" in said and "registered as model 'pt-cli'" in said
     planned = runner.invoke(app, ["pretrain", "--plan", "--size", "1b"])
-    assert "A100-80GB" in planned.output and "this machine" in planned.output
+    assert "a100-80gb" in planned.output and "this machine" in planned.output
     bad = runner.invoke(app, ["pretrain", "--size", "10m"])
     assert bad.exit_code != 0 and "--corpus and --out" in bad.output
 

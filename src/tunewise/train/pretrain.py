@@ -53,22 +53,12 @@ def parameters(config) -> int:
     return v * d * (1 if config.tie_word_embeddings else 2) + config.num_hidden_layers * per_layer + d
 
 
-# --- planning ---------------------------------------------------------------------------------
+# --- planning (prices and arithmetic from tunewise.cost) ----------------------------------------
 
-@dataclass(frozen=True)
-class Device:
-    name: str
-    peak_flops: float  # dense bf16 (GPUs) per device
-    price_per_hour: float  # US$ per device-hour, on demand
-    mfu: float  # model FLOPs utilisation assumed for the plan
-
-
-# Peaks from the vendors' datasheets (dense BF16); prices: typical 2025 on-demand cloud rates;
-# MFU 0.45: LLaMA-7B's 1T tokens in 82,432 A100-hours is 3,370 tokens/s/GPU = 44% of peak.
-DEVICES = {
-    "a100-80gb": Device("A100-80GB", 312e12, 1.80, 0.45),
-    "h100-80gb": Device("H100-80GB", 989e12, 3.00, 0.40),
-}
+# MFU assumed per GPU of the price table (tunewise/cost/prices.toml): LLaMA-7B's 1T tokens in
+# 82,432 A100-hours is 3,370 tokens/s/GPU = 44% of peak; H100 runs reach a lower share of a higher peak.
+PLAN_MFU = {"a100-80gb": 0.45, "h100": 0.40}
+HERE_MFU = 0.3  # what small models reach on a CPU
 
 
 @dataclass(frozen=True)
@@ -80,23 +70,27 @@ class Plan:
     devices: list[dict]
 
 
-def plan(size: str, tokens: int | None = None, devices: dict[str, Device] | None = None,
-         vocab_size: int | None = None, here: bool = False) -> Plan:
+def plan(size: str, tokens: int | None = None, gpus: dict[str, float] | None = None,
+         vocab_size: int | None = None, here: bool = False, prices=None) -> Plan:
     """Chinchilla-optimal tokens (20 per parameter unless given), training FLOPs (6·N·D), and
-    the device-hours and cost of each device at its assumed MFU; `here` adds this machine at
-    30% of its measured matmul peak (what small models reach on a CPU)."""
+    the device-hours and cost on each GPU of `gpus` (price-table name → assumed MFU); `here` adds
+    this machine at 30% of its measured matmul peak."""
+    from tunewise.cost.prices import Gpu, load_prices
+    from tunewise.cost.training import training_cost
+
+    prices = prices or load_prices()
     n = parameters(llama_config(size, vocab_size))
     d = tokens or TOKENS_PER_PARAMETER * n
-    flops = 6.0 * n * d
-    rows = []
-    devices = dict(devices or DEVICES)
+    devices = [(prices.gpu(name), m) for name, m in (gpus or PLAN_MFU).items()]
     if here:
-        devices["here"] = Device("this machine (measured)", measured_peak_flops(), 0.0, 0.3)
-    for key, dev in devices.items():
-        hours = flops / (dev.peak_flops * dev.mfu) / 3600
-        rows.append({"device": dev.name, "peak_tflops": dev.peak_flops / 1e12, "mfu": dev.mfu,
-                     "device_hours": hours, "cost_usd": hours * dev.price_per_hour})
-    return Plan(size, n, int(d), flops, rows)
+        devices.append((Gpu("this machine (measured)", 0.0, measured_peak_flops() / 1e12, 0.0, 0.0,
+                            "measured matmul", time.strftime("%Y-%m-%d")), HERE_MFU))
+    rows = []
+    for gpu, m in devices:
+        c = training_cost(n, d, gpu, m)
+        rows.append({"device": gpu.name, "peak_tflops": gpu.peak_tflops, "mfu": m,
+                     "device_hours": c.gpu_hours, "cost_usd": c.usd})
+    return Plan(size, n, int(d), 6.0 * n * d, rows)
 
 
 def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
@@ -285,7 +279,9 @@ def _record(result: PretrainResult, trainer) -> None:
     result.tokens = trainer.tokens
     result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
     result.peak_flops = measured_peak_flops()
-    result.mfu = 6 * result.parameters * result.tokens_per_s / result.peak_flops
+    from tunewise.cost.training import flops_per_token, mfu
+
+    result.mfu = mfu(flops_per_token(result.parameters), result.tokens_per_s, result.peak_flops)
     result.peak_memory_mb = peak_memory_mb()
 
 

@@ -1,0 +1,186 @@
+"""Pricing the systems of an evaluation run: each measured system on its own terms (an API model
+at its token prices, a self-hosted model on the configured GPU and on the machine it was measured
+on), plus reference API models priced on the same measured workload, and the one-off training
+cost of fine-tuned and pretrained models. Every row says where its figures came from."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunewise.config import CostSettings, ModelSettings
+from tunewise.cost.footprint import footprint
+from tunewise.cost.prices import ApiPrice, CostError, Prices
+from tunewise.cost.serving import (Footprint, Hosting, Workload, api_monthly, break_even,
+                                   roofline_seconds)
+from tunewise.cost.training import TrainingCost, training_cost
+
+
+@dataclass
+class SystemCost:
+    """One way to serve a system; `quality_of` names the measured system whose quality it has
+    (None for a reference API nobody measured)."""
+
+    name: str
+    system: str  # the evaluated system, or the reference API's name
+    level: str  # API | open model | fine-tuned | pretrained, "+ RAG" when retrieving
+    kind: str  # api | self-hosted | reference
+    workload: Workload
+    basis: str  # how the $/query was found
+    api: ApiPrice | None = None
+    hosting: Hosting | None = None
+    footprint: Footprint | None = None
+    training: TrainingCost | None = None
+    training_basis: str = ""
+    quality_of: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def per_query(self) -> float | None:
+        if self.api:
+            return self.api.per_query(self.workload.prompt_tokens, self.workload.completion_tokens)
+        return self.hosting.per_query() if self.hosting else None
+
+    def monthly(self, queries_per_day: float) -> float | None:
+        if self.hosting:
+            return self.hosting.monthly(queries_per_day)
+        per = self.per_query()
+        return None if per is None else api_monthly(per, queries_per_day)
+
+    def to_dict(self, queries_per_day: float) -> dict:
+        return {"name": self.name, "system": self.system, "level": self.level, "kind": self.kind,
+                "prompt_tokens": self.workload.prompt_tokens,
+                "completion_tokens": self.workload.completion_tokens,
+                "per_query_usd": self.per_query(), "monthly_usd": self.monthly(queries_per_day),
+                "devices": self.hosting.devices(queries_per_day) if self.hosting else None,
+                "basis": self.basis, "quality_of": self.quality_of,
+                "training_usd": self.training.usd if self.training else None,
+                "training_gpu_hours": self.training.gpu_hours if self.training else None,
+                "training_basis": self.training_basis, "notes": self.notes}
+
+
+def break_even_with(hosted: SystemCost, api: SystemCost) -> float | None:
+    """Queries/day above which `hosted` costs less per month than `api` (None: it never does)."""
+    per = api.per_query()
+    if hosted.hosting is None or per is None:
+        return None
+    return break_even(per, hosted.hosting)
+
+
+def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, cost: CostSettings,
+                 prices: Prices, measured_latency_s: float | None = None) -> list[SystemCost]:
+    """The ways to serve one system: one row for an API model; for a self-hosted model, one on
+    `cost.gpu` (roofline) and, when a measured latency is given, one on `cost.measured_on`."""
+    suffix = " + RAG" if rag else ""
+    if model.backend == "openai":
+        api = _api_price(model, prices)
+        row = SystemCost(system, system, "API" + suffix, "api", work,
+                         f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} "
+                         f"answer tokens × " + (f"{api.name} prices ({api.source}, {api.date})"
+                                                if api else "no known price"),
+                         api=api, quality_of=system)
+        if api is None:
+            row.notes.append(f"no price for {model.model!r}: set input_price/output_price in "
+                             f"[models.{system.split('+')[0]}] or add [api.{model.model}] to prices")
+        return [row]
+    from tunewise.models.local import resolve
+
+    path = resolve(model.model)
+    size = footprint(path)
+    level, training, training_basis = _trained(path, size, cost, prices)
+    rows = []
+    gpu = prices.gpu(cost.gpu)
+    try:
+        seconds = roofline_seconds(size, gpu, work, cost.batch, cost.serve_mfu)
+        rows.append(SystemCost(
+            f"{system} @ {gpu.name}", system, level + suffix, "self-hosted", work,
+            f"roofline on {gpu.name} ({gpu.peak_tflops:g} TFLOP/s at {cost.serve_mfu:.0%}, "
+            f"{gpu.bandwidth_gbs:g} GB/s; batch {cost.batch}; {size.parameters / 1e6:,.0f}M "
+            f"parameters in {size.weight_bytes / 1e6:,.0f} MB) at {cost.utilisation:.0%} "
+            f"utilisation, ${gpu.price_per_hour}/h ({gpu.source}, {gpu.date})",
+            hosting=Hosting(gpu, seconds, cost.utilisation, "roofline"), footprint=size,
+            training=training, training_basis=training_basis, quality_of=system))
+    except CostError as exc:
+        rows.append(SystemCost(f"{system} @ {gpu.name}", system, level + suffix, "self-hosted",
+                               work, str(exc), footprint=size, quality_of=system,
+                               notes=[str(exc)]))
+    if measured_latency_s:
+        here = prices.gpu(cost.measured_on)
+        rows.append(SystemCost(
+            f"{system} @ {here.name}", system, level + suffix, "self-hosted", work,
+            f"measured: mean answer time {measured_latency_s:.2f} s, one query at a time, on a "
+            f"machine like {here.name} (${here.price_per_hour}/h, {here.source}, {here.date}) at "
+            f"{cost.utilisation:.0%} utilisation",
+            hosting=Hosting(here, measured_latency_s, cost.utilisation, "measured"),
+            footprint=size, training=training, training_basis=training_basis, quality_of=system))
+    return rows
+
+
+def reference_rows(work: Workload, cost: CostSettings, prices: Prices, rag: bool,
+                   measured: bool = True) -> list[SystemCost]:
+    """The reference API models on a (measured or assumed) workload; their quality was not
+    measured."""
+    rows = []
+    for name in cost.reference:
+        api = prices.api_price(name)
+        rows.append(SystemCost(
+            name, name, "API" + (" + RAG" if rag else ""), "reference", work,
+            f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} answer tokens "
+            f"({'measured' if measured else 'assumed'}) × {api.name} prices (${api.input}/${api.output} per 1M; {api.source}, "
+            f"{api.date})", api=api,
+            notes=["quality not measured: evaluate it with a [models] entry and an API key"]))
+    return rows
+
+
+def _api_price(model: ModelSettings, prices: Prices) -> ApiPrice | None:
+    if model.input_price or model.output_price:
+        return ApiPrice(model.model, model.input_price, model.output_price,
+                        model.context_window or 0, "input_price/output_price in [models]", "config")
+    return prices.api.get(model.model)
+
+
+def _trained(path: Path, size: Footprint, cost: CostSettings,
+             prices: Prices) -> tuple[str, TrainingCost | None, str]:
+    """The level of a local model and, for one tunewise trained, what its training cost."""
+    folder = path if path.is_dir() else path.parent
+    for where in (folder, folder.parent):
+        for name, level in (("finetune.json", "fine-tuned"), ("pretrain.json", "pretrained")):
+            record = where / name
+            if record.is_file():
+                return (level, *_training_cost(record, level, size, cost, prices))
+    return "open model", None, ""
+
+
+def _training_cost(record: Path, level: str, size: Footprint, cost: CostSettings,
+                   prices: Prices) -> tuple[TrainingCost, str]:
+    data = json.loads(record.read_text())
+    result, config = data["result"], data["config"]
+    method = config.get("method", "full") if level == "fine-tuned" else "pretrain"
+    parameters = result.get("parameters") or size.parameters
+    gpu = prices.gpu(cost.train_gpu)
+    c = training_cost(parameters, result["tokens"], gpu, cost.train_mfu, method)
+    basis = (f"{result['tokens']:,} tokens trained ({record}) × {'4' if method == 'lora' else '6'}"
+             f"·N FLOPs, N = {parameters / 1e6:,.0f}M, on {gpu.name} at {cost.train_mfu:.0%} MFU "
+             f"(${gpu.price_per_hour}/h); took {result['seconds'] / 60:,.1f} min on the measuring "
+             "machine")
+    return c, basis
+
+
+def price_names(names: list[str], models: dict[str, ModelSettings], work: Workload,
+                cost: CostSettings, prices: Prices) -> list[SystemCost]:
+    """Rows for systems given by name on an assumed workload: a configured model (`NAME` or
+    `NAME+rag`, the workload is the same either way) or an API model of the price table."""
+    rows = []
+    for name in names:
+        model = name.split("+")[0]
+        if model in models:
+            rows += price_system(name, models[model], work, name.endswith("+rag"), cost, prices)
+        elif model in prices.api:
+            rows += reference_rows(work, dataclasses.replace(cost, reference=(model,)), prices,
+                                   name.endswith("+rag"), measured=False)
+        else:
+            raise CostError(f"unknown system {name!r}: not a configured model "
+                            f"({', '.join(models)}) nor an API model of the price table "
+                            f"({', '.join(prices.api)})")
+    return rows

@@ -1,0 +1,1 @@
+"""The decision report: evaluation results and costs → report.html and report.md."""

@@ -1,0 +1,281 @@
+"""What the decision report says, worked out from an evaluation run and the price table: each
+system's quality and cost, the recommended level, why, and what would change it."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tunewise.config import ModelSettings, Settings
+from tunewise.cost.prices import Prices, load_prices
+from tunewise.cost.serving import Workload
+from tunewise.cost.systems import SystemCost, break_even_with, price_system, reference_rows
+from tunewise.evaluate.runner import RECORDS, EvalError, parse_system
+from tunewise.evaluate.stats import Comparison, Estimate
+from tunewise.evaluate.summary import Summary, SystemSummary, summarize
+
+# The quality measure the recommendation ranks by, first present wins (or --metric).
+PRIMARY = ("judge_correct", "accuracy", "f1", "contains", "rouge_l", "em")
+LEVELS = {"open model": "Level 0: an open model alone", "API": "Level 0: an API model alone",
+          "open model + RAG": "Level 1: RAG with a self-hosted open model",
+          "API + RAG": "Level 1: RAG with an API model",
+          "fine-tuned": "Level 2: a fine-tuned model", "fine-tuned + RAG":
+          "Level 2: a fine-tuned model with RAG", "pretrained": "Level 3: a model trained from "
+          "scratch", "pretrained + RAG": "Level 3: a model trained from scratch, with RAG"}
+VOLUMES = [10 ** (x / 20) for x in range(20, 141)]  # 10 … 10^7 queries per day
+
+
+@dataclass
+class Candidate:
+    """A measured system: its quality on the primary metric and its cheapest way to serve."""
+
+    system: str
+    quality: Estimate
+    cheapest: SystemCost | None
+    versus_best: Comparison | None = None  # this − best, paired
+
+
+@dataclass
+class Report:
+    run: str
+    created: str
+    summary: Summary
+    metric: str
+    queries_per_day: float
+    rows: list[SystemCost]
+    candidates: list[Candidate]
+    recommended: Candidate
+    reasons: list[str]
+    changes: list[str]
+    provenance: list[str] = field(default_factory=list)
+    prices: Prices | None = None
+
+
+def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
+                 metric: str | None = None) -> Report:
+    run = Path(run)
+    summary = summarize(run)
+    prices = load_prices(settings.cost.prices)
+    qpd = queries_per_day or settings.cost.queries_per_day
+    metric = _primary(summary, metric)
+    rows = price_run(summary, settings, prices)
+    candidates = _candidates(run, summary, rows, metric, qpd)
+    recommended = _recommend(candidates, qpd)
+    report = Report(str(run), time.strftime("%Y-%m-%d %H:%M"), summary, metric, qpd, rows,
+                    candidates, recommended, [], [], prices=prices)
+    report.reasons = _reasons(report)
+    report.changes = _changes(report)
+    report.provenance = _provenance(run, summary, prices, settings)
+    return report
+
+
+def _primary(summary: Summary, wanted: str | None) -> str:
+    present = [m for m in summary.metric_names()
+               if all(m in s.metrics and s.metrics[m].n for s in summary.systems)]
+    if wanted:
+        if wanted not in present:
+            raise EvalError(f"metric {wanted!r} is not measured for every system; "
+                            f"measured: {', '.join(present)}")
+        return wanted
+    for m in PRIMARY:
+        if m in present:
+            return m
+    raise EvalError(f"{summary.run} has no quality measure common to every system")
+
+
+def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[SystemCost]:
+    """Every measured system's serving options, then the reference APIs on the workload of the
+    system that retrieves (RAG prompts are what an API would be sent), else of the first."""
+    models = {n: ModelSettings(**m) for n, m in summary.manifest.get("models", {}).items()}
+    models = models or settings.models
+    rows: list[SystemCost] = []
+    workloads: dict[bool, Workload] = {}
+    for s in summary.systems:
+        if s.prompt_tokens is None:
+            continue
+        system = parse_system(s.system, models)
+        work = Workload(s.prompt_tokens, s.completion_tokens)
+        workloads.setdefault(system.rag, work)
+        rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,
+                             prices, _mean_latency(summary, s))
+    rag = True in workloads
+    work = workloads.get(True) or workloads.get(False)
+    if work:
+        rows += reference_rows(work, settings.cost, prices, rag)
+    return rows
+
+
+def _mean_latency(summary: Summary, s: SystemSummary) -> float | None:
+    from tunewise.evaluate.runner import load_records
+
+    latencies = [r["latency_s"] for (name, _), r in load_records(summary.run).items()
+                 if name == s.system and not r.get("error")]
+    return sum(latencies) / len(latencies) if latencies else None
+
+
+def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str,
+                qpd: float) -> list[Candidate]:
+    out = []
+    for s in summary.systems:
+        options = [r for r in rows if r.quality_of == s.system and r.monthly(qpd) is not None]
+        cheapest = min(options, key=lambda r: r.monthly(qpd)) if options else None
+        out.append(Candidate(s.system, s.metrics[metric], cheapest))
+    best = max(out, key=lambda c: c.quality.mean)
+    for c in out:
+        if c is not best:
+            pair = summarize(run, compare=(c.system, best.system))
+            c.versus_best = next((x for x in pair.comparisons if x.metric == metric), None)
+    return out
+
+
+def _equivalent(c: Candidate) -> bool:
+    """Not significantly worse than the best (the best itself included)."""
+    return c.versus_best is None or not c.versus_best.significant
+
+
+def _recommend(candidates: list[Candidate], qpd: float) -> Candidate:
+    """The cheapest system whose quality is not significantly below the best's; among equal
+    costs, the better quality."""
+    pool = [c for c in candidates if _equivalent(c) and c.cheapest]
+    if not pool:
+        return max(candidates, key=lambda c: c.quality.mean)
+    ranked = [(c.cheapest.monthly(qpd), -c.quality.mean, i) for i, c in enumerate(pool)]
+    return pool[min(ranked)[2]]
+
+
+def _money(x: float | None) -> str:
+    if x is None:
+        return "unknown"
+    return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}" if x >= 0.01 else f"${x:.2g}"
+
+
+def _ci(e: Estimate) -> str:
+    return f"{e.mean:.3f} (95% CI {e.low:.3f}–{e.high:.3f}, n={e.n})"
+
+
+def _reasons(r: Report) -> list[str]:
+    rec, qpd = r.recommended, r.queries_per_day
+    out = [f"{rec.system} scores {r.metric} {_ci(rec.quality)}"
+           + ("" if rec.versus_best is None else
+              f", not significantly below the best measured system ({rec.versus_best.b}: "
+              f"difference {rec.versus_best.difference.mean:+.3f}, p={rec.versus_best.p_value:.2f})")]
+    if rec.cheapest:
+        out.append(f"served as {rec.cheapest.name} it costs {_money(rec.cheapest.per_query() * 1000)}"
+                   f" per 1,000 queries and {_money(rec.cheapest.monthly(qpd))} a month at "
+                   f"{qpd:,.0f} queries/day")
+    for c in r.candidates:
+        if c is rec:
+            continue
+        d = c.versus_best
+        if d is not None and d.significant:
+            out.append(f"{c.system} scores {c.quality.mean:.3f}, significantly below the best "
+                       f"({d.difference.mean:+.3f}, 95% CI {d.difference.low:+.3f} to "
+                       f"{d.difference.high:+.3f}, p={d.p_value:.3g})")
+        elif c.cheapest and rec.cheapest:
+            theirs, ours = c.cheapest.monthly(qpd), rec.cheapest.monthly(qpd)
+            out.append(f"{c.system} is as good statistically ({c.quality.mean:.3f}) but " + (
+                f"scores lower at the same cost ({_money(theirs)} a month)"
+                if math.isclose(theirs, ours) else f"costs {_money(theirs)} a month"))
+    return out
+
+
+def crossing(a: SystemCost, b: SystemCost) -> float | None:
+    """The volume (queries/day) above which `a` costs less than `b` for good, found on a log grid
+    and refined by bisection; None if `a` is not cheaper at 10^7, 10 if it always is."""
+    def cheaper(q: float) -> bool:
+        return a.monthly(q) < b.monthly(q)
+
+    if not cheaper(VOLUMES[-1]):
+        return None
+    i = len(VOLUMES) - 1
+    while i > 0 and cheaper(VOLUMES[i - 1]):
+        i -= 1
+    if i == 0:
+        return VOLUMES[0]
+    low, high = VOLUMES[i - 1], VOLUMES[i]
+    for _ in range(40):
+        mid = (low + high) / 2
+        low, high = (low, mid) if cheaper(mid) else (mid, high)
+    return high
+
+
+def _changes(r: Report) -> list[str]:
+    rec, qpd = r.recommended, r.queries_per_day
+    out = []
+    if rec.cheapest is None:
+        return ["no serving cost could be worked out for the recommended system; see the notes"]
+    for row in r.rows:
+        other = next((c for c in r.candidates if c.system == row.quality_of), None)
+        if row is rec.cheapest or row.monthly(qpd) is None or (other and other is not rec
+                                                               and row is not other.cheapest):
+            continue
+        if row.quality_of == rec.system:
+            quality = "with the same answers"
+        elif row.kind == "reference":
+            quality = "if its quality (not measured here) is at least as good"
+        elif other and other.versus_best and other.versus_best.significant:
+            gap = rec.quality.mean - other.quality.mean
+            quality = f"if its {r.metric} rose by {gap:.3f} to match"
+        else:
+            quality = (f"if it kept scoring within the noise of {rec.quality.mean:.3f} (it "
+                       f"scored {other.quality.mean:.3f})" if other else "at equal quality")
+        if rec.cheapest.hosting and row.kind in ("api", "reference"):
+            even = break_even_with(rec.cheapest, row)
+            if even is None:
+                out.append(f"{row.name} stays cheaper than {rec.cheapest.name} at any volume "
+                           f"({_money(row.per_query() * 1000)} per 1,000 queries): it wins "
+                           f"{quality}")
+            elif even > qpd:
+                out.append(f"below {even:,.0f} queries/day {row.name} costs less than "
+                           f"{rec.cheapest.name} (now {_money(row.monthly(qpd))} vs "
+                           f"{_money(rec.cheapest.monthly(qpd))} a month): it wins {quality}")
+            else:
+                out.append(f"self-hosting pays off above {even:,.0f} queries/day: {row.name} "
+                           f"would cost {_money(row.monthly(qpd))} a month here, "
+                           f"{_money(rec.cheapest.monthly(qpd))} for {rec.cheapest.name}; "
+                           f"below that volume the API wins {quality}")
+            continue
+        now, ours = row.monthly(qpd), rec.cheapest.monthly(qpd)
+        if now < ours:
+            out.append(f"{row.name} is cheaper now ({_money(now)} vs {_money(ours)} a month) and "
+                       f"would win {quality}")
+        elif math.isclose(now, ours):
+            out.append(f"{row.name} costs the same at this volume ({_money(now)} a month) and "
+                       f"would win {quality}")
+        else:
+            up = crossing(row, rec.cheapest)
+            if up is not None:
+                out.append(f"above {up:,.0f} queries/day {row.name} becomes the cheaper option, "
+                           f"{quality}")
+    for row in r.rows:
+        if row.training and row.quality_of == rec.system:
+            out.append(f"training {row.system} cost {_money(row.training.usd)} once "
+                       f"({row.training.gpu_hours:.3g} GPU-hours)")
+            break
+    return out
+
+
+def _provenance(run: Path, summary: Summary, prices: Prices, settings: Settings) -> list[str]:
+    records = run / RECORDS
+    digest = hashlib.sha256(records.read_bytes()).hexdigest()[:12]
+    n = sum(s.questions for s in summary.systems)
+    c = settings.cost
+    return [f"quality, latency and tokens: {records} ({n} answers, sha256 {digest}…), "
+            f"questions {summary.manifest.get('questions')} "
+            f"(digest {summary.manifest.get('questions_digest')}), run updated "
+            f"{summary.manifest.get('updated')}",
+            f"prices: {', '.join(prices.files)} (each entry's source and date in the cost table)",
+            f"assumptions ([cost] in tunewise.toml): {c.queries_per_day:,} queries/day unless "
+            f"given, self-hosting on {c.gpu} at {c.utilisation:.0%} utilisation, batch "
+            f"{c.batch}, {c.serve_mfu:.0%} of peak FLOP/s; training on {c.train_gpu} at "
+            f"{c.train_mfu:.0%} MFU; a month = 730 hours",
+            "intervals: 95% percentile bootstrap; differences: paired per question, sign-flip "
+            "permutation p (significant below 0.05)"]
+
+
+def level_of(row: SystemCost | None) -> str:
+    return LEVELS.get(row.level, row.level) if row else "unknown"
+

@@ -1,0 +1,155 @@
+"""The report as files: report.html (self-contained: inline CSS and SVG, nothing fetched) and
+report.md with the plots beside it as SVG files."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from tunewise.cost.systems import SystemCost, break_even_with
+from tunewise.evaluate.summary import comparison_rows, table_rows
+from tunewise.report import plots
+from tunewise.report.build import Report, level_of
+
+PLOTS = (("quality-vs-cost", "Quality against cost", plots.quality_vs_cost),
+         ("monthly-cost", "Monthly cost against volume", plots.monthly_cost),
+         ("latency", "Latency", plots.latency))
+
+
+def _money(x: float | None, digits: int = 2) -> str:
+    if x is None:
+        return "–"
+    return f"${x:,.0f}" if abs(x) >= 1000 else f"${x:,.{digits}f}" if abs(x) >= 0.01 else f"${x:.2g}"
+
+
+def cost_rows(rows_in: list[SystemCost], qpd: float) -> tuple[list[str], list[list[str]]]:
+    """The cost table, shared by the report and `tunewise cost`: one row per serving option; the
+    break-even is against the first reference API."""
+    reference = next((row for row in rows_in if row.kind == "reference"), None)
+    header = ["serving option", "level", "prompt + answer tokens", "$ / 1,000 queries",
+              f"$ / month at {qpd:,.0f}/day", "devices",
+              f"break-even vs {reference.name}" if reference else "break-even",
+              "training (once)", "how it was priced"]
+    rows = []
+    for row in rows_in:
+        per = row.per_query()
+        even = break_even_with(row, reference) if reference and row.hosting else None
+        rows.append([
+            row.name, row.level,
+            f"{row.workload.prompt_tokens:,.0f} + {row.workload.completion_tokens:,.0f}",
+            _money(None if per is None else per * 1000, 3), _money(row.monthly(qpd)),
+            str(row.hosting.devices(qpd)) if row.hosting else "–",
+            (f"{even:,.0f}/day" if even else "never") if row.hosting and reference else "–",
+            f"{_money(row.training.usd)} ({row.training.gpu_hours:.3g} GPU-h)" if row.training
+            else "–",
+            "; ".join([row.basis] + ([row.training_basis] if row.training_basis else [])
+                      + row.notes)])
+    return header, rows
+
+
+def headline(r: Report) -> str:
+    rec = r.recommended
+    where = f", served on {rec.cheapest.hosting.gpu.name}" if rec.cheapest and rec.cheapest.hosting \
+        else ""
+    return f"{level_of(rec.cheapest)} — {rec.system}{where}"
+
+
+def write_report(r: Report, out: str | Path) -> tuple[Path, Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    svgs = {}
+    for slug, title, draw in PLOTS:
+        svgs[slug] = draw(r)
+        (out / f"report-{slug}.svg").write_text(svgs[slug], encoding="utf-8")
+    html_path, md_path = out / "report.html", out / "report.md"
+    html_path.write_text(to_html(r, svgs), encoding="utf-8")
+    md_path.write_text(to_markdown(r), encoding="utf-8")
+    return html_path, md_path
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    def cell(x: str) -> str:
+        return x.replace("|", "\\|")
+
+    return "\n".join(["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
+                     + ["| " + " | ".join(map(cell, row)) + " |" for row in rows])
+
+
+def to_markdown(r: Report) -> str:
+    parts = [f"# Decision report: {r.run}", f"_Written {r.created} by `tunewise report`._",
+             f"## Recommendation\n\n**{headline(r)}**",
+             "Why:\n\n" + "\n".join(f"- {x}" for x in r.reasons),
+             "What would change it:\n\n" + "\n".join(f"- {x}" for x in r.changes)]
+    parts += [f"## {title}\n\n![{title}](report-{slug}.svg)" for slug, title, _ in PLOTS[:2]]
+    parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
+    for title, header, rows in comparison_rows(r.summary):
+        parts += [f"Paired per question, {title}:", _md_table(header, rows)]
+    parts += [f"## Latency\n\n![Latency](report-latency.svg)",
+              f"## Cost at {r.queries_per_day:,.0f} queries/day", _md_table(*cost_rows(r.rows, r.queries_per_day)),
+              "## Where every number comes from", "\n".join(f"- {x}" for x in r.provenance)]
+    return "\n\n".join(parts) + "\n"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f3f4f6;
+color:#111827;line-height:1.45}
+main{max-width:1100px;margin:0 auto;padding:24px}
+h1{font-size:1.6rem;margin:0 0 4px} h2{font-size:1.15rem;margin:0 0 12px}
+.meta{color:#6b7280;font-size:.85rem;margin-bottom:20px}
+.card{background:#fff;border-radius:10px;box-shadow:0 1px 3px rgba(0,0,0,.08);padding:18px 20px;
+margin-bottom:18px;overflow-x:auto}
+.verdict{border-left:6px solid #16a34a}
+.verdict .level{font-size:1.3rem;font-weight:650;color:#166534;margin-bottom:8px}
+figure{margin:0;text-align:center} figure svg{max-width:860px;width:100%;height:auto}
+table{border-collapse:collapse;font-size:.82rem;width:100%}
+th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#f9fafb;font-weight:600} td.num{white-space:nowrap}
+ul{margin:6px 0 0;padding-left:20px} li{margin:3px 0}
+.basis{color:#4b5563;font-size:.75rem;max-width:420px}
+"""
+
+
+def _table(header: list[str], rows: list[list[str]], cls: str = "", basis_last: bool = False) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, value in enumerate(row):
+            kind = "basis" if basis_last and i == len(row) - 1 else "num" if i else ""
+            cells.append(f'<td class="{kind}">{html.escape(value)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _list(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>"
+
+
+def to_html(r: Report, svgs: dict[str, str]) -> str:
+    comparisons = "".join(f"<h3>Paired per question: {html.escape(title)}</h3>"
+                          + _table(header, rows, "comparison")
+                          for title, header, rows in comparison_rows(r.summary))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>tunewise decision report: {html.escape(r.run)}</title><style>{CSS}</style></head>
+<body><main>
+<h1>Which level is worth it?</h1>
+<div class="meta">Decision report for run <code>{html.escape(r.run)}</code> · written {r.created}
+by <code>tunewise report</code> · {r.queries_per_day:,.0f} queries/day · ranked by
+<b>{html.escape(r.metric)}</b></div>
+<section class="card verdict" id="recommendation"><h2>Recommendation</h2>
+<div class="level">{html.escape(headline(r))}</div>
+<b>Why</b>{_list(r.reasons)}<b>What would change it</b>{_list(r.changes)}</section>
+<section class="card" id="plot-quality"><h2>Quality against cost</h2>
+<figure>{svgs["quality-vs-cost"]}</figure></section>
+<section class="card" id="plot-monthly"><h2>Monthly cost against volume</h2>
+<figure>{svgs["monthly-cost"]}</figure></section>
+<section class="card" id="quality"><h2>Quality, latency and tokens (measured)</h2>
+{_table(*table_rows(r.summary), "quality")}{comparisons}</section>
+<section class="card" id="plot-latency"><h2>Latency</h2><figure>{svgs["latency"]}</figure></section>
+<section class="card" id="costs"><h2>Cost at {r.queries_per_day:,.0f} queries/day</h2>
+{_table(*cost_rows(r.rows, r.queries_per_day), "costs", basis_last=True)}</section>
+<section class="card" id="provenance"><h2>Where every number comes from</h2>
+{_list(r.provenance)}</section>
+</main></body></html>
+"""
