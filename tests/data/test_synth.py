@@ -122,3 +122,14 @@ def test_teacher_errors_are_model_errors(tmp_path):
                                                 base_url="http://127.0.0.1:9/v1", max_retries=0, timeout=1)})
     with pytest.raises(ModelError):
         model.generate([{"role": "user", "content": "x"}])
+
+
+def test_teacher_cost_falls_back_to_the_price_table():
+    from tunewise.data.synth import teacher_cost
+
+    named = ModelSettings(backend="openai", model="gpt-4o-mini")  # no prices of its own
+    assert teacher_cost(named, 1_000_000, 1_000_000) == pytest.approx(0.15 + 0.60)
+    own = ModelSettings(backend="openai", model="gpt-4o-mini", input_price=1.0, output_price=1.0)
+    assert teacher_cost(own, 1_000_000, 0) == pytest.approx(1.0)
+    assert teacher_cost(ModelSettings(backend="openai", model="in-house"), 10**6, 10**6) == 0.0
+    assert teacher_cost(ModelSettings(), 10**6, 10**6) == 0.0  # the bundled local teacher

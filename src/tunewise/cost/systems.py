@@ -61,8 +61,11 @@ class SystemCost:
 
 
 def break_even_with(hosted: SystemCost, api: SystemCost) -> float | None:
-    """Queries/day above which `hosted` costs less per month than `api` (None: it never does)."""
-    per = api.per_query()
+    """Queries/day above which `hosted` costs less per month than `api` (None: it never does).
+    A reference API is priced on `hosted`'s own workload (the same queries sent to it); a measured
+    API system on its own measured tokens."""
+    per = (api.api.per_query(hosted.workload.prompt_tokens, hosted.workload.completion_tokens)
+           if api.kind == "reference" and api.api else api.per_query())
     if hosted.hosting is None or per is None:
         return None
     return break_even(per, hosted.hosting)
@@ -74,7 +77,7 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
     `cost.gpu` (roofline) and, when a measured latency is given, one on `cost.measured_on`."""
     suffix = " + RAG" if rag else ""
     if model.backend == "openai":
-        api = _api_price(model, prices)
+        api = api_price_of(model, prices)
         row = SystemCost(system, system, "API" + suffix, "api", work,
                          f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} "
                          f"answer tokens × " + (f"{api.name} prices ({api.source}, {api.date})"
@@ -133,7 +136,7 @@ def reference_rows(work: Workload, cost: CostSettings, prices: Prices, rag: bool
     return rows
 
 
-def _api_price(model: ModelSettings, prices: Prices) -> ApiPrice | None:
+def api_price_of(model: ModelSettings, prices: Prices) -> ApiPrice | None:
     if model.input_price or model.output_price:
         return ApiPrice(model.model, model.input_price, model.output_price,
                         model.context_window or 0, "input_price/output_price in [models]", "config")

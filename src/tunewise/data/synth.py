@@ -123,8 +123,19 @@ def synthesize(chunks, teacher: ChatModel, out: str | Path, per_chunk: int = 3,
             report.completion_tokens += gen.usage.completion_tokens
             if on_chunk:
                 on_chunk()
-    report.cost = teacher.settings.cost(report.prompt_tokens, report.completion_tokens)
+    report.cost = teacher_cost(teacher.settings, report.prompt_tokens, report.completion_tokens)
     return report
+
+
+def teacher_cost(model, prompt_tokens: int, completion_tokens: int) -> float:
+    """The labelling cost: the teacher's tokens × its price ([models] prices, else the price
+    table's entry for its model name; a model you host yourself costs 0 here)."""
+    from tunewise.cost.prices import load_prices
+    from tunewise.cost.systems import api_price_of
+    from tunewise.cost.training import synthesis_cost
+
+    price = api_price_of(model, load_prices()) if model.backend == "openai" else None
+    return synthesis_cost(prompt_tokens, completion_tokens, price) if price else 0.0
 
 
 def _load_progress(path: Path) -> set[str]:

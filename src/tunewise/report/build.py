@@ -64,6 +64,10 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     rows = price_run(summary, settings, prices)
     candidates = _candidates(run, summary, rows, metric, qpd)
     recommended = _recommend(candidates, qpd)
+    if recommended.cheapest:  # the reference APIs answer the recommended system's queries
+        rec = recommended.cheapest
+        rows = [r for r in rows if r.kind != "reference"] + reference_rows(
+            rec.workload, settings.cost, prices, rec.level.endswith("+ RAG"))
     report = Report(str(run), time.strftime("%Y-%m-%d %H:%M"), summary, metric, qpd, rows,
                     candidates, recommended, [], [], prices=prices)
     report.reasons = _reasons(report)
