@@ -229,6 +229,34 @@ def chat_cmd(
             _print_sources(result)
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[Optional[str], typer.Option(
+        help="Address to listen on (default [serve] host, 127.0.0.1). Any other address "
+        "needs an API key.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default [serve] port, 8000).")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Serve every system over an OpenAI-compatible API, with document upload and search, and a
+    web page to ask questions at `/`.
+
+    Systems (`GET /v1/models`): `docs` (the [rag] model with retrieval), and each configured
+    model alone (`NAME`) and with retrieval (`NAME+rag`). Clients send
+    `Authorization: Bearer KEY` when [serve] api_keys (or TUNEWISE_SERVE_API_KEYS) is set.
+
+    Example: `tunewise serve --port 8000`, then open http://127.0.0.1:8000/ or point any
+    OpenAI client at http://127.0.0.1:8000/v1
+    """
+    from tunewise.serve.app import ServeError, serve
+
+    settings = settings_for(config, store).replace("serve", host=host, port=port)
+    try:
+        serve(Workspace(settings), settings.serve.host, settings.serve.port)
+    except ServeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--host") from None
+
+
 @app.command("stats")
 def stats_cmd(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     """Show what the store holds: files, documents, chunks, embedder, size.

@@ -133,6 +133,21 @@ class CostSettings:
     reference: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4o")
 
 
+@dataclass(frozen=True)
+class ServeSettings:
+    """tunewise serve: the HTTP API and the web page."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Bearer keys clients must send (or TUNEWISE_SERVE_API_KEYS=k1,k2). With none, the server
+    # refuses any address but localhost.
+    api_keys: tuple[str, ...] = ()
+    max_upload_mb: float = 20.0  # POST /v1/documents refuses larger files (413)
+    uploads: str = ".tunewise/uploads"  # where uploaded documents are kept (they stay ingested)
+    queue_size: int = 16  # requests waiting for a local model; beyond that, 503 + Retry-After
+    system: str = "docs"  # the system the web page starts with
+
+
 def _default_models() -> dict[str, ModelSettings]:
     return {"local": ModelSettings()}
 
@@ -146,6 +161,7 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     rag: RagSettings = field(default_factory=RagSettings)
     cost: CostSettings = field(default_factory=CostSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     models: dict[str, ModelSettings] = field(default_factory=_default_models)
 
     def replace(self, section: str, **changes: Any) -> "Settings":

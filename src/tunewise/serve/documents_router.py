@@ -1,0 +1,61 @@
+"""Document routes: POST /v1/documents (upload and ingest), DELETE /v1/documents/{id},
+POST /v1/search."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from tunewise.serve.openai_router import services
+
+router = APIRouter(prefix="/v1")
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1)
+    k: int | None = Field(default=None, ge=1, le=100)
+    mode: Literal["dense", "keyword", "hybrid"] | None = None
+    threshold: float | None = None
+
+
+@router.post("/documents", status_code=201)
+async def upload(file: UploadFile, request: Request):
+    svc = services(request)
+    limit = int(svc.settings.serve.max_upload_mb * 1024 * 1024)
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        return JSONResponse(status_code=413, content={"error": {
+            "message": f"{file.filename}: larger than the {svc.settings.serve.max_upload_mb:g} MB "
+                       "upload limit ([serve] max_upload_mb)", "type": "too_large"}})
+    if not content:
+        raise ValueError(f"{file.filename}: the file is empty")
+    doc_id, report = await asyncio.to_thread(svc.upload, file.filename or "", content)
+    if report.failed:
+        reason = report.failed[0][1]
+        return JSONResponse(status_code=422, content={"error": {
+            "message": f"{file.filename}: {reason}", "type": "unreadable_document"}})
+    return {"id": doc_id, "filename": file.filename,
+            "status": "unchanged" if report.unchanged else "ingested",
+            "documents": report.documents, "chunks": report.chunks,
+            "warnings": [f"{p}: {w}" for p, w in report.warnings]}
+
+
+@router.delete("/documents/{doc_id}")
+async def delete(doc_id: str, request: Request) -> dict:
+    removed = await asyncio.to_thread(services(request).delete, doc_id)
+    return {"id": doc_id, "deleted": True, "documents": removed}
+
+
+@router.post("/search")
+async def search(body: SearchRequest, request: Request) -> dict:
+    hits = await asyncio.to_thread(services(request).search, body.query, body.k, body.mode,
+                                   body.threshold)
+    return {"object": "list", "data": [
+        {"source": h.chunk.source, "title": h.chunk.title, "page": h.chunk.page,
+         "position": h.chunk.position, "score": round(h.score, 4),
+         "similarity": None if h.similarity is None else round(h.similarity, 4),
+         "retriever": h.retriever, "text": h.chunk.text} for h in hits]}
