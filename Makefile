@@ -50,6 +50,7 @@ bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 co
 	$(BIN)/python bench/finetune_throughput.py
 	TUNEWISE=$(BIN)/tunewise bash bench/sample_finetune.sh
 	TUNEWISE=$(BIN)/tunewise bash bench/scifact_pretrain.sh
+	$(BIN)/python bench/serve_load.py
 	$(BIN)/python bench/pubmedqa_finetune.py
 
 clean:
