@@ -50,3 +50,31 @@ def local_model():
     from tunewise.models.local import make_local_model
 
     return make_local_model("local", ModelSettings())
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A real PostgreSQL with pgvector: TUNEWISE_TEST_POSTGRES_URL when set (a system server),
+    else one started from the `pgserver` package (about a second) and stopped at the end."""
+    url = os.environ.get("TUNEWISE_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+@pytest.fixture
+def pg_collection(postgres_url, request):
+    """A fresh collection URL per test, dropped afterwards."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:30] + f"_{os.getpid()}"
+    yield f"{postgres_url}#{name}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS tunewise_{name} CASCADE")

@@ -15,6 +15,7 @@ from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, Pass
                                  bar_columns, console, out, settings_for, show_path)
 from tunewise.cli_data import data_app
 from tunewise.cli_decide import cost_cmd, report_cmd
+from tunewise.cli_store import store_app
 from tunewise.cli_eval import eval_app
 from tunewise.cli_train import finetune_cmd, pretrain_cmd, tokenizer_app
 from tunewise.config import ConfigError
@@ -40,6 +41,7 @@ app.add_typer(tokenizer_app, name="tokenizer")
 app.command("pretrain")(pretrain_cmd)
 app.command("cost")(cost_cmd)
 app.command("report")(report_cmd)
+app.add_typer(store_app, name="store")
 
 
 @app.command("ingest")

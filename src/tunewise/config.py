@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StoreSettings:
-    # "sqlite:PATH" (or a bare path ending in .db); later "postgresql://..."
+    # "sqlite:PATH" (or a bare path ending in .db), or "postgresql://USER:PW@HOST/DB#COLLECTION"
     url: str = "sqlite:.tunewise/store.db"
 
 

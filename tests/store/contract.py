@@ -140,3 +140,13 @@ class StoreContract:
         with pytest.raises(Exception):
             filled.write(WriteBatch(documents=[broken], delete_ids=[DOG.id]))
         assert filled.stats()["chunks"] == 4 and filled.stats()["documents"] == 3
+
+    def test_export_gives_back_what_was_written(self, filled):
+        exported = {d.id: d for d in filled.export()}
+        assert set(exported) == {CAT.id, DOG.id, FISH.id}
+        cat = exported[CAT.id]
+        assert cat.content_hash == CAT.content_hash and cat.document.path == CAT.document.path
+        assert [c.text for c in cat.chunks] == [c.text for c in CAT.chunks]
+        assert [c.page for c in cat.chunks] == [1, 2]
+        assert np.allclose(cat.vectors, CAT.vectors)
+        assert sorted(filled.file_hashes()) == [("/docs/cats.md", "h1"), ("/docs/dogs.txt", "h2")]

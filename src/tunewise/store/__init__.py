@@ -1,14 +1,18 @@
-"""Stores chosen by URL: `sqlite:PATH` (default) — PostgreSQL follows behind the same protocol."""
+"""Stores chosen by URL: `sqlite:PATH` (default) or `postgresql://…[#collection]` (pgvector)."""
 
 from __future__ import annotations
 
 from tunewise.store.base import (EmbedderMismatch, Store, StoreError, StoredDocument,
                                  WriteBatch, ensure_built_with)
 
-SCHEMES = ("sqlite:PATH", "PATH.db")
+SCHEMES = ("sqlite:PATH", "PATH.db", "postgresql://USER:PASSWORD@HOST:PORT/DB[#COLLECTION]")
 
 
 def open_store(url: str) -> Store:
+    if url.startswith(("postgresql://", "postgres://")):
+        from tunewise.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     if url.startswith("sqlite:"):
         path = url[len("sqlite:"):]
         path = path[2:] if path.startswith("///") else path  # sqlite:///abs/path -> /abs/path

@@ -4,6 +4,7 @@ Every backend passes the contract suite in tests/store/contract.py."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
@@ -41,6 +42,21 @@ class WriteBatch:
 
     def chunk_count(self) -> int:
         return sum(len(d.chunks) for d in self.documents)
+
+
+def exported(doc_id: str, path: str, key: str, title: str, content_hash: str,
+             metadata: str | dict | None, chunks: list[tuple], vectors: list[np.ndarray]
+             ) -> StoredDocument:
+    """A StoredDocument rebuilt from a store's rows: chunks as (id, position, text, start, end,
+    page); the document's text is left empty (writing needs only its identity and metadata)."""
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata) if metadata else {}
+    doc = Document(path=path, text="", title=title or "", key=key or "", metadata=metadata or {})
+    source = doc.source
+    return StoredDocument(doc_id, doc, content_hash, [
+        Chunk(id=c[0], document_id=doc_id, position=c[1], text=c[2], start=c[3], end=c[4],
+              source=source, title=doc.title, page=c[5]) for c in chunks],
+        np.stack(vectors) if vectors else np.zeros((0, 0), np.float32))
 
 
 def ensure_built_with(store: "Store", name: str) -> None:
@@ -85,6 +101,13 @@ class Store(Protocol):
     def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
         """Every chunk (of documents whose path matches `source`), document by document in
         position order; a stable order, so a job that walks the chunks can resume."""
+
+    def export(self) -> Iterator[StoredDocument]:
+        """Every document with its chunks and vectors (text rebuilt from the chunks is not
+        needed to write it elsewhere), for copying a store."""
+
+    def file_hashes(self) -> list[tuple[str, str]]:
+        """(path, file hash) of every completely written file."""
 
     def stats(self) -> dict: ...
 

@@ -16,7 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
-from tunewise.store.base import EmbedderMismatch, StoreError, WriteBatch, source_glob
+from tunewise.store.base import (EmbedderMismatch, StoredDocument, StoreError, WriteBatch,
+                                 exported, source_glob)
 from tunewise.store.bm25 import BM25Index, encode_terms, query_term_ids
 from tunewise.types import Chunk
 
@@ -257,6 +258,20 @@ class SQLiteStore:
         for r in rows:
             yield Chunk(id=r[0], document_id=r[1], position=r[2], text=r[3], start=r[4], end=r[5],
                         page=r[6], source=f"{r[7]}#{r[8]}" if r[8] else r[7], title=r[9])
+
+    def export(self) -> Iterator[StoredDocument]:
+        docs = self.db.execute("SELECT id, path, key, title, content_hash, metadata FROM documents "
+                               "ORDER BY path, key").fetchall()
+        for doc_id, path, key, title, content_hash, metadata in docs:
+            rows = self.db.execute(
+                "SELECT id, position, text, start, end, page, embedding FROM chunks "
+                "WHERE document_id=? ORDER BY position", (doc_id,)).fetchall()
+            yield exported(doc_id, path, key, title, content_hash, metadata,
+                           [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
+                           [np.frombuffer(r[6], np.float32) for r in rows])
+
+    def file_hashes(self) -> list[tuple[str, str]]:
+        return self.db.execute("SELECT path, file_hash FROM files ORDER BY path").fetchall()
 
     def stats(self) -> dict:
         def count(table: str) -> int:

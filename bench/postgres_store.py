@@ -1,0 +1,112 @@
+"""SQLite against PostgreSQL + pgvector, side by side: SciFact retrieval quality (nDCG@10 of each
+method through the same evaluation code) and, at 100,000 chunks, query latency (median, p95)
+and recall@10 of pgvector's HNSW index against exact search.
+
+The PostgreSQL server is the `pgserver` package's (data in bench/out/pgdata, kept between runs);
+the stores are copied from the SQLite ones the other benchmarks build (bench/out/scifact.db by
+scifact_retrieval.py, bench/out/generated.db by query_latency.py), so no text is embedded again.
+
+    python bench/postgres_store.py [--postgres URL] [--queries 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+from common import OUT, SCIFACT, summary_ms
+
+from tunewise.api import Workspace
+from tunewise.config import Settings
+from tunewise.evaluate.datasets import load_questions
+from tunewise.evaluate.retrieval import evaluate_retrieval
+from tunewise.store import open_store
+from tunewise.store.copy import copy_store
+
+
+def ensure_copy(source_url: str, target_url: str) -> None:
+    source, target = open_store(source_url), open_store(target_url)
+    if target.stats()["chunks"] < source.stats()["chunks"]:
+        started = time.perf_counter()
+        report = copy_store(source, target, batch_documents=1000)
+        print(f"  copied {report.chunks:,} chunks to PostgreSQL in "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    source.close()
+    target.close()
+
+
+def latency(ws: Workspace, queries: list[str], vectors: np.ndarray, label: str) -> None:
+    retriever = ws.retriever
+    retriever.search(queries[0], k=5, vector=vectors[0])  # load / warm
+    for mode in ("hybrid", "dense", "keyword"):
+        times = []
+        for q, v in zip(queries, vectors):
+            t = time.perf_counter()
+            retriever.search(q, k=5, mode=mode, vector=v)
+            times.append(time.perf_counter() - t)
+        print(f"| {label} | {mode} | {summary_ms(times)} |")
+
+
+def hnsw_recall(url: str, vectors: np.ndarray, k: int = 10) -> None:
+    store = open_store(url)
+    found, approx_t, exact_t = 0, [], []
+    for v in vectors:
+        t = time.perf_counter()
+        approx = store.dense(v, k)
+        approx_t.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        exact = store.dense(v, k, exact=True)
+        exact_t.append(time.perf_counter() - t)
+        found += len({r for r, _ in approx} & {r for r, _ in exact})
+    print(f"| {store.stats()['chunks']:,} chunks | recall@{k} of HNSW vs exact "
+          f"{found / (k * len(vectors)):.3f} | HNSW {summary_ms(approx_t)} | exact scan "
+          f"{summary_ms(exact_t)} |")
+    store.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--postgres", default="", help="a server URL (default: start pgserver)")
+    p.add_argument("--queries", type=int, default=300)
+    args = p.parse_args()
+    url = args.postgres
+    if not url:
+        import pgserver
+
+        url = pgserver.get_server(OUT / "pgdata", cleanup_mode=None).get_uri()
+
+    sci_sqlite, gen_sqlite = f"sqlite:{OUT / 'scifact.db'}", f"sqlite:{OUT / 'generated.db'}"
+    sci_pg, gen_pg = f"{url}#scifact", f"{url}#generated"
+    ensure_copy(sci_sqlite, sci_pg)
+    ensure_copy(gen_sqlite, gen_pg)
+
+    print("\n### SciFact test: nDCG@10 by method (median ms per query)\n")
+    print("| method | SQLite | PostgreSQL |\n|---|---|---|")
+    questions = load_questions(SCIFACT, "beir", "test")
+    results = {}
+    for label, store_url in (("sqlite", sci_sqlite), ("postgres", sci_pg)):
+        with Workspace(Settings().replace("store", url=store_url)) as ws:
+            results[label] = evaluate_retrieval(ws, questions, recall_ks=(10, 100))
+    for a, b in zip(results["sqlite"], results["postgres"]):
+        print(f"| {a.mode} | {a.ndcg_at_10:.3f} ({a.median_ms:.1f} ms) | {b.ndcg_at_10:.3f} "
+              f"({b.ndcg_at_10 - a.ndcg_at_10:+.3f}; {b.median_ms:.1f} ms) |")
+
+    queries = [q.question for q in load_questions(SCIFACT, "beir", "test")][: args.queries]
+    sci = Workspace(Settings().replace("store", url=sci_sqlite))
+    vectors = sci.embedder.embed(queries)
+    print("\n### HNSW against exact search (dense, k=10)\n")
+    print("| store | recall | latency | exact |\n|---|---|---|---|")
+    hnsw_recall(sci_pg, vectors)
+    hnsw_recall(gen_pg, vectors)
+    print("\n### Query latency at 100,000 chunks (query embedding excluded)\n")
+    print("| store | search | latency |\n|---|---|---|")
+    for label, store_url in (("SQLite", gen_sqlite), ("PostgreSQL", gen_pg)):
+        with Workspace(Settings().replace("store", url=store_url)) as ws:
+            ws.__dict__["embedder"] = sci.embedder
+            latency(ws, queries, vectors, label)
+
+
+if __name__ == "__main__":
+    main()

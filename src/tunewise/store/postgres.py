@@ -1,0 +1,318 @@
+"""PostgreSQL + pgvector store, for teams that share one document database: the same Store
+protocol as SQLite. Dense search is pgvector's HNSW index (cosine); keyword search is PostgreSQL
+full-text search (a stored tsvector with a GIN index, ranked by ts_rank_cd); every write is one
+transaction. A collection is a schema (`postgresql://…#NAME`, default `default`), so several live
+in one database. Writers to one collection take a transaction-scoped advisory lock, so concurrent
+ingestion from several processes queues instead of colliding on the same document."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import zlib
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
+
+from tunewise.store.base import (EmbedderMismatch, StoredDocument, StoreError, WriteBatch,
+                                 exported, source_glob)
+from tunewise.types import Chunk
+
+SCHEMA_VERSION = 1
+TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
+EF_SEARCH_MIN = 100  # HNSW candidate list; raised to k for deeper searches
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS {s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.documents (
+    id TEXT PRIMARY KEY, path TEXT NOT NULL, key TEXT NOT NULL, title TEXT,
+    content_hash TEXT NOT NULL, n_chunks INTEGER NOT NULL, metadata JSONB,
+    updated_at DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS documents_path ON {s}.documents (path);
+CREATE TABLE IF NOT EXISTS {s}.files (
+    path TEXT PRIMARY KEY, file_hash TEXT NOT NULL, updated_at DOUBLE PRECISION);
+CREATE TABLE IF NOT EXISTS {s}.chunks (
+    row BIGSERIAL PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+    document_id TEXT NOT NULL REFERENCES {s}.documents (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL, text TEXT NOT NULL, start_offset INTEGER, end_offset INTEGER,
+    page INTEGER,
+    embedding vector NOT NULL,  -- typed vector(DIM) once the embedder is recorded
+    tsv tsvector GENERATED ALWAYS AS (to_tsvector('{config}', text)) STORED);
+CREATE INDEX IF NOT EXISTS chunks_document ON {s}.chunks (document_id);
+CREATE INDEX IF NOT EXISTS chunks_tsv ON {s}.chunks USING gin (tsv);
+"""
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """(connection URL, collection) from `postgresql://…[#collection]`."""
+    base, _, collection = url.partition("#")
+    collection = collection or "default"
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,50}", collection):
+        raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
+    return base, collection
+
+
+def _glob_to_like(pattern: str) -> str:
+    """A store source glob (* and ?) as a LIKE pattern; % and _ in the text are literal."""
+    out = []
+    for ch in pattern:
+        out.append({"*": "%", "?": "_", "%": r"\%", "_": r"\_", "\\": "\\\\"}.get(ch, ch))
+    return "".join(out)
+
+
+class PostgresStore:
+    def __init__(self, url: str, pool_size: int = 4):
+        try:
+            from psycopg_pool import ConnectionPool
+        except ImportError as exc:  # pragma: no cover - an install without the extra
+            raise StoreError("the postgres store needs psycopg: pip install 'tunewise[postgres]'") \
+                from exc
+        self.url, self.collection = parse_url(url)
+        self.schema = f"tunewise_{self.collection}"
+        try:
+            self.pool = ConnectionPool(self.url, min_size=1, max_size=pool_size, open=True,
+                                       timeout=30, kwargs={"autocommit": False})
+            self.pool.wait(timeout=30)
+        except Exception as exc:
+            raise StoreError(f"cannot connect to {self._safe_url()}: {exc}") from exc
+        self._create()
+
+    def _safe_url(self) -> str:
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", self.url)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._safe_url()!r}, collection={self.collection!r})"
+
+    @contextmanager
+    def _tx(self, write: bool = False) -> Iterator:
+        """A connection inside one transaction; a writer first takes the collection's lock."""
+        import psycopg
+
+        try:
+            with self.pool.connection() as conn:
+                with conn.transaction():
+                    if write:
+                        conn.execute("SELECT pg_advisory_xact_lock(%s)",
+                                     (zlib.crc32(self.schema.encode()),))
+                    yield conn
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL ({self.collection}): {exc}") from exc
+
+    def _create(self) -> None:
+        with self._tx(write=True) as c:
+            c.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            c.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            for statement in SCHEMA.format(s=self.schema, config=TEXT_CONFIG).split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            row = c.execute(f"SELECT value FROM {self.schema}.meta WHERE key='schema_version'"
+                            ).fetchone()
+            if row is None:
+                c.execute(f"INSERT INTO {self.schema}.meta VALUES ('schema_version', %s)",
+                          (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(f"store schema version {row[0]}, this tunewise reads "
+                                 f"{SCHEMA_VERSION}")
+
+    # -- embedder ---------------------------------------------------------------------------
+    def embedder(self) -> tuple[str, int] | None:
+        with self._tx() as c:
+            return self._embedder(c)
+
+    def _embedder(self, c) -> tuple[str, int] | None:
+        rows = dict(c.execute(f"SELECT key, value FROM {self.schema}.meta "
+                              "WHERE key IN ('embedder', 'dimension')").fetchall())
+        return (rows["embedder"], int(rows["dimension"])) if "embedder" in rows else None
+
+    def check_embedder(self, name: str, dimension: int) -> None:
+        with self._tx(write=True) as c:
+            current = self._embedder(c)
+            if current is None:
+                c.execute(f"INSERT INTO {self.schema}.meta VALUES ('embedder', %s), "
+                          "('dimension', %s)", (name, str(int(dimension))))
+                # the column gets its dimension now, which HNSW needs to index it
+                c.execute(f"ALTER TABLE {self.schema}.chunks ALTER COLUMN embedding TYPE "
+                          f"vector({int(dimension)})")
+                c.execute(f"CREATE INDEX IF NOT EXISTS chunks_embedding ON {self.schema}.chunks "
+                          "USING hnsw (embedding vector_cosine_ops)")
+            elif current != (name, dimension):
+                raise EmbedderMismatch(
+                    f"{self} was built with embedder {current[0]} ({current[1]}-d), not {name} "
+                    f"({dimension}-d); use that embedder, or another collection for this one")
+
+    # -- writing ----------------------------------------------------------------------------
+    def file_hash(self, path: str) -> str | None:
+        with self._tx() as c:
+            row = c.execute(f"SELECT file_hash FROM {self.schema}.files WHERE path=%s",
+                            (path,)).fetchone()
+        return row[0] if row else None
+
+    def document_hashes(self, path: str) -> dict[str, str]:
+        with self._tx() as c:
+            return dict(c.execute(f"SELECT id, content_hash FROM {self.schema}.documents "
+                                  "WHERE path=%s", (path,)).fetchall())
+
+    def write(self, batch: WriteBatch) -> None:
+        now = time.time()
+        s = self.schema
+        with self._tx(write=True) as c:
+            stale = batch.delete_ids + [d.id for d in batch.documents]
+            if stale:  # chunks go with their documents (ON DELETE CASCADE)
+                c.execute(f"DELETE FROM {s}.documents WHERE id = ANY(%s)", (stale,))
+            with c.cursor() as cur:
+                for d in batch.documents:
+                    doc = d.document
+                    cur.execute(f"INSERT INTO {s}.documents VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                                (d.id, doc.path, doc.key, doc.title, d.content_hash, len(d.chunks),
+                                 json.dumps(doc.metadata, default=str), now))
+                    vectors = np.ascontiguousarray(d.vectors, dtype=np.float32)
+                    cur.executemany(
+                        f"INSERT INTO {s}.chunks (id, document_id, position, text, start_offset, "
+                        "end_offset, page, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                        "%s::vector)",
+                        [(ch.id, d.id, ch.position, ch.text.replace("\x00", ""), ch.start, ch.end,
+                          ch.page, _vector_literal(vectors[i])) for i, ch in enumerate(d.chunks)])
+                if batch.files:
+                    cur.executemany(
+                        f"INSERT INTO {s}.files VALUES (%s, %s, %s) ON CONFLICT (path) DO UPDATE "
+                        "SET file_hash = EXCLUDED.file_hash, updated_at = EXCLUDED.updated_at",
+                        [(path, digest_, now) for path, digest_ in batch.files])
+
+    def remove_path(self, path: str) -> int:
+        folder = path.rstrip("/") + "/"
+        under = "path = %s OR left(path, %s) = %s"
+        params = (path, len(folder), folder)
+        with self._tx(write=True) as c:
+            removed = c.execute(f"DELETE FROM {self.schema}.documents WHERE {under}",
+                                params).rowcount
+            c.execute(f"DELETE FROM {self.schema}.files WHERE {under}", params)
+        return removed
+
+    def paths(self) -> list[str]:
+        with self._tx() as c:
+            return [r[0] for r in c.execute(
+                f"SELECT path FROM {self.schema}.documents UNION "
+                f"SELECT path FROM {self.schema}.files ORDER BY 1").fetchall()]
+
+    # -- reading ----------------------------------------------------------------------------
+    def _source_filter(self, source: str | None) -> tuple[str, tuple]:
+        if source is None:
+            return "", ()
+        return (f" AND c.document_id IN (SELECT id FROM {self.schema}.documents d WHERE "
+                "d.path || '#' || d.key LIKE %s)", (_glob_to_like(source_glob(source)),))
+
+    def dense(self, vector: np.ndarray, k: int, source: str | None = None,
+              exact: bool = False) -> list[tuple[int, float]]:
+        """The k most similar chunks by the HNSW index (approximate, as pgvector's is), or by a
+        full scan with `exact` (for measuring the index's recall)."""
+        if k <= 0:
+            return []
+        where, params = self._source_filter(source)
+        q = _vector_literal(np.asarray(vector, dtype=np.float32))
+        # ORDER BY the bare distance uses the index; "+ 0" hides it from the planner.
+        order = "(c.embedding <=> %s::vector)" + (" + 0" if exact else "")
+        with self._tx() as c:
+            c.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH_MIN, min(int(k), 1000))}")
+            rows = c.execute(
+                f"SELECT c.row, 1 - (c.embedding <=> %s::vector) FROM {self.schema}.chunks c "
+                f"WHERE true{where} ORDER BY {order} LIMIT %s", (q, *params, q, int(k))).fetchall()
+        return [(int(r), float(s)) for r, s in rows]
+
+    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
+        """Chunks matching any word of the query, ranked by ts_rank_cd (cover density, length
+        normalised): an OR query, as BM25 scores any overlap, where plainto_tsquery would
+        demand every word."""
+        words = re.findall(r"\w+", query.lower())
+        if not words or k <= 0:
+            return []
+        where, params = self._source_filter(source)
+        with self._tx() as c:
+            tsquery = c.execute(
+                "SELECT string_agg(DISTINCT lexeme, ' | ') FROM "
+                f"unnest(to_tsvector('{TEXT_CONFIG}', %s)) AS t", (" ".join(words),)).fetchone()[0]
+            if not tsquery:
+                return []
+            rows = c.execute(
+                f"SELECT c.row, ts_rank_cd(c.tsv, q, 1) AS score FROM {self.schema}.chunks c, "
+                f"to_tsquery('{TEXT_CONFIG}', %s) q WHERE c.tsv @@ q{where} "
+                "ORDER BY score DESC, c.row LIMIT %s", (tsquery, *params, int(k))).fetchall()
+        return [(int(r), float(s)) for r, s in rows if s > 0]
+
+    def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]:
+        if not rows:
+            return []
+        q = _vector_literal(np.asarray(vector, dtype=np.float32))
+        with self._tx() as c:
+            found = dict(c.execute(
+                f"SELECT row, 1 - (embedding <=> %s::vector) FROM {self.schema}.chunks "
+                "WHERE row = ANY(%s)", (q, list(map(int, rows)))).fetchall())
+        return [float(found[r]) if r in found else float("nan") for r in rows]
+
+    _CHUNK = ("c.row, c.id, c.document_id, c.position, c.text, c.start_offset, c.end_offset, "
+              "c.page, d.path, d.key, d.title")
+
+    def chunks(self, rows: list[int]) -> dict[int, Chunk]:
+        if not rows:
+            return {}
+        with self._tx() as c:
+            data = c.execute(f"SELECT {self._CHUNK} FROM {self.schema}.chunks c JOIN "
+                             f"{self.schema}.documents d ON d.id = c.document_id "
+                             "WHERE c.row = ANY(%s)", (list(map(int, rows)),)).fetchall()
+        return {r[0]: _chunk(r) for r in data}
+
+    def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
+        where, params = self._source_filter(source)
+        with self._tx() as c:
+            data = c.execute(f"SELECT {self._CHUNK} FROM {self.schema}.chunks c JOIN "
+                             f"{self.schema}.documents d ON d.id = c.document_id WHERE true{where}"
+                             " ORDER BY d.path, d.key, c.position", params).fetchall()
+        for r in data:
+            yield _chunk(r)
+
+    def export(self) -> Iterator[StoredDocument]:
+        s = self.schema
+        with self._tx() as c:
+            docs = c.execute(f"SELECT id, path, key, title, content_hash, metadata FROM "
+                             f"{s}.documents ORDER BY path, key").fetchall()
+        for doc_id, path, key, title, content_hash, metadata in docs:
+            with self._tx() as c:
+                rows = c.execute(f"SELECT id, position, text, start_offset, end_offset, page, "
+                                 f"embedding::text FROM {s}.chunks WHERE document_id=%s "
+                                 "ORDER BY position", (doc_id,)).fetchall()
+            yield exported(doc_id, path, key, title, content_hash, metadata,
+                           [r[:6] for r in rows],
+                           [np.array(json.loads(r[6]), dtype=np.float32) for r in rows])
+
+    def file_hashes(self) -> list[tuple[str, str]]:
+        with self._tx() as c:
+            return [tuple(r) for r in c.execute(
+                f"SELECT path, file_hash FROM {self.schema}.files ORDER BY path").fetchall()]
+
+    def stats(self) -> dict:
+        s = self.schema
+        with self._tx() as c:
+            counts = c.execute(f"SELECT (SELECT count(*) FROM {s}.files), (SELECT count(*) FROM "
+                               f"{s}.documents), (SELECT count(*) FROM {s}.chunks), "
+                               f"pg_total_relation_size('{s}.chunks') + "
+                               f"pg_total_relation_size('{s}.documents')").fetchone()
+            embedder = self._embedder(c)
+        return {"store": f"{self._safe_url()}#{self.collection}", "files": counts[0],
+                "documents": counts[1], "chunks": counts[2],
+                "embedder": f"{embedder[0]} ({embedder[1]}-d)" if embedder else None,
+                "bytes": counts[3]}
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _vector_literal(v: np.ndarray) -> str:
+    # pgvector's text form; repr of float32 round-trips exactly
+    return "[" + ",".join(map(repr, map(float, v))) + "]"
+
+
+def _chunk(r) -> Chunk:
+    source = f"{r[8]}#{r[9]}" if r[9] else r[8]
+    return Chunk(id=r[1], document_id=r[2], position=r[3], text=r[4], start=r[5], end=r[6],
+                 page=r[7], source=source, title=r[10])
