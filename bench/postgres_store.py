@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 from common import OUT, SCIFACT, summary_ms
+from query_latency import measure
 
 from tunewise.api import Workspace
 from tunewise.config import Settings
@@ -35,18 +36,6 @@ def ensure_copy(source_url: str, target_url: str) -> None:
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
     source.close()
     target.close()
-
-
-def latency(ws: Workspace, queries: list[str], vectors: np.ndarray, label: str) -> None:
-    retriever = ws.retriever
-    retriever.search(queries[0], k=5, vector=vectors[0])  # load / warm
-    for mode in ("hybrid", "dense", "keyword"):
-        times = []
-        for q, v in zip(queries, vectors):
-            t = time.perf_counter()
-            retriever.search(q, k=5, mode=mode, vector=v)
-            times.append(time.perf_counter() - t)
-        print(f"| {label} | {mode} | {summary_ms(times)} |")
 
 
 def hnsw_recall(url: str, vectors: np.ndarray, k: int = 10) -> None:
@@ -101,11 +90,11 @@ def main() -> None:
     hnsw_recall(sci_pg, vectors)
     hnsw_recall(gen_pg, vectors)
     print("\n### Query latency at 100,000 chunks (query embedding excluded)\n")
-    print("| store | search | latency |\n|---|---|---|")
+    print("| store | chunks | search | latency |\n|---|---|---|---|")
     for label, store_url in (("SQLite", gen_sqlite), ("PostgreSQL", gen_pg)):
         with Workspace(Settings().replace("store", url=store_url)) as ws:
             ws.__dict__["embedder"] = sci.embedder
-            latency(ws, queries, vectors, label)
+            measure(ws, queries, vectors, label)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,12 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
     there = runner.invoke(app, ["store", "copy", "--from", sqlite_url, "--to", pg_collection])
     assert there.exit_code == 0, there.output
     assert "copied 24 documents, 29 chunks, 21 files" in there.output
+    import psycopg
+
+    url, name = parse_url(pg_collection)
+    with psycopg.connect(url) as c:  # the copy dropped the HNSW index to load, then rebuilt it
+        assert c.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = "
+                         "'chunks_embedding'", (f"tunewise_{name}",)).fetchone()[0].count("hnsw")
     back_url = f"sqlite:{tmp_path / 'back.db'}"
     back = runner.invoke(app, ["store", "copy", "--from", pg_collection, "--to", back_url])
     assert back.exit_code == 0, back.output

@@ -3,6 +3,7 @@ so nothing is embedded again."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,16 +27,17 @@ def copy_store(source: Store, target: Store, batch_documents: int = 200,
         raise StoreError("the source store is empty: nothing to copy")
     target.check_embedder(*built)
     report, batch = CopyReport(), WriteBatch()
-    for doc in source.export():
-        batch.documents.append(doc)
-        report.documents += 1
-        report.chunks += len(doc.chunks)
-        if on_document:
-            on_document()
-        if len(batch.documents) >= batch_documents:
-            target.write(batch)
-            batch = WriteBatch()
-    batch.files = source.file_hashes()
-    report.files = len(batch.files)
-    target.write(batch)
+    with getattr(target, "bulk_load", nullcontext)():  # PostgreSQL: index once, at the end
+        for doc in source.export():
+            batch.documents.append(doc)
+            report.documents += 1
+            report.chunks += len(doc.chunks)
+            if on_document:
+                on_document()
+            if len(batch.documents) >= batch_documents:
+                target.write(batch)
+                batch = WriteBatch()
+        batch.files = source.file_hashes()
+        report.files = len(batch.files)
+        target.write(batch)
     return report
