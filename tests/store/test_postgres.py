@@ -144,3 +144,33 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
     # a copy run twice is the same store (resumable)
     again = runner.invoke(app, ["store", "copy", "--from", sqlite_url, "--to", pg_collection])
     assert again.exit_code == 0 and open_store(pg_collection).stats()["chunks"] == 29
+
+
+def test_keyword_search_is_bm25_by_hand(pg_collection):
+    import math
+
+    from tests.store.contract import stored
+    from tunewise.store.bm25 import B, K1
+
+    store = PostgresStore(pg_collection)
+    store.check_embedder("e", 8)
+    docs = [stored("/a.txt", ["Cats purr."], [vec(1)]),
+            stored("/b.txt", ["Cats and dogs."], [vec(1)]),
+            stored("/c.txt", ["Dogs bark loudly at dogs."], [vec(1)])]
+    store.write(WriteBatch(documents=docs))
+    rows = {c.document_id: r for r, c in store.chunks(list(range(1, 10))).items()}
+
+    def bm25(tf, dl, n, df, avgdl):
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * dl / avgdl))
+
+    # stemmed, stopwords out: cat purr | cat dog | dog bark loud dog  → lengths 2, 2, 4
+    avgdl = (2 + 2 + 4) / 3
+    got = dict(store.keyword("dogs", 5))
+    assert got[rows[docs[2].id]] == pytest.approx(bm25(2, 4, 3, 2, avgdl))
+    assert got[rows[docs[1].id]] == pytest.approx(bm25(1, 2, 3, 2, avgdl))
+    assert rows[docs[0].id] not in got
+    # deleting a document updates the statistics: N=2, df(dog)=1, avgdl=2
+    store.remove_path("/c.txt")
+    assert store.keyword("dogs", 5) == [(rows[docs[1].id], pytest.approx(bm25(1, 2, 2, 1, 2.0)))]
+    store.close()
