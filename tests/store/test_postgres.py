@@ -174,3 +174,23 @@ def test_keyword_search_is_bm25_by_hand(pg_collection):
     store.remove_path("/c.txt")
     assert store.keyword("dogs", 5) == [(rows[docs[1].id], pytest.approx(bm25(1, 2, 2, 1, 2.0)))]
     store.close()
+
+
+def test_max_score_pruning_changes_nothing(sample_workspace, pg_collection):
+    from tunewise.store.copy import copy_store
+
+    store = PostgresStore(pg_collection)
+    copy_store(sample_workspace.store, store)
+    from tests.conftest import QUESTIONS
+    from tunewise.evaluate.datasets import load_questions
+
+    pruned_any = False
+    for q in load_questions(QUESTIONS):
+        for k in (1, 3, 10):
+            full = store.keyword(q.question, k, prune=False)
+            pruned = store.keyword(q.question, k)
+            assert [r for r, _ in pruned] == [r for r, _ in full], (q.question, k)
+            assert [v for _, v in pruned] == pytest.approx([v for _, v in full])
+            pruned_any |= len(full) > 0
+    assert pruned_any
+    store.close()

@@ -8,6 +8,7 @@ ingestion from several processes queues instead of colliding on the same documen
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import zlib
@@ -49,14 +50,16 @@ INSERT INTO {s}.meta VALUES ('bm25_chunks', '0'), ('bm25_length', '0') ON CONFLI
 # Keyword search is BM25 (k1, b as in store/bm25.py) over PostgreSQL's full-text index: the GIN
 # index finds the chunks with any query lexeme, the term frequencies come from their tsvectors,
 # the document frequencies from `lexemes`, kept current by every write under the writer lock.
+# Scores are rounded for ordering: the sum's order follows the plan, and equal texts must tie.
 # (ts_rank_cd has no inverse document frequency: on SciFact it scored nDCG@10 0.418 against
 # BM25's 0.687.)
 KEYWORD_SQL = """
 WITH q AS (
     SELECT lexeme, ln(1 + (%(n)s - df + 0.5) / (df + 0.5)) AS idf
     FROM {s}.lexemes WHERE lexeme = ANY(%(lexemes)s) AND df > 0)
-SELECT c.row, sum(q.idf * t.tf * (%(k1)s + 1)
-                  / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * c.doclen / %(avgdl)s))) AS score
+SELECT c.row, round(sum(q.idf * t.tf * (%(k1)s + 1)
+                  / (t.tf + %(k1)s * (1 - %(b)s + %(b)s * c.doclen / %(avgdl)s)))::numeric,
+                  9)::float8 AS score
 FROM {s}.chunks c
 CROSS JOIN LATERAL (
     SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS tf
@@ -284,9 +287,15 @@ class PostgresStore:
                 f"WHERE true{where} ORDER BY {order} LIMIT %s", (q, *params, q, int(k))).fetchall()
         return [(int(r), float(s)) for r, s in rows]
 
-    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
+    def keyword(self, query: str, k: int, source: str | None = None,
+                prune: bool = True) -> list[tuple[int, float]]:
         """BM25 over the chunks that contain any word of the query (OR, as BM25 scores any
-        overlap; plainto_tsquery would demand every word)."""
+        overlap; plainto_tsquery would demand every word).
+
+        Max-score pruning (Turtle & Flood 1995) keeps this exact but cheaper: a first pass over
+        the chunks holding the two rarest words gives a k-th best score θ; a word contributes at
+        most idf·(k1+1), so chunks holding only the commonest words, whose bounds sum below θ,
+        cannot enter the top k and are not scored."""
         from tunewise.store.bm25 import B, K1
 
         words = re.findall(r"\w+", query.lower())
@@ -294,6 +303,7 @@ class PostgresStore:
             return []
         where, params = self._source_filter(source)
         s = self.schema
+        sql = KEYWORD_SQL.format(s=s, config=TEXT_CONFIG, where=where.replace("%s", "%(source)s"))
         with self._tx() as c:  # the query's lexemes: already stemmed, so matched with 'simple'
             lexemes = [r[0] for r in c.execute(
                 f"SELECT DISTINCT lexeme FROM unnest(to_tsvector('{TEXT_CONFIG}', %s))",
@@ -301,15 +311,33 @@ class PostgresStore:
             stats = dict(c.execute(f"SELECT key, value::bigint FROM {s}.meta WHERE key IN "
                                    "('bm25_chunks', 'bm25_length')").fetchall())
             n = stats.get("bm25_chunks", 0)
-            if not lexemes or not n:
+            df = dict(c.execute(f"SELECT lexeme, df FROM {s}.lexemes WHERE lexeme = ANY(%s) "
+                                "AND df > 0", (lexemes,)).fetchall()) if lexemes else {}
+            if not df or not n:
                 return []
-            sql = KEYWORD_SQL.format(s=s, config=TEXT_CONFIG, where=where.replace("%s", "%(source)s"))
-            rows = c.execute(sql, {
-                "lexemes": lexemes, "tsquery": " | ".join(f"'{x}'" for x in
-                                                         (lx.replace("'", "''") for lx in lexemes)),
-                "n": n, "avgdl": max(stats["bm25_length"] / n, 1e-9), "k1": K1, "b": B,
-                "k": int(k), **({"source": params[0]} if params else {})}).fetchall()
-        return [(int(r), float(score)) for r, score in rows if score > 0]
+            idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+
+            def score(match: list[str], limit: int) -> list:
+                return c.execute(sql, {
+                    "lexemes": list(idf), "tsquery": " | ".join(
+                        "'" + t.replace("'", "''") + "'" for t in match),
+                    "n": n, "avgdl": max(stats["bm25_length"] / n, 1e-9), "k1": K1, "b": B,
+                    "k": int(limit), **({"source": params[0]} if params else {})}).fetchall()
+
+            commonest_first = sorted(idf, key=idf.get)
+            essential = commonest_first
+            if prune and len(idf) > 2:
+                first = score(commonest_first[-2:], k)
+                if len(first) >= k:
+                    theta, bound, cut = float(first[k - 1][1]), 0.0, 0
+                    for t in commonest_first:
+                        bound += idf[t] * (K1 + 1)
+                        if bound >= theta:
+                            break
+                        cut += 1
+                    essential = commonest_first[cut:]
+            rows = score(essential, k)
+        return [(int(r), float(v)) for r, v in rows if v > 0]
 
     def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]:
         if not rows:
