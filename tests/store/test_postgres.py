@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SAMPLE
-from tests.store.contract import CAT, DOG, FISH, StoreContract, vec
+from tests.store.contract import CAT, StoreContract, vec
 from tunewise.store import StoreError, WriteBatch, open_store
 from tunewise.store.postgres import PostgresStore, parse_url
 

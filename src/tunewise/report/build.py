@@ -15,7 +15,7 @@ from tunewise.cost.serving import Workload
 from tunewise.cost.systems import SystemCost, break_even_with, price_system, reference_rows
 from tunewise.evaluate.runner import RECORDS, EvalError, parse_system
 from tunewise.evaluate.stats import Comparison, Estimate
-from tunewise.evaluate.summary import Summary, SystemSummary, summarize
+from tunewise.evaluate.summary import Summary, summarize
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
 PRIMARY = ("judge_correct", "accuracy", "f1", "contains", "rouge_l", "em")
@@ -97,6 +97,7 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
     models = models or settings.models
     rows: list[SystemCost] = []
     workloads: dict[bool, Workload] = {}
+    latencies = _mean_latencies(summary.run)
     for s in summary.systems:
         if s.prompt_tokens is None:
             continue
@@ -104,7 +105,7 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
         work = Workload(s.prompt_tokens, s.completion_tokens)
         workloads.setdefault(system.rag, work)
         rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,
-                             prices, _mean_latency(summary, s))
+                             prices, latencies.get(s.system))
     rag = True in workloads
     work = workloads.get(True) or workloads.get(False)
     if work:
@@ -112,12 +113,15 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
     return rows
 
 
-def _mean_latency(summary: Summary, s: SystemSummary) -> float | None:
+def _mean_latencies(run: str) -> dict[str, float]:
+    """Mean answer time per system over its answered questions (the cost of serving is a sum)."""
     from tunewise.evaluate.runner import load_records
 
-    latencies = [r["latency_s"] for (name, _), r in load_records(summary.run).items()
-                 if name == s.system and not r.get("error")]
-    return sum(latencies) / len(latencies) if latencies else None
+    times: dict[str, list[float]] = {}
+    for (name, _), r in load_records(run).items():
+        if not r.get("error"):
+            times.setdefault(name, []).append(r["latency_s"])
+    return {name: sum(t) / len(t) for name, t in times.items()}
 
 
 def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str,

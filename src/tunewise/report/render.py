@@ -84,7 +84,7 @@ def to_markdown(r: Report) -> str:
     parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
     for title, header, rows in comparison_rows(r.summary):
         parts += [f"Paired per question, {title}:", _md_table(header, rows)]
-    parts += [f"## Latency\n\n![Latency](report-latency.svg)",
+    parts += ["## Latency\n\n![Latency](report-latency.svg)",
               f"## Cost at {r.queries_per_day:,.0f} queries/day", _md_table(*cost_rows(r.rows, r.queries_per_day)),
               "## Where every number comes from", "\n".join(f"- {x}" for x in r.provenance)]
     return "\n\n".join(parts) + "\n"

@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from tunewise.api import Workspace
-from tunewise.models import ModelError
 from tunewise.rag import Answer, answer
-from tunewise.models.base import Usage
 
 DOCS = "docs"  # the system name of the default model with retrieval
 
@@ -211,5 +209,3 @@ def _run_in_thread(job: Callable[[], object]) -> Future:
     threading.Thread(target=run, daemon=True).start()
     return future
 
-
-__all__ = ["Busy", "Cancelled", "DOCS", "ModelError", "NotFound", "Services", "System", "Usage"]
