@@ -91,9 +91,6 @@ class ModelSettings:
     input_price: float = 0.0
     output_price: float = 0.0
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_price + completion_tokens * self.output_price) / 1e6
-
 
 DEFAULT_PROMPT = """Answer the question using only the context. Cite the sources you use by their \
 number in square brackets, like [1]. If the context does not contain the answer, say that the \

@@ -154,10 +154,12 @@ def _recommend(candidates: list[Candidate], qpd: float) -> Candidate:
     return pool[min(ranked)[2]]
 
 
-def _money(x: float | None) -> str:
+def money(x: float | None, digits: int = 2, missing: str = "unknown") -> str:
+    """US$ for people: whole dollars from $1,000, `digits` decimals from a cent, else 2 figures."""
     if x is None:
-        return "unknown"
-    return f"${x:,.0f}" if x >= 100 else f"${x:,.2f}" if x >= 0.01 else f"${x:.2g}"
+        return missing
+    return f"${x:,.0f}" if abs(x) >= 1000 else f"${x:,.{digits}f}" if abs(x) >= 0.01 \
+        else f"${x:.2g}"
 
 
 def _ci(e: Estimate) -> str:
@@ -171,8 +173,8 @@ def _reasons(r: Report) -> list[str]:
               f", not significantly below the best measured system ({rec.versus_best.b}: "
               f"difference {rec.versus_best.difference.mean:+.3f}, p={rec.versus_best.p_value:.2f})")]
     if rec.cheapest:
-        out.append(f"served as {rec.cheapest.name} it costs {_money(rec.cheapest.per_query() * 1000)}"
-                   f" per 1,000 queries and {_money(rec.cheapest.monthly(qpd))} a month at "
+        out.append(f"served as {rec.cheapest.name} it costs {money(rec.cheapest.per_query() * 1000)}"
+                   f" per 1,000 queries and {money(rec.cheapest.monthly(qpd))} a month at "
                    f"{qpd:,.0f} queries/day")
     for c in r.candidates:
         if c is rec:
@@ -185,8 +187,8 @@ def _reasons(r: Report) -> list[str]:
         elif c.cheapest and rec.cheapest:
             theirs, ours = c.cheapest.monthly(qpd), rec.cheapest.monthly(qpd)
             out.append(f"{c.system} is as good statistically ({c.quality.mean:.3f}) but " + (
-                f"scores lower at the same cost ({_money(theirs)} a month)"
-                if math.isclose(theirs, ours) else f"costs {_money(theirs)} a month"))
+                f"scores lower at the same cost ({money(theirs)} a month)"
+                if math.isclose(theirs, ours) else f"costs {money(theirs)} a month"))
     return out
 
 
@@ -234,24 +236,24 @@ def _changes(r: Report) -> list[str]:
             even = break_even_with(rec.cheapest, row)
             if even is None:
                 out.append(f"{row.name} stays cheaper than {rec.cheapest.name} at any volume "
-                           f"({_money(row.per_query() * 1000)} per 1,000 queries): it wins "
+                           f"({money(row.per_query() * 1000)} per 1,000 queries): it wins "
                            f"{quality}")
             elif even > qpd:
                 out.append(f"below {even:,.0f} queries/day {row.name} costs less than "
-                           f"{rec.cheapest.name} (now {_money(row.monthly(qpd))} vs "
-                           f"{_money(rec.cheapest.monthly(qpd))} a month): it wins {quality}")
+                           f"{rec.cheapest.name} (now {money(row.monthly(qpd))} vs "
+                           f"{money(rec.cheapest.monthly(qpd))} a month): it wins {quality}")
             else:
                 out.append(f"self-hosting pays off above {even:,.0f} queries/day: {row.name} "
-                           f"would cost {_money(row.monthly(qpd))} a month here, "
-                           f"{_money(rec.cheapest.monthly(qpd))} for {rec.cheapest.name}; "
+                           f"would cost {money(row.monthly(qpd))} a month here, "
+                           f"{money(rec.cheapest.monthly(qpd))} for {rec.cheapest.name}; "
                            f"below that volume the API wins {quality}")
             continue
         now, ours = row.monthly(qpd), rec.cheapest.monthly(qpd)
         if now < ours:
-            out.append(f"{row.name} is cheaper now ({_money(now)} vs {_money(ours)} a month) and "
+            out.append(f"{row.name} is cheaper now ({money(now)} vs {money(ours)} a month) and "
                        f"would win {quality}")
         elif math.isclose(now, ours):
-            out.append(f"{row.name} costs the same at this volume ({_money(now)} a month) and "
+            out.append(f"{row.name} costs the same at this volume ({money(now)} a month) and "
                        f"would win {quality}")
         else:
             up = crossing(row, rec.cheapest)
@@ -260,7 +262,7 @@ def _changes(r: Report) -> list[str]:
                            f"{quality}")
     for row in r.rows:
         if row.training and row.quality_of == rec.system:
-            out.append(f"training {row.system} cost {_money(row.training.usd)} once "
+            out.append(f"training {row.system} cost {money(row.training.usd)} once "
                        f"({row.training.gpu_hours:.3g} GPU-hours)")
             break
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 from tunewise.cost.systems import SystemCost, break_even_with
 from tunewise.evaluate.summary import comparison_rows, table_rows
 from tunewise.report import plots
-from tunewise.report.build import Report, level_of
+from tunewise.report.build import Report, level_of, money
 
 PLOTS = (("quality-vs-cost", "Quality against cost", plots.quality_vs_cost),
          ("monthly-cost", "Monthly cost against volume", plots.monthly_cost),
@@ -17,9 +17,7 @@ PLOTS = (("quality-vs-cost", "Quality against cost", plots.quality_vs_cost),
 
 
 def _money(x: float | None, digits: int = 2) -> str:
-    if x is None:
-        return "–"
-    return f"${x:,.0f}" if abs(x) >= 1000 else f"${x:,.{digits}f}" if abs(x) >= 0.01 else f"${x:.2g}"
+    return money(x, digits, missing="–")
 
 
 def cost_rows(rows_in: list[SystemCost], qpd: float) -> tuple[list[str], list[list[str]]]:

@@ -31,6 +31,12 @@ _STEMMER = snowballstemmer.stemmer("english")
 K1, B = 1.2, 0.75  # the usual BM25 constants (Lucene's and FTS5's defaults)
 
 
+def inverse_document_frequency(n, df):
+    """BM25's idf of a term in `df` of `n` chunks (the +1 inside the log keeps it positive);
+    shared by the SQLite index and the PostgreSQL store's SQL."""
+    return np.log1p((n - df + 0.5) / (df + 0.5))
+
+
 @lru_cache(maxsize=1 << 20)
 def _term_id(word: str) -> int:
     """A 64-bit id of the stemmed word: no vocabulary table to keep in sync between writers."""
@@ -77,7 +83,7 @@ class BM25Index:
         starts = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms) else np.zeros(0, np.int64)
         indptr = np.r_[starts, len(terms)].astype(np.int64)
         df = np.diff(indptr).astype(np.float32)
-        idf = np.log1p((n - df + 0.5) / (df + 0.5))
+        idf = inverse_document_frequency(n, df)
         lengths = np.asarray(lengths, dtype=np.float32)
         norm = K1 * (1 - B + B * lengths / max(float(lengths.mean()) if n else 1.0, 1e-9))
         weights = np.repeat(idf, df.astype(np.int64)) * counts * (K1 + 1) / (counts + norm[rows])
