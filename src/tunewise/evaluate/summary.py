@@ -48,6 +48,7 @@ class SystemSummary:
     failed: int  # answers that raised an error
     metrics: dict[str, Estimate] = field(default_factory=dict)
     latency_median_s: float | None = None
+    latency_mean_s: float | None = None  # what serving costs scale with
     latency_p95_s: float | None = None
     first_token_median_s: float | None = None
     prompt_tokens: float | None = None  # mean per answered question
@@ -77,9 +78,10 @@ class Summary:
                                 for c in self.comparisons]}
 
 
-def summarize(run: str | Path, compare: tuple[str, str] | None = None, seed: int = 0) -> Summary:
-    """Summarise RUN. Comparisons (A − B per question): `compare` (A, B), else each later system
-    minus the first."""
+def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
+              seed: int = 0) -> Summary:
+    """Summarise RUN. Comparisons (A − B per question): `compare` — one pair (A, B) or a list of
+    pairs — else each later system minus the first."""
     manifest = load_manifest(run)
     by_system: dict[str, list[dict]] = {}
     for (system, _), record in load_records(run).items():
@@ -87,10 +89,10 @@ def summarize(run: str | Path, compare: tuple[str, str] | None = None, seed: int
     systems = [_summarize_system(name, records, seed) for name, records in by_system.items()]
     names = list(by_system)
     if compare:
-        unknown = [c for c in compare if c not in by_system]
+        pairs = [compare] if isinstance(compare, tuple) else list(compare)
+        unknown = [c for pair in pairs for c in pair if c not in by_system]
         if unknown:
             raise EvalError(f"no system {unknown[0]!r} in {run}; it has: {', '.join(names)}")
-        pairs = [compare]
     else:
         pairs = [(other, names[0]) for other in names[1:]]
     comparisons = [c for a, b in pairs for c in _compare(a, b, by_system, seed)]
@@ -108,6 +110,7 @@ def _summarize_system(name: str, records: list[dict], seed: int) -> SystemSummar
     latencies = sorted(r["latency_s"] for r in ok)
     if latencies:
         s.latency_median_s = statistics.median(latencies)
+        s.latency_mean_s = statistics.mean(latencies)
         s.latency_p95_s = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
         firsts = [r["first_token_s"] for r in ok if r.get("first_token_s") is not None]
         s.first_token_median_s = statistics.median(firsts) if firsts else None

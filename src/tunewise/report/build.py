@@ -97,7 +97,6 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
     models = models or settings.models
     rows: list[SystemCost] = []
     workloads: dict[bool, Workload] = {}
-    latencies = _mean_latencies(summary.run)
     for s in summary.systems:
         if s.prompt_tokens is None:
             continue
@@ -105,23 +104,12 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
         work = Workload(s.prompt_tokens, s.completion_tokens)
         workloads.setdefault(system.rag, work)
         rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,
-                             prices, latencies.get(s.system))
+                             prices, s.latency_mean_s)
     rag = True in workloads
     work = workloads.get(True) or workloads.get(False)
     if work:
         rows += reference_rows(work, settings.cost, prices, rag)
     return rows
-
-
-def _mean_latencies(run: str) -> dict[str, float]:
-    """Mean answer time per system over its answered questions (the cost of serving is a sum)."""
-    from tunewise.evaluate.runner import load_records
-
-    times: dict[str, list[float]] = {}
-    for (name, _), r in load_records(run).items():
-        if not r.get("error"):
-            times.setdefault(name, []).append(r["latency_s"])
-    return {name: sum(t) / len(t) for name, t in times.items()}
 
 
 def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str,
@@ -132,10 +120,12 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
         cheapest = min(options, key=lambda r: r.monthly(qpd)) if options else None
         out.append(Candidate(s.system, s.metrics[metric], cheapest))
     best = max(out, key=lambda c: c.quality.mean)
-    for c in out:
-        if c is not best:
-            pair = summarize(run, compare=(c.system, best.system))
-            c.versus_best = next((x for x in pair.comparisons if x.metric == metric), None)
+    others = [c for c in out if c is not best]
+    if others:  # one pass over the records for every comparison with the best
+        paired = summarize(run, compare=[(c.system, best.system) for c in others]).comparisons
+        for c in others:
+            c.versus_best = next((x for x in paired if x.a == c.system and x.metric == metric),
+                                 None)
     return out
 
 

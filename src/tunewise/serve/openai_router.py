@@ -94,10 +94,11 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
     future = svc.complete(system, messages, max_tokens, on_token)
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(tokens.put_nowait, None))
 
+    def event(**body) -> str:
+        return f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', **body})}\n\n"
+
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-        body = {**head, "object": "chat.completion.chunk",
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-        return f"data: {json.dumps(body)}\n\n"
+        return event(choices=[{"index": 0, "delta": delta, "finish_reason": finish}], **extra)
 
     try:
         yield chunk({"role": "assistant", "content": ""})
@@ -105,7 +106,7 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
             yield chunk({"content": text})
         result: Answer = future.result()
         yield chunk({}, "stop", **_extras(result))
-        yield f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', 'choices': [], 'usage': _usage(result)})}\n\n"
+        yield event(choices=[], usage=_usage(result))
         yield "data: [DONE]\n\n"
     except Exception as exc:  # after the first byte the status is sent: report in-band
         error = {"error": {"message": str(exc), "type": type(exc).__name__}}
