@@ -5,7 +5,6 @@ cost of fine-tuned and pretrained models. Every row says where its figures came 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,12 +119,12 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
     return rows
 
 
-def reference_rows(work: Workload, cost: CostSettings, prices: Prices, rag: bool,
+def reference_rows(names: tuple[str, ...], work: Workload, prices: Prices, rag: bool,
                    measured: bool = True) -> list[SystemCost]:
-    """The reference API models on a (measured or assumed) workload; their quality was not
+    """API models of the price table on a (measured or assumed) workload; their quality was not
     measured."""
     rows = []
-    for name in cost.reference:
+    for name in names:
         api = prices.api_price(name)
         rows.append(SystemCost(
             name, name, "API" + (" + RAG" if rag else ""), "reference", work,
@@ -180,8 +179,7 @@ def price_names(names: list[str], models: dict[str, ModelSettings], work: Worklo
         if model in models:
             rows += price_system(name, models[model], work, name.endswith("+rag"), cost, prices)
         elif model in prices.api:
-            rows += reference_rows(work, dataclasses.replace(cost, reference=(model,)), prices,
-                                   name.endswith("+rag"), measured=False)
+            rows += reference_rows((model,), work, prices, name.endswith("+rag"), measured=False)
         else:
             raise CostError(f"unknown system {name!r}: not a configured model "
                             f"({', '.join(models)}) nor an API model of the price table "

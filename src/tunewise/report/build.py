@@ -67,7 +67,7 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     if recommended.cheapest:  # the reference APIs answer the recommended system's queries
         rec = recommended.cheapest
         rows = [r for r in rows if r.kind != "reference"] + reference_rows(
-            rec.workload, settings.cost, prices, rec.level.endswith("+ RAG"))
+            settings.cost.reference, rec.workload, prices, rec.level.endswith("+ RAG"))
     report = Report(str(run), time.strftime("%Y-%m-%d %H:%M"), summary, metric, qpd, rows,
                     candidates, recommended, [], [], prices=prices)
     report.reasons = _reasons(report)
@@ -108,7 +108,7 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
     rag = True in workloads
     work = workloads.get(True) or workloads.get(False)
     if work:
-        rows += reference_rows(work, settings.cost, prices, rag)
+        rows += reference_rows(settings.cost.reference, work, prices, rag)
     return rows
 
 

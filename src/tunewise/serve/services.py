@@ -14,7 +14,7 @@ import queue
 import re
 import shutil
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,6 +23,7 @@ from tunewise.api import Workspace
 from tunewise.rag import Answer, answer
 
 DOCS = "docs"  # the system name of the default model with retrieval
+API_WORKERS = 32  # requests to API-backed models in flight at once
 
 
 class Busy(RuntimeError):
@@ -98,6 +99,7 @@ class Services:
         self.embed_lock = threading.Lock()
         self._queues: dict[str, ModelQueue] = {}
         self._queues_lock = threading.Lock()
+        self._api_calls = ThreadPoolExecutor(API_WORKERS, thread_name_prefix="api-model")
 
     # --- systems and chat -------------------------------------------------------------------
 
@@ -134,7 +136,7 @@ class Services:
                           latency_s=gen.latency_s, first_token_s=gen.first_token_s)
 
         if model.settings.backend == "openai":
-            return _run_in_thread(job)
+            return self._api_calls.submit(job)
         return self._queue(system.model).submit(job)
 
     def _queue(self, model: str) -> ModelQueue:
@@ -194,18 +196,6 @@ class Services:
     def close(self) -> None:
         for q in self._queues.values():
             q.close()
+        self._api_calls.shutdown(wait=False, cancel_futures=True)
         self.ws.close()
-
-
-def _run_in_thread(job: Callable[[], object]) -> Future:
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(job())
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
 
