@@ -37,7 +37,8 @@ demo: install  ## ingest the sample corpus, search it and answer from it (bundle
 	# ...and what it costs: the decision report (open .tunewise/runs/demo/report.html)
 	$(BIN)/tunewise report .tunewise/runs/demo
 
-test: install  ## the whole test suite (about 6-8 minutes on 2 cores, after the install)
+test: install  ## lint, then the whole test suite (about 6-8 minutes on 2 cores, after the install)
+	$(BIN)/ruff check src tests bench scripts
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 cores)

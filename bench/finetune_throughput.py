@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 from common import DATA, OUT
-
 from tunewise.data.formats import Example, write_examples
 from tunewise.evaluate.datasets import load_questions
 

@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 from common import SCIFACT
-
-from tunewise.api import Workspace
 from tunewise.config import Settings
 from tunewise.documents import chunk_document, load_file
+from tunewise.workspace import Workspace
 
 
 def split_corpus(folder: Path, limit: int, parts: int) -> list[Path]:

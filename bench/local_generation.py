@@ -14,10 +14,10 @@ import tempfile
 import time
 
 from common import ROOT
-
-from tunewise.api import Workspace
 from tunewise.config import ModelSettings, Settings
-from tunewise.models.local import bundled_gguf, make_local_model
+from tunewise.models.local import bundled_gguf
+from tunewise.models.local import make as make_local
+from tunewise.workspace import Workspace
 
 PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and a storm."}]
 QUESTIONS = ["What is the one-time home-office allowance for remote employees?",
@@ -49,8 +49,8 @@ def main() -> None:
     # The same settings as tunewise's: all cores (llama-cpp-python's default is half of them).
     raw = Llama(model_path=str(bundled_gguf()), n_ctx=8192, n_threads=os.cpu_count(), seed=0,
                 verbose=False)
-    ours = make_local_model("local", ModelSettings())
-    hf = make_local_model("hf", ModelSettings(runtime="transformers"))
+    ours = make_local("local", ModelSettings())
+    hf = make_local("hf", ModelSettings(runtime="transformers"))
     ours.generate(PROMPT, max_tokens=8), hf.generate(PROMPT, max_tokens=8)  # load, warm up
 
     def run_raw() -> int:
@@ -70,9 +70,8 @@ def main() -> None:
     print(f"| tunewise local (runtime = transformers) | {hf_rate:.1f} | {hf_rate / llama_rate:.2f} |")
 
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace(Settings().replace("store", url=f"sqlite:{tmp}/s.db"))
+        ws = Workspace(Settings().replace("store", url=f"sqlite:{tmp}/s.db"), models={"local": ours})
         ws.ingest([ROOT / "sample" / "corpus"])
-        ws._models["local"] = ours
         ws.ask(QUESTIONS[0])  # warm: embedder and index loaded
         firsts, totals = [], []
         for _ in range(args.repeat):

@@ -22,15 +22,15 @@ import sys
 import time
 
 import numpy as np
+
 from common import OUT, SCIFACT, summary_ms
 from query_latency import measure
-
-from tunewise.api import Workspace
 from tunewise.config import Settings
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.retrieval import evaluate_retrieval
 from tunewise.store import open_store
 from tunewise.store.copy import copy_store
+from tunewise.workspace import Workspace
 
 
 def ensure_copy(source_url: str, target_url: str) -> None:
@@ -147,8 +147,7 @@ def main() -> None:
     print("\n### Query latency at 100,000 chunks (query embedding excluded)\n")
     print("| store | chunks | search | latency |\n|---|---|---|---|")
     for label, store_url in (("SQLite", big_sqlite), ("PostgreSQL", big_pg)):
-        with Workspace(Settings().replace("store", url=store_url)) as ws:
-            ws.__dict__["embedder"] = sci.embedder
+        with Workspace(Settings().replace("store", url=store_url), embedder=sci.embedder) as ws:
             measure(ws, queries, vectors, label)
 
 

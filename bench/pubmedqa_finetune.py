@@ -19,14 +19,16 @@ from common import DATA, OUT
 
 os.environ.setdefault("TUNEWISE_REGISTRY", str(OUT / "models.toml"))
 
-from tunewise.api import Workspace  # noqa: E402
 from tunewise.config import Settings  # noqa: E402
 from tunewise.data.formats import Example, write_examples  # noqa: E402
 from tunewise.evaluate.datasets import load_questions  # noqa: E402
-from tunewise.evaluate.runner import parse_systems, run_eval  # noqa: E402
+from tunewise.evaluate.runner import run_eval  # noqa: E402
 from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
 from tunewise.rag.prompt import Source, messages_for  # noqa: E402
+from tunewise.systems import parse_systems  # noqa: E402
 from tunewise.train.finetune import FinetuneConfig, finetune  # noqa: E402
+from tunewise.workspace import Workspace  # noqa: E402
+
 
 def training_data(settings: Settings, path) -> None:
     examples = []

@@ -15,14 +15,14 @@ import sys
 import time
 
 import numpy as np
-from common import OUT, SCIFACT, summary_ms
 
-from tunewise.api import Workspace
+from common import OUT, SCIFACT, summary_ms
 from tunewise.config import Settings
 from tunewise.documents.hashing import chunk_id, digest, document_id
 from tunewise.evaluate.datasets import load_questions
+from tunewise.objects import Chunk, Document
 from tunewise.store import StoredDocument, WriteBatch, open_store
-from tunewise.types import Chunk, Document
+from tunewise.workspace import Workspace
 
 
 def generate_store(url: str, n_chunks: int, dim: int, name: str) -> None:
@@ -79,8 +79,7 @@ def main() -> None:
     print("| store | chunks | search | latency (query embedding excluded) |\n|---|---|---|---|")
     measure(sci, queries, vectors, "SciFact")
     generate_store(args.generated_store, args.chunks, vectors.shape[1], sci.embedder.name)
-    gen = Workspace(Settings().replace("store", url=args.generated_store))
-    gen.__dict__["embedder"] = sci.embedder
+    gen = Workspace(Settings().replace("store", url=args.generated_store), embedder=sci.embedder)
     measure(gen, queries, vectors, "generated")
 
 

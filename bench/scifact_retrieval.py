@@ -13,11 +13,10 @@ import argparse
 import sys
 
 from common import OUT, SCIFACT
-
-from tunewise.api import Workspace
 from tunewise.config import Settings
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.retrieval import RUNS, evaluate_retrieval
+from tunewise.workspace import Workspace
 
 
 def main() -> None:

@@ -82,8 +82,10 @@ def load(url: str, clients: int, seconds: float, make_request) -> dict:
         t.join()
     wall = time.perf_counter() - started
     latencies.sort()
-    p = (lambda q: latencies[min(len(latencies) - 1, round(q * (len(latencies) - 1)))]
-         if latencies else float("nan"))
+    def p(q: float) -> float:
+        return (latencies[min(len(latencies) - 1, round(q * (len(latencies) - 1)))]
+                if latencies else float("nan"))
+
     return {"clients": clients, "seconds": round(wall, 1), "requests": len(latencies),
             "failed": len(failures), "rps": round(len(latencies) / wall, 2),
             "p50_s": round(statistics.median(latencies), 4) if latencies else None,

@@ -29,14 +29,15 @@ def settings(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def sample_workspace(tmp_path_factory, embedder):
-    """The sample corpus ingested once for the read-only retrieval tests."""
-    from tunewise.api import Workspace
+def sample_workspace(tmp_path_factory, embedder, local_model):
+    """The sample corpus ingested once for the read-only retrieval tests; its `local` model is
+    the session's (loaded on first use)."""
     from tunewise.config import Settings
+    from tunewise.workspace import Workspace
 
     path = tmp_path_factory.mktemp("sample") / "store.db"
-    ws = Workspace(Settings().replace("store", url=f"sqlite:{path}"))
-    ws.__dict__["embedder"] = embedder  # share the loaded model
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{path}"), embedder=embedder,
+                   models={"local": local_model})
     report = ws.ingest([SAMPLE])
     assert not report.failed, report.failed
     yield ws
@@ -47,9 +48,9 @@ def sample_workspace(tmp_path_factory, embedder):
 def local_model():
     """The bundled SmolLM2-135M-Instruct, on llama.cpp where installed, loaded once."""
     from tunewise.config import ModelSettings
-    from tunewise.models.local import make_local_model
+    from tunewise.models.local import make as make_local
 
-    return make_local_model("local", ModelSettings())
+    return make_local("local", ModelSettings())
 
 
 @pytest.fixture(scope="session")

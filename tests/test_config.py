@@ -52,10 +52,10 @@ def test_none_in_environment_clears_an_optional(tmp_path, monkeypatch):
 
 
 def test_example_config_lists_every_default():
-    from tests.conftest import ROOT
-
     import dataclasses
     import tomllib
+
+    from tests.conftest import ROOT
 
     path = ROOT / "examples" / "tunewise.toml"
     assert load_settings(path, env={}) == Settings()
@@ -81,3 +81,15 @@ def test_named_models(tmp_path):
     path.write_text('[models]\ngpt = "gpt-4o"\n')
     with pytest.raises(ConfigError, match=r"\[models.gpt\]"):
         load_settings(path, env={})
+
+
+def test_non_setting_variables_are_left_alone(tmp_path, monkeypatch):
+    """TUNEWISE_TEST_POSTGRES_URL (the README's), TUNEWISE_REGISTRY and TUNEWISE_DATA are not
+    settings: they once made every command fail with "unknown config section(s) ['test']"."""
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(env={"TUNEWISE_TEST_POSTGRES_URL": "postgresql://x@y/z",
+                           "TUNEWISE_DATA": "/data", "TUNEWISE_REGISTRY": "r.toml",
+                           "TUNEWISE_STORE_URL": "sqlite:c.db"})
+    assert s.store.url == "sqlite:c.db" and s == Settings().replace("store", url="sqlite:c.db")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['urll'\] in \[store\]"):
+        load_settings(env={"TUNEWISE_STORE_URLL": "x"})

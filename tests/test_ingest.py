@@ -6,16 +6,15 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from tunewise.api import Workspace
+from tests.conftest import SAMPLE
 from tunewise.cli import app
 from tunewise.store import EmbedderMismatch
-from tests.conftest import SAMPLE
+from tunewise.workspace import Workspace
 
 
 @pytest.fixture
 def ws(settings, embedder):
-    w = Workspace(settings)
-    w.__dict__["embedder"] = embedder
+    w = Workspace(settings, embedder=embedder)
     yield w
     w.close()
 
@@ -110,8 +109,7 @@ def test_ingest_with_another_embedder_is_refused(ws, docs):
     class Other:
         name, dimension, tokenizer = "other", 384, None
 
-    w2 = Workspace(ws.settings)
-    w2.__dict__["embedder"] = Other()
+    w2 = Workspace(ws.settings, embedder=Other())
     (docs / "new.md").write_text("# New\n\nSomething new.")
     with pytest.raises(EmbedderMismatch, match="all-MiniLM-L6-v2"):
         w2.ingest([docs])
@@ -139,13 +137,6 @@ def test_cli_summary_exit_codes_and_search(tmp_path, docs):
     assert gone.exit_code == 0 and "removed 1 documents" in gone.output
     stats = runner.invoke(app, ["stats", *store])
     assert "all-MiniLM-L6-v2 (384-d)" in stats.stdout
-
-
-def test_every_command_has_help():
-    runner = CliRunner()
-    for command in ("ingest", "remove", "search", "stats"):
-        result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0 and "Example:" in result.stdout and "--store" in result.stdout
 
 
 def test_cli_errors_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path):

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from tunewise.errors import TunewiseError
+
 CONFIG_FILE = "tunewise.toml"
 ENV_PREFIX = "TUNEWISE_"
 # Models that tunewise made (fine-tuned, pretrained) register here; tunewise.toml overrides them.
 REGISTRY = ".tunewise/models.toml"
 
 
-class ConfigError(ValueError):
+class ConfigError(TunewiseError):
     """A setting that cannot be used: unknown key, wrong type, missing file."""
 
 
@@ -48,6 +50,11 @@ class ChunkingSettings:
     size: int = 256  # tokens of the embedder's tokenizer; capped at the embedder's limit
     overlap: int = 32
 
+    def __post_init__(self) -> None:
+        _check(self.size >= 8, "chunking.size", self.size, "at least 8 tokens")
+        _check(0 <= self.overlap < self.size, "chunking.overlap", self.overlap,
+               f"from 0 to less than chunking.size ({self.size})")
+
 
 @dataclass(frozen=True)
 class IngestSettings:
@@ -55,6 +62,9 @@ class IngestSettings:
     exclude: tuple[str, ...] = ()
     batch_chunks: int = 512  # chunks embedded and committed together
     jsonl_text_field: str = "text"
+
+    def __post_init__(self) -> None:
+        _check(self.batch_chunks >= 1, "ingest.batch_chunks", self.batch_chunks, "at least 1")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,11 @@ class RetrievalSettings:
     fusion: str = "convex"  # convex (weighted normalised scores) | rrf
     alpha: float = 0.6  # convex fusion: weight of the dense score (tuned on SciFact train)
     depth: int = 100  # candidates each retriever contributes to the fusion
+
+    def __post_init__(self) -> None:
+        _check(self.k >= 1, "retrieval.k", self.k, "at least 1")
+        _check(0.0 <= self.alpha <= 1.0, "retrieval.alpha", self.alpha, "from 0 to 1")
+        _check(self.depth >= 1, "retrieval.depth", self.depth, "at least 1")
 
 
 @dataclass(frozen=True)
@@ -145,6 +160,11 @@ class ServeSettings:
     system: str = "docs"  # the system the web page starts with
 
 
+def _check(ok: bool, key: str, value: Any, wanted: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} = {value!r}: must be {wanted}")
+
+
 def _default_models() -> dict[str, ModelSettings]:
     return {"local": ModelSettings()}
 
@@ -168,14 +188,15 @@ class Settings:
         if not changes:
             return self
         current = getattr(self, section)
-        return dataclasses.replace(self, **{section: _build(type(current), section, changes, current)})
+        return dataclasses.replace(self, **{section: build_section(type(current), section, changes, current)})
 
 
 def load_settings(
     config: str | Path | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
     """Settings from `config` (default: ./tunewise.toml if present), then TUNEWISE_SECTION_KEY
-    environment variables (e.g. TUNEWISE_STORE_URL, TUNEWISE_RETRIEVAL_K) on top."""
+    environment variables of the known sections (e.g. TUNEWISE_STORE_URL, TUNEWISE_RETRIEVAL_K)
+    on top."""
     env = os.environ if env is None else env
     data: dict[str, dict[str, Any]] = {}
     path = Path(config) if config else Path(CONFIG_FILE)
@@ -186,11 +207,8 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-    for name, value in env.items():
-        if name.startswith(ENV_PREFIX) and "_" in name[len(ENV_PREFIX):]:
-            section, key = name[len(ENV_PREFIX):].lower().split("_", 1)
-            data.setdefault(section, {})[key] = value
     sections = {f.name: f for f in dataclasses.fields(Settings)}
+    data = _with_environment(data, env, [s for s in sections if s != "models"])
     unknown = set(data) - set(sections)
     if unknown:
         raise ConfigError(f"unknown config section(s) {sorted(unknown)}; valid: {sorted(sections)}")
@@ -199,8 +217,23 @@ def load_settings(
     for name, f in sections.items():
         if name != "models":
             cls = f.default_factory  # type: ignore[misc]
-            built[name] = _build(cls, name, data.get(name, {}), cls())
+            built[name] = build_section(cls, name, data.get(name, {}), cls())
     return Settings(**built)
+
+
+def _with_environment(data: dict, env: Mapping[str, str], sections: list[str]) -> dict:
+    """TUNEWISE_<SECTION>_<KEY> variables laid over the file. Only the settings sections form
+    this namespace: other TUNEWISE_ variables (TUNEWISE_REGISTRY, TUNEWISE_DATA, the tests'
+    TUNEWISE_TEST_*) are not settings and are left alone, while an unknown key of a known
+    section is still an error."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("_")
+        if section in sections and key:
+            data.setdefault(section, {})[key] = value
+    return data
 
 
 def _registry(env: Mapping[str, str]) -> Path:
@@ -241,12 +274,15 @@ def _build_models(tables: Mapping[str, Any]) -> dict[str, ModelSettings]:
     for name, values in tables.items():
         if not isinstance(values, dict):
             raise ConfigError(f"models.{name} must be a table ([models.{name}] in tunewise.toml)")
-        models[name] = _build(ModelSettings, f"models.{name}", values,
+        models[name] = build_section(ModelSettings, f"models.{name}", values,
                               models.get(name, ModelSettings()))
     return models
 
 
-def _build(cls: type, section: str, values: Mapping[str, Any], base: Any) -> Any:
+def build_section(cls: type, section: str, values: Mapping[str, Any], base: Any = None) -> Any:
+    """`base` (default: cls()) with `values` checked and coerced to the fields' types; an unknown
+    key is an error that lists the valid ones. Settings sections and training recipes use it."""
+    base = cls() if base is None else base
     hints = typing.get_type_hints(cls)
     unknown = set(values) - set(hints)
     if unknown:

@@ -6,7 +6,6 @@ leaves a consistent store, and running it again skips what is already there."""
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from tunewise.config import Settings
 from tunewise.documents import LOADERS, LoadError, chunk_document, load_file
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.embeddings import Embedder
+from tunewise.objects import source_matches
 from tunewise.store import Store, StoredDocument, WriteBatch, ensure_built_with
 
 
@@ -72,11 +72,11 @@ def _hidden(relative: Path) -> bool:
 
 
 def _wanted(path: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """Globs match the end of the absolute path, so '*.pdf' and 'drafts/*' work as expected."""
+    """Globs match as source globs do (objects.source_glob): '*.pdf' and 'drafts/*' anywhere."""
     text = path.as_posix()
 
     def match(pattern: str) -> bool:
-        return fnmatch.fnmatch(text, pattern if pattern.startswith(("/", "*")) else f"*{pattern}")
+        return source_matches(text, pattern)
 
     return (not include or any(map(match, include))) and not any(map(match, exclude))
 

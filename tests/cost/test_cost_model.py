@@ -5,8 +5,15 @@ import dataclasses
 import pytest
 
 from tunewise.cost.prices import CostError, Gpu, load_prices
-from tunewise.cost.serving import (DAYS_PER_MONTH, Footprint, Hosting, Workload, api_monthly,
-                                   break_even, roofline_seconds)
+from tunewise.cost.serving import (
+    DAYS_PER_MONTH,
+    Footprint,
+    Hosting,
+    Workload,
+    api_monthly,
+    break_even,
+    roofline_seconds,
+)
 from tunewise.cost.training import flops_per_token, mfu, synthesis_cost, training_cost
 from tunewise.train.pretrain import llama_config, parameters
 
@@ -39,7 +46,7 @@ def test_nanogpt_gpt2_124m_mfu_on_one_a100():
 def test_lora_skips_the_weight_gradients():
     assert flops_per_token(1000, method="lora") == 4000
     assert flops_per_token(1000, method="full") == flops_per_token(1000, method="pretrain") == 6000
-    with pytest.raises(ValueError, match="unknown training method"):
+    with pytest.raises(CostError, match="unknown training method"):
         flops_per_token(1, method="qlora-magic")
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from tunewise.documents import chunk_document, chunk_spans, load_file
-from tunewise.types import Document
 from tests.conftest import SAMPLE
+from tunewise.documents import chunk_document, chunk_spans, load_file
+from tunewise.objects import Document
 
 PARAGRAPH = ("Heat pumps move heat from the outdoor air into the house. " * 3).strip()
 

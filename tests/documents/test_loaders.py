@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from tunewise.documents import LoadError, load_file
 from tests.conftest import SAMPLE
+from tunewise.documents import LoadError, load_file
 
 
 def one(path: Path):

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from tunewise.api import Workspace
+from tests.conftest import SAMPLE
+from tests.embeddings.openai_server import EmbeddingServer
 from tunewise.config import EmbedderSettings, Settings
 from tunewise.embeddings import EmbedderError, make_embedder
 from tunewise.store import EmbedderMismatch
-from tests.conftest import SAMPLE
-from tests.embeddings.openai_server import EmbeddingServer
+from tunewise.workspace import Workspace
 
 
 def api_settings(server, **kw):
@@ -63,8 +63,8 @@ def test_ingest_and_search_through_the_api_embedder(tmp_path, monkeypatch, embed
             chunk = ws.store.chunks([row])[row]
             hits = ws.search(chunk.text, k=1, mode="dense")  # a chunk's own text finds it
             assert hits[0].chunk == chunk and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
-        local = Workspace(settings.replace("embedder", backend="local", model="all-MiniLM-L6-v2"))
-        local.__dict__["embedder"] = embedder
+        local = Workspace(settings.replace("embedder", backend="local", model="all-MiniLM-L6-v2"),
+                          embedder=embedder)
         with pytest.raises(EmbedderMismatch, match="openai:test-embed"):
             local.search("password", mode="hybrid")
         local.close()

@@ -32,13 +32,12 @@ def last_user(messages: list[dict]) -> str:
 def with_api_model(ws, name: str, base_url: str, model: str = "scripted", **options):
     """A Workspace like `ws` (sharing its store and embedder) with one more model, NAME, served
     by the OpenAI-compatible server at `base_url`."""
-    from tunewise.api import Workspace
     from tunewise.config import ModelSettings
+    from tunewise.workspace import Workspace
 
     settings = ws.settings
     models = {**settings.models, name: ModelSettings(
         backend="openai", model=model, base_url=base_url, max_retries=0,
         api_key_env="TUNEWISE_TEST_NO_KEY", **options)}
-    new = Workspace(settings.__class__(**{**vars(settings), "models": models}))
-    new.__dict__.update(store=ws.store, embedder=ws.embedder)
-    return new
+    return Workspace(settings.__class__(**{**vars(settings), "models": models}), store=ws.store,
+                     embedder=ws.embedder, models={"local": ws.model("local")})

@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import QUESTIONS, ROOT
-from tunewise.evaluate.datasets import (DatasetError, Question, detect_format, documents_of,
-                                        load_questions, prepare)
+from tunewise.evaluate.datasets import (
+    DatasetError,
+    Question,
+    detect_format,
+    documents_of,
+    load_questions,
+    prepare,
+)
 
 DATA = Path(os.environ.get("TUNEWISE_DATA", ROOT.parent / "shared" / "data"))
 needs_data = pytest.mark.skipif(not DATA.exists(), reason="../shared/data is not here")
@@ -67,7 +73,8 @@ def test_squad_v2_keeps_unanswerable_questions_and_dedups_answers(tmp_path):
     assert q2.answers == () and q2.unanswerable
     assert q3.answers == ("12 km", "12 km long") and q3.doc_ids == ("000-001",)
     docs = documents_of(path)
-    assert docs == [{"id": "000-000", "title": "Tiny Town", "text": SQUAD_V2["data"][0]["paragraphs"][0]["context"]},
+    first = SQUAD_V2["data"][0]["paragraphs"][0]["context"]
+    assert docs == [{"id": "000-000", "title": "Tiny Town", "text": first},
                     {"id": "000-001", "title": "Tiny Town", "text": "The river is 12 km long."}]
 
 

@@ -4,15 +4,16 @@ server, with a scripted judge (known verdicts, garbage) and with the bundled mod
 import pytest
 
 from tests.conftest import QUESTIONS
-from tests.evaluate.scripted import ScriptedModel, last_user
 from tests.evaluate.conftest import oracle
+from tests.evaluate.scripted import ScriptedModel, last_user
 from tests.models.chat_server import ChatServer
 from tunewise.config import ModelSettings
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.judge import judge, judge_messages, parse_verdict
-from tunewise.evaluate.runner import load_records, parse_systems, run_eval
+from tunewise.evaluate.runner import load_records, run_eval
 from tunewise.evaluate.summary import summarize, to_markdown
 from tunewise.models import make_model
+from tunewise.systems import parse_systems
 
 
 @pytest.mark.parametrize("reply, context, expected", [

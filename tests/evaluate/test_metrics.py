@@ -2,8 +2,16 @@
 
 import pytest
 
-from tunewise.evaluate.metrics import (answer_scores, choose, contains, exact_match, normalize,
-                                       rouge_l, strip_citations, token_f1)
+from tunewise.evaluate.metrics import (
+    answer_scores,
+    choose,
+    contains,
+    exact_match,
+    normalize,
+    rouge_l,
+    strip_citations,
+    token_f1,
+)
 
 
 def test_normalisation_follows_squad():

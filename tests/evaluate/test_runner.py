@@ -9,24 +9,10 @@ import pytest
 
 from tests.conftest import QUESTIONS
 from tests.evaluate.conftest import oracle
-from tunewise.config import ModelSettings
 from tunewise.evaluate.datasets import load_questions
-from tunewise.evaluate.runner import (RECORDS, EvalError, _Pace, load_records, parse_system,
-                                      parse_systems, run_eval)
+from tunewise.evaluate.runner import RECORDS, EvalError, _Pace, load_records, run_eval
 from tunewise.evaluate.summary import summarize
-
-def test_systems_parse_with_their_options():
-    models = {"local": ModelSettings(), "gpt": ModelSettings(backend="openai")}
-    assert parse_system("local", models) == parse_system(" local ", models)
-    s = parse_system("gpt+rag:k=3:threshold=0.25", models)
-    assert (s.model, s.rag, s.k, s.threshold, s.name) == ("gpt", True, 3, 0.25, "gpt+rag:k=3:threshold=0.25")
-    for bad, message in [("nope", "unknown model 'nope'; configured: gpt, local"),
-                         ("local+web", r"only '\+rag'"), ("local+rag:k=x", "bad option 'k=x'"),
-                         ("local:k=3", "need '\\+rag'"), ("local+rag:depth=3", "bad option")]:
-        with pytest.raises(EvalError, match=message):
-            parse_system(bad, models)
-    with pytest.raises(EvalError, match="named twice"):
-        parse_systems("local,local", models)
+from tunewise.systems import parse_systems
 
 
 def test_run_scores_each_system_on_each_question(api_ws, tmp_path):
@@ -127,7 +113,6 @@ def test_pacing_spaces_out_calls():
 
 
 def test_local_model_with_and_without_rag(sample_workspace, local_model, tmp_path):
-    sample_workspace._models["local"] = local_model
     questions = [q for q in load_questions(QUESTIONS) if q.id in ("q06", "q16")]
     systems = parse_systems("local,local+rag:k=3", sample_workspace.settings.models)
     run_eval(sample_workspace, systems, questions, tmp_path / "run", max_tokens=40)

@@ -64,7 +64,8 @@ class ChatServer(LocalServer):
 
                 base = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
                         "created": int(time.time()), "model": body["model"]}
-                gen = server.model.generate(body["messages"], body.get("max_tokens"), on_token=lambda t: event(
+                gen = server.model.generate(body["messages"], body.get("max_tokens"),
+                                            on_token=lambda t: event(
                     {**base, "choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]}))
                 event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
                 event({**base, "choices": [], "usage": {

@@ -6,7 +6,8 @@ import pytest
 
 from tunewise.config import ModelSettings
 from tunewise.models import ModelError, make_model
-from tunewise.models.local import LlamaCppModel, TransformersModel, make_local_model
+from tunewise.models.local import LlamaCppModel, TransformersModel
+from tunewise.models.local import make as make_local
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
@@ -36,7 +37,7 @@ def test_max_tokens_bounds_the_answer(local_model):
 
 @pytest.mark.skipif(not HAS_LLAMA, reason="compares the two runtimes; needs llama-cpp-python")
 def test_transformers_runtime_uses_the_same_template_and_answers(local_model):
-    hf = make_local_model("hf", ModelSettings(runtime="transformers"))
+    hf = make_local("hf", ModelSettings(runtime="transformers"))
     assert isinstance(hf, TransformersModel) and isinstance(local_model, LlamaCppModel)
     assert hf.count_tokens(QUESTION) == local_model.count_tokens(QUESTION)
     pieces = []

@@ -5,9 +5,9 @@ import socket
 
 import pytest
 
+from tests.models.chat_server import ChatServer
 from tunewise.config import ModelSettings
 from tunewise.models import ModelError, make_model
-from tests.models.chat_server import ChatServer
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 

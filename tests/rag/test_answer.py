@@ -5,13 +5,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from tunewise.cli import app
 from tests.conftest import SAMPLE
+from tunewise.cli import app
 
 
 @pytest.fixture(scope="module")
 def ws(sample_workspace, local_model):
-    sample_workspace._models["local"] = local_model
     return sample_workspace
 
 
@@ -67,8 +66,8 @@ def test_cli_ask_json_and_errors(tmp_path):
 
 
 def test_cli_errors_exit_2_without_traceback(monkeypatch, capsys, tmp_path, local_model):
-    from tunewise import cli
     from tests.models.chat_server import ChatServer
+    from tunewise import cli
 
     monkeypatch.setenv("TEST_CHAT_KEY", "sk-wrong")
     with ChatServer(local_model, api_key="sk-right") as locked, \

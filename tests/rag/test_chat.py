@@ -2,12 +2,11 @@
 
 from typer.testing import CliRunner
 
-from tunewise.cli import app
 from tests.conftest import SAMPLE
+from tunewise.cli import app
 
 
 def test_follow_up_is_rewritten_before_retrieval(sample_workspace, local_model):
-    sample_workspace._models["local"] = local_model
     talk = sample_workspace.conversation()
     first = talk.ask("What is the hotel limit per night in Stockholm?")
     assert first.question == "What is the hotel limit per night in Stockholm?"  # first turn as is

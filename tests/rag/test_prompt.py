@@ -1,9 +1,9 @@
 import pytest
 
 from tunewise.config import ModelSettings, RagSettings
-from tunewise.models.local import make_local_model
+from tunewise.models.local import make as make_local
+from tunewise.objects import Chunk, Hit
 from tunewise.rag.prompt import PromptError, merge_hits, pack
-from tunewise.types import Chunk, Hit
 
 
 def hit(doc: str, start: int, text: str, score: float, page=None) -> Hit:
@@ -26,11 +26,12 @@ def test_overlapping_chunks_of_a_document_merge():
 @pytest.fixture(scope="module")
 def tiny_model():
     """The real bundled model and tokenizer, with a context window of 300 tokens."""
-    return make_local_model("tiny", ModelSettings(context_window=300))
+    return make_local("tiny", ModelSettings(context_window=300))
 
 
 def test_prompt_never_exceeds_a_tiny_context_window(tiny_model):
-    hits = [hit(f"d{i}", 0, f"Passage {i}: " + "the heat pump compressor runs quietly. " * (3 + i), 1 - i / 10)
+    filler = "the heat pump compressor runs quietly. "
+    hits = [hit(f"d{i}", 0, f"Passage {i}: " + filler * (3 + i), 1 - i / 10)
             for i in range(8)]
     messages, sources = pack("Which compressor is quiet?", hits, tiny_model, RagSettings(), 64)
     assert tiny_model.count_tokens(messages) + 64 <= 300

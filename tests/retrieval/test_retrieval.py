@@ -2,10 +2,10 @@ import json
 
 import pytest
 
+from tests.conftest import QUESTIONS
 from tunewise.retrieval import RetrievalError
 from tunewise.retrieval.fusion import convex, rrf
 from tunewise.store import EmbedderMismatch
-from tests.conftest import QUESTIONS
 
 QS = [json.loads(line) for line in QUESTIONS.read_text().splitlines()]
 

@@ -32,16 +32,14 @@ def start(app):
 @pytest.fixture(scope="session")
 def served(tmp_path_factory, embedder, local_model):
     """(base URL, workspace) of a running server; uploads go to its own folder."""
-    from tunewise.api import Workspace
     from tunewise.config import Settings
     from tunewise.serve.app import create_app
+    from tunewise.workspace import Workspace
 
     root = tmp_path_factory.mktemp("serve")
     settings = Settings().replace("store", url=f"sqlite:{root / 'store.db'}").replace(
         "serve", api_keys=(KEY,), uploads=str(root / "uploads"), max_upload_mb=0.5)
-    ws = Workspace(settings)
-    ws.__dict__["embedder"] = embedder
-    ws._models["local"] = local_model
+    ws = Workspace(settings, embedder=embedder, models={"local": local_model})
     assert not ws.ingest([SAMPLE]).failed
     server, thread, url = start(create_app(ws))
     yield url, ws

@@ -3,8 +3,8 @@
 import threading
 import time
 
-import requests
 import pytest
+import requests
 
 from tests.serve.conftest import KEY
 from tunewise.serve.app import ServeError, check_exposure

@@ -7,7 +7,7 @@ import requests
 
 from tests.serve.conftest import start
 from tunewise.config import ModelSettings, Settings
-from tunewise.models.base import Generation, Usage
+from tunewise.models.base import Capabilities, Generation, Usage
 
 
 class SlowTokens:
@@ -15,6 +15,7 @@ class SlowTokens:
 
     name = "slow"
     settings = ModelSettings()
+    capabilities = Capabilities(concurrent=False, priced_per_token=False)  # queued like local
 
     def __init__(self):
         self.emitted, self.stopped_by = 0, None
@@ -32,14 +33,12 @@ class SlowTokens:
 
 
 def test_disconnect_stops_generation(tmp_path):
-    from tunewise.api import Workspace
     from tunewise.serve.app import create_app
+    from tunewise.workspace import Workspace
 
     settings = Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}")
     ws = Workspace(settings.__class__(**{**vars(settings), "models": {
-        "local": ModelSettings(), "slow": ModelSettings()}}))
-    slow = SlowTokens()
-    ws._models["slow"] = slow
+        "local": ModelSettings(), "slow": ModelSettings()}}), models={"slow": (slow := SlowTokens())})
     server, thread, url = start(create_app(ws))
     try:
         with requests.post(url + "/v1/chat/completions", stream=True, timeout=30, json={

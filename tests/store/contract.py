@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tunewise.documents.hashing import chunk_id, digest, document_id
-from tunewise.store import EmbedderMismatch, StoredDocument, WriteBatch
-from tunewise.types import Chunk, Document
+from tunewise.objects import Chunk, Document
+from tunewise.store import EmbedderMismatch, StoredDocument, StoreError, WriteBatch
 
 DIM = 8
 
@@ -135,11 +135,38 @@ class StoreContract:
         assert store.chunks([row])[row].source == "/kb.jsonl#b"
 
     def test_failed_write_leaves_nothing(self, filled):
-        broken = StoredDocument("x", Document(path="/x.md", text="x"), "h", CAT.chunks,
-                                np.zeros((1, DIM), dtype=np.float32))  # 2 chunks, 1 vector
-        with pytest.raises(Exception):
-            filled.write(WriteBatch(documents=[broken], delete_ids=[DOG.id]))
-        assert filled.stats()["chunks"] == 4 and filled.stats()["documents"] == 3
+        """A batch that fails half-way (its last document reuses a chunk id the store holds, a
+        constraint only the database can check) is rolled back whole, as a StoreError."""
+        good = stored("/docs/birds.md", ["Birds sing at dawn."], [vec(0, 0, 1)])
+        clash = StoredDocument("x", Document(path="/x.md", text="x"), "h", DOG.chunks[:1],
+                               np.stack([vec(0, 1)]))
+        before = sorted((c.id, c.source) for c in filled.iter_chunks())
+        with pytest.raises(StoreError):
+            filled.write(WriteBatch(documents=[good, clash], delete_ids=[CAT.id],
+                                    files=[("/docs/birds.md", "h3")]))
+        assert sorted((c.id, c.source) for c in filled.iter_chunks()) == before
+        assert filled.stats()["documents"] == 3 and filled.file_hash("/docs/birds.md") is None
+        assert len(filled.keyword("kitten", 5)) == 1 and filled.keyword("birds", 5) == []
+
+    def test_source_names_and_globs(self, store):
+        """Sources are `path` or `path#key`; globs by extension, folder or record key match them
+        in SQL exactly as objects.source_matches does in Python."""
+        from tunewise.objects import source_matches
+
+        store.check_embedder("test-embedder", DIM)
+        kb = [stored("/kb.jsonl", [f"Record {k}."], [vec(1, i)], key=k) for i, k in enumerate("ab")]
+        store.write(WriteBatch(documents=[CAT, DOG, FISH, *kb]))
+        sources = {c.source for c in store.iter_chunks()}
+        assert sources == {"/docs/cats.md", "/docs/dogs.txt", "/docs/sea/fish.md", "/kb.jsonl#a",
+                           "/kb.jsonl#b"}
+        for pattern in ("*.md", "*.txt", "sea/*", "/docs/*", "docs", "*#a", "kb.jsonl#*",
+                        "*.jsonl*", "*.jsonl", "nothing"):
+            expected = {s for s in sources if source_matches(s, pattern)}
+            assert {c.source for c in store.iter_chunks(source=pattern)} == expected, pattern
+            dense = store.dense(vec(1), 10, source=pattern)
+            assert {c.source for c in store.chunks([r for r, _ in dense]).values()} == expected
+        assert {c.source for c in store.iter_chunks(source="*.md")} == {
+            "/docs/cats.md", "/docs/sea/fish.md"}  # once matched nothing: a '#' was appended
 
     def test_export_gives_back_what_was_written(self, filled):
         exported = {d.id: d for d in filled.export()}

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from tunewise.store.bm25 import B, K1, BM25Index, analyse, encode_terms, query_term_ids
+from tunewise.store.bm25 import K1, B, BM25Index, analyse, encode_terms, query_term_ids
 
 DOCS = ["The compressor of the heat pump hums quietly.",
         "Heat pumps need a defrost cycle; defrosting is normal in winter.",

@@ -78,8 +78,8 @@ def test_hnsw_finds_what_exact_search_finds(pg_collection):
 
 
 def _ingest(url: str, folder: str) -> str:
-    from tunewise.api import Workspace
     from tunewise.config import Settings
+    from tunewise.workspace import Workspace
 
     with Workspace(Settings().replace("store", url=url)) as ws:
         report = ws.ingest([folder])
@@ -103,8 +103,8 @@ def test_two_processes_ingest_into_one_store(pg_collection, tmp_path):
 def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_collection, tmp_path):
     from typer.testing import CliRunner
 
-    from tunewise.api import Workspace
     from tunewise.cli import app
+    from tunewise.workspace import Workspace
 
     sqlite_url = sample_workspace.settings.store.url
     runner = CliRunner()
@@ -132,8 +132,8 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
             assert np.allclose(x.vectors, y.vectors, atol=1e-7)
         copy.close()
     # the same questions find the same passages through the whole retrieval stack
-    with Workspace(sample_workspace.settings.replace("store", url=pg_collection)) as pg:
-        pg.__dict__["embedder"] = sample_workspace.embedder
+    with Workspace(sample_workspace.settings.replace("store", url=pg_collection),
+                   embedder=sample_workspace.embedder) as pg:
         for mode in ("dense", "keyword", "hybrid"):
             top = pg.search("How many days per week can I work remotely?", k=1, mode=mode)
             assert top[0].chunk.source.endswith("remote-work-policy.md"), mode
@@ -150,7 +150,7 @@ def test_keyword_search_is_bm25_by_hand(pg_collection):
     import math
 
     from tests.store.contract import stored
-    from tunewise.store.bm25 import B, K1
+    from tunewise.store.bm25 import K1, B
 
     store = PostgresStore(pg_collection)
     store.check_embedder("e", 8)

@@ -1,5 +1,5 @@
 """One fine-tuning run of a tiny model, for test_distributed.py: run directly for one process, or
-under torch.distributed.run for several. Arguments: TOKENIZER_DIR OUT BATCH_PER_PROCESS."""
+under torch.distributed.run for several. Arguments: TOKENIZER_DIR OUT BATCH_PER_PROCESS [FSDP]."""
 
 import sys
 
@@ -12,10 +12,12 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     tokenizer_dir, out, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    fsdp = sys.argv[4] if len(sys.argv) > 4 else ""
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     config = FinetuneConfig(method="full", max_steps=4, batch_size=batch, max_length=128,
                             logging_steps=1, learning_rate=1e-3, warmup_ratio=0.0,
-                            scheduler="constant", shuffle=False, save_steps=100, gguf="none")
+                            scheduler="constant", shuffle=False, save_steps=100, gguf="none",
+                            fsdp=fsdp)
     result = finetune(QUESTIONS, out, config, model=tiny_llama(tokenizer), tokenizer=tokenizer)
     print("losses", result.losses)
 

@@ -29,13 +29,16 @@ def run(args: list[str], tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_two_processes_match_one(smol_tokenizer, tmp_path):
+@pytest.mark.parametrize("fsdp", ["", "full_shard auto_wrap"], ids=["ddp", "fsdp"])
+def test_two_processes_match_one(smol_tokenizer, tmp_path, fsdp):
+    """DDP replicates the model; FSDP shards weights, gradients and optimizer state across the
+    processes (for models that fit no single device). Either way the weights equal one process's."""
     smol_tokenizer.save_pretrained(tmp_path / "tok")
     worker = str(ROOT / "tests" / "train" / "ddp_worker.py")
     run([worker, str(tmp_path / "tok"), str(tmp_path / "one"), "4"], tmp_path)
     run(["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
          "--master_port", str(free_port()), worker, str(tmp_path / "tok"), str(tmp_path / "two"),
-         "2"], tmp_path)
+         "2", fsdp], tmp_path)
     one = load_file(tmp_path / "one" / "merged" / "model.safetensors")
     two = load_file(tmp_path / "two" / "merged" / "model.safetensors")
     assert one.keys() == two.keys()

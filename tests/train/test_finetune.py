@@ -8,7 +8,7 @@ import torch
 
 from tests.conftest import QUESTIONS
 from tests.train.conftest import tiny_llama
-from tunewise.config import load_settings
+from tunewise.config import ConfigError, load_settings
 from tunewise.train.common import TrainingError
 from tunewise.train.finetune import FinetuneConfig, finetune, load_recipe
 
@@ -112,21 +112,40 @@ def test_recipes_and_errors(tmp_path):
     assert (c.method, c.epochs, c.lr) == ("full", 2.0, 2e-5)
     assert load_recipe(None).lr == 2e-4
     recipe.write_text('[finetune]\nlora_rank = 4\n')
-    with pytest.raises(TrainingError, match="unknown finetune setting 'lora_rank'"):
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['lora_rank'\] in \[finetune\]"):
         load_recipe(recipe)
-    with pytest.raises(TrainingError, match="unknown method 'qlora'"):
-        load_recipe(None, method="qlora")
+    recipe.write_text('[finetune]\nepochs = "many"\n')
+    with pytest.raises(ConfigError, match="finetune.epochs: cannot use 'many'"):
+        load_recipe(recipe)
+    with pytest.raises(TrainingError, match="unknown method 'dora'"):
+        load_recipe(None, method="dora")
 
 
-def test_the_example_recipe_lists_every_setting_with_its_default():
-    import dataclasses
-    import tomllib
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without CUDA refuses")
+def test_gpu_only_options_are_one_line_errors_here(smol_tokenizer, tmp_path):
+    """QLoRA, 8-bit optimizers and fp16 need CUDA (and bitsandbytes): refused before any work."""
+    from tunewise.train.common import load_base
 
-    from tests.conftest import ROOT
+    with pytest.raises(TrainingError, match="method qlora needs a CUDA GPU and bitsandbytes"):
+        load_base("smollm2", quantized=True)
+    for options, message in [({"optimizer": "paged_adamw_8bit"}, "needs a CUDA GPU and bitsandbytes"),
+                             ({"precision": "fp16"}, "fp16 needs a CUDA GPU"),
+                             ({"precision": "fp8"}, "unknown precision 'fp8'")]:
+        with pytest.raises(TrainingError, match=message):
+            finetune(QUESTIONS, tmp_path / "x", config(method="full", **options),
+                     model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer)
 
-    path = ROOT / "examples" / "finetune-lora.toml"
-    written = tomllib.loads(path.read_text())["finetune"]
-    assert set(written) | {"name"} == {f.name for f in dataclasses.fields(FinetuneConfig)}
-    defaults = FinetuneConfig()
-    assert all(getattr(defaults, k) == v for k, v in written.items() if k != "learning_rate")
-    assert load_recipe(path).lr == defaults.lr
+
+def test_compiled_shapes_fill_the_last_batch():
+    """Compiled, every batch has the model's one shape: a short last batch gets rows of padding
+    that carry no loss (a new shape would recompile the model at each epoch's end)."""
+    from tunewise.train.sequences import IGNORE, Encoded, PackedCollator, PaddedCollator
+
+    a, b = Encoded([5, 6, 7], [IGNORE, 6, 7]), Encoded([8, 9], [IGNORE, 9])
+    packed = PackedCollator(0, width=8, rows=4)([[a, b]])
+    assert packed["input_ids"].shape == (4, 8) and (packed["labels"][1:] == IGNORE).all()
+    assert packed["labels"][0].tolist() == [IGNORE, 6, 7, IGNORE, 9] + [IGNORE] * 3
+    padded = PaddedCollator(0, width=8, rows=3)([a, b])
+    assert padded["input_ids"].shape == (3, 8) and (padded["labels"][2] == IGNORE).all()
+    assert padded["attention_mask"][2].all()  # a filler row attends to itself, never to nothing
+    assert padded["attention_mask"][1].tolist() == [1, 1] + [0] * 6

@@ -7,8 +7,14 @@ import pytest
 
 from tests.conftest import SAMPLE
 from tunewise.train.corpus import document_texts
-from tunewise.train.pretrain import (PretrainConfig, llama_config, parameters, plan, pretrain,
-                                     unigram_perplexity)
+from tunewise.train.pretrain import (
+    PretrainConfig,
+    llama_config,
+    parameters,
+    plan,
+    pretrain,
+    unigram_perplexity,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -112,18 +118,6 @@ def test_cli_tokenizer_pretrain_and_plan(tmp_path):
     assert bad.exit_code != 0 and "--corpus and --out" in bad.output
 
 
-def test_the_example_recipe_lists_every_setting_with_its_default():
-    import dataclasses
-    import tomllib
-
-    from tests.conftest import ROOT
-
-    written = tomllib.loads((ROOT / "examples" / "pretrain.toml").read_text())["pretrain"]
-    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
-    assert set(written) | {"max_minutes", "name"} == fields
-    assert all(getattr(PretrainConfig(), k) == v for k, v in written.items())
-
-
 def test_a_pretrained_model_can_be_instruction_tuned(tmp_path):
     from tests.conftest import QUESTIONS
     from tunewise.train.finetune import FinetuneConfig, finetune
@@ -136,3 +130,27 @@ def test_a_pretrained_model_can_be_instruction_tuned(tmp_path):
     from tunewise.config import load_settings
 
     assert load_settings().models["ft-pt"].model.endswith("merged")
+
+
+def test_the_recipe_size_is_not_overridden_by_an_option_not_given(tmp_path):
+    """`pretrain --recipe r.toml` once trained "tiny" whatever the recipe said: the CLI's --size
+    default overrode it."""
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[pretrain]\nsize = "3m"\n')
+    planned = CliRunner().invoke(app, ["pretrain", "--plan", "--recipe", str(recipe)])
+    assert planned.exit_code == 0 and planned.output.startswith("3m:"), planned.output
+    given = CliRunner().invoke(app, ["pretrain", "--plan", "--recipe", str(recipe), "--size", "10m"])
+    assert given.output.startswith("10m:")
+
+
+def test_checkpoints_of_another_size_are_refused_in_one_line(tmp_path):
+    from tunewise.train.common import TrainingError
+
+    pretrain(texts(), tmp_path / "pt", config(max_steps=2, save_steps=2, eval_steps=100))
+    with pytest.raises(TrainingError, match=r"holds checkpoints of another model \(hidden_size 64 "
+                       r"there, 128 now.*start fresh with another --out"):
+        pretrain(texts(), tmp_path / "pt", config(size="3m", max_steps=4, save_steps=2))

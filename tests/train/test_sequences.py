@@ -1,6 +1,7 @@
 """Chat-template encoding with answer-only labels, packing, and no attention across packed
 examples."""
 
+import pytest
 import torch
 
 from tests.train.conftest import tiny_llama
@@ -16,9 +17,9 @@ def test_only_the_answers_carry_loss(smol_tokenizer):
     e = encode(smol_tokenizer, CHAT, 1024)
     assert e.input_ids == smol_tokenizer(smol_tokenizer.apply_chat_template(CHAT, tokenize=False),
                                          add_special_tokens=False)["input_ids"]
-    trained = smol_tokenizer.decode([t for t, l in zip(e.input_ids, e.labels) if l != IGNORE])
+    trained = smol_tokenizer.decode([t for t, lab in zip(e.input_ids, e.labels) if lab != IGNORE])
     assert trained == "EUR 52.<|im_end|>\nEUR 400 once.<|im_end|>\n"
-    prompt = smol_tokenizer.decode([t for t, l in zip(e.input_ids, e.labels) if l == IGNORE])
+    prompt = smol_tokenizer.decode([t for t, lab in zip(e.input_ids, e.labels) if lab == IGNORE])
     assert "What is the per diem?" in prompt and "EUR" not in prompt and "<|im_start|>assistant" in prompt
     cut = encode(smol_tokenizer, CHAT, 10)
     assert len(cut.input_ids) == len(cut.labels) == 10
@@ -32,8 +33,12 @@ def test_best_fit_packing_keeps_every_example_whole():
     assert len(rows) == 4  # 25 tokens need at least 4 rows of 8
 
 
-def test_packed_examples_do_not_attend_to_each_other(smol_tokenizer):
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "flex_attention"])
+def test_packed_examples_do_not_attend_to_each_other(smol_tokenizer, attention):
+    """Whatever the attention kernel training uses (TrainingSettings.attention), an example packed
+    after another gets the logits it gets alone."""
     model = tiny_llama(smol_tokenizer).eval()
+    model.set_attn_implementation(attention)  # what TrainingSettings.attention selects
     model.config.use_cache = False
     a = encode(smol_tokenizer, CHAT[:2], 256)
     b = encode(smol_tokenizer, CHAT[2:], 256)
@@ -57,3 +62,18 @@ def test_padded_batches_mask_the_padding(smol_tokenizer):
     row = 0 if len(a) == short else 1
     assert batch["attention_mask"][row].sum() == short
     assert (batch["labels"][row, short:] == IGNORE).all()
+
+
+def test_attention_choices_are_checked(smol_tokenizer):
+    from tunewise.train.common import TrainingError, TrainingSettings, use_attention
+
+    model = tiny_llama(smol_tokenizer)
+    use_attention(model, TrainingSettings())  # auto: sdpa without flash-attn
+    assert model.config._attn_implementation == "sdpa"
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingError, match="flex_attention trains on a GPU only"):
+            use_attention(model, TrainingSettings(attention="flex_attention"))
+        with pytest.raises(TrainingError, match="flash_attention_2 needs a CUDA GPU"):
+            use_attention(model, TrainingSettings(attention="flash_attention_2"))
+    with pytest.raises(TrainingError, match="unknown attention 'fast'"):
+        use_attention(model, TrainingSettings(attention="fast"))

@@ -42,7 +42,9 @@ def test_special_tokens_and_chat_template_load_in_transformers(tokenizer):
 
 
 def test_vocabulary_too_small_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="at least 260"):
+    from tunewise.train.common import TrainingError
+
+    with pytest.raises(TrainingError, match="at least 260"):
         train_tokenizer(["text"], tmp_path, vocab_size=100)
 
 

@@ -9,10 +9,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunewise.errors import TunewiseError
+
 BUNDLED = Path(__file__).with_name("prices.toml")
 
 
-class CostError(ValueError):
+class CostError(TunewiseError):
     """A price or cost that cannot be worked out; the message says what is missing."""
 
 

@@ -9,12 +9,14 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunewise.config import CostSettings, ModelSettings
+from tunewise.config import CostSettings, ModelSettings, Settings
 from tunewise.cost.footprint import footprint
 from tunewise.cost.prices import ApiPrice, CostError, Prices
-from tunewise.cost.serving import (Footprint, Hosting, Workload, api_monthly, break_even,
-                                   roofline_seconds)
+from tunewise.cost.serving import Footprint, Hosting, Workload, api_monthly, break_even, roofline_seconds
 from tunewise.cost.training import TrainingCost, training_cost
+from tunewise.evaluate.summary import Summary
+from tunewise.models import capabilities
+from tunewise.systems import parse_system
 
 
 @dataclass
@@ -75,7 +77,7 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
     """The ways to serve one system: one row for an API model; for a self-hosted model, one on
     `cost.gpu` (roofline) and, when a measured latency is given, one on `cost.measured_on`."""
     suffix = " + RAG" if rag else ""
-    if model.backend == "openai":
+    if capabilities(model).priced_per_token:
         api = api_price_of(model, prices)
         row = SystemCost(system, system, "API" + suffix, "api", work,
                          f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} "
@@ -129,8 +131,8 @@ def reference_rows(names: tuple[str, ...], work: Workload, prices: Prices, rag: 
         rows.append(SystemCost(
             name, name, "API" + (" + RAG" if rag else ""), "reference", work,
             f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} answer tokens "
-            f"({'measured' if measured else 'assumed'}) × {api.name} prices (${api.input}/${api.output} per 1M; {api.source}, "
-            f"{api.date})", api=api,
+            f"({'measured' if measured else 'assumed'}) × {api.name} prices "
+            f"(${api.input}/${api.output} per 1M; {api.source}, {api.date})", api=api,
             notes=["quality not measured: evaluate it with a [models] entry and an API key"]))
     return rows
 
@@ -175,13 +177,35 @@ def price_names(names: list[str], models: dict[str, ModelSettings], work: Worklo
     `NAME+rag`, the workload is the same either way) or an API model of the price table."""
     rows = []
     for name in names:
-        model = name.split("+")[0]
-        if model in models:
-            rows += price_system(name, models[model], work, name.endswith("+rag"), cost, prices)
-        elif model in prices.api:
-            rows += reference_rows((model,), work, prices, name.endswith("+rag"), measured=False)
+        system = parse_system(name)
+        if system.model in models:
+            rows += price_system(name, models[system.model], work, system.rag, cost, prices)
+        elif system.model in prices.api:
+            rows += reference_rows((system.model,), work, prices, system.rag, measured=False)
         else:
             raise CostError(f"unknown system {name!r}: not a configured model "
                             f"({', '.join(models)}) nor an API model of the price table "
                             f"({', '.join(prices.api)})")
+    return rows
+
+
+def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[SystemCost]:
+    """Every measured system's serving options, then the reference APIs on the workload of the
+    system that retrieves (RAG prompts are what an API would be sent), else of the first."""
+    models = {n: ModelSettings(**m) for n, m in summary.manifest.get("models", {}).items()}
+    models = models or settings.models
+    rows: list[SystemCost] = []
+    workloads: dict[bool, Workload] = {}
+    for s in summary.systems:
+        if s.prompt_tokens is None:
+            continue
+        system = parse_system(s.system, list(models))
+        work = Workload(s.prompt_tokens, s.completion_tokens)
+        workloads.setdefault(system.rag, work)
+        rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,
+                             prices, s.latency_mean_s)
+    rag = True in workloads
+    work = workloads.get(True) or workloads.get(False)
+    if work:
+        rows += reference_rows(settings.cost.reference, work, prices, rag)
     return rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tunewise.cost.prices import ApiPrice, Gpu
+from tunewise.cost.prices import ApiPrice, CostError, Gpu
 
 METHODS = ("full", "lora", "pretrain")
 
@@ -17,7 +17,7 @@ def flops_per_token(parameters: int, layers: int = 0, hidden: int = 0, seq_len: 
     given. LoRA freezes the base, so its weight gradients (2N of the 4N backward) are skipped: 4N.
     The adapters' own FLOPs are a fraction of a percent and left out."""
     if method not in METHODS:
-        raise ValueError(f"unknown training method {method!r}; valid: {', '.join(METHODS)}")
+        raise CostError(f"unknown training method {method!r}; valid: {', '.join(METHODS)}")
     weights = (4 if method == "lora" else 6) * parameters
     return weights + 12 * layers * hidden * seq_len
 

@@ -9,7 +9,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Callable
 
-from tunewise.data.formats import Example
+from tunewise.data.formats import DataError, Example
 
 NEAR_DUPLICATE = 0.8  # Jaccard similarity of word 3-gram shingles
 
@@ -72,7 +72,7 @@ def drop_near_duplicates(examples: list[Example], threshold: float = NEAR_DUPLIC
 def split(examples: list[Example], val_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """(train, validation): a seeded shuffle; at least one validation example when asked for any."""
     if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
     shuffled = list(examples)
     random.Random(seed).shuffle(shuffled)
     cut = max(1, round(len(shuffled) * val_fraction)) if val_fraction and len(shuffled) > 1 else 0

@@ -8,13 +8,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunewise.errors import TunewiseError
+
 FORMATS = ("auto", "openai", "alpaca", "sharegpt", "qa")
 ROLES = ("system", "user", "assistant")
 _SHAREGPT_ROLES = {"system": "system", "human": "user", "user": "user", "gpt": "assistant",
                    "assistant": "assistant", "chatgpt": "assistant", "bing": "assistant"}
 
 
-class DataError(ValueError):
+class DataError(TunewiseError):
     """A data file that cannot be used at all; the message names the file and why."""
 
 

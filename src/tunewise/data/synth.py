@@ -133,8 +133,9 @@ def teacher_cost(model, prompt_tokens: int, completion_tokens: int) -> float:
     from tunewise.cost.prices import load_prices
     from tunewise.cost.systems import api_price_of
     from tunewise.cost.training import synthesis_cost
+    from tunewise.models import capabilities
 
-    price = api_price_of(model, load_prices()) if model.backend == "openai" else None
+    price = api_price_of(model, load_prices()) if capabilities(model).priced_per_token else None
     return synthesis_cost(prompt_tokens, completion_tokens, price) if price else 0.0
 
 

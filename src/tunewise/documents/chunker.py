@@ -8,7 +8,7 @@ from bisect import bisect_left
 from typing import Protocol
 
 from tunewise.documents.hashing import chunk_id, digest, document_id
-from tunewise.types import Chunk, Document
+from tunewise.objects import Chunk, Document
 
 
 class Tokenizer(Protocol):

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tunewise.types import Document
+from tunewise.errors import TunewiseError
+from tunewise.objects import Document
 
 
-class LoadError(Exception):
+class LoadError(TunewiseError):
     """A file that cannot be ingested; the message is the reason, shown next to the file name."""
+    http_status = 422
 
 
 @dataclass

@@ -1,23 +1,25 @@
-"""Embedders chosen by name: `local` (sentence-transformers, bundled default) or `openai`."""
+"""Embedders chosen by name: `local` (sentence-transformers, bundled default) or `openai`.
+
+A backend is one module with `make(settings)` plus one line in `BACKENDS`."""
 
 from __future__ import annotations
+
+import importlib
 
 from tunewise.config import EmbedderSettings
 from tunewise.embeddings.base import Embedder, EmbedderError, normalise
 
-BACKENDS = ("local", "openai")
+BACKENDS = {
+    "local": "tunewise.embeddings.local",  # sentence-transformers, in process
+    "openai": "tunewise.embeddings.openai_api",  # any OpenAI-compatible endpoint
+}
 
 
 def make_embedder(settings: EmbedderSettings) -> Embedder:
-    if settings.backend == "local":
-        from tunewise.embeddings.local import LocalEmbedder
-
-        return LocalEmbedder(settings.model, settings.batch_size, settings.device)
-    if settings.backend == "openai":
-        from tunewise.embeddings.openai_api import OpenAIEmbedder
-
-        return OpenAIEmbedder(settings)
-    raise EmbedderError(f"unknown embedder backend {settings.backend!r}; valid: {', '.join(BACKENDS)}")
+    if settings.backend not in BACKENDS:
+        raise EmbedderError(f"unknown embedder backend {settings.backend!r}; "
+                            f"valid: {', '.join(BACKENDS)}")
+    return importlib.import_module(BACKENDS[settings.backend]).make(settings)
 
 
 __all__ = ["Embedder", "EmbedderError", "make_embedder", "normalise", "BACKENDS"]

@@ -8,9 +8,13 @@ from typing import Protocol
 
 import numpy as np
 
+from tunewise.errors import TunewiseError
 
-class EmbedderError(RuntimeError):
+
+class EmbedderError(TunewiseError):
     """An embedder that cannot be loaded or called; the message says what to do."""
+    http_status = 502
+    kind = "model_error"
 
 
 class Embedder(Protocol):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tunewise.config import EmbedderSettings
 from tunewise.embeddings.base import EmbedderError, normalise
 
 BUNDLED = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
@@ -88,3 +89,7 @@ class LocalEmbedder:
         vectors = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
                                     normalize_embeddings=True, show_progress_bar=False)
         return normalise(vectors)
+
+
+def make(settings: EmbedderSettings) -> LocalEmbedder:
+    return LocalEmbedder(settings.model, settings.batch_size, settings.device)

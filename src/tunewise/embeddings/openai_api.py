@@ -45,3 +45,7 @@ class OpenAIEmbedder:
         vectors = normalise(np.array(rows, dtype=np.float32))
         self._dimension = vectors.shape[1]
         return vectors
+
+
+def make(settings: EmbedderSettings) -> OpenAIEmbedder:
+    return OpenAIEmbedder(settings)

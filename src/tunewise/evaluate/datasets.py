@@ -9,11 +9,13 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tunewise.errors import TunewiseError
+
 FORMATS = ("auto", "jsonl", "squad", "beir", "pubmedqa")
 YES_NO_MAYBE = ("yes", "no", "maybe")
 
 
-class DatasetError(ValueError):
+class DatasetError(TunewiseError):
     """A question file that cannot be read; the message names the file (and line) and why."""
 
 
@@ -210,6 +212,9 @@ def prepare(path: str | Path, out: str | Path, fmt: str = "auto", dev_fraction: 
             seed: int = 0, instruction: str | None = None) -> dict[str, int]:
     """Write OUT/documents.jsonl, OUT/dev.jsonl and OUT/test.jsonl; return their line counts.
     PubMedQA keeps its official test split; other sets are split with the seed."""
+    if not 0.0 <= dev_fraction < 1.0:
+        raise DatasetError(f"dev fraction {dev_fraction}: must be from 0 to less than 1 (the "
+                           "rest is the test split)")
     fmt = detect_format(path) if fmt == "auto" else fmt
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from tunewise.types import Hit
+from tunewise.objects import Hit
 
 
 def matches(source: str, gold: str) -> bool:

@@ -25,61 +25,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tunewise.config import ModelSettings
+from tunewise.errors import TunewiseError
 from tunewise.evaluate.datasets import Question
 from tunewise.evaluate.judge import judge
 from tunewise.jsonl import open_append
 from tunewise.models.base import ModelError
 from tunewise.rag import PromptError, answer
+from tunewise.systems import System
 
 RECORDS = "records.jsonl"
 MANIFEST = "run.json"
 STOP_AFTER_FAILURES = 5  # consecutive failed answers of one system end the run (API down, bad key)
 
 
-class EvalError(ValueError):
+class EvalError(TunewiseError):
     """A run that cannot start or go on; the message says why."""
-
-
-@dataclass(frozen=True)
-class System:
-    name: str  # as written on the command line
-    model: str
-    rag: bool = False
-    k: int | None = None
-    threshold: float | None = None
-
-
-def parse_system(spec: str, models: dict[str, ModelSettings]) -> System:
-    """`MODEL[+rag[:k=N][:threshold=X]]` → System; the model must be configured."""
-    spec = spec.strip()
-    head, *options = spec.split(":")
-    model, plus, what = head.partition("+")
-    if plus and what != "rag":
-        raise EvalError(f"system {spec!r}: only '+rag' may follow the model name")
-    if model not in models:
-        raise EvalError(f"system {spec!r}: unknown model {model!r}; configured: "
-                        f"{', '.join(sorted(models))}")
-    values: dict[str, float | int] = {}
-    for option in options:
-        key, _, value = option.partition("=")
-        try:
-            values[key] = {"k": int, "threshold": float}[key](value)
-        except (KeyError, ValueError):
-            raise EvalError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X "
-                            "(after +rag)") from None
-    if options and not plus:
-        raise EvalError(f"system {spec!r}: k and threshold need '+rag'")
-    return System(spec, model, bool(plus), values.get("k"), values.get("threshold"))
-
-
-def parse_systems(specs: str, models: dict[str, ModelSettings]) -> list[System]:
-    systems = [parse_system(s, models) for s in specs.split(",") if s.strip()]
-    if not systems:
-        raise EvalError("no systems given, e.g. --systems local,local+rag")
-    if len({s.name for s in systems}) < len(systems):
-        raise EvalError(f"a system is named twice in {specs!r}")
-    return systems
 
 
 def questions_digest(questions: list[Question]) -> str:
@@ -173,7 +133,8 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     questions = questions[:limit]
     done = load_records(out)
     judge_with = ws.model(judge_model) if judge_model else None
-    judge_lock = threading.Lock() if judge_with and judge_with.settings.backend != "openai" else None
+    judge_lock = (threading.Lock() if judge_with and not judge_with.capabilities.concurrent
+                  else None)
     writer, pace = _Writer(out / RECORDS), _Pace(rpm)
     counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
     counts_lock = threading.Lock()
@@ -205,7 +166,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     try:
         for system in systems:
             model = ws.model(system.model)
-            workers = max(1, concurrency) if model.settings.backend == "openai" else 1
+            workers = max(1, concurrency) if model.capabilities.concurrent else 1
             todo = []
             for q in questions:
                 previous = done.get((system.name, q.id))

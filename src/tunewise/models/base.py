@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol
 
+from tunewise.errors import TunewiseError
+
 if TYPE_CHECKING:
     from tunewise.config import ModelSettings
 
@@ -12,8 +14,10 @@ Messages = list[dict[str, str]]  # [{"role": "system" | "user" | "assistant", "c
 OnToken = Callable[[str], None]
 
 
-class ModelError(RuntimeError):
+class ModelError(TunewiseError):
     """A model that cannot be loaded or called; the message is one line that says why."""
+    http_status = 502
+    kind = "model_error"
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,18 @@ class Generation:
     first_token_s: float | None = None  # request to first token, when streamed
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What callers need to know about a backend, asked of the model instead of its name."""
+
+    concurrent: bool  # several requests at once help (the endpoint batches): callers run them in parallel
+    priced_per_token: bool  # billed per token by a provider; otherwise priced as weights you host
+
+
 class ChatModel(Protocol):
     name: str
     settings: "ModelSettings"  # max_tokens is the default answer budget
+    capabilities: Capabilities  # the backend's; also `tunewise.models.capabilities(settings)`
 
     @property
     def context_window(self) -> int:

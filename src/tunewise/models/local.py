@@ -11,10 +11,13 @@ from functools import cached_property
 from pathlib import Path
 
 from tunewise.config import ModelSettings
-from tunewise.models.base import Generation, Messages, ModelError, OnToken, Usage
+from tunewise.models import hf
+from tunewise.models.base import Capabilities, Generation, Messages, ModelError, OnToken, Usage
 
 BUNDLED = ("smollm2", "smollm2-135m-instruct")
 RUNTIMES = ("auto", "llama.cpp", "transformers")
+# One sequence per call, on this machine: callers queue requests; priced as hosted weights.
+CAPABILITIES = Capabilities(concurrent=False, priced_per_token=False)
 
 
 def bundled_gguf() -> Path:
@@ -38,7 +41,7 @@ def resolve(model: str) -> Path:
                      f"folder, or {BUNDLED[0]!r} for the bundled SmolLM2-135M-Instruct")
 
 
-def make_local_model(name: str, settings: ModelSettings):
+def make(name: str, settings: ModelSettings):
     if settings.runtime not in RUNTIMES:
         raise ModelError(f"unknown runtime {settings.runtime!r}; valid: {', '.join(RUNTIMES)}")
     path = resolve(settings.model)
@@ -52,6 +55,8 @@ def make_local_model(name: str, settings: ModelSettings):
 
 
 class LlamaCppModel:
+    capabilities = CAPABILITIES
+
     def __init__(self, name: str, path: Path, settings: ModelSettings):
         self.name, self.path, self.settings = name, path, settings
 
@@ -110,38 +115,22 @@ class LlamaCppModel:
 
 
 class TransformersModel:
+    capabilities = CAPABILITIES
+
     def __init__(self, name: str, path: Path, settings: ModelSettings):
         self.name, self.path, self.settings = name, path, settings
 
-    def _source(self) -> dict:
-        if self.path.suffix == ".gguf":
-            return {"pretrained_model_name_or_path": str(self.path.parent),
-                    "gguf_file": self.path.name}
-        return {"pretrained_model_name_or_path": str(self.path)}
-
     @cached_property
     def tokenizer(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(**self._source())
+        return hf.load_tokenizer(self.path)
 
     @cached_property
     def model(self):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import torch
-        from transformers import AutoModelForCausalLM
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        _silence_gguf_progress_bar()
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
-        try:
-            model = AutoModelForCausalLM.from_pretrained(**self._source(), dtype=torch.float32)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"transformers cannot load {self.path}: {exc}") from exc
-        return model.eval()
+        return hf.load_causal_lm(self.path).eval()
 
     @property
     def context_window(self) -> int:
@@ -175,17 +164,6 @@ class TransformersModel:
         return Generation(text, Usage(int(prompt_len), int(new.shape[0])),
                           time.perf_counter() - started,
                           streamer.first_token_s(started) if streamer else None)
-
-
-def _silence_gguf_progress_bar() -> None:
-    """transformers draws a tqdm bar while dequantising a GGUF file, outside its own
-    disable_progress_bar() switch; the bar would garble `tunewise ask` output."""
-    import functools
-
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
-
-    if hasattr(gguf_utils, "tqdm") and not isinstance(gguf_utils.tqdm, functools.partial):
-        gguf_utils.tqdm = functools.partial(gguf_utils.tqdm, disable=True)
 
 
 class _CallbackStreamer:

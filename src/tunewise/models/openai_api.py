@@ -7,13 +7,17 @@ import time
 from functools import cached_property
 
 from tunewise.config import ModelSettings
-from tunewise.models.base import Generation, Messages, ModelError, OnToken, Usage
+from tunewise.models.base import Capabilities, Generation, Messages, ModelError, OnToken, Usage
 from tunewise.openai_client import openai_client
 
 DEFAULT_CONTEXT = 8192
+# The endpoint batches concurrent requests; a provider bills per token.
+CAPABILITIES = Capabilities(concurrent=True, priced_per_token=True)
 
 
 class OpenAIChatModel:
+    capabilities = CAPABILITIES
+
     def __init__(self, name: str, settings: ModelSettings):
         self.name, self.settings = name, settings
         self.context_window = settings.context_window or DEFAULT_CONTEXT
@@ -83,3 +87,7 @@ def _message(exc) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("error", {}).get("message") or body)
     return str(exc.message if hasattr(exc, "message") else exc)
+
+
+def make(name: str, settings: ModelSettings) -> OpenAIChatModel:
+    return OpenAIChatModel(name, settings)

@@ -1,66 +1,7 @@
 """RAG answering: retrieve, pack the prompt within the context budget, generate, cite; abstain
-when no passage is similar enough."""
+when no passage is similar enough. The logic lives in `answer.py` and `prompt.py`."""
 
-from __future__ import annotations
+from tunewise.rag.answer import Answer, answer
+from tunewise.rag.prompt import PromptError, Source
 
-import time
-from dataclasses import asdict, dataclass, field
-
-from tunewise.config import RagSettings
-from tunewise.models.base import ChatModel, OnToken, Usage
-from tunewise.rag.prompt import PromptError, Source, pack
-from tunewise.retrieval import Retriever
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: str
-    text: str
-    model: str
-    sources: list[Source] = field(default_factory=list)
-    usage: Usage = Usage()
-    latency_s: float = 0.0  # question to answer, retrieval included
-    first_token_s: float | None = None  # question to first streamed token
-    retrieval_s: float = 0.0
-    abstained: bool = False  # no passage passed the threshold, the model was not asked
-    retrieved: list[str] = field(default_factory=list)  # documents of the hits, best first
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["usage"]["total_tokens"] = self.usage.total_tokens
-        return d
-
-
-def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Retriever | None,
-           k: int | None = None, threshold: float | None = None,
-           on_token: OnToken | None = None, max_tokens: int | None = None,
-           instruction: str | None = None) -> Answer:
-    """Answer `question` with `model`; with a retriever, from the documents it finds.
-    `instruction` ("Answer with one word: yes, no or maybe.") follows the question in the
-    prompt but is not part of the retrieval query."""
-    started = time.perf_counter()
-    question = question.strip()
-    if not question:
-        raise PromptError("the question is empty")
-    budget = max_tokens or model.settings.max_tokens
-    hits = []
-    if retriever is not None:
-        limit = settings.threshold if threshold is None else threshold
-        hits = retriever.search(question, k=k, threshold=limit)
-        if not hits and settings.on_no_context == "abstain":
-            if on_token:
-                on_token(settings.abstain_message)
-            elapsed = time.perf_counter() - started
-            return Answer(question, settings.abstain_message, model.name, latency_s=elapsed,
-                          retrieval_s=elapsed, abstained=True)
-    retrieval_s = time.perf_counter() - started
-    asked = f"{question}\n{instruction.strip()}" if instruction else question
-    messages, sources = pack(asked, hits, model, settings, budget)
-    gen = model.generate(messages, max_tokens=budget, on_token=on_token)
-    first = None if gen.first_token_s is None else retrieval_s + gen.first_token_s
-    retrieved = list(dict.fromkeys(h.chunk.source for h in hits))
-    return Answer(question, gen.text.strip(), model.name, sources, gen.usage,
-                  time.perf_counter() - started, first, retrieval_s, retrieved=retrieved)
-
-
-__all__ = ["Answer", "Source", "PromptError", "answer"]
+__all__ = ["Answer", "answer", "PromptError", "Source"]

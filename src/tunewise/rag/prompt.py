@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tunewise.config import RagSettings
+from tunewise.errors import TunewiseError
 from tunewise.models.base import ChatModel, Messages
-from tunewise.types import Hit
+from tunewise.objects import Hit
 
 
-class PromptError(ValueError):
+class PromptError(TunewiseError):
     """A question that cannot be asked as it is (empty, or longer than the model's context)."""
 
 

@@ -9,11 +9,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunewise.config import ModelSettings, Settings
+from tunewise.config import Settings
 from tunewise.cost.prices import Prices, load_prices
-from tunewise.cost.serving import Workload
-from tunewise.cost.systems import SystemCost, break_even_with, price_system, reference_rows
-from tunewise.evaluate.runner import RECORDS, EvalError, parse_system
+from tunewise.cost.systems import SystemCost, break_even_with, price_run, reference_rows
+from tunewise.cost.table import money
+from tunewise.evaluate.runner import RECORDS, EvalError
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, summarize
 
@@ -90,28 +90,6 @@ def _primary(summary: Summary, wanted: str | None) -> str:
     raise EvalError(f"{summary.run} has no quality measure common to every system")
 
 
-def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[SystemCost]:
-    """Every measured system's serving options, then the reference APIs on the workload of the
-    system that retrieves (RAG prompts are what an API would be sent), else of the first."""
-    models = {n: ModelSettings(**m) for n, m in summary.manifest.get("models", {}).items()}
-    models = models or settings.models
-    rows: list[SystemCost] = []
-    workloads: dict[bool, Workload] = {}
-    for s in summary.systems:
-        if s.prompt_tokens is None:
-            continue
-        system = parse_system(s.system, models)
-        work = Workload(s.prompt_tokens, s.completion_tokens)
-        workloads.setdefault(system.rag, work)
-        rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,
-                             prices, s.latency_mean_s)
-    rag = True in workloads
-    work = workloads.get(True) or workloads.get(False)
-    if work:
-        rows += reference_rows(settings.cost.reference, work, prices, rag)
-    return rows
-
-
 def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str,
                 qpd: float) -> list[Candidate]:
     out = []
@@ -142,14 +120,6 @@ def _recommend(candidates: list[Candidate], qpd: float) -> Candidate:
         return max(candidates, key=lambda c: c.quality.mean)
     ranked = [(c.cheapest.monthly(qpd), -c.quality.mean, i) for i, c in enumerate(pool)]
     return pool[min(ranked)[2]]
-
-
-def money(x: float | None, digits: int = 2, missing: str = "unknown") -> str:
-    """US$ for people: whole dollars from $1,000, `digits` decimals from a cent, else 2 figures."""
-    if x is None:
-        return missing
-    return f"${x:,.0f}" if abs(x) >= 1000 else f"${x:,.{digits}f}" if abs(x) >= 0.01 \
-        else f"${x:.2g}"
 
 
 def _ci(e: Estimate) -> str:

@@ -6,43 +6,14 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from tunewise.cost.systems import SystemCost, break_even_with
+from tunewise.cost.table import cost_rows
 from tunewise.evaluate.summary import comparison_rows, table_rows
 from tunewise.report import plots
-from tunewise.report.build import Report, level_of, money
+from tunewise.report.build import Report, level_of
 
 PLOTS = (("quality-vs-cost", "Quality against cost", plots.quality_vs_cost),
          ("monthly-cost", "Monthly cost against volume", plots.monthly_cost),
          ("latency", "Latency", plots.latency))
-
-
-def _money(x: float | None, digits: int = 2) -> str:
-    return money(x, digits, missing="–")
-
-
-def cost_rows(rows_in: list[SystemCost], qpd: float) -> tuple[list[str], list[list[str]]]:
-    """The cost table, shared by the report and `tunewise cost`: one row per serving option; the
-    break-even is against the first reference API."""
-    reference = next((row for row in rows_in if row.kind == "reference"), None)
-    header = ["serving option", "level", "prompt + answer tokens", "$ / 1,000 queries",
-              f"$ / month at {qpd:,.0f}/day", "devices",
-              f"break-even vs {reference.name}" if reference else "break-even",
-              "training (once)", "how it was priced"]
-    rows = []
-    for row in rows_in:
-        per = row.per_query()
-        even = break_even_with(row, reference) if reference and row.hosting else None
-        rows.append([
-            row.name, row.level,
-            f"{row.workload.prompt_tokens:,.0f} + {row.workload.completion_tokens:,.0f}",
-            _money(None if per is None else per * 1000, 3), _money(row.monthly(qpd)),
-            str(row.hosting.devices(qpd)) if row.hosting else "–",
-            (f"{even:,.0f}/day" if even else "never") if row.hosting and reference else "–",
-            f"{_money(row.training.usd)} ({row.training.gpu_hours:.3g} GPU-h)" if row.training
-            else "–",
-            "; ".join([row.basis] + ([row.training_basis] if row.training_basis else [])
-                      + row.notes)])
-    return header, rows
 
 
 def headline(r: Report) -> str:
@@ -56,7 +27,7 @@ def write_report(r: Report, out: str | Path) -> tuple[Path, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     svgs = {}
-    for slug, title, draw in PLOTS:
+    for slug, _title, draw in PLOTS:
         svgs[slug] = draw(r)
         (out / f"report-{slug}.svg").write_text(svgs[slug], encoding="utf-8")
     html_path, md_path = out / "report.html", out / "report.md"
@@ -83,7 +54,8 @@ def to_markdown(r: Report) -> str:
     for title, header, rows in comparison_rows(r.summary):
         parts += [f"Paired per question, {title}:", _md_table(header, rows)]
     parts += ["## Latency\n\n![Latency](report-latency.svg)",
-              f"## Cost at {r.queries_per_day:,.0f} queries/day", _md_table(*cost_rows(r.rows, r.queries_per_day)),
+              f"## Cost at {r.queries_per_day:,.0f} queries/day",
+              _md_table(*cost_rows(r.rows, r.queries_per_day)),
               "## Where every number comes from", "\n".join(f"- {x}" for x in r.provenance)]
     return "\n\n".join(parts) + "\n"
 

@@ -13,20 +13,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
-from tunewise.api import Workspace
-from tunewise.embeddings import EmbedderError
-from tunewise.models import ModelError
-from tunewise.rag import PromptError
-from tunewise.retrieval import RetrievalError
+from tunewise.errors import TunewiseError
 from tunewise.serve import documents_router, openai_router
-from tunewise.serve.services import Busy, NotFound, Services
-from tunewise.store import StoreError
+from tunewise.serve.services import Services
+from tunewise.workspace import Workspace
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 LOCALHOST = ("127.0.0.1", "localhost", "::1")
 
 
-class ServeError(ValueError):
+class ServeError(TunewiseError):
     """The server cannot start as asked (e.g. a public address without an API key)."""
 
 
@@ -104,14 +100,9 @@ def create_app(ws: Workspace) -> FastAPI:
         HTTPException: lambda e: _error(e.status_code, str(e.detail),
                                         "authentication_error" if e.status_code == 401
                                         else "invalid_request_error"),
-        NotFound: lambda e: _error(404, str(e), "not_found"),
-        Busy: lambda e: _error(503, str(e), "overloaded", {"Retry-After": "1"}),
-        ValueError: lambda e: _error(400, str(e), "invalid_request_error"),
-        PromptError: lambda e: _error(400, str(e), "invalid_request_error"),
-        RetrievalError: lambda e: _error(400, str(e), "invalid_request_error"),
-        ModelError: lambda e: _error(502, f"the model failed: {e}", "model_error"),
-        EmbedderError: lambda e: _error(502, f"the embedder failed: {e}", "model_error"),
-        StoreError: lambda e: _error(503, f"the document store failed: {e}", "store_error"),
+        # every error the user can fix carries its own status (tunewise.errors)
+        TunewiseError: lambda e: _error(e.http_status, str(e), e.kind,
+                                        {"Retry-After": "1"} if e.http_status == 503 else None),
     }
     for kind, make in handlers.items():
         app.add_exception_handler(kind, lambda request, exc, make=make: make(exc))
@@ -122,8 +113,6 @@ def serve(ws: Workspace, host: str, port: int, log_level: str = "info") -> None:
     """Run the server until Ctrl-C / SIGTERM (uvicorn finishes the requests in flight)."""
     import uvicorn
 
-    from tunewise.cli_common import console
-
-    console.print(f"tunewise serve: http://{host}:{port}/ — {check_exposure(host, ws.settings.serve.api_keys)}")
+    check_exposure(host, ws.settings.serve.api_keys)
     uvicorn.run(create_app(ws), host=host, port=port, log_level=log_level,
                 timeout_graceful_shutdown=30)

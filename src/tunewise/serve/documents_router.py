@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from tunewise.errors import TunewiseError
 from tunewise.serve.openai_router import services
 
 router = APIRouter(prefix="/v1")
@@ -32,7 +33,7 @@ async def upload(file: UploadFile, request: Request):
             "message": f"{file.filename}: larger than the {svc.settings.serve.max_upload_mb:g} MB "
                        "upload limit ([serve] max_upload_mb)", "type": "too_large"}})
     if not content:
-        raise ValueError(f"{file.filename}: the file is empty")
+        raise TunewiseError(f"{file.filename}: the file is empty")
     doc_id, report = await asyncio.to_thread(svc.upload, file.filename or "", content)
     if report.failed:
         reason = report.failed[0][1]

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from tunewise.errors import TunewiseError
 from tunewise.rag import Answer
 from tunewise.serve.services import Cancelled, Services
 
@@ -65,7 +66,7 @@ async def chat(body: ChatRequest, request: Request):
     svc = services(request)
     system = svc.system(body.model)
     if not any(m.role == "user" for m in body.messages):
-        raise ValueError("messages need at least one user message")
+        raise TunewiseError("messages need at least one user message")
     messages = [m.model_dump() for m in body.messages]
     max_tokens = body.max_completion_tokens or body.max_tokens
     head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
@@ -132,9 +133,9 @@ def _extras(result: Answer) -> dict:
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t.strip() for t in texts):
-        raise ValueError("input must be a non-empty string or a list of non-empty strings")
+        raise TunewiseError("input must be a non-empty string or a list of non-empty strings")
     if len(texts) > 2048:
-        raise ValueError("at most 2048 inputs per request")
+        raise TunewiseError("at most 2048 inputs per request")
     svc = services(request)
     vectors, tokens = await asyncio.to_thread(svc.embed, texts)
     if body.encoding_format == "base64":

@@ -15,34 +15,34 @@ import re
 import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from tunewise.api import Workspace
+from tunewise.errors import TunewiseError
 from tunewise.rag import Answer, answer
+from tunewise.systems import System
+from tunewise.workspace import Workspace
 
 DOCS = "docs"  # the system name of the default model with retrieval
 API_WORKERS = 32  # requests to API-backed models in flight at once
 
 
-class Busy(RuntimeError):
+class Busy(TunewiseError):
     """Too many requests are waiting for a local model."""
 
+    http_status = 503
+    kind = "overloaded"
 
-class NotFound(LookupError):
+
+class NotFound(TunewiseError):
     """An unknown system or document; the message lists what exists."""
+
+    http_status = 404
+    kind = "not_found"
 
 
 class Cancelled(Exception):
     """The client went away while its answer was being generated."""
-
-
-@dataclass(frozen=True)
-class System:
-    name: str
-    model: str
-    rag: bool
 
 
 class ModelQueue:
@@ -135,7 +135,7 @@ class Services:
             return Answer(messages[-1]["content"], gen.text.strip(), model.name, usage=gen.usage,
                           latency_s=gen.latency_s, first_token_s=gen.first_token_s)
 
-        if model.settings.backend == "openai":
+        if model.capabilities.concurrent:
             return self._api_calls.submit(job)
         return self._queue(system.model).submit(job)
 
@@ -156,7 +156,7 @@ class Services:
 
     def search(self, query: str, k: int | None, mode: str | None, threshold: float | None):
         if mode != "keyword":
-            self.ws.embedder  # load outside the lock: the first load takes seconds
+            _ = self.ws.embedder  # load outside the lock: the first load takes seconds
         with self.store_lock:
             return self.ws.search(query, k=k, mode=mode, threshold=threshold)
 
@@ -169,7 +169,7 @@ class Services:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / (name or "upload.txt")
         path.write_bytes(content)
-        self.ws.embedder  # load outside the lock
+        _ = self.ws.embedder  # load outside the lock
         with self.store_lock:
             report = self.ws.ingest([path])
         if report.failed:

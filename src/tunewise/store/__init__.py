@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from tunewise.store.base import (EmbedderMismatch, Store, StoreError, StoredDocument,
-                                 WriteBatch, ensure_built_with)
+from tunewise.store.base import (
+    EmbedderMismatch,
+    Store,
+    StoredDocument,
+    StoreError,
+    WriteBatch,
+    ensure_built_with,
+)
 
 SCHEMES = ("sqlite:PATH", "PATH.db", "postgresql://USER:PASSWORD@HOST:PORT/DB[#COLLECTION]")
 

@@ -10,11 +10,14 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from tunewise.types import Chunk, Document
+from tunewise.errors import TunewiseError
+from tunewise.objects import Chunk, Document, source_name
 
 
-class StoreError(RuntimeError):
+class StoreError(TunewiseError):
     """A store that cannot be opened or used as asked."""
+    http_status = 503
+    kind = "store_error"
 
 
 class EmbedderMismatch(StoreError):
@@ -52,10 +55,8 @@ def exported(doc_id: str, path: str, key: str, title: str, content_hash: str,
     if isinstance(metadata, str):
         metadata = json.loads(metadata) if metadata else {}
     doc = Document(path=path, text="", title=title or "", key=key or "", metadata=metadata or {})
-    source = doc.source
     return StoredDocument(doc_id, doc, content_hash, [
-        Chunk(id=c[0], document_id=doc_id, position=c[1], text=c[2], start=c[3], end=c[4],
-              source=source, title=doc.title, page=c[5]) for c in chunks],
+        chunk_from_row((c[0], doc_id, *c[1:6], doc.path, doc.key, doc.title)) for c in chunks],
         np.stack(vectors) if vectors else np.zeros((0, 0), np.float32))
 
 
@@ -114,8 +115,12 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def source_glob(pattern: str) -> str:
-    """A relative glob or plain text matches anywhere in the path: 'policies/*' -> '*policies/*'."""
-    if not any(c in pattern for c in "*?["):
-        return f"*{pattern}*"
-    return pattern if pattern.startswith(("/", "*")) else f"*{pattern}"
+# A document's source (objects.source_name) in SQL over `documents d`, the same in both stores.
+SOURCE_SQL = "(CASE WHEN d.key = '' THEN d.path ELSE d.path || '#' || d.key END)"
+
+
+def chunk_from_row(r) -> Chunk:
+    """A Chunk from a store's row (id, document_id, position, text, start, end, page, path, key,
+    title), as every store reads it."""
+    return Chunk(id=r[0], document_id=r[1], position=r[2], text=r[3], start=r[4], end=r[5],
+                 page=r[6], source=source_name(r[7], r[8] or ""), title=r[9] or "")

@@ -16,9 +16,16 @@ from typing import Iterator
 
 import numpy as np
 
-from tunewise.store.base import (EmbedderMismatch, StoredDocument, StoreError, WriteBatch,
-                                 exported, source_glob)
-from tunewise.types import Chunk
+from tunewise.objects import Chunk, source_glob
+from tunewise.store.base import (
+    SOURCE_SQL,
+    EmbedderMismatch,
+    StoredDocument,
+    StoreError,
+    WriteBatch,
+    chunk_from_row,
+    exported,
+)
 
 SCHEMA_VERSION = 1
 TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
@@ -265,7 +272,7 @@ class PostgresStore:
         if source is None:
             return "", ()
         return (f" AND c.document_id IN (SELECT id FROM {self.schema}.documents d WHERE "
-                "d.path || '#' || d.key LIKE %s)", (_glob_to_like(source_glob(source)),))
+                f"{SOURCE_SQL} LIKE %s)", (_glob_to_like(source_glob(source)),))
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None,
               exact: bool = False) -> list[tuple[int, float]]:
@@ -293,7 +300,7 @@ class PostgresStore:
         the chunks holding the two rarest words gives a k-th best score θ; a word contributes at
         most idf·(k1+1), so chunks holding only the commonest words, whose bounds sum below θ,
         cannot enter the top k and are not scored."""
-        from tunewise.store.bm25 import B, K1, inverse_document_frequency
+        from tunewise.store.bm25 import K1, B, inverse_document_frequency
 
         words = re.findall(r"\w+", query.lower())
         if not words or k <= 0:
@@ -356,7 +363,7 @@ class PostgresStore:
             data = c.execute(f"SELECT {self._CHUNK} FROM {self.schema}.chunks c JOIN "
                              f"{self.schema}.documents d ON d.id = c.document_id "
                              "WHERE c.row = ANY(%s)", (list(map(int, rows)),)).fetchall()
-        return {r[0]: _chunk(r) for r in data}
+        return {r[0]: chunk_from_row(r[1:]) for r in data}
 
     def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
         where, params = self._source_filter(source)
@@ -365,7 +372,7 @@ class PostgresStore:
                              f"{self.schema}.documents d ON d.id = c.document_id WHERE true{where}"
                              " ORDER BY d.path, d.key, c.position", params).fetchall()
         for r in data:
-            yield _chunk(r)
+            yield chunk_from_row(r[1:])
 
     def export(self) -> Iterator[StoredDocument]:
         s = self.schema
@@ -408,7 +415,3 @@ def _vector_literal(v: np.ndarray) -> str:
     return "[" + ",".join(map(repr, map(float, v))) + "]"
 
 
-def _chunk(r) -> Chunk:
-    source = f"{r[8]}#{r[9]}" if r[9] else r[8]
-    return Chunk(id=r[1], document_id=r[2], position=r[3], text=r[4], start=r[5], end=r[6],
-                 page=r[7], source=source, title=r[10])

@@ -16,10 +16,17 @@ from typing import Iterator
 
 import numpy as np
 
-from tunewise.store.base import (EmbedderMismatch, StoredDocument, StoreError, WriteBatch,
-                                 exported, source_glob)
+from tunewise.objects import Chunk, source_glob
+from tunewise.store.base import (
+    SOURCE_SQL,
+    EmbedderMismatch,
+    StoredDocument,
+    StoreError,
+    WriteBatch,
+    chunk_from_row,
+    exported,
+)
 from tunewise.store.bm25 import BM25Index, encode_terms, query_term_ids
-from tunewise.types import Chunk
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
@@ -89,6 +96,9 @@ class SQLiteStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
+        except sqlite3.Error as exc:  # a constraint or I/O failure: nothing of it is kept
+            self.db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: {exc}") from exc
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -199,7 +209,7 @@ class SQLiteStore:
     def _source_rows(self, source: str) -> np.ndarray:
         return np.array([r[0] for r in self.db.execute(
             "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id "
-            "WHERE d.path || '#' || d.key GLOB ?", (source_glob(source),))], dtype=np.int64)
+            f"WHERE {SOURCE_SQL} GLOB ?", (source_glob(source),))], dtype=np.int64)
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None) -> list[tuple[int, float]]:
         rows, matrix = self._vectors()
@@ -242,22 +252,19 @@ class SQLiteStore:
                 "SELECT c.rowid, c.id, c.document_id, c.position, c.text, c.start, c.end, c.page,"
                 " d.path, d.key, d.title FROM chunks c JOIN documents d ON d.id = c.document_id"
                 f" WHERE c.rowid IN ({','.join('?' * len(part))})", part):
-                source = f"{r[8]}#{r[9]}" if r[9] else r[8]
-                found[r[0]] = Chunk(id=r[1], document_id=r[2], position=r[3], text=r[4],
-                                    start=r[5], end=r[6], page=r[7], source=source, title=r[10])
+                found[r[0]] = chunk_from_row(r[1:])
         return found
 
     def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
         where, args = "", []
         if source:
-            where, args = "WHERE d.path || '#' || d.key GLOB ?", [source_glob(source)]
+            where, args = f"WHERE {SOURCE_SQL} GLOB ?", [source_glob(source)]
         rows = self.db.execute(
             "SELECT c.id, c.document_id, c.position, c.text, c.start, c.end, c.page, d.path, d.key,"
             " d.title FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"{where} ORDER BY d.path, d.key, c.position", args).fetchall()
         for r in rows:
-            yield Chunk(id=r[0], document_id=r[1], position=r[2], text=r[3], start=r[4], end=r[5],
-                        page=r[6], source=f"{r[7]}#{r[8]}" if r[8] else r[7], title=r[9])
+            yield chunk_from_row(r)
 
     def export(self) -> Iterator[StoredDocument]:
         docs = self.db.execute("SELECT id, path, key, title, content_hash, metadata FROM documents "

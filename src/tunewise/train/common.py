@@ -7,10 +7,14 @@ import math
 import os
 import resource
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from tunewise.errors import TunewiseError
 
-class TrainingError(RuntimeError):
+
+class TrainingError(TunewiseError):
     """A training run that cannot start or go on; the message says why and what was kept."""
 
 
@@ -24,35 +28,58 @@ def resolve_base(base: str) -> Path:
         raise TrainingError(str(exc)) from None
 
 
-def load_base(base: str, dtype=None):
-    """(model, tokenizer, gguf path or None). A GGUF file is dequantised to float32 by
-    transformers, which is what training needs."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+def load_base(base: str, dtype=None, quantized: bool = False):
+    """(model, tokenizer, gguf path or None), trainable. A GGUF file is dequantised to float32
+    by transformers, which is what training needs; `quantized` loads a Hugging Face folder in
+    4 bits (NF4, bfloat16 compute) for QLoRA."""
+    import importlib.util
 
-    from tunewise.models.local import _silence_gguf_progress_bar
+    from tunewise.models import hf
+    from tunewise.models.base import ModelError
 
     path = resolve_base(base)
-    hf_logging.disable_progress_bar()
-    _silence_gguf_progress_bar()
-    source = ({"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name}
-              if path.suffix == ".gguf" else {"pretrained_model_name_or_path": str(path)})
+    quantization = None
+    if quantized:
+        if not (on_gpu() and importlib.util.find_spec("bitsandbytes")):
+            raise TrainingError("method qlora needs a CUDA GPU and bitsandbytes (pip install "
+                                "bitsandbytes); use method lora here")
+        if path.suffix == ".gguf":
+            raise TrainingError("method qlora quantizes a Hugging Face model folder; a GGUF base "
+                                "is dequantised for training: use method lora")
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        dtype = torch.bfloat16
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                          bnb_4bit_compute_dtype=torch.bfloat16)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(**source)
-        model = AutoModelForCausalLM.from_pretrained(**source, dtype=dtype or torch.float32)
-    except (OSError, ValueError) as exc:
-        raise TrainingError(f"cannot load base model {path}: {exc}") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if path.suffix == ".gguf":
-        # The GGUF weights are now plain float32 tensors; only the "quantized" marks remain, and
-        # the Trainer refuses to train a model that carries them.
-        model.hf_quantizer, model.is_quantized = None, False
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+        tokenizer = hf.load_tokenizer(path)
+        model = hf.load_causal_lm(path, dtype, trainable=True, quantization=quantization)
+    except ModelError as exc:
+        raise TrainingError(f"cannot load base model: {exc}") from None
     return model, tokenizer, path if path.suffix == ".gguf" else None
+
+
+def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
+    """The training device's matmul FLOP/s, best of a few runs (float32 on a CPU, bf16 on a GPU,
+    as training runs): the MFU denominator, measured since tunewise cannot know every chip's
+    datasheet. On a GPU, MFU against the datasheet peak is what `plan` assumes."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    n = 4096 if cuda else n
+    kw = {"device": "cuda", "dtype": torch.bfloat16} if cuda else {}
+    a, b = torch.randn(n, n, **kw), torch.randn(n, n, **kw)
+    best = float("inf")
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        a @ b
+        if cuda:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
 
 
 def peak_memory_mb() -> float:
@@ -65,28 +92,165 @@ def peak_memory_mb() -> float:
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
 
 
-def training_arguments(out: Path, *, batch_size: int, grad_accum: int, lr: float, epochs: float,
-                       max_steps: int, scheduler: str, warmup: float, weight_decay: float,
-                       logging_steps: int, save_steps: int, eval_strategy: str, seed: int,
-                       shuffle: bool = True, eval_steps: int | None = None, bf16: bool = False):
-    """TrainingArguments shared by fine-tuning and pretraining: checkpoints in OUT/checkpoints
-    (the last two kept), the device picked, gloo between CPU processes under torchrun."""
+@dataclass(frozen=True)
+class TrainingSettings:
+    """The settings every training recipe shares (fine-tuning and pretraining extend it), read
+    from a recipe TOML and checked by the same code as tunewise.toml (`config.build_section`)."""
+
+    batch_size: int = 8  # rows per device and step
+    grad_accum: int = 1
+    learning_rate: float | None = None  # None: the recipe's own default
+    max_steps: int = -1  # > 0 stops after this many optimizer steps
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    save_steps: int = 100  # checkpoints in OUT/checkpoints; a rerun resumes from the last
+    logging_steps: int = 10
+    seed: int = 0
+    name: str | None = None  # register the result as this model name
+    # Speed and memory (README "Training on a GPU"; measured by bench/gpu_training.py).
+    # auto: bf16 autocast where the GPU has it (weights and AdamW state stay float32: the updates
+    # of small learning rates survive), else float32 | bf16 | fp16 | fp32
+    precision: str = "auto"
+    # auto: fused AdamW on a GPU, AdamW on a CPU; adamw_8bit, paged_adamw_8bit (bitsandbytes,
+    # CUDA) keep the optimizer state in 8 bits; any optimizer name of the transformers Trainer
+    optimizer: str = "auto"
+    compile: bool | None = None  # torch.compile the model; None: on a CUDA GPU, off on a CPU
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory
+    # auto: flash_attention_2 where the flash-attn package and a GPU are there (packed examples
+    # run as variable-length sequences), else sdpa | sdpa | flex_attention | eager
+    attention: str = "auto"
+    fsdp: str = ""  # under torchrun/accelerate: e.g. "full_shard auto_wrap" shards the model
+
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+ATTENTIONS = ("auto", "sdpa", "flash_attention_2", "flex_attention", "eager")
+BITSANDBYTES_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit",
+                           "paged_adamw", "lion_8bit", "paged_lion_8bit")
+
+
+def on_gpu() -> bool:
     import torch
+
+    return torch.cuda.is_available()
+
+
+def compiling(config: TrainingSettings) -> bool:
+    return on_gpu() if config.compile is None else config.compile
+
+
+def attention_implementation(config: TrainingSettings) -> str:
+    """The attention kernel for training: a named one, or the fastest available that keeps packed
+    examples apart (flash-attn's variable-length kernel, else SDPA with the block mask)."""
+    import importlib.util
+
+    if config.attention not in ATTENTIONS:
+        raise TrainingError(f"unknown attention {config.attention!r}; valid: {', '.join(ATTENTIONS)}")
+    flash = importlib.util.find_spec("flash_attn") is not None and on_gpu()
+    if config.attention == "flash_attention_2" and not flash:
+        raise TrainingError("attention flash_attention_2 needs a CUDA GPU and the flash-attn "
+                            "package (pip install flash-attn); use attention = \"sdpa\"")
+    if config.attention == "flex_attention" and not on_gpu():
+        raise TrainingError("attention flex_attention trains on a GPU only (PyTorch has no "
+                            "backward pass for it on a CPU); use attention = \"sdpa\"")
+    if config.attention == "auto":
+        return "flash_attention_2" if flash else "sdpa"
+    return config.attention
+
+
+def use_attention(model, config: TrainingSettings) -> None:
+    name = attention_implementation(config)
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(name)
+    else:  # older transformers
+        model.config._attn_implementation = name
+
+
+def _speed_arguments(config: TrainingSettings) -> dict:
+    """Precision, optimizer, compilation and memory options as TrainingArguments, checked first
+    so that what this machine cannot do is one clear line."""
+    import importlib.util
+
+    import torch
+
+    gpu = on_gpu()
+    if config.precision not in PRECISIONS:
+        raise TrainingError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
+    bf16_ok = gpu and torch.cuda.is_bf16_supported()
+    precision = ("bf16" if bf16_ok else "fp32") if config.precision == "auto" else config.precision
+    if precision == "fp16" and not gpu:
+        raise TrainingError("precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
+    optimizer = config.optimizer
+    if optimizer == "auto":
+        optimizer = "adamw_torch_fused" if gpu else "adamw_torch"
+    if optimizer in BITSANDBYTES_OPTIMIZERS and not (
+            gpu and importlib.util.find_spec("bitsandbytes") is not None):
+        raise TrainingError(f"optimizer {optimizer} needs a CUDA GPU and bitsandbytes "
+                            "(pip install bitsandbytes); use optimizer = \"auto\" here")
+    ampere = gpu and torch.cuda.get_device_capability()[0] >= 8
+    arguments = {"bf16": precision == "bf16", "fp16": precision == "fp16", "optim": optimizer,
+                 "tf32": True if ampere else None, "torch_compile": compiling(config),
+                 "fsdp": config.fsdp or "",
+                 # the Trainer's NaN filter reads every step's loss on the host: a sync per
+                 # step (the guard below checks on the device instead)
+                 "logging_nan_inf_filter": False}
+    if config.gradient_checkpointing:  # named only when on: newer transformers renamed it
+        arguments.update(gradient_checkpointing=True,
+                         gradient_checkpointing_kwargs={"use_reentrant": False})
+    return arguments
+
+
+def training_arguments(out: Path, config: TrainingSettings, *, lr: float, epochs: float,
+                       scheduler: str, eval_strategy: str, shuffle: bool = True,
+                       eval_steps: int | None = None, drop_last: bool = False):
+    """TrainingArguments shared by fine-tuning and pretraining: checkpoints in OUT/checkpoints
+    (the last two kept), the device picked, gloo between CPU processes under torchrun, and the
+    speed options of the recipe."""
     from transformers import TrainingArguments
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    gpu = on_gpu()
     return TrainingArguments(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=batch_size,
-        per_device_eval_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
-        learning_rate=lr, num_train_epochs=epochs, max_steps=max_steps,
-        lr_scheduler_type=scheduler, warmup_steps=warmup, weight_decay=weight_decay,
-        logging_steps=logging_steps, save_strategy="steps", save_steps=save_steps,
+        output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum, learning_rate=lr,
+        num_train_epochs=epochs, max_steps=config.max_steps, lr_scheduler_type=scheduler,
+        warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay,
+        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=2, eval_strategy=eval_strategy, eval_steps=eval_steps, report_to=[],
-        seed=seed, data_seed=seed, train_sampling_strategy="random" if shuffle else "sequential",
-        remove_unused_columns=False, dataloader_num_workers=0, bf16=bf16,
-        use_cpu=not torch.cuda.is_available(),
+        seed=config.seed, data_seed=config.seed,
+        train_sampling_strategy="random" if shuffle else "sequential",
+        remove_unused_columns=False, dataloader_num_workers=0, dataloader_drop_last=drop_last,
+        use_cpu=not gpu,
         # several CPU processes (torchrun / accelerate launch) talk over gloo
-        ddp_backend="gloo" if distributed and not torch.cuda.is_available() else None)
+        ddp_backend="gloo" if distributed and not gpu else None, **_speed_arguments(config))
+
+
+def check_resumable(out: Path, model_config, method: str | None = None) -> None:
+    """Refuse, in one line, to resume checkpoints of another model shape: loading them would end
+    in a page of tensor size mismatches."""
+    import json
+
+    last = last_checkpoint(out)
+    if last is None:
+        return
+    lora = (last / "adapter_config.json").is_file()
+    if method is not None and lora != (method in ("lora", "qlora")):
+        raise TrainingError(
+            f"{out} holds checkpoints of a {'LoRA' if lora else 'full'} fine-tune, not {method}: "
+            f"resume with the recipe that wrote them, or start fresh with another --out (or "
+            f"delete {out / 'checkpoints'})")
+    if not (last / "config.json").is_file():
+        return
+    saved = json.loads((last / "config.json").read_text())
+    keys = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+            "num_key_value_heads", "intermediate_size")
+    differ = [f"{k} {saved.get(k)} there, {getattr(model_config, k, None)} now" for k in keys
+              if k in saved and saved.get(k) != getattr(model_config, k, None)]
+    if differ:
+        raise TrainingError(
+            f"{out} holds checkpoints of another model ({'; '.join(differ)}): resume with the "
+            f"recipe that wrote them, or start fresh with another --out (or delete "
+            f"{out / 'checkpoints'})")
 
 
 def last_checkpoint(out: Path) -> Path | None:
@@ -98,14 +262,21 @@ def last_checkpoint(out: Path) -> Path | None:
 
 
 def _guarded_class():
-    from transformers import Trainer
+    import torch
+    from transformers import Trainer, TrainerCallback
 
     class Guarded(Trainer):
-        """The Trainer, stopping at the first non-finite loss before the optimizer applies it,
-        so the last checkpoint stays the last good one; and counting the tokens that collators
-        report as `_tokens` (real, not padding) and `_trained` (carrying loss)."""
+        """The Trainer, stopping at the first non-finite loss so that the last checkpoint stays
+        the last good one; and counting the tokens that collators report as `_tokens` (real, not
+        padding) and `_trained` (carrying loss).
+
+        Reading a GPU's loss on the host every step would stall the GPU's queue, so there the
+        first bad step is kept on the device and checked whenever the Trainer is about to log,
+        evaluate, save or stop — before any checkpoint is written. On a CPU it is checked every
+        step, before the optimizer applies it."""
 
         tokens = trained = 0
+        _first_bad = _bad_loss = None
 
         def compute_loss(self, model, inputs, *args, **kwargs):
             tokens, trained = inputs.pop("_tokens", 0), inputs.pop("_trained", 0)
@@ -116,27 +287,81 @@ def _guarded_class():
 
         def training_step(self, model, inputs, *args, **kwargs):
             loss = super().training_step(model, inputs, *args, **kwargs)
-            if not math.isfinite(float(loss)):
-                last = last_checkpoint(Path(self.args.output_dir).parent)
-                kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
-                raise TrainingError(
-                    f"the loss became {float(loss)} at step {self.state.global_step + 1}: stopped "
-                    f"before applying it; {kept}. Lower learning_rate and run again to resume.")
+            step = self.state.global_step + 1
+            value = loss.detach().float()
+            if value.device.type == "cpu":
+                if not math.isfinite(float(value)):
+                    self._stop(float(value), step, "before applying it")
+                return loss
+            if self._first_bad is None:
+                self._first_bad = torch.full((), -1, dtype=torch.long, device=value.device)
+                self._bad_loss = torch.zeros((), device=value.device)
+            first = ~torch.isfinite(value) & (self._first_bad < 0)
+            self._first_bad = torch.where(first, step, self._first_bad)
+            self._bad_loss = torch.where(first, value, self._bad_loss)
             return loss
 
-    return Guarded
+        def check_finite(self) -> None:
+            if self._first_bad is not None and int(self._first_bad) >= 0:  # one host sync
+                self._stop(float(self._bad_loss), int(self._first_bad), "before saving it")
+
+        def _stop(self, loss: float, step: int, when: str) -> None:
+            last = last_checkpoint(Path(self.args.output_dir).parent)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+            raise TrainingError(f"the loss became {loss} at step {step}: stopped {when}; {kept}. "
+                                "Lower learning_rate and run again to resume.")
+
+    class Checks(TrainerCallback):
+        """Runs the device-side loss check at the steps where the Trainer syncs anyway, and
+        times the steady state (after the first steps, which include compiling) for tokens/s."""
+
+        def __init__(self, trainer: Guarded):
+            self.trainer, self.started = trainer, None
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.warm = state.global_step + min(10, max(1, (state.max_steps - state.global_step) // 5))
+
+        def on_step_end(self, args, state, control, **kw):
+            if (control.should_log or control.should_save or control.should_evaluate
+                    or control.should_training_stop or state.global_step >= state.max_steps):
+                self.trainer.check_finite()
+            if state.global_step == self.warm:
+                _synchronize()
+                self.started, self.tokens = time.perf_counter(), self.trainer.tokens
+
+        def on_train_end(self, args, state, control, **kw):
+            self.trainer.check_finite()
+            if self.started is not None:
+                _synchronize()
+                seconds = time.perf_counter() - self.started
+                self.trainer.steady_tokens_per_s = (self.trainer.tokens - self.tokens) / seconds
+
+    return Guarded, Checks
+
+
+def _synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def guarded_trainer(**kwargs):
-    """A transformers Trainer (built lazily: transformers is slow to import) with the guard above."""
-    return _guarded_class()(**kwargs)
+    """A transformers Trainer (built lazily: transformers is slow to import) with the guard above;
+    `trainer.steady_tokens_per_s` is set at the end when the run was long enough to time."""
+    guarded, checks = _guarded_class()
+    trainer = guarded(**kwargs)
+    trainer.steady_tokens_per_s = None
+    trainer.add_callback(checks(trainer))
+    return trainer
 
 
 def read_recipe(cls, table: str, path: str | Path | None, **overrides):
-    """A `cls` config from the [table] of a recipe TOML, then `overrides` (None values ignored);
-    an unknown key is an error that lists the valid ones."""
-    import dataclasses
+    """A `cls` config from the [table] of a recipe TOML, then `overrides` (None values ignored),
+    checked and coerced as tunewise.toml is: an unknown key is an error that lists the valid ones."""
     import tomllib
+
+    from tunewise.config import build_section
 
     values = {}
     if path is not None:
@@ -145,8 +370,4 @@ def read_recipe(cls, table: str, path: str | Path | None, **overrides):
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise TrainingError(f"cannot read recipe {path}: {exc}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TrainingError(f"unknown {table} setting {unknown[0]!r}; valid: {', '.join(sorted(known))}")
-    return cls(**values)
+    return build_section(cls, table, values)

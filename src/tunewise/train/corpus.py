@@ -14,6 +14,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from tunewise.train.common import TrainingError
+
 FORMAT = "tunewise-tokens-1"
 
 
@@ -70,9 +72,9 @@ class TokenFile:
         try:
             meta = json.loads((folder / "meta.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{folder}: not a prepared corpus ({exc})") from None
+            raise TrainingError(f"{folder}: not a prepared corpus ({exc})") from None
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{folder}: unknown corpus format {meta.get('format')!r}")
+            raise TrainingError(f"{folder}: unknown corpus format {meta.get('format')!r}")
         return cls(folder, meta)
 
     def tokens(self, split: str) -> np.ndarray:

@@ -13,42 +13,46 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunewise.cost.training import flops_per_token, mfu
 from tunewise.data.formats import load_examples
-from tunewise.train.common import (TrainingError, guarded_trainer, last_checkpoint, load_base,
-                                   peak_memory_mb, read_recipe, training_arguments)
+from tunewise.train.common import (
+    TrainingError,
+    TrainingSettings,
+    check_resumable,
+    compiling,
+    guarded_trainer,
+    last_checkpoint,
+    load_base,
+    measured_peak_flops,
+    peak_memory_mb,
+    read_recipe,
+    training_arguments,
+    use_attention,
+)
 from tunewise.train.sequences import Encoded, PackedCollator, PaddedCollator, encode, pack
 
-METHODS = ("lora", "full")
-DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
+METHODS = ("lora", "qlora", "full")  # qlora: LoRA over a 4-bit base (bitsandbytes, CUDA)
+DEFAULT_LR = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
-    """A recipe: the [finetune] table of a recipe TOML (examples/finetune-lora.toml)."""
+class FinetuneConfig(TrainingSettings):
+    """A recipe: the [finetune] table of a recipe TOML (examples/finetune-lora.toml). The
+    settings shared with pretraining (batch, steps, warmup, checkpoints …) are TrainingSettings'."""
 
     base: str = "smollm2"  # the bundled SmolLM2-135M-Instruct, a .gguf file or a model folder
-    method: str = "lora"  # lora | full
+    method: str = "lora"  # lora | qlora (4-bit base: CUDA and bitsandbytes) | full
     epochs: float = 3.0
-    max_steps: int = -1  # > 0 stops after this many optimizer steps
-    learning_rate: float | None = None  # None: 2e-4 for LoRA, 2e-5 for full
-    batch_size: int = 8  # rows per device and step (a packed row holds several examples)
-    grad_accum: int = 1
     max_length: int = 512  # tokens per row; longer examples are cut
     packing: bool = True
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: str = "all-linear"  # or a comma list: q_proj,v_proj
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
     scheduler: str = "cosine"
-    seed: int = 0
     shuffle: bool = True  # False: examples in file order (reproducible across process counts)
-    save_steps: int = 100
-    logging_steps: int = 10
     merge: bool = True  # write OUT/merged (LoRA merged into the base)
     gguf: str = "f16"  # OUT/model.gguf from a GGUF base: f16 | q8_0 | f32 | none
-    name: str | None = None  # register as this model name (default ft-<OUT folder name>)
 
     @property
     def lr(self) -> float:
@@ -79,7 +83,11 @@ class FinetuneResult:
     tokens: int = 0  # real (non-padding) tokens trained on in this process
     trained_tokens: int = 0  # of which carried loss (the answers)
     seconds: float = 0.0
-    tokens_per_s: float = 0.0
+    tokens_per_s: float = 0.0  # over the whole run, compilation included
+    steady_tokens_per_s: float | None = None  # after the first steps
+    parameters: int = 0  # of the base model
+    mfu: float = 0.0  # of the steady (else whole-run) rate: 6·N FLOPs a token (4·N for LoRA)
+    peak_flops: float = 0.0  # the device's measured matmul FLOP/s, the MFU denominator
     peak_memory_mb: float = 0.0
 
 
@@ -94,21 +102,24 @@ def finetune(data: str | Path, out: str | Path, config: FinetuneConfig,
     val_examples = load_examples(val).examples if val else []
     gguf_source = None
     if model is None:
-        model, tokenizer, gguf_source = load_base(config.base)
+        model, tokenizer, gguf_source = load_base(config.base, quantized=config.method == "qlora")
     train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, config)
     val_set = _encode(val_examples, tokenizer, config)[0] if val_examples else None
     if config.packing:
         train_set = pack(train_set, config.max_length)
         val_set = pack(val_set, config.max_length) if val_set else None
     result.rows = len(train_set)
+    check_resumable(out, model.config, config.method)
     model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
-    if config.method == "lora":
+    use_attention(model, config)
+    result.parameters = sum(p.numel() for p in model.parameters())
+    if config.method in ("lora", "qlora"):
         model = _with_lora(model, config)
     trainer = _trainer(model, tokenizer, train_set, val_set, out, config)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
-    _record_progress(result, trainer)
+    _record_progress(result, trainer, config)
     if trainer.is_world_process_zero():
         _write_outputs(trainer.model, tokenizer, out, config, gguf_source, result)
     return result
@@ -129,8 +140,11 @@ def _encode(examples, tokenizer, config: FinetuneConfig) -> tuple[list[Encoded],
 
 
 def _with_lora(model, config: FinetuneConfig):
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    if config.method == "qlora":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=config.gradient_checkpointing)
     targets = config.lora_targets if config.lora_targets == "all-linear" else [
         t.strip() for t in config.lora_targets.split(",") if t.strip()]
     return get_peft_model(model, LoraConfig(
@@ -139,13 +153,13 @@ def _with_lora(model, config: FinetuneConfig):
 
 
 def _trainer(model, tokenizer, train_set, val_set, out: Path, config: FinetuneConfig):
-    args = training_arguments(
-        out, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.lr,
-        epochs=config.epochs, max_steps=config.max_steps, scheduler=config.scheduler,
-        warmup=config.warmup_ratio, weight_decay=config.weight_decay,
-        logging_steps=config.logging_steps, save_steps=config.save_steps,
-        eval_strategy="epoch" if val_set else "no", seed=config.seed, shuffle=config.shuffle)
-    collator = (PackedCollator if config.packing else PaddedCollator)(tokenizer.pad_token_id)
+    args = training_arguments(out, config, lr=config.lr, epochs=config.epochs,
+                              scheduler=config.scheduler, shuffle=config.shuffle,
+                              eval_strategy="epoch" if val_set else "no")
+    # compiled, every batch has one shape (rows of max_length, a short last batch filled with
+    # rows that carry no loss), so the graph is compiled once, not again at every epoch's end
+    shape = (config.max_length, config.batch_size) if compiling(config) else (None, None)
+    collator = (PackedCollator if config.packing else PaddedCollator)(tokenizer.pad_token_id, *shape)
     return guarded_trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                            data_collator=_Counting(collator))
 
@@ -164,22 +178,31 @@ class _Counting:
         return batch
 
 
-def _record_progress(result: FinetuneResult, trainer) -> None:
+def _record_progress(result: FinetuneResult, trainer, config: FinetuneConfig) -> None:
     history = trainer.state.log_history
     result.steps = trainer.state.global_step
     result.losses = [h["loss"] for h in history if "loss" in h]
     result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
     result.tokens, result.trained_tokens = trainer.tokens, trainer.trained
     result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
+    result.steady_tokens_per_s = trainer.steady_tokens_per_s
+    result.peak_flops = measured_peak_flops()
+    rate = result.steady_tokens_per_s or result.tokens_per_s
+    result.mfu = mfu(flops_per_token(result.parameters, method="lora" if config.method != "full"
+                                     else "full"), rate, result.peak_flops)
     result.peak_memory_mb = peak_memory_mb()
 
 
 def _write_outputs(model, tokenizer, out: Path, config: FinetuneConfig, gguf_source,
                    result: FinetuneResult) -> None:
-    if config.method == "lora":
+    if config.method in ("lora", "qlora"):
         model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
         result.adapter = str(out / "adapter")
+        if config.method == "qlora" and config.merge:  # merge into the unquantized base
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(load_base(config.base)[0], out / "adapter")
         model = model.merge_and_unload() if config.merge else None
     if model is not None:
         model.config.use_cache = True

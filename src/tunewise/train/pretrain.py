@@ -15,8 +15,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunewise.train.common import (TrainingError, guarded_trainer, last_checkpoint, peak_memory_mb,
-                                   training_arguments)
+from tunewise.train.common import (
+    TrainingError,
+    TrainingSettings,
+    check_resumable,
+    guarded_trainer,
+    last_checkpoint,
+    measured_peak_flops,
+    peak_memory_mb,
+    training_arguments,
+    use_attention,
+)
 
 # name: (hidden, layers, heads, kv heads, MLP width, vocabulary for planning)
 SIZES = {
@@ -93,50 +102,24 @@ def plan(size: str, tokens: int | None = None, gpus: dict[str, float] | None = N
     return Plan(size, n, int(d), 6.0 * n * d, rows)
 
 
-def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
-    """The training device's matmul FLOP/s, best of a few runs (float32 on a CPU, bf16 on a GPU,
-    as training runs): the MFU denominator, measured since tunewise cannot know every chip's
-    datasheet. On a GPU, MFU against the datasheet peak is what `plan` assumes."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    n = 4096 if cuda else n
-    kw = {"device": "cuda", "dtype": torch.bfloat16} if cuda else {}
-    a, b = torch.randn(n, n, **kw), torch.randn(n, n, **kw)
-    best = float("inf")
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        a @ b
-        if cuda:
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best
-
-
 # --- training ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """A recipe: the [pretrain] table of a recipe TOML."""
+class PretrainConfig(TrainingSettings):
+    """A recipe: the [pretrain] table of a recipe TOML (examples/pretrain.toml). The settings
+    shared with fine-tuning are TrainingSettings'; these defaults suit small models."""
 
     size: str = "tiny"
     vocab_size: int = 8192  # of the tokenizer trained on the corpus
     seq_len: int = 256
     batch_size: int = 16
-    grad_accum: int = 1
-    learning_rate: float = 3e-3  # small models take large rates (nanoGPT: 1e-3 at 10M)
+    learning_rate: float | None = 3e-3  # small models take large rates (nanoGPT: 1e-3 at 10M)
     max_steps: int = 1000
     max_minutes: float | None = None  # stop (and save) after this much training time
     warmup_ratio: float = 0.05
     weight_decay: float = 0.1
     eval_steps: int = 100
-    save_steps: int = 100
-    logging_steps: int = 10
     val_fraction: float = 0.05
-    seed: int = 0
-    name: str | None = None  # register as this model (default pt-<OUT folder name>)
 
 
 @dataclass
@@ -151,8 +134,9 @@ class PretrainResult:
     unigram_perplexity: float = 0.0  # of the validation tokens under the training unigram
     tokens: int = 0  # trained on in this process
     seconds: float = 0.0
-    tokens_per_s: float = 0.0
-    mfu: float = 0.0  # against `peak_flops`
+    tokens_per_s: float = 0.0  # over the whole run, compilation included
+    steady_tokens_per_s: float | None = None  # after the first steps
+    mfu: float = 0.0  # of the steady (else whole-run) rate, against `peak_flops`
     peak_flops: float = 0.0
     peak_memory_mb: float = 0.0
 
@@ -185,20 +169,20 @@ def pretrain(corpus, out: str | Path, config: PretrainConfig, tokenizer=None) ->
     model_config.bos_token_id = tokenizer.bos_token_id
     model_config.eos_token_id = tokenizer.eos_token_id
     model_config.pad_token_id = tokenizer.pad_token_id
+    check_resumable(out, model_config)
     torch.manual_seed(config.seed)
     model = LlamaForCausalLM(model_config)
     model.config.use_cache = False
+    use_attention(model, config)
     result = PretrainResult(str(out), parameters=sum(p.numel() for p in model.parameters()),
                             train_tokens=tokens.meta["train_tokens"])
     result.unigram_perplexity = unigram_perplexity(tokens.tokens("train"), tokens.tokens("val"),
                                                    len(tokenizer))
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    args = training_arguments(
-        out, batch_size=config.batch_size, grad_accum=config.grad_accum, lr=config.learning_rate,
-        epochs=1, max_steps=config.max_steps, scheduler="cosine", warmup=config.warmup_ratio,
-        weight_decay=config.weight_decay, logging_steps=config.logging_steps,
-        save_steps=config.save_steps, eval_strategy="steps" if len(val) else "no",
-        eval_steps=config.eval_steps, seed=config.seed, bf16=bf16)
+    args = training_arguments(out, config, lr=config.learning_rate or 3e-3, epochs=1,
+                              scheduler="cosine", eval_strategy="steps" if len(val) else "no",
+                              # whole batches only: a short last one would recompile a compiled
+                              # model at every epoch's end
+                              eval_steps=config.eval_steps, drop_last=True)
     trainer = guarded_trainer(model=model, args=args, train_dataset=train,
                               eval_dataset=val if len(val) else None, data_collator=_collate,
                               callbacks=[_TimeLimit(config.max_minutes)] if config.max_minutes else None)
@@ -278,10 +262,12 @@ def _record(result: PretrainResult, trainer) -> None:
                   for h in history if "eval_loss" in h]
     result.tokens = trainer.tokens
     result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
+    result.steady_tokens_per_s = trainer.steady_tokens_per_s
     result.peak_flops = measured_peak_flops()
     from tunewise.cost.training import flops_per_token, mfu
 
-    result.mfu = mfu(flops_per_token(result.parameters), result.tokens_per_s, result.peak_flops)
+    rate = result.steady_tokens_per_s or result.tokens_per_s
+    result.mfu = mfu(flops_per_token(result.parameters), rate, result.peak_flops)
     result.peak_memory_mb = peak_memory_mb()
 
 

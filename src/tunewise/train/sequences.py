@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tunewise.train.common import TrainingError
+
 IGNORE = -100  # label of a token that carries no loss
 
 
@@ -39,7 +41,7 @@ def encode(tokenizer, messages: list[dict[str, str]], max_length: int) -> Encode
                                                   add_generation_prompt=True))
         end = len(tokenizer.apply_chat_template(messages[: i + 1], tokenize=False))
         if text[:end] != tokenizer.apply_chat_template(messages[: i + 1], tokenize=False):
-            raise ValueError("the chat template does not render a conversation's prefix as a "
+            raise TrainingError("the chat template does not render a conversation's prefix as a "
                              "prefix of the whole: cannot find the answer tokens")
         spans.append((start, end))
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
@@ -68,15 +70,19 @@ def pack(examples: list[Encoded], max_length: int) -> list[list[Encoded]]:
 
 class PackedCollator:
     """Rows of packed examples → input_ids, labels, position_ids (restarting per example) and no
-    attention_mask, which is what makes transformers build the per-example block mask."""
+    attention_mask, which is what makes transformers build the per-example block mask (or run
+    flash-attn's variable-length kernel). Rows are padded to the longest in the batch, or to
+    `width`; with `rows`, a short last batch gets rows of padding that carry no loss — so a
+    compiled model sees one shape (a new shape recompiles it: tens of seconds each epoch)."""
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    def __init__(self, pad_id: int, width: int | None = None, rows: int | None = None):
+        self.pad_id, self.width, self.rows = pad_id, width, rows
 
     def __call__(self, rows: list[list[Encoded]]) -> dict:
         import torch
 
-        width = max(sum(len(e) for e in row) for row in rows)
+        rows = rows + [[]] * max(0, (self.rows or 0) - len(rows))
+        width = max(self.width or 0, max(sum(len(e) for e in row) for row in rows))
         ids, labels, positions = [], [], []
         for row in rows:
             r_ids = [t for e in row for t in e.input_ids]
@@ -92,17 +98,22 @@ class PackedCollator:
 
 
 class PaddedCollator:
-    """One example per row, padded to the longest in the batch (the plain Trainer baseline)."""
+    """One example per row, padded to the longest in the batch (the plain Trainer baseline), or
+    to `width`; with `rows`, a short last batch gets rows of padding that carry no loss (they
+    attend to their own padding: a row with nothing to attend to would give NaN)."""
 
-    def __init__(self, pad_id: int):
-        self.pad_id = pad_id
+    def __init__(self, pad_id: int, width: int | None = None, rows: int | None = None):
+        self.pad_id, self.width, self.rows = pad_id, width, rows
 
     def __call__(self, examples: list[Encoded]) -> dict:
         import torch
 
-        width = max(len(e) for e in examples)
+        width = max(self.width or 0, max(len(e) for e in examples))
+        filler = Encoded([self.pad_id], [IGNORE])
+        examples = examples + [filler] * max(0, (self.rows or 0) - len(examples))
         pad = [width - len(e) for e in examples]
+        keep = [len(e) if e is not filler else width for e in examples]
         return {
             "input_ids": torch.tensor([e.input_ids + [self.pad_id] * p for e, p in zip(examples, pad)]),
             "labels": torch.tensor([e.labels + [IGNORE] * p for e, p in zip(examples, pad)]),
-            "attention_mask": torch.tensor([[1] * len(e) + [0] * p for e, p in zip(examples, pad)])}
+            "attention_mask": torch.tensor([[1] * k + [0] * (width - k) for k in keep])}

@@ -4,8 +4,11 @@ tokens and chat template, saved in the Hugging Face layout so that transformers 
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Iterable, Iterator
+
+from tunewise.train.common import TrainingError
 
 BOS, EOS, PAD = "<|endoftext|>", "<|im_end|>", "<|pad|>"
 SPECIAL = [BOS, "<|im_start|>", EOS, PAD]
@@ -22,15 +25,20 @@ def train_tokenizer(texts: Iterable[str], out: str | Path, vocab_size: int = 819
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     if vocab_size < 256 + len(SPECIAL):
-        raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL)} (the 256 bytes and "
-                         "the special tokens)")
+        raise TrainingError(f"vocab_size must be at least {256 + len(SPECIAL)} (the 256 bytes and "
+                            "the special tokens)")
+    texts = _nonempty(texts)
+    first = next(texts, None)
+    if first is None:
+        raise TrainingError("the corpus holds no text to train a tokenizer on (see the skipped "
+                            "files above)")
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                   special_tokens=SPECIAL, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(_nonempty(texts), trainer=trainer)
+    bpe.train_from_iterator(itertools.chain([first], texts), trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=BOS, eos_token=EOS,
                                         pad_token=PAD, unk_token=None)
     tokenizer.chat_template = CHAT_TEMPLATE

@@ -1,4 +1,5 @@
-"""The `tunewise` command line: each command is a thin wrapper over one Workspace method."""
+"""The document commands: ingest, remove, search, ask, chat, stats — each a thin wrapper over one
+Workspace method."""
 
 from __future__ import annotations
 
@@ -10,38 +11,25 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from tunewise.api import Workspace
-from tunewise.cli_common import (ConfigOpt, IngestBars, ModelOpt, NoRagOpt, PassagesOpt, StoreOpt,
-                                 bar_columns, console, out, settings_for, show_path)
-from tunewise.cli_data import data_app
-from tunewise.cli_decide import cost_cmd, report_cmd
-from tunewise.cli_store import store_app
-from tunewise.cli_eval import eval_app
-from tunewise.cli_train import finetune_cmd, pretrain_cmd, tokenizer_app
-from tunewise.config import ConfigError
-from tunewise.cost.prices import CostError
-from tunewise.data import DataError
-from tunewise.embeddings import EmbedderError
-from tunewise.evaluate.datasets import DatasetError
-from tunewise.evaluate.runner import EvalError
+from tunewise.cli.common import (
+    ConfigOpt,
+    IngestBars,
+    ModelOpt,
+    NoRagOpt,
+    PassagesOpt,
+    StoreOpt,
+    bar_columns,
+    console,
+    out,
+    settings_for,
+    show_path,
+)
+from tunewise.errors import TunewiseError
 from tunewise.ingest import IngestReport
-from tunewise.models import ModelError
-from tunewise.rag import PromptError
-from tunewise.retrieval import MODES, RetrievalError
-from tunewise.store import StoreError
-from tunewise.train.common import TrainingError
+from tunewise.retrieval import MODES
+from tunewise.workspace import Workspace
 
-app = typer.Typer(help="tunewise: answer questions from your documents, measure, and decide "
-                  "between a closed API, fine-tuning and training your own model.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode="markdown")
-app.add_typer(eval_app, name="eval")
-app.add_typer(data_app, name="data")
-app.command("finetune")(finetune_cmd)
-app.add_typer(tokenizer_app, name="tokenizer")
-app.command("pretrain")(pretrain_cmd)
-app.command("cost")(cost_cmd)
-app.command("report")(report_cmd)
-app.add_typer(store_app, name="store")
+app = typer.Typer()
 
 
 @app.command("ingest")
@@ -119,7 +107,7 @@ def remove_cmd(
 @app.command("search")
 def search_cmd(
     query: Annotated[str, typer.Argument(help="The question or keywords.")],
-    k: Annotated[Optional[int], typer.Option("-k", help="How many hits.")] = None,
+    k: Annotated[Optional[int], typer.Option("-k", min=1, help="How many hits.")] = None,
     mode: Annotated[Optional[str], typer.Option(
         help=f"Retriever: {', '.join(MODES)} (default hybrid).")] = None,
     threshold: Annotated[Optional[float], typer.Option(
@@ -222,41 +210,13 @@ def chat_cmd(
                 continue
             try:
                 result = talk.ask(question, on_token=lambda t: out.print(t, end="", highlight=False))
-            except (ModelError, PromptError, RetrievalError) as exc:
+            except TunewiseError as exc:
                 console.print(f"[red]error:[/red] {exc}")
                 continue
             out.print()
             if result.question != question:
                 out.print(f"[dim](searched for: {result.question})[/dim]", highlight=False)
             _print_sources(result)
-
-
-@app.command("serve")
-def serve_cmd(
-    host: Annotated[Optional[str], typer.Option(
-        help="Address to listen on (default [serve] host, 127.0.0.1). Any other address "
-        "needs an API key.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default [serve] port, 8000).")] = None,
-    config: ConfigOpt = None,
-    store: StoreOpt = None,
-) -> None:
-    """Serve every system over an OpenAI-compatible API, with document upload and search, and a
-    web page to ask questions at `/`.
-
-    Systems (`GET /v1/models`): `docs` (the [rag] model with retrieval), and each configured
-    model alone (`NAME`) and with retrieval (`NAME+rag`). Clients send
-    `Authorization: Bearer KEY` when [serve] api_keys (or TUNEWISE_SERVE_API_KEYS) is set.
-
-    Example: `tunewise serve --port 8000`, then open http://127.0.0.1:8000/ or point any
-    OpenAI client at http://127.0.0.1:8000/v1
-    """
-    from tunewise.serve.app import ServeError, serve
-
-    settings = settings_for(config, store).replace("serve", host=host, port=port)
-    try:
-        serve(Workspace(settings), settings.serve.host, settings.serve.port)
-    except ServeError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--host") from None
 
 
 @app.command("stats")
@@ -271,27 +231,3 @@ def stats_cmd(config: ConfigOpt = None, store: StoreOpt = None) -> None:
     for key, value in stats.items():
         table.add_row(key, str(value))
     out.print(table)
-
-
-def _version(value: bool) -> None:
-    if value:
-        from tunewise import __version__
-
-        out.print(f"tunewise {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
-    """tunewise: answer questions from your documents, measure, and decide between a closed API,
-    fine-tuning and training your own model."""
-
-
-def main() -> None:
-    try:
-        app()
-    except (ConfigError, StoreError, EmbedderError, RetrievalError, ModelError, PromptError,
-            DatasetError, EvalError, DataError, TrainingError, CostError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise SystemExit(2) from None

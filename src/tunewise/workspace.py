@@ -5,36 +5,47 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from tunewise.config import Settings, load_settings
 from tunewise.embeddings import Embedder, make_embedder
 from tunewise.ingest import IngestReport, Progress, ingest
 from tunewise.models import ChatModel, make_model
 from tunewise.models.base import OnToken
+from tunewise.objects import Hit
 from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
 from tunewise.retrieval import Retriever
 from tunewise.store import Store, open_store
-from tunewise.types import Hit
 
 
 class Workspace:
     """>>> ws = Workspace()                      # ./tunewise.toml + TUNEWISE_* variables
     >>> ws.ingest(["sample/corpus"])
-    >>> ws.search("How many days can I work remotely?", k=3)"""
+    >>> ws.search("How many days can I work remotely?", k=3)
 
-    def __init__(self, settings: Settings | None = None, config: str | Path | None = None):
+    Parts may be given instead of built from the settings (a test or a benchmark sharing one
+    loaded embedder, a store opened elsewhere, a model made in memory): `store=`, `embedder=`,
+    `models={name: ChatModel}`. Parts not given are built on first use."""
+
+    def __init__(self, settings: Settings | None = None, config: str | Path | None = None, *,
+                 store: Store | None = None, embedder: Embedder | None = None,
+                 models: Mapping[str, ChatModel] | None = None):
         self.settings = settings or load_settings(config)
-        self._models: dict[str, ChatModel] = {}
+        self._store, self._embedder = store, embedder
+        self._models: dict[str, ChatModel] = dict(models or {})
 
-    @cached_property
+    @property
     def store(self) -> Store:
-        return open_store(self.settings.store.url)
+        if self._store is None:
+            self._store = open_store(self.settings.store.url)
+        return self._store
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
-        return make_embedder(self.settings.embedder)
+        if self._embedder is None:
+            self._embedder = make_embedder(self.settings.embedder)
+        return self._embedder
 
     @cached_property
     def retriever(self) -> Retriever:
@@ -80,8 +91,8 @@ class Workspace:
         return self.store.stats()
 
     def close(self) -> None:
-        if "store" in self.__dict__:
-            self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> "Workspace":
         return self

@@ -1,9 +1,30 @@
-"""The typed objects that flow between stages: Document, Chunk, Hit."""
+"""The typed objects that flow between stages — Document, Chunk, Hit — and the one place a
+*source* (the citation name `path`, or `path#key` for a record of a JSONL file) is written and
+matched by a glob."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
+
+
+def source_name(path: str, key: str = "") -> str:
+    """The citation name of a document: its path, plus `#key` for a record of a JSONL file."""
+    return f"{path}#{key}" if key else path
+
+
+def source_glob(pattern: str) -> str:
+    """A relative glob or plain text matches anywhere: 'policies/*' -> '*policies/*',
+    'handbook' -> '*handbook*'; '*.md' and '/abs/*' are used as they are."""
+    if not any(c in pattern for c in "*?["):
+        return f"*{pattern}*"
+    return pattern if pattern.startswith(("/", "*")) else f"*{pattern}"
+
+
+def source_matches(source: str, pattern: str) -> bool:
+    """Whether a source (or a file path) matches a source glob; the stores' SQL does the same."""
+    return fnmatch.fnmatchcase(source, source_glob(pattern))
 
 
 @dataclass(frozen=True)
@@ -25,7 +46,7 @@ class Document:
     @property
     def source(self) -> str:
         """The citation name: the path, plus the record key for JSONL records."""
-        return f"{self.path}#{self.key}" if self.key else self.path
+        return source_name(self.path, self.key)
 
     def page_at(self, offset: int) -> int | None:
         page = None

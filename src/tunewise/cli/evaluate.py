@@ -11,15 +11,15 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from tunewise.api import Workspace
-from tunewise.cli_common import (ConfigOpt, IngestBars, StoreOpt, bar_columns, console, out,
-                                 settings_for)
+from tunewise.cli.common import ConfigOpt, IngestBars, StoreOpt, bar_columns, console, out, settings_for
 from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
 from tunewise.evaluate.retrieval import evaluate_retrieval
-from tunewise.evaluate.runner import parse_systems, run_eval
+from tunewise.evaluate.runner import run_eval
 from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
+from tunewise.systems import parse_systems
+from tunewise.workspace import Workspace
 
-eval_app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "
+app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "
                        "questions: prepare, run, summary, retrieval.", no_args_is_help=True,
                        rich_markup_mode="markdown")
 
@@ -29,7 +29,7 @@ SplitOpt = Annotated[Optional[str], typer.Option(
     help="BEIR qrels split (default test); PubMedQA official split: test or dev.")]
 
 
-@eval_app.command("prepare")
+@app.command("prepare")
 def prepare_cmd(
     dataset: Annotated[Path, typer.Argument(help="A SQuAD .json, BEIR folder, PubMedQA folder or "
                                             "question .jsonl.")],
@@ -66,7 +66,7 @@ def prepare_cmd(
         console.print(f"next: tunewise ingest {out_dir}/documents.jsonl")
 
 
-@eval_app.command("run")
+@app.command("run")
 def run_cmd(
     systems: Annotated[str, typer.Option(help="Comma-separated systems: MODEL or MODEL+rag, with "
                                          "optional :k=N:threshold=X, e.g. local,local+rag:k=3.")],
@@ -75,12 +75,13 @@ def run_cmd(
     fmt: FormatOpt = "auto",
     split: SplitOpt = None,
     limit: Annotated[Optional[int], typer.Option(
-        help="Only the first N questions (a later run with a larger N extends the run).")] = None,
+        min=1, help="Only the first N questions (a later run with a larger N extends the run).")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(
-        help="Answer budget in tokens (default: each model's max_tokens).")] = None,
-    concurrency: Annotated[int, typer.Option(help="Questions in flight at once for API models "
+        min=1, help="Answer budget in tokens (default: each model's max_tokens).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Questions in flight at once for API models "
                                              "(local models answer one at a time).")] = 4,
-    rpm: Annotated[Optional[float], typer.Option(help="At most this many API calls a minute.")] = None,
+    rpm: Annotated[Optional[float], typer.Option(
+        min=0.01, help="At most this many API calls a minute.")] = None,
     judge: Annotated[Optional[str], typer.Option(
         help="A model from [models] that grades correctness and faithfulness.")] = None,
     instruction: Annotated[Optional[str], typer.Option(
@@ -115,7 +116,7 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-@eval_app.command("summary")
+@app.command("summary")
 def summary_cmd(
     run: Annotated[Path, typer.Argument(help="A run folder written by `tunewise eval run`.")],
     output: Annotated[str, typer.Option("--output", "-o", help="table, markdown or json.")] = "table",
@@ -154,7 +155,7 @@ def _print_summary(summary) -> None:
               "counted, not averaged[/dim]")
 
 
-@eval_app.command("retrieval")
+@app.command("retrieval")
 def retrieval_cmd(
     beir: Annotated[Optional[Path], typer.Option(
         help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/); its corpus is ingested first.")] = None,
@@ -172,7 +173,13 @@ def retrieval_cmd(
     """
     if (beir is None) == (questions is None):
         raise typer.BadParameter("give one of --beir DIR or --questions FILE")
-    ks = tuple(int(x) for x in k.split(","))
+    try:
+        ks = tuple(int(x) for x in k.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{k!r}: give whole numbers separated by commas, e.g. 5,100",
+                                 param_hint="-k") from None
+    if min(ks) < 1:
+        raise typer.BadParameter(f"{k!r}: each k must be at least 1", param_hint="-k")
     with Workspace(settings_for(config, store)) as ws:
         if beir is not None:
             with Progress(*bar_columns(), console=console, transient=True) as bars:

@@ -10,18 +10,18 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from tunewise.api import Workspace
-from tunewise.cli_common import ConfigOpt, StoreOpt, bar_columns, console, out, settings_for
+from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out, settings_for
 from tunewise.data.clean import length_stats
 from tunewise.data.formats import FORMATS, load_examples
 from tunewise.data.prepare import import_data
 from tunewise.data.synth import synthesize
+from tunewise.workspace import Workspace
 
-data_app = typer.Typer(help="Instruction data for fine-tuning: import, stats, synth.",
+app = typer.Typer(help="Instruction data for fine-tuning: import, stats, synth.",
                        no_args_is_help=True, rich_markup_mode="markdown")
 
 
-@data_app.command("import")
+@app.command("import")
 def import_cmd(
     files: Annotated[list[Path], typer.Argument(help="JSONL (or Alpaca .json) files.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for train.jsonl and val.jsonl.")],
@@ -49,7 +49,7 @@ def import_cmd(
                   f"{out_dir}/val.jsonl ({report.validation})")
 
 
-@data_app.command("stats")
+@app.command("stats")
 def stats_cmd(
     file: Annotated[Path, typer.Argument(help="An instruction file (any format).")],
     model: Annotated[Optional[str], typer.Option(
@@ -71,14 +71,14 @@ def stats_cmd(
     out.print(table)
 
 
-@data_app.command("synth")
+@app.command("synth")
 def synth_cmd(
     out_file: Annotated[Path, typer.Option("--out", help="JSONL of question/answer examples; "
                                            "an existing one resumes.")],
     teacher: Annotated[Optional[str], typer.Option(
         help="The model from [models] that writes the pairs (default: [rag] model).")] = None,
     per_chunk: Annotated[int, typer.Option(help="Questions asked for per chunk.")] = 3,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N chunks.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N chunks.")] = None,
     source: Annotated[Optional[str], typer.Option(
         help="Only chunks of documents whose path matches this glob.")] = None,
     config: ConfigOpt = None,

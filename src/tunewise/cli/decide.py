@@ -11,12 +11,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tunewise.cli_common import ConfigOpt, out, show_path
+from tunewise.cli.common import ConfigOpt, out, show_path
 from tunewise.config import load_settings
 
 QueriesOpt = Annotated[Optional[float], typer.Option(
-    "--queries-per-day", "-q", help="The volume monthly costs assume (default: [cost] "
+    "--queries-per-day", "-q", min=0.0, help="The volume monthly costs assume (default: [cost] "
     "queries_per_day, 1,000).")]
+app = typer.Typer()
+
 GpuOpt = Annotated[Optional[str], typer.Option(
     help="Price-table GPU a self-hosted model is priced on (default: [cost] gpu, l4).")]
 
@@ -26,6 +28,7 @@ def _settings(config, gpu, qpd):
     return settings.replace("cost", gpu=gpu, queries_per_day=int(qpd) if qpd else None)
 
 
+@app.command("cost")
 def cost_cmd(
     queries_per_day: QueriesOpt = None,
     systems: Annotated[Optional[str], typer.Option(
@@ -52,10 +55,9 @@ def cost_cmd(
     """
     from tunewise.cost.prices import load_prices
     from tunewise.cost.serving import Workload
-    from tunewise.cost.systems import break_even_with, price_names
+    from tunewise.cost.systems import break_even_with, price_names, price_run
+    from tunewise.cost.table import cost_rows
     from tunewise.evaluate.summary import summarize
-    from tunewise.report.build import price_run
-    from tunewise.report.render import cost_rows
 
     settings = _settings(config, gpu, queries_per_day)
     prices = load_prices(settings.cost.prices)
@@ -88,6 +90,7 @@ def cost_cmd(
         out.print(f"[dim]{escape(r.name)}: {escape(row[-1])}[/dim]")
 
 
+@app.command("report")
 def report_cmd(
     run: Annotated[Path, typer.Argument(help="A run folder written by `tunewise eval run`.")],
     queries_per_day: QueriesOpt = None,

@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
-from tunewise.cli_common import bar_columns, console, out
+from tunewise.cli.common import bar_columns, console, out
 from tunewise.store import open_store
 
-store_app = typer.Typer(help="Whole-store operations: copy a store to another backend.",
+app = typer.Typer(help="Whole-store operations: copy a store to another backend.",
                         no_args_is_help=True, rich_markup_mode="markdown")
 
 
-@store_app.command("copy")
+@app.command("copy")
 def copy_cmd(
     source: Annotated[str, typer.Option("--from", help="Store URL to read: sqlite:PATH or "
                                         "postgresql://…[#collection].")],

@@ -8,8 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from tunewise.config import Settings, load_settings
 from tunewise.ingest import Progress as IngestProgress
@@ -24,7 +30,7 @@ StoreOpt = Annotated[Optional[str], typer.Option(
 ModelOpt = Annotated[Optional[str], typer.Option(
     help="A model name from [models] in the config (default: [rag] model).")]
 NoRagOpt = Annotated[bool, typer.Option("--no-rag", help="Ask the model alone, no documents.")]
-PassagesOpt = Annotated[Optional[int], typer.Option("-k", help="How many passages to retrieve.")]
+PassagesOpt = Annotated[Optional[int], typer.Option("-k", min=1, help="How many passages to retrieve.")]
 
 
 def settings_for(config: Path | None, store: str | None) -> Settings:

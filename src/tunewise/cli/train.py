@@ -8,9 +8,16 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunewise.cli_common import console, out
+from tunewise.cli.common import ConfigOpt, console, out
+
+app = typer.Typer()
+
+RecipeOpt = Annotated[Optional[Path], typer.Option(
+    "--recipe", help="Recipe TOML with a [finetune] / [pretrain] table (examples/finetune-lora.toml, "
+    "examples/pretrain.toml); command-line options override it.")]
 
 
+@app.command("finetune")
 def finetune_cmd(
     data: Annotated[Path, typer.Option(help="Training examples (Alpaca, ShareGPT, OpenAI "
                                        "messages or question/answer JSONL).")],
@@ -20,14 +27,14 @@ def finetune_cmd(
     base: Annotated[Optional[str], typer.Option(
         help="smollm2 (bundled), a .gguf file or a Hugging Face model folder.")] = None,
     method: Annotated[Optional[str], typer.Option(help="lora (default) or full.")] = None,
-    recipe: Annotated[Optional[Path], typer.Option(
-        "--config", help="Recipe TOML with a [finetune] table (examples/finetune-lora.toml).")] = None,
-    epochs: Annotated[Optional[float], typer.Option(help="Passes over the data (default 3).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimizer steps.")] = None,
+    recipe: RecipeOpt = None,
+    epochs: Annotated[Optional[float], typer.Option(
+        min=0.01, help="Passes over the data (default 3).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after N optimizer steps.")] = None,
     lr: Annotated[Optional[float], typer.Option(
         "--lr", help="Learning rate (default 2e-4 LoRA, 2e-5 full).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Rows per step (default 8).")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="Tokens per row (default 512).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Rows per step (default 8).")] = None,
+    max_length: Annotated[Optional[int], typer.Option(min=1, help="Tokens per row (default 512).")] = None,
     packing: Annotated[Optional[bool], typer.Option(
         "--packing/--no-packing", help="Pack short examples into full rows (default on).")] = None,
     name: Annotated[Optional[str], typer.Option(
@@ -67,6 +74,7 @@ def finetune_cmd(
 
 tokenizer_app = typer.Typer(help="Tokenizers for pretraining: train.", no_args_is_help=True,
                             rich_markup_mode="markdown")
+app.add_typer(tokenizer_app, name="tokenizer")
 
 CorpusOpt = Annotated[list[str], typer.Option(
     "--corpus", help="Files or folders (any ingestible format), or a store URL (sqlite:PATH).")]
@@ -106,37 +114,48 @@ def tokenizer_train_cmd(
               f"AutoTokenizer.from_pretrained({str(out_dir)!r})")
 
 
+@app.command("pretrain")
 def pretrain_cmd(
-    size: Annotated[str, typer.Option(help="Size preset: tiny, 3m, 10m, 30m, 125m, 350m, 1b, 7b.")] = "tiny",
+    size: Annotated[Optional[str], typer.Option(
+        help="Size preset: tiny (default), 3m, 10m, 30m, 125m, 350m, 1b, 7b.")] = None,
     corpus: Annotated[Optional[list[str]], typer.Option(
         "--corpus", help="Files or folders, or a store URL (sqlite:PATH).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder; one with "
                                                     "checkpoints resumes.")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", help="Only print the compute plan.")] = False,
-    tokens: Annotated[Optional[float], typer.Option(help="--plan: training tokens (default 20 per "
+    tokens: Annotated[Optional[float], typer.Option(min=1, help="--plan: training tokens (default 20 per "
                                                     "parameter).")] = None,
-    recipe: Annotated[Optional[Path], typer.Option("--config", help="Recipe TOML with a "
-                                                   "[pretrain] table.")] = None,
+    recipe: RecipeOpt = None,
     tokenizer: Annotated[Optional[Path], typer.Option(help="A tokenizer folder (default: train "
                                                       "one on the corpus).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(help="Stop after this much training.")] = None,
-    seq_len: Annotated[Optional[int], typer.Option(help="Tokens per sequence.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Sequences per step.")] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option(
+        min=0.01, help="Stop after this much training.")] = None,
+    seq_len: Annotated[Optional[int], typer.Option(min=1, help="Tokens per sequence.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Sequences per step.")] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Register as this model name.")] = None,
+    settings_file: ConfigOpt = None,
 ) -> None:
     """Train a LLaMA-style model from scratch on the corpus, or plan what a size would cost.
 
-    Example: `tunewise pretrain --corpus ../shared/data/scifact/corpus.jsonl --size 10m --out runs/pt --max-minutes 20`
+    Example: `tunewise pretrain --corpus docs/ --size 10m --out runs/pt --max-minutes 20`
 
     Example: `tunewise pretrain --plan --size 7b --tokens 1e12`
     """
     from tunewise.train.common import read_recipe
     from tunewise.train.pretrain import PretrainConfig, plan, pretrain
 
+    config = read_recipe(PretrainConfig, "pretrain", recipe, size=size, max_steps=max_steps,
+                         max_minutes=max_minutes, seq_len=seq_len, batch_size=batch_size,
+                         learning_rate=lr, name=name)
+    size = config.size
     if plan_only:
-        p = plan(size, int(tokens) if tokens else None, here=True)
+        from tunewise.config import load_settings
+        from tunewise.cost.prices import load_prices
+
+        prices = load_prices(load_settings(settings_file).cost.prices)
+        p = plan(size, int(tokens) if tokens else None, here=True, prices=prices)
         out.print(f"{size}: {p.parameters / 1e6:,.1f}M parameters, {p.tokens / 1e9:,.2f}B tokens, "
                   f"{p.flops:.3g} FLOPs (6·N·D)")
         for d in p.devices:
@@ -145,9 +164,6 @@ def pretrain_cmd(
         return
     if not corpus or out_dir is None:
         raise typer.BadParameter("training needs --corpus and --out (or use --plan)")
-    config = read_recipe(PretrainConfig, "pretrain", recipe, size=size, max_steps=max_steps,
-                         max_minutes=max_minutes, seq_len=seq_len, batch_size=batch_size,
-                         learning_rate=lr, name=name)
     tok = None
     if tokenizer is not None:
         from transformers import AutoTokenizer

@@ -1,0 +1,44 @@
+"""`tunewise serve`: the OpenAI-compatible API and the web page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from tunewise.cli.common import ConfigOpt, StoreOpt, console, settings_for
+from tunewise.workspace import Workspace
+
+app = typer.Typer()
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[Optional[str], typer.Option(
+        help="Address to listen on (default [serve] host, 127.0.0.1). Any other address "
+        "needs an API key.")] = None,
+    port: Annotated[Optional[int], typer.Option(
+        min=1, max=65535, help="Port (default [serve] port, 8000).")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Serve every system over an OpenAI-compatible API, with document upload and search, and a
+    web page to ask questions at `/`.
+
+    Systems (`GET /v1/models`): `docs` (the [rag] model with retrieval), and each configured
+    model alone (`NAME`) and with retrieval (`NAME+rag`). Clients send
+    `Authorization: Bearer KEY` when [serve] api_keys (or TUNEWISE_SERVE_API_KEYS) is set.
+
+    Example: `tunewise serve --port 8000`, then open http://127.0.0.1:8000/ or point any
+    OpenAI client at http://127.0.0.1:8000/v1
+    """
+    from tunewise.serve.app import ServeError, check_exposure, serve
+
+    settings = settings_for(config, store).replace("serve", host=host, port=port)
+    host, port = settings.serve.host, settings.serve.port
+    try:
+        console.print(f"tunewise serve: http://{host}:{port}/ — "
+                      f"{check_exposure(host, settings.serve.api_keys)}")
+    except ServeError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--host") from None
+    serve(Workspace(settings), host, port)

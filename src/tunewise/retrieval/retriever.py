@@ -1,0 +1,84 @@
+"""Dense, keyword and hybrid retrieval over a Store, with a similarity threshold and a source
+filter. `Retriever.search` is what `tunewise search` and the RAG level call."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from tunewise.config import RetrievalSettings
+from tunewise.embeddings import Embedder
+from tunewise.errors import TunewiseError
+from tunewise.objects import Hit
+from tunewise.retrieval.fusion import FUSIONS, convex, rrf
+from tunewise.store import Store, ensure_built_with
+
+MODES = ("dense", "keyword", "hybrid")
+
+
+class RetrievalError(TunewiseError):
+    pass
+
+
+class Retriever:
+    def __init__(self, store: Store, embedder: Embedder | None, settings: RetrievalSettings):
+        self.store, self.embedder, self.settings = store, embedder, settings
+
+    def search(self, query: str, k: int | None = None, mode: str | None = None,
+               threshold: float | None = None, source: str | None = None,
+               vector: np.ndarray | None = None) -> list[Hit]:
+        """The k best chunks for `query`. `threshold` is a minimum cosine similarity (a minimum
+        BM25 score in keyword mode); when nothing passes it the answer is an empty list.
+        `vector` is the query's embedding when the caller already has it."""
+        s = replace(self.settings, **{n: v for n, v in
+                    {"k": k, "mode": mode, "threshold": threshold}.items() if v is not None})
+        if s.mode not in MODES:
+            raise RetrievalError(f"unknown retrieval mode {s.mode!r}; valid: {', '.join(MODES)}")
+        if s.fusion not in FUSIONS:
+            raise RetrievalError(f"unknown fusion {s.fusion!r}; valid: {', '.join(FUSIONS)}")
+        if not query.strip():
+            return []
+        if s.mode == "keyword":
+            scored = [(row, score, None) for row, score in self.store.keyword(query, s.k, source)]
+            if s.threshold is not None:
+                scored = [h for h in scored if h[1] >= s.threshold]
+            return self._hits(scored, "keyword")
+        vector = self._embed(query) if vector is None else vector
+        if s.mode == "dense":
+            scored = [(row, cos, cos) for row, cos in self.store.dense(vector, s.k, source)]
+        else:
+            scored = self._hybrid(query, vector, s, source)
+        if s.threshold is not None:
+            scored = [h for h in scored if h[2] >= s.threshold]
+        return self._hits(scored[: s.k], s.mode)
+
+    def _embed(self, query: str) -> np.ndarray:
+        if self.embedder is None:
+            raise RetrievalError("dense and hybrid search need an embedder")
+        ensure_built_with(self.store, self.embedder.name)
+        return self.embedder.embed([query])[0]
+
+    def _hybrid(self, query: str, vector: np.ndarray, s: RetrievalSettings,
+                source: str | None) -> list[tuple[int, float, float]]:
+        depth = max(s.depth, s.k)
+        dense = dict(self.store.dense(vector, depth, source))
+        keyword = dict(self.store.keyword(query, depth, source))
+        only_keyword = [row for row in keyword if row not in dense]
+        # The cosine of keyword-only hits is exact and cheap: every vector is at hand.
+        dense.update(zip(only_keyword, self.store.similarities(vector, only_keyword)))
+        if s.fusion == "rrf":
+            by_dense = sorted(dense, key=dense.get, reverse=True)[:depth]
+            fused = rrf([by_dense, list(keyword)])
+        else:
+            fused = convex(dense, keyword, s.alpha)
+        ranked = sorted(fused, key=fused.get, reverse=True)
+        return [(row, fused[row], dense[row]) for row in ranked]
+
+    def _hits(self, scored: list[tuple[int, float, float | None]], retriever: str) -> list[Hit]:
+        chunks = self.store.chunks([row for row, _, _ in scored])
+        return [Hit(chunk=chunks[row], score=score, retriever=retriever, similarity=sim)
+                for row, score, sim in scored if row in chunks]
+
+
+__all__ = ["Retriever", "RetrievalError", "MODES"]

@@ -1,0 +1,61 @@
+"""A *system* — anything that answers a question: a chat model, with or without retrieval — and
+its one parser. Evaluation, the cost model, the report and the server all take systems.
+
+Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from tunewise.config import ConfigError
+
+RAG = "+rag"
+
+
+@dataclass(frozen=True)
+class System:
+    name: str  # as written (`local+rag:k=3`), or a name the server gives it (`docs`)
+    model: str  # a [models] name, or an API model of the price table
+    rag: bool = False
+    k: int | None = None  # passages retrieved; None: [retrieval] k
+    threshold: float | None = None  # minimum cosine of a passage; None: [rag] threshold
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
+    """`MODEL[+rag[:k=N][:threshold=X]]` → System. With `models`, the model must be one of them."""
+    spec = spec.strip()
+    head, *options = spec.split(":")
+    model, plus, what = head.partition("+")
+    if plus and what != "rag":
+        raise ConfigError(f"system {spec!r}: only '+rag' may follow the model name")
+    if not model:
+        raise ConfigError(f"system {spec!r}: no model name, e.g. local or local+rag")
+    if models is not None and model not in models:
+        raise ConfigError(f"system {spec!r}: unknown model {model!r}; configured: "
+                          f"{', '.join(sorted(models))}")
+    values: dict[str, float | int] = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        try:
+            values[key] = {"k": int, "threshold": float}[key](value)
+        except (KeyError, ValueError):
+            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X "
+                              "(after +rag)") from None
+    if options and not plus:
+        raise ConfigError(f"system {spec!r}: k and threshold need '+rag'")
+    return System(spec, model, bool(plus), values.get("k"), values.get("threshold"))
+
+
+def parse_systems(specs: str | Iterable[str], models: Iterable[str] | None = None) -> list[System]:
+    """A comma-separated list (or a list) of systems, each named once."""
+    items = specs.split(",") if isinstance(specs, str) else list(specs)
+    systems = [parse_system(s, models) for s in items if s.strip()]
+    if not systems:
+        raise ConfigError("no systems given, e.g. --systems local,local+rag")
+    if len({s.name for s in systems}) < len(systems):
+        raise ConfigError(f"a system is named twice in {specs!r}")
+    return systems

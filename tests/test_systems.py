@@ -1,0 +1,28 @@
+"""The one System type and its parser, which eval, cost, report and serve all use."""
+
+import pytest
+
+from tunewise.config import ConfigError, ModelSettings
+from tunewise.systems import System, parse_system, parse_systems
+
+
+def test_systems_parse_with_their_options():
+    models = {"local": ModelSettings(), "gpt": ModelSettings(backend="openai")}
+    assert parse_system("local", models) == parse_system(" local ", models)
+    s = parse_system("gpt+rag:k=3:threshold=0.25", models)
+    assert (s.model, s.rag, s.k, s.threshold, s.name) == ("gpt", True, 3, 0.25, "gpt+rag:k=3:threshold=0.25")
+    for bad, message in [("nope", "unknown model 'nope'; configured: gpt, local"),
+                         ("local+web", r"only '\+rag'"), ("local+rag:k=x", "bad option 'k=x'"),
+                         ("local:k=3", "need '\\+rag'"), ("local+rag:depth=3", "bad option"),
+                         ("+rag", "no model name")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_system(bad, models)
+    with pytest.raises(ConfigError, match="named twice"):
+        parse_systems("local,local", models)
+    with pytest.raises(ConfigError, match="no systems"):
+        parse_systems(" , ", models)
+
+
+def test_without_models_any_name_parses_for_price_table_apis():
+    assert parse_system("gpt-4o-mini+rag:k=2") == System("gpt-4o-mini+rag:k=2", "gpt-4o-mini", True, 2)
+    assert [s.model for s in parse_systems(["a", "b+rag"])] == ["a", "b"]
