@@ -131,6 +131,9 @@ def test_cli_summary_exit_codes_and_search(tmp_path, docs):
     hits = json.loads(found.stdout)
     assert len(hits) == 2 and hits[0]["source"].endswith("information-security-policy.md")
     assert {"score", "similarity", "page", "start", "end", "text"} <= set(hits[0])
+    md = json.loads(runner.invoke(app, ["search", "password", "--source", "*.md", "--json",
+                                        *store]).stdout)  # once matched nothing: '#' appended
+    assert md and all(h["source"].endswith(".md") for h in md)
     none = runner.invoke(app, ["search", "football world cup", "--threshold", "0.5", *store])
     assert "No matching passages" in none.stdout
     gone = runner.invoke(app, ["remove", str(docs / "parental-leave.txt"), *store])
