@@ -159,3 +159,45 @@ def test_cli_errors_are_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
 def test_version():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.startswith("tunewise 0.")
+
+
+def test_metadata_from_the_file_a_sidecar_and_the_command_line(ws, docs):
+    """Documents carry metadata — the file's own properties (a PDF's creation date), a sidecar
+    FILE.meta.json, and what the ingest adds for all — and searches filter by it."""
+    (docs / "remote-work-policy.md.meta.json").write_text('{"department": "HR", "year": 2024}')
+    report = ws.ingest([docs], metadata={"company": "Kestrel"})
+    assert not report.failed and len(report.added) == 6
+    hr = ws.search("remote work", k=10, where=["department=HR"])
+    assert hr and {h.chunk.source.rsplit("/", 1)[-1] for h in hr} == {"remote-work-policy.md"}
+    everything = ws.search("policy", k=50, mode="keyword")
+    assert len(ws.search("policy", k=50, mode="keyword", where=["company=Kestrel"])) == len(everything)
+    recent = ws.search("how long are records kept", k=10, where=["year>=2025"])
+    assert {h.chunk.source.rsplit("/", 1)[-1] for h in recent} == {"data-retention-policy.pdf"}
+    assert ws.search("remote work", k=10, where=["company=Other"]) == []
+    # a changed sidecar re-ingests its file alone
+    (docs / "remote-work-policy.md.meta.json").write_text('{"department": "Legal"}')
+    again = ws.ingest([docs], metadata={"company": "Kestrel"})
+    assert [p.rsplit("/", 1)[-1] for p in again.updated] == ["remote-work-policy.md"]
+    assert ws.search("remote work", k=10, where=["department=HR"]) == []
+    assert ws.search("remote work", k=10, where=["department=Legal"])
+    # a broken sidecar fails its file by name; the others are untouched
+    (docs / "parental-leave.txt.meta.json").write_text("{oops")
+    broken = ws.ingest([docs], metadata={"company": "Kestrel"})
+    assert [(p.rsplit("/", 1)[-1], r.split(":")[0]) for p, r in broken.failed] == [
+        ("parental-leave.txt", "parental-leave.txt.meta.json")]
+    assert len(broken.unchanged) == 5
+
+
+def test_cli_meta_and_where(tmp_path, docs):
+    runner = CliRunner()
+    store = ["--store", f"sqlite:{tmp_path}/m.db"]
+    ok = runner.invoke(app, ["ingest", str(docs), "--meta", "company=Kestrel", "--meta", "year=2026",
+                             *store])
+    assert ok.exit_code == 0, ok.output
+    found = json.loads(runner.invoke(app, ["search", "password", "--where", "year>=2026",
+                                           "--where", "company=Kestrel", "--json", *store]).stdout)
+    assert found and found[0]["source"].endswith("information-security-policy.md")
+    none = runner.invoke(app, ["search", "password", "--where", "year>2026", *store])
+    assert "No matching passages" in none.stdout
+    bad = runner.invoke(app, ["search", "password", "--where", "year>recent", *store])
+    assert bad.exit_code != 0 and "compares numbers" in str(bad.exception or bad.output)

@@ -6,6 +6,8 @@ leaves a consistent store, and running it again skips what is already there."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +133,10 @@ class _Batcher:
 
 
 def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settings: Settings,
-           sync: bool = False, progress: Progress | None = None) -> IngestReport:
+           sync: bool = False, progress: Progress | None = None,
+           metadata: dict | None = None) -> IngestReport:
+    """Ingest files and folders. Every document gets `metadata` (e.g. `--meta company=NIKE`),
+    over what its file says of itself and under a sidecar `FILE.meta.json` beside it."""
     started, report = time.perf_counter(), IngestReport()
     progress = progress or Progress()
     paths = list(paths)
@@ -140,7 +145,7 @@ def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settin
     progress.start(len(files))
     batcher = _Batcher(store, embedder, settings.ingest.batch_chunks, progress, report)
     for path in files:
-        _ingest_file(path, store, embedder, settings, batcher, report)
+        _ingest_file(path, store, embedder, settings, batcher, report, metadata or {})
         progress.file_done(str(path))
     batcher.flush()
     if sync:
@@ -150,10 +155,13 @@ def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settin
 
 
 def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Settings,
-                 batcher: _Batcher, report: IngestReport) -> None:
+                 batcher: _Batcher, report: IngestReport, metadata: dict) -> None:
     name = str(path)
     try:
+        extra = {**metadata, **_sidecar(path)}
         file_hash = file_digest(path)
+        if extra:  # a new sidecar or --meta value re-ingests an unchanged file
+            file_hash += "+" + digest(json.dumps(extra, sort_keys=True, default=str))
         if store.file_hash(name) == file_hash:
             report.unchanged.append(name)
             return
@@ -170,6 +178,9 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
     size, overlap = settings.chunking.size, settings.chunking.overlap
     for doc in loaded.documents:
         doc_id, content_hash = document_id(doc.source), digest(doc.text)
+        if extra:
+            doc = dataclasses.replace(doc, metadata={**doc.metadata, **extra})
+            content_hash = digest(doc.text + "\0" + json.dumps(extra, sort_keys=True, default=str))
         current.add(doc_id)
         if existing.get(doc_id) == content_hash:
             continue
@@ -184,6 +195,22 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
         report.updated.append(name)
     else:
         report.unchanged.append(name)
+
+
+SIDECAR = ".meta.json"  # report.pdf.meta.json holds report.pdf's metadata
+
+
+def _sidecar(path: Path) -> dict:
+    side = path.with_name(path.name + SIDECAR)
+    if not side.is_file():
+        return {}
+    try:
+        found = json.loads(side.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise LoadError(f"{side.name}: not a JSON object of metadata ({exc})") from None
+    if not isinstance(found, dict):
+        raise LoadError(f"{side.name}: not a JSON object of metadata")
+    return {str(k): v for k, v in found.items()}
 
 
 def _sync(store: Store, roots: list) -> list[str]:

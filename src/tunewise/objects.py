@@ -5,8 +5,11 @@ matched by a glob."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from dataclasses import dataclass, field
+
+from tunewise.errors import TunewiseError
 
 
 def source_name(path: str, key: str = "") -> str:
@@ -25,6 +28,88 @@ def source_glob(pattern: str) -> str:
 def source_matches(source: str, pattern: str) -> bool:
     """Whether a source (or a file path) matches a source glob; the stores' SQL does the same."""
     return fnmatch.fnmatchcase(source, source_glob(pattern))
+
+
+# --- metadata conditions: `--where company=NIKE --where 'year>=2022'` -------------------------
+
+OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first, for the parser
+
+
+class WhereError(TunewiseError):
+    """A metadata condition that cannot be read."""
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on a document's metadata. Comparisons with a number (`year>=2022`) hold
+    only for metadata values that are numbers; `=` and `!=` compare the value as text
+    (`year=2022` matches 2022 and "2022"). A document without the key matches no condition."""
+
+    key: str
+    op: str
+    value: str | float
+
+    def matches(self, metadata: dict) -> bool:
+        """The condition in Python; both stores' SQL does the same (the contract tests say so)."""
+        found = metadata.get(self.key)
+        if found is None or isinstance(found, (dict, list)):  # scalars only
+            return False
+        if self.op in ("=", "!="):
+            text = found if isinstance(found, str) else json.dumps(found)
+            return (text == _text(self.value)) == (self.op == "=")
+        if isinstance(found, bool) or not isinstance(found, (int, float)):
+            return False
+        value = float(self.value)
+        return {"<": found < value, "<=": found <= value, ">": found > value,
+                ">=": found >= value}[self.op]
+
+
+def _text(value: str | float) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def parse_where(items: list[str] | tuple[str, ...] | None) -> tuple[Condition, ...]:
+    """`KEY=VALUE`, `KEY!=VALUE`, `KEY>=NUMBER` … → conditions (all must hold)."""
+    conditions = []
+    for item in items or ():
+        op = next((o for o in OPERATORS if o in item), None)
+        key, value = item.split(op, 1) if op else (item, "")
+        key, value = key.strip(), value.strip()
+        if op is None or not _KEY.fullmatch(key) or not value:
+            raise WhereError(f"--where {item!r}: write KEY=VALUE, KEY!=VALUE or KEY>=NUMBER "
+                             f"(operators {', '.join(OPERATORS)}; keys are letters, digits, _ . -)")
+        if op in ("<", "<=", ">", ">="):
+            try:
+                number: str | float = float(value)
+            except ValueError:
+                raise WhereError(f"--where {item!r}: {op} compares numbers") from None
+            conditions.append(Condition(key, op, number))
+        else:
+            conditions.append(Condition(key, op, _number_or_text(value)))
+    return tuple(conditions)
+
+
+def as_where(items) -> tuple[Condition, ...]:
+    """Conditions from what a caller has: Condition objects, `KEY=VALUE` strings, or nothing."""
+    items = tuple(items or ())
+    return tuple(c if isinstance(c, Condition) else parse_where([c])[0] for c in items)
+
+
+def _number_or_text(value: str) -> str | float:
+    """'2022' → 2022 (as JSON would have it), '2022.5' → 2022.5, anything else stays text."""
+    try:
+        number = json.loads(value)
+    except ValueError:
+        return value
+    return number if isinstance(number, (int, float)) and not isinstance(number, bool) else value
+
+
+def metadata_value(text: str) -> str | float:
+    """A metadata value given as text (`--meta year=2022`, a sidecar's string): numbers become
+    numbers, so that `--where 'year>=2020'` compares them."""
+    return _number_or_text(text.strip())
 
 
 @dataclass(frozen=True)

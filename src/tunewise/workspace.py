@@ -12,7 +12,7 @@ from tunewise.embeddings import Embedder, make_embedder
 from tunewise.ingest import IngestReport, Progress, ingest
 from tunewise.models import ChatModel, make_model
 from tunewise.models.base import OnToken
-from tunewise.objects import Hit
+from tunewise.objects import Hit, as_where
 from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
 from tunewise.retrieval import Retriever
@@ -52,19 +52,24 @@ class Workspace:
         return Retriever(self.store, self.embedder, self.settings.retrieval)
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,
-               progress: Progress | None = None) -> IngestReport:
-        return ingest(paths, self.store, self.embedder, self.settings, sync=sync, progress=progress)
+               progress: Progress | None = None, metadata: dict | None = None) -> IngestReport:
+        """`metadata` is added to every document ingested (a sidecar FILE.meta.json wins)."""
+        return ingest(paths, self.store, self.embedder, self.settings, sync=sync, progress=progress,
+                      metadata=metadata)
 
     def remove(self, paths: Iterable[str | Path]) -> int:
         """Remove the documents of these files (or of every file under these folders)."""
         return sum(self.store.remove_path(str(Path(p).expanduser().resolve())) for p in paths)
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
-               threshold: float | None = None, source: str | None = None) -> list[Hit]:
+               threshold: float | None = None, source: str | None = None,
+               where: Iterable = ()) -> list[Hit]:
+        """`where`: metadata conditions, as `KEY=VALUE` / `KEY>=NUMBER` strings or Conditions."""
+        where = as_where(where)
         if (mode or self.settings.retrieval.mode) == "keyword":  # no model load for keywords
             return Retriever(self.store, None, self.settings.retrieval).search(
-                query, k, mode, threshold, source)
-        return self.retriever.search(query, k, mode, threshold, source)
+                query, k, mode, threshold, source, where=where)
+        return self.retriever.search(query, k, mode, threshold, source, where=where)
 
     def model(self, name: str | None = None) -> ChatModel:
         """A configured chat model by name (default: [rag] model), loaded once per workspace."""
@@ -75,17 +80,18 @@ class Workspace:
 
     def ask(self, question: str, model: str | None = None, rag: bool = True,
             k: int | None = None, threshold: float | None = None,
-            on_token: OnToken | None = None) -> Answer:
-        """Answer a question from the documents (rag=False: from the model alone), with sources."""
+            on_token: OnToken | None = None, where: Iterable = ()) -> Answer:
+        """Answer a question from the documents (rag=False: from the model alone), with sources;
+        `where` narrows the documents as in `search`."""
         retriever = self.retriever if rag else None
         return answer(question, self.model(model), self.settings.rag, retriever, k=k,
-                      threshold=threshold, on_token=on_token)
+                      threshold=threshold, on_token=on_token, where=as_where(where))
 
     def conversation(self, model: str | None = None, rag: bool = True,
-                     k: int | None = None) -> Conversation:
+                     k: int | None = None, where: Iterable = ()) -> Conversation:
         """A chat over the documents; follow-ups are rewritten into standalone questions."""
         return Conversation(self.model(model), self.settings.rag,
-                            self.retriever if rag else None, k=k)
+                            self.retriever if rag else None, k=k, where=as_where(where))
 
     def stats(self) -> dict:
         return self.store.stats()

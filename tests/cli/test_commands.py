@@ -42,9 +42,11 @@ def _bad_arguments(tmp):
     not_a_run = str(tmp)
     return {
         "ingest": [[missing, *store], [str(SAMPLE / "policies"), "--chunk-size", "0", *store],
+                   [str(SAMPLE / "policies"), "--meta", "novalue", *store],
                    [str(SAMPLE / "policies"), "--chunk-overlap", "-3", *store]],
         "remove": [[missing, "--store", "mysql://x"]],
-        "search": [["q", "-k", "0", *store], ["q", "--mode", "fuzzy", *store]],
+        "search": [["q", "-k", "0", *store], ["q", "--mode", "fuzzy", *store],
+                   ["q", "--where", "year>recent", *store]],
         "ask": [["q", "--model", "nope", *store], ["q", "-k", "-1", *store]],
         "chat": [["--model", "nope", *store]],
         "stats": [["--store", "mysql://db/docs"], ["--config", missing]],

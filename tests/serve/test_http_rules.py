@@ -81,6 +81,9 @@ def test_without_a_key_only_localhost():
     ("/v1/search", {"query": ""}, 400, "query"),
     ("/v1/search", {"query": "x", "k": 0}, 400, "k"),
     ("/v1/search", {"query": "x", "mode": "psychic"}, 400, "mode"),
+    ("/v1/search", {"query": "x", "where": ["year>recent"]}, 400, "compares numbers"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}],
+                              "where": ["no operator"]}, 400, "KEY=VALUE"),
 ])
 def test_malformed_requests_get_a_4xx_with_a_message(http, path, body, status, message):
     if isinstance(body, bytes):
@@ -103,6 +106,9 @@ def test_upload_search_delete(http, tmp_path):
     hits = http.post("/v1/search", json={"query": "cardamom buns canteen", "k": 1},
                      headers=AUTH).json()["data"]
     assert hits[0]["source"].endswith("canteen.txt") and "Thursday" in hits[0]["text"]
+    nobody = http.post("/v1/search", json={"query": "cardamom buns canteen",
+                                           "where": ["company=Nobody"]}, headers=AUTH)
+    assert nobody.status_code == 200 and nobody.json()["data"] == []  # no document has it
     deleted = http.delete(f"/v1/documents/{doc['id']}", headers=AUTH)
     assert deleted.status_code == 200 and deleted.json()["documents"] == 1
     hits = http.post("/v1/search", json={"query": "cardamom buns canteen", "k": 3},

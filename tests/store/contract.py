@@ -20,8 +20,9 @@ def vec(*values: float) -> np.ndarray:
 
 
 def stored(path: str, texts: list[str], vectors: list[np.ndarray], key: str = "",
-           title: str = "") -> StoredDocument:
-    doc = Document(path=path, text="\n\n".join(texts), title=title or path, key=key)
+           title: str = "", metadata: dict | None = None) -> StoredDocument:
+    doc = Document(path=path, text="\n\n".join(texts), title=title or path, key=key,
+                   metadata=metadata or {})
     doc_id, doc_hash = document_id(doc.source), digest(doc.text)
     chunks, at = [], 0
     for i, t in enumerate(texts):
@@ -147,6 +148,38 @@ class StoreContract:
         assert sorted((c.id, c.source) for c in filled.iter_chunks()) == before
         assert filled.stats()["documents"] == 3 and filled.file_hash("/docs/birds.md") is None
         assert len(filled.keyword("kitten", 5)) == 1 and filled.keyword("birds", 5) == []
+
+    def test_metadata_conditions(self, store):
+        """--where conditions in SQL mean what objects.Condition.matches says, in dense, keyword
+        and listing alike: numbers compare as numbers, = compares as text, objects and arrays and
+        missing keys match nothing."""
+        from tunewise.objects import parse_where
+
+        store.check_embedder("test-embedder", DIM)
+        metadata = [{"company": "NIKE", "year": 2022, "audited": True},
+                    {"company": "NIKE", "year": 2019},
+                    {"company": "AMD", "year": "2022"},
+                    {"company": "AMD", "year": 2023.5, "tags": ["a"]},
+                    {}]
+        docs = [stored(f"/m/{i}.md", [f"Report {i} on revenue."], [vec(1, i)], metadata=m)
+                for i, m in enumerate(metadata)]
+        store.write(WriteBatch(documents=docs))
+        cases = [["company=NIKE"], ["company!=NIKE"], ["year>=2022"], ["year<2022"], ["year=2022"],
+                 ["audited=true"], ["tags=a"], ["company=NIKE", "year>=2020"], ["missing=1"],
+                 ["year>2022.9"], ["year!=2019"], ["year<=2023.5", "company=AMD"]]
+        for case in cases:
+            where = parse_where(case)
+            expected = {d.document.source for d in docs
+                        if all(c.matches(d.document.metadata) for c in where)}
+            assert {c.source for c in store.iter_chunks(where=where)} == expected, case
+            dense = store.dense(vec(1), 10, where=where)
+            assert {c.source for c in store.chunks([r for r, _ in dense]).values()} == expected, case
+            keyword = store.keyword("revenue", 10, where=where)
+            assert {c.source for c in store.chunks([r for r, _ in keyword]).values()} == expected, case
+        assert {c.source for c in store.iter_chunks(where=parse_where(["year>=2022"]))} == {
+            "/m/0.md", "/m/3.md"}  # the string "2022" is no number
+        narrowed = store.iter_chunks(source="*/1.md", where=parse_where(["company=NIKE"]))
+        assert [c.source for c in narrowed] == ["/m/1.md"]
 
     def test_source_names_and_globs(self, store):
         """Sources are `path` or `path#key`; globs by extension, folder or record key match them

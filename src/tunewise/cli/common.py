@@ -30,6 +30,9 @@ StoreOpt = Annotated[Optional[str], typer.Option(
 ModelOpt = Annotated[Optional[str], typer.Option(
     help="A model name from [models] in the config (default: [rag] model).")]
 NoRagOpt = Annotated[bool, typer.Option("--no-rag", help="Ask the model alone, no documents.")]
+WhereOpt = Annotated[Optional[list[str]], typer.Option(
+    "--where", help="Only documents whose metadata meets this: KEY=VALUE, KEY!=VALUE, KEY>=NUMBER "
+    "(also <, <=, >; repeatable, all must hold), e.g. --where company=NIKE --where 'year>=2022'.")]
 PassagesOpt = Annotated[Optional[int], typer.Option("-k", min=1, help="How many passages to retrieve.")]
 
 

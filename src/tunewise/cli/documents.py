@@ -18,6 +18,7 @@ from tunewise.cli.common import (
     NoRagOpt,
     PassagesOpt,
     StoreOpt,
+    WhereOpt,
     bar_columns,
     console,
     out,
@@ -26,6 +27,7 @@ from tunewise.cli.common import (
 )
 from tunewise.errors import TunewiseError
 from tunewise.ingest import IngestReport
+from tunewise.objects import metadata_value
 from tunewise.retrieval import MODES
 from tunewise.workspace import Workspace
 
@@ -43,6 +45,9 @@ def ingest_cmd(
     strict: Annotated[bool, typer.Option(help="Exit non-zero if any file failed.")] = False,
     chunk_size: Annotated[Optional[int], typer.Option(help="Chunk size in embedder tokens.")] = None,
     chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap in tokens.")] = None,
+    meta: Annotated[Optional[list[str]], typer.Option(
+        "--meta", help="KEY=VALUE metadata for every document of this ingest, for --where "
+        "(repeatable; numbers stay numbers). A sidecar FILE.meta.json sets a file's own.")] = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -60,7 +65,8 @@ def ingest_cmd(
     with Workspace(settings) as ws:
         try:
             with Progress(*bar_columns(), console=console, transient=True) as bars:
-                report = ws.ingest(paths, sync=sync, progress=IngestBars(bars))
+                report = ws.ingest(paths, sync=sync, progress=IngestBars(bars),
+                                   metadata=_metadata(meta))
         except KeyboardInterrupt:
             console.print("interrupted: what was written is consistent; "
                           "run the same command again to finish")
@@ -68,6 +74,16 @@ def ingest_cmd(
         _print_report(report, ws.stats())
     if not report.ok or (strict and report.failed):
         raise typer.Exit(1)
+
+
+def _metadata(items: list[str] | None) -> dict:
+    found = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{item!r}: write KEY=VALUE", param_hint="--meta")
+        found[key.strip()] = metadata_value(value)
+    return found
 
 
 def _print_report(report: IngestReport, stats: dict) -> None:
@@ -114,6 +130,7 @@ def search_cmd(
         help="Minimum cosine similarity (BM25 score in keyword mode); may leave no hits.")] = None,
     source: Annotated[Optional[str], typer.Option(
         help="Only documents whose path matches this glob or contains this text.")] = None,
+    where: WhereOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOpt = None,
     store: StoreOpt = None,
@@ -123,7 +140,7 @@ def search_cmd(
     Example: `tunewise search "How many days can I work from home?" -k 3 --threshold 0.3`
     """
     with Workspace(settings_for(config, store)) as ws:
-        hits = ws.search(query, k=k, mode=mode, threshold=threshold, source=source)
+        hits = ws.search(query, k=k, mode=mode, threshold=threshold, source=source, where=where)
         thresholded = threshold is not None or ws.settings.retrieval.threshold is not None
     if as_json:
         out.print_json(json.dumps([{
@@ -151,6 +168,7 @@ def ask_cmd(
     k: PassagesOpt = None,
     threshold: Annotated[Optional[float], typer.Option(
         help="Minimum cosine similarity of a passage (default: [rag] threshold).")] = None,
+    where: WhereOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOpt = None,
     store: StoreOpt = None,
@@ -164,7 +182,7 @@ def ask_cmd(
     with Workspace(settings_for(config, store)) as ws:
         stream = None if as_json else (lambda text: out.print(text, end="", highlight=False))
         result = ws.ask(question, model=model, rag=not no_rag, k=k, threshold=threshold,
-                        on_token=stream)
+                        on_token=stream, where=where)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
         return
@@ -187,6 +205,7 @@ def chat_cmd(
     model: ModelOpt = None,
     no_rag: NoRagOpt = False,
     k: PassagesOpt = None,
+    where: WhereOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -198,7 +217,7 @@ def chat_cmd(
     Example: `tunewise chat --model local`
     """
     with Workspace(settings_for(config, store)) as ws:
-        talk = ws.conversation(model, rag=not no_rag, k=k)
+        talk = ws.conversation(model, rag=not no_rag, k=k, where=where)
         while True:
             try:
                 question = input("you> ").strip()

@@ -11,11 +11,21 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from tunewise.cli.common import ConfigOpt, IngestBars, StoreOpt, bar_columns, console, out, settings_for
+from tunewise.cli.common import (
+    ConfigOpt,
+    IngestBars,
+    StoreOpt,
+    WhereOpt,
+    bar_columns,
+    console,
+    out,
+    settings_for,
+)
 from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
 from tunewise.evaluate.retrieval import evaluate_retrieval
 from tunewise.evaluate.runner import run_eval
 from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
+from tunewise.objects import parse_where
 from tunewise.systems import parse_systems
 from tunewise.workspace import Workspace
 
@@ -86,6 +96,7 @@ def run_cmd(
         help="A model from [models] that grades correctness and faithfulness.")] = None,
     instruction: Annotated[Optional[str], typer.Option(
         help="Appended to every question for the model (overrides the file's).")] = None,
+    where: WhereOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -104,7 +115,8 @@ def run_cmd(
             with Progress(*columns, console=console, transient=True) as bars:
                 task = bars.add_task("answers", total=len(qs[:limit]) * len(chosen))
                 report = run_eval(ws, chosen, qs, out_dir, max_tokens, concurrency, rpm, judge,
-                                  instruction, limit, on_record=lambda _: bars.advance(task))
+                                  instruction, limit, on_record=lambda _: bars.advance(task),
+                                  where=parse_where(where))
         except KeyboardInterrupt:
             console.print(f"interrupted: answers so far are in {out_dir}; run the same command "
                           "again to resume")

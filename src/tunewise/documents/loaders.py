@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -118,13 +118,15 @@ def _load_pdf(path: Path) -> Document:
             parts.append(page_text)
             offset += len(page_text) + 2  # the "\n\n" joining pages
         title = (reader.metadata.title if reader.metadata else None) or ""
+        properties = _pdf_properties(reader)
     except LoadError:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
         raise LoadError(f"corrupt or unreadable PDF: {exc}") from exc
     if not parts:
         raise LoadError("PDF has no extractable text (scanned? run OCR first)")
-    return _nonempty(path, "\n\n".join(parts), str(title), pages=tuple(pages))
+    doc = _nonempty(path, "\n\n".join(parts), str(title), pages=tuple(pages))
+    return replace(doc, metadata=properties)
 
 
 def _load_docx(path: Path) -> Document:
@@ -143,7 +145,29 @@ def _load_docx(path: Path) -> Document:
             blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
     heading = next((p.text for p in d.paragraphs
                     if p.style is not None and p.style.name.startswith(("Heading", "Title"))), "")
-    return _nonempty(path, "\n\n".join(blocks), d.core_properties.title or heading)
+    doc = _nonempty(path, "\n\n".join(blocks), d.core_properties.title or heading)
+    props = d.core_properties
+    return replace(doc, metadata=_properties(props.author, props.subject, props.created))
+
+
+def _pdf_properties(reader) -> dict:
+    info = reader.metadata
+    if not info:
+        return {}
+    try:
+        created = info.creation_date
+    except (ValueError, TypeError):  # a malformed date is no reason to refuse the text
+        created = None
+    return _properties(info.author, info.subject, created)
+
+
+def _properties(author, subject, created) -> dict:
+    """A document's own properties (PDF info, DOCX core properties) as metadata to filter by."""
+    found = {"author": str(author).strip() if author else "",
+             "subject": str(subject).strip() if subject else ""}
+    if created is not None and hasattr(created, "year"):
+        found["created"], found["year"] = created.strftime("%Y-%m-%d"), created.year
+    return {k: v for k, v in found.items() if v != ""}
 
 
 def _load_jsonl(path: Path, text_field: str) -> Loaded:

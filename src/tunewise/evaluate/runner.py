@@ -124,12 +124,13 @@ OnRecord = Callable[[dict], None]
 def run_eval(ws, systems: list[System], questions: list[Question], out: str | Path,
              max_tokens: int | None = None, concurrency: int = 4, rpm: float | None = None,
              judge_model: str | None = None, instruction: str | None = None,
-             limit: int | None = None, on_record: OnRecord | None = None) -> RunReport:
+             limit: int | None = None, on_record: OnRecord | None = None,
+             where: tuple = ()) -> RunReport:
     """Answer every question (the first `limit`) with every system into OUT, resuming what OUT
     already holds. `ws` is the Workspace whose store, retriever and models the systems use.
     A run belongs to the whole question set, so a larger `limit` later extends it."""
     out = Path(out)
-    _check_manifest(out, questions, ws, max_tokens, judge_model, instruction)
+    _check_manifest(out, questions, ws, max_tokens, judge_model, instruction, where)
     questions = questions[:limit]
     done = load_records(out)
     judge_with = ws.model(judge_model) if judge_model else None
@@ -146,7 +147,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     def task(system: System, q: Question, previous: dict | None) -> dict:
         if previous is None or previous.get("error"):
             pace.wait()
-            record = _answer(ws, system, q, max_tokens, instruction)
+            record = _answer(ws, system, q, max_tokens, instruction, where)
             count("failed" if record.get("error") else "answered")
         else:
             record = dict(previous)
@@ -210,7 +211,7 @@ def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnReco
 
 
 def _answer(ws, system: System, q: Question, max_tokens: int | None,
-            instruction: str | None) -> dict:
+            instruction: str | None, where: tuple = ()) -> dict:
     record = {"system": system.name, "question_id": q.id, "question": q.question,
               "answers": list(q.answers), "choices": list(q.choices), "doc_ids": list(q.doc_ids),
               "unanswerable": q.unanswerable,
@@ -219,7 +220,7 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
         a = answer(q.question, ws.model(system.model), ws.settings.rag,
                    ws.retriever if system.rag else None, k=system.k, threshold=system.threshold,
                    on_token=lambda _: None, max_tokens=max_tokens,
-                   instruction=instruction or q.instruction)
+                   instruction=instruction or q.instruction, where=where)
     except (ModelError, PromptError) as exc:
         return {**record, "error": str(exc)}
     return {**record, "prediction": a.text, "abstained": a.abstained,
@@ -234,12 +235,14 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
 
 
 def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_model,
-                    instruction) -> None:
+                    instruction, where: tuple = ()) -> None:
     """A run directory belongs to one question set and one generation setup: resuming with other
     questions or settings would mix incomparable records, so it is refused."""
     out.mkdir(parents=True, exist_ok=True)
     wanted = {"questions": len(questions), "questions_digest": questions_digest(questions),
-              "max_tokens": max_tokens, "instruction": instruction}
+              "max_tokens": max_tokens, "instruction": instruction,
+              # only when given, so runs made before metadata conditions existed still resume
+              **({"where": [f"{c.key}{c.op}{c.value}" for c in where]} if where else {})}
     path = out / MANIFEST
     if path.exists():
         have = json.loads(path.read_text())

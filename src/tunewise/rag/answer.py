@@ -10,6 +10,7 @@ from tunewise.config import RagSettings
 from tunewise.models.base import ChatModel, OnToken, Usage
 from tunewise.rag.prompt import PromptError, Source, pack
 from tunewise.retrieval import Retriever
+from tunewise.store.base import Where
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Answer:
 def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Retriever | None,
            k: int | None = None, threshold: float | None = None,
            on_token: OnToken | None = None, max_tokens: int | None = None,
-           instruction: str | None = None) -> Answer:
+           instruction: str | None = None, where: Where = ()) -> Answer:
     """Answer `question` with `model`; with a retriever, from the documents it finds.
     `instruction` ("Answer with one word: yes, no or maybe.") follows the question in the
     prompt but is not part of the retrieval query."""
@@ -46,7 +47,7 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     hits = []
     if retriever is not None:
         limit = settings.threshold if threshold is None else threshold
-        hits = retriever.search(question, k=k, threshold=limit)
+        hits = retriever.search(question, k=k, threshold=limit, where=where)
         if not hits and settings.on_no_context == "abstain":
             if on_token:
                 on_token(settings.abstain_message)

@@ -31,6 +31,7 @@ class Conversation:
     settings: RagSettings
     retriever: Retriever | None
     k: int | None = None
+    where: tuple = ()  # metadata conditions on the documents searched (objects.Condition)
     turns: list[tuple[str, str]] = field(default_factory=list)  # (question, answer)
     remember: int = 3  # turns shown to the rewriter
 
@@ -49,6 +50,6 @@ class Conversation:
 
     def ask(self, question: str, on_token: OnToken | None = None) -> Answer:
         result = answer(self.standalone(question.strip()), self.model, self.settings,
-                        self.retriever, k=self.k, on_token=on_token)
+                        self.retriever, k=self.k, on_token=on_token, where=self.where)
         self.turns.append((question.strip(), result.text))
         return result

@@ -13,6 +13,7 @@ from tunewise.errors import TunewiseError
 from tunewise.objects import Hit
 from tunewise.retrieval.fusion import FUSIONS, convex, rrf
 from tunewise.store import Store, ensure_built_with
+from tunewise.store.base import Where
 
 MODES = ("dense", "keyword", "hybrid")
 
@@ -27,9 +28,10 @@ class Retriever:
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
                threshold: float | None = None, source: str | None = None,
-               vector: np.ndarray | None = None) -> list[Hit]:
+               vector: np.ndarray | None = None, where: Where = ()) -> list[Hit]:
         """The k best chunks for `query`. `threshold` is a minimum cosine similarity (a minimum
         BM25 score in keyword mode); when nothing passes it the answer is an empty list.
+        `source` (a glob) and `where` (metadata conditions) narrow the documents searched.
         `vector` is the query's embedding when the caller already has it."""
         s = replace(self.settings, **{n: v for n, v in
                     {"k": k, "mode": mode, "threshold": threshold}.items() if v is not None})
@@ -40,15 +42,15 @@ class Retriever:
         if not query.strip():
             return []
         if s.mode == "keyword":
-            scored = [(row, score, None) for row, score in self.store.keyword(query, s.k, source)]
+            scored = [(row, score, None) for row, score in self.store.keyword(query, s.k, source, where)]
             if s.threshold is not None:
                 scored = [h for h in scored if h[1] >= s.threshold]
             return self._hits(scored, "keyword")
         vector = self._embed(query) if vector is None else vector
         if s.mode == "dense":
-            scored = [(row, cos, cos) for row, cos in self.store.dense(vector, s.k, source)]
+            scored = [(row, cos, cos) for row, cos in self.store.dense(vector, s.k, source, where)]
         else:
-            scored = self._hybrid(query, vector, s, source)
+            scored = self._hybrid(query, vector, s, source, where)
         if s.threshold is not None:
             scored = [h for h in scored if h[2] >= s.threshold]
         return self._hits(scored[: s.k], s.mode)
@@ -59,11 +61,11 @@ class Retriever:
         ensure_built_with(self.store, self.embedder.name)
         return self.embedder.embed([query])[0]
 
-    def _hybrid(self, query: str, vector: np.ndarray, s: RetrievalSettings,
-                source: str | None) -> list[tuple[int, float, float]]:
+    def _hybrid(self, query: str, vector: np.ndarray, s: RetrievalSettings, source: str | None,
+                where: Where) -> list[tuple[int, float, float]]:
         depth = max(s.depth, s.k)
-        dense = dict(self.store.dense(vector, depth, source))
-        keyword = dict(self.store.keyword(query, depth, source))
+        dense = dict(self.store.dense(vector, depth, source, where))
+        keyword = dict(self.store.keyword(query, depth, source, where))
         only_keyword = [row for row in keyword if row not in dense]
         # The cosine of keyword-only hits is exact and cheap: every vector is at hand.
         dense.update(zip(only_keyword, self.store.similarities(vector, only_keyword)))

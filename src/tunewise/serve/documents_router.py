@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tunewise.errors import TunewiseError
+from tunewise.objects import parse_where
 from tunewise.serve.openai_router import services
 
 router = APIRouter(prefix="/v1")
@@ -21,6 +22,8 @@ class SearchRequest(BaseModel):
     k: int | None = Field(default=None, ge=1, le=100)
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     threshold: float | None = None
+    # metadata conditions, as on the command line: ["company=NIKE", "year>=2022"]
+    where: list[str] = Field(default_factory=list, max_length=20)
 
 
 @router.post("/documents", status_code=201)
@@ -54,7 +57,7 @@ async def delete(doc_id: str, request: Request) -> dict:
 @router.post("/search")
 async def search(body: SearchRequest, request: Request) -> dict:
     hits = await asyncio.to_thread(services(request).search, body.query, body.k, body.mode,
-                                   body.threshold)
+                                   body.threshold, parse_where(body.where))
     return {"object": "list", "data": [
         {"source": h.chunk.source, "title": h.chunk.title, "page": h.chunk.page,
          "position": h.chunk.position, "score": round(h.score, 4),

@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from tunewise.errors import TunewiseError
+from tunewise.objects import parse_where
 from tunewise.rag import Answer
 from tunewise.serve.services import Cancelled, Services
 
@@ -41,6 +42,8 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     temperature: float | None = None  # accepted; the models answer with their configured setting
     stream_options: dict | None = None
+    # tunewise: metadata conditions on the documents a `+rag` system searches
+    where: list[str] = Field(default_factory=list, max_length=20)
 
 
 class EmbeddingRequest(BaseModel):
@@ -72,17 +75,21 @@ async def chat(body: ChatRequest, request: Request):
     head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
             "model": system.name}
     if not body.stream:
-        result: Answer = await asyncio.wrap_future(svc.complete(system, messages, max_tokens))
+        where = parse_where(body.where)
+        result: Answer = await asyncio.wrap_future(svc.complete(system, messages, max_tokens,
+                                                                where=where))
         return {**head, "object": "chat.completion",
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": result.text}}],
                 "usage": _usage(result), **_extras(result)}
-    return StreamingResponse(_stream(svc, system, messages, max_tokens, head, request),
+    return StreamingResponse(_stream(svc, system, messages, max_tokens, head, request,
+                                     parse_where(body.where)),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _stream(svc: Services, system, messages, max_tokens, head, request: Request):
+async def _stream(svc: Services, system, messages, max_tokens, head, request: Request,
+                  where: tuple = ()):
     loop = asyncio.get_running_loop()
     tokens: asyncio.Queue = asyncio.Queue()
     state = {"gone": False}
@@ -92,7 +99,7 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
             raise Cancelled()  # stops the generation of a client that left
         loop.call_soon_threadsafe(tokens.put_nowait, text)
 
-    future = svc.complete(system, messages, max_tokens, on_token)
+    future = svc.complete(system, messages, max_tokens, on_token, where)
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(tokens.put_nowait, None))
 
     def event(**body) -> str:

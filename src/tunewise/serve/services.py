@@ -119,7 +119,7 @@ class Services:
                        f"{', '.join(s.name for s in self.systems())}")
 
     def complete(self, system: System, messages: list[dict], max_tokens: int | None,
-                 on_token: Callable[[str], None] | None = None) -> Future:
+                 on_token: Callable[[str], None] | None = None, where: tuple = ()) -> Future:
         """Answer in the background; the Future holds an `Answer`. With retrieval, the last user
         message is answered from the documents; without, the whole conversation goes to the
         model as it is."""
@@ -130,7 +130,7 @@ class Services:
                 question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
                 return answer(question, model, self.settings.rag,
                               _LockedRetriever(self.ws.retriever, self.store_lock),
-                              on_token=on_token, max_tokens=max_tokens)
+                              on_token=on_token, max_tokens=max_tokens, where=where)
             gen = model.generate(messages, max_tokens=max_tokens, on_token=on_token)
             return Answer(messages[-1]["content"], gen.text.strip(), model.name, usage=gen.usage,
                           latency_s=gen.latency_s, first_token_s=gen.first_token_s)
@@ -154,11 +154,12 @@ class Services:
             tokens = sum(len(self.ws.embedder.tokenizer.offsets(t)) for t in texts)
         return [list(map(float, v)) for v in vectors], tokens
 
-    def search(self, query: str, k: int | None, mode: str | None, threshold: float | None):
+    def search(self, query: str, k: int | None, mode: str | None, threshold: float | None,
+               where: tuple = ()):
         if mode != "keyword":
             _ = self.ws.embedder  # load outside the lock: the first load takes seconds
         with self.store_lock:
-            return self.ws.search(query, k=k, mode=mode, threshold=threshold)
+            return self.ws.search(query, k=k, mode=mode, threshold=threshold, where=where)
 
     def upload(self, filename: str, content: bytes) -> tuple[str, object]:
         """Keep the file under uploads/<id>/ and ingest it; the id is a hash of the content, so

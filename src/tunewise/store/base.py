@@ -11,7 +11,9 @@ from typing import Iterator, Protocol
 import numpy as np
 
 from tunewise.errors import TunewiseError
-from tunewise.objects import Chunk, Document, source_name
+from tunewise.objects import Chunk, Condition, Document, source_name
+
+Where = tuple[Condition, ...]  # metadata conditions, all of which must hold
 
 
 class StoreError(TunewiseError):
@@ -88,10 +90,13 @@ class Store(Protocol):
 
     def paths(self) -> list[str]: ...
 
-    def dense(self, vector: np.ndarray, k: int, source: str | None = None) -> list[tuple[int, float]]:
-        """The k (row, cosine) pairs most similar to `vector`, best first."""
+    def dense(self, vector: np.ndarray, k: int, source: str | None = None,
+              where: Where = ()) -> list[tuple[int, float]]:
+        """The k (row, cosine) pairs most similar to `vector`, best first; only chunks of
+        documents whose source matches `source` and whose metadata meets every condition."""
 
-    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
+    def keyword(self, query: str, k: int, source: str | None = None,
+                where: Where = ()) -> list[tuple[int, float]]:
         """The k (row, BM25 score) pairs that best match the words of `query`, best first."""
 
     def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]: ...
@@ -99,7 +104,7 @@ class Store(Protocol):
     def chunks(self, rows: list[int]) -> dict[int, Chunk]:
         """{row: chunk}; rows deleted meanwhile are missing."""
 
-    def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
+    def iter_chunks(self, source: str | None = None, where: Where = ()) -> Iterator[Chunk]:
         """Every chunk (of documents whose path matches `source`), document by document in
         position order; a stable order, so a job that walks the chunks can resume."""
 

@@ -22,6 +22,7 @@ from tunewise.store.base import (
     EmbedderMismatch,
     StoredDocument,
     StoreError,
+    Where,
     WriteBatch,
     chunk_from_row,
     exported,
@@ -268,30 +269,49 @@ class PostgresStore:
                 f"SELECT path FROM {self.schema}.files ORDER BY 1").fetchall()]
 
     # -- reading ----------------------------------------------------------------------------
-    def _source_filter(self, source: str | None) -> tuple[str, tuple]:
-        if source is None:
-            return "", ()
+    def _scope(self, source: str | None, where: Where) -> tuple[str, dict]:
+        """' AND c.document_id IN (…)' for a source glob and metadata conditions, with named
+        parameters; the meaning of objects.Condition.matches (scalars; numbers as numbers)."""
+        conditions, params = [], {}
+        if source is not None:
+            conditions.append(f"{SOURCE_SQL} LIKE %(scope_source)s")
+            params["scope_source"] = _glob_to_like(source_glob(source))
+        for i, c in enumerate(where):
+            key, value = f"%(scope_key{i})s", f"%(scope_value{i})s"
+            params[f"scope_key{i}"] = c.key
+            if c.op in ("=", "!="):
+                conditions.append(f"(CASE WHEN jsonb_typeof(d.metadata -> {key}) IN ('string', "
+                                  f"'number', 'boolean') THEN d.metadata ->> {key} END) {c.op} {value}")
+                params[f"scope_value{i}"] = c.value if isinstance(c.value, str) else json.dumps(c.value)
+            else:
+                conditions.append(f"(CASE WHEN jsonb_typeof(d.metadata -> {key}) = 'number' THEN "
+                                  f"(d.metadata ->> {key})::float8 END) {c.op} {value}")
+                params[f"scope_value{i}"] = float(c.value)
+        if not conditions:
+            return "", {}
         return (f" AND c.document_id IN (SELECT id FROM {self.schema}.documents d WHERE "
-                f"{SOURCE_SQL} LIKE %s)", (_glob_to_like(source_glob(source)),))
+                f"{' AND '.join(conditions)})", params)
 
-    def dense(self, vector: np.ndarray, k: int, source: str | None = None,
+    def dense(self, vector: np.ndarray, k: int, source: str | None = None, where: Where = (),
               exact: bool = False) -> list[tuple[int, float]]:
         """The k most similar chunks by the HNSW index (approximate, as pgvector's is), or by a
-        full scan with `exact` (for measuring the index's recall)."""
+        full scan with `exact` (for measuring the index's recall) or metadata conditions (HNSW
+        filters after its search, which could leave fewer than k of a narrow filter)."""
         if k <= 0:
             return []
-        where, params = self._source_filter(source)
+        scope, params = self._scope(source, where)
         q = _vector_literal(np.asarray(vector, dtype=np.float32))
         # ORDER BY the bare distance uses the index; "+ 0" hides it from the planner.
-        order = "(c.embedding <=> %s::vector)" + (" + 0" if exact else "")
+        order = "(c.embedding <=> %(q)s::vector)" + (" + 0" if exact or where else "")
         with self._tx() as c:
             c.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH_MIN, min(int(k), 1000))}")
             rows = c.execute(
-                f"SELECT c.row, 1 - (c.embedding <=> %s::vector) FROM {self.schema}.chunks c "
-                f"WHERE true{where} ORDER BY {order} LIMIT %s", (q, *params, q, int(k))).fetchall()
+                f"SELECT c.row, 1 - (c.embedding <=> %(q)s::vector) FROM {self.schema}.chunks c "
+                f"WHERE true{scope} ORDER BY {order} LIMIT %(k)s",
+                {"q": q, "k": int(k), **params}).fetchall()
         return [(int(r), float(s)) for r, s in rows]
 
-    def keyword(self, query: str, k: int, source: str | None = None,
+    def keyword(self, query: str, k: int, source: str | None = None, where: Where = (),
                 prune: bool = True) -> list[tuple[int, float]]:
         """BM25 over the chunks that contain any word of the query (OR, as BM25 scores any
         overlap; plainto_tsquery would demand every word).
@@ -305,9 +325,9 @@ class PostgresStore:
         words = re.findall(r"\w+", query.lower())
         if not words or k <= 0:
             return []
-        where, params = self._source_filter(source)
+        scope, params = self._scope(source, where)
         s = self.schema
-        sql = KEYWORD_SQL.format(s=s, config=TEXT_CONFIG, where=where.replace("%s", "%(source)s"))
+        sql = KEYWORD_SQL.format(s=s, config=TEXT_CONFIG, where=scope)
         with self._tx() as c:  # the query's lexemes: already stemmed, so matched with 'simple'
             lexemes = [r[0] for r in c.execute(
                 f"SELECT DISTINCT lexeme FROM unnest(to_tsvector('{TEXT_CONFIG}', %s))",
@@ -326,7 +346,7 @@ class PostgresStore:
                     "lexemes": list(idf), "idfs": list(idf.values()), "tsquery": " | ".join(
                         "'" + t.replace("'", "''") + "'" for t in match),
                     "n": n, "avgdl": max(stats["bm25_length"] / n, 1e-9), "k1": K1, "b": B,
-                    "k": int(limit), **({"source": params[0]} if params else {})}).fetchall()
+                    "k": int(limit), **params}).fetchall()
 
             commonest_first = sorted(idf, key=idf.get)
             essential = commonest_first
@@ -365,11 +385,11 @@ class PostgresStore:
                              "WHERE c.row = ANY(%s)", (list(map(int, rows)),)).fetchall()
         return {r[0]: chunk_from_row(r[1:]) for r in data}
 
-    def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
-        where, params = self._source_filter(source)
+    def iter_chunks(self, source: str | None = None, where: Where = ()) -> Iterator[Chunk]:
+        scope, params = self._scope(source or None, where)
         with self._tx() as c:
             data = c.execute(f"SELECT {self._CHUNK} FROM {self.schema}.chunks c JOIN "
-                             f"{self.schema}.documents d ON d.id = c.document_id WHERE true{where}"
+                             f"{self.schema}.documents d ON d.id = c.document_id WHERE true{scope}"
                              " ORDER BY d.path, d.key, c.position", params).fetchall()
         for r in data:
             yield chunk_from_row(r[1:])

@@ -22,6 +22,7 @@ from tunewise.store.base import (
     EmbedderMismatch,
     StoredDocument,
     StoreError,
+    Where,
     WriteBatch,
     chunk_from_row,
     exported,
@@ -206,29 +207,33 @@ class SQLiteStore:
 
         return self._cached("bm25", "terms, counts, length", build)  # type: ignore[return-value]
 
-    def _source_rows(self, source: str) -> np.ndarray:
+    def _scope_rows(self, source: str | None, where: Where) -> np.ndarray:
+        sql, params = _scope_sql(source, where)
         return np.array([r[0] for r in self.db.execute(
             "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"WHERE {SOURCE_SQL} GLOB ?", (source_glob(source),))], dtype=np.int64)
+            f"WHERE 1{sql}", params)], dtype=np.int64)
 
-    def dense(self, vector: np.ndarray, k: int, source: str | None = None) -> list[tuple[int, float]]:
+    def dense(self, vector: np.ndarray, k: int, source: str | None = None,
+              where: Where = ()) -> list[tuple[int, float]]:
         rows, matrix = self._vectors()
         if len(rows) == 0:
             return []
-        return self._top(rows, matrix @ np.asarray(vector, dtype=np.float32), k, source)  # (n,)
+        scores = matrix @ np.asarray(vector, dtype=np.float32)  # (n,)
+        return self._top(rows, scores, k, source, where)
 
-    def keyword(self, query: str, k: int, source: str | None = None) -> list[tuple[int, float]]:
+    def keyword(self, query: str, k: int, source: str | None = None,
+                where: Where = ()) -> list[tuple[int, float]]:
         rows, index = self._bm25()
         scores = index.scores(query_term_ids(query))
-        return [(r, s) for r, s in self._top(rows, scores, k, source) if s > 0]
+        return [(r, s) for r, s in self._top(rows, scores, k, source, where) if s > 0]
 
-    def _top(self, rows: np.ndarray, scores: np.ndarray, k: int,
-             source: str | None) -> list[tuple[int, float]]:
-        """The k best (rowid, score) pairs, best first, only rows of `source` if given."""
+    def _top(self, rows: np.ndarray, scores: np.ndarray, k: int, source: str | None,
+             where: Where) -> list[tuple[int, float]]:
+        """The k best (rowid, score) pairs, best first, only rows in scope if one is given."""
         if len(rows) == 0 or k <= 0:
             return []
-        if source is not None:
-            scores = np.where(np.isin(rows, self._source_rows(source)), scores, -np.inf)
+        if source is not None or where:
+            scores = np.where(np.isin(rows, self._scope_rows(source, where)), scores, -np.inf)
         k = min(k, len(rows))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
         top = top[np.argsort(-scores[top], kind="stable")]
@@ -255,14 +260,12 @@ class SQLiteStore:
                 found[r[0]] = chunk_from_row(r[1:])
         return found
 
-    def iter_chunks(self, source: str | None = None) -> Iterator[Chunk]:
-        where, args = "", []
-        if source:
-            where, args = f"WHERE {SOURCE_SQL} GLOB ?", [source_glob(source)]
+    def iter_chunks(self, source: str | None = None, where: Where = ()) -> Iterator[Chunk]:
+        sql, args = _scope_sql(source or None, where)
         rows = self.db.execute(
             "SELECT c.id, c.document_id, c.position, c.text, c.start, c.end, c.page, d.path, d.key,"
             " d.title FROM chunks c JOIN documents d ON d.id = c.document_id "
-            f"{where} ORDER BY d.path, d.key, c.position", args).fetchall()
+            f"WHERE 1{sql} ORDER BY d.path, d.key, c.position", args).fetchall()
         for r in rows:
             yield chunk_from_row(r)
 
@@ -292,3 +295,24 @@ class SQLiteStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _scope_sql(source: str | None, where: Where) -> tuple[str, list]:
+    """' AND …' over `documents d` for a source glob and metadata conditions, with the meaning
+    objects.Condition.matches gives them (scalars only; numbers compared as numbers)."""
+    sql, params = "", []
+    if source is not None:
+        sql, params = f" AND {SOURCE_SQL} GLOB ?", [source_glob(source)]
+    for c in where:
+        path = f'$."{c.key}"'  # the key is letters, digits, _ . - (objects.parse_where)
+        if c.op in ("=", "!="):
+            sql += (" AND (CASE json_type(d.metadata, ?) WHEN 'text' THEN json_extract(d.metadata, ?)"
+                    " WHEN 'integer' THEN CAST(json_extract(d.metadata, ?) AS TEXT)"
+                    " WHEN 'real' THEN CAST(json_extract(d.metadata, ?) AS TEXT)"
+                    f" WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END) {c.op} ?")
+            params += [path] * 4 + [c.value if isinstance(c.value, str) else json.dumps(c.value)]
+        else:
+            sql += (" AND (CASE WHEN json_type(d.metadata, ?) IN ('integer', 'real') THEN "
+                    f"json_extract(d.metadata, ?) END) {c.op} ?")
+            params += [path, path, c.value]
+    return sql, params
