@@ -77,11 +77,17 @@ class RetrievalSettings:
     fusion: str = "convex"  # convex (weighted normalised scores) | rrf
     alpha: float = 0.6  # convex fusion: weight of the dense score (tuned on SciFact train)
     depth: int = 100  # candidates each retriever contributes to the fusion
+    # A second stage over the best rerank_depth candidates: none | cross-encoder (rerank_model:
+    # a sentence-transformers CrossEncoder folder) | llm (rerank_model: a [models] name)
+    rerank: str = "none"
+    rerank_model: str = ""
+    rerank_depth: int = 20
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k", self.k, "at least 1")
         _check(0.0 <= self.alpha <= 1.0, "retrieval.alpha", self.alpha, "from 0 to 1")
         _check(self.depth >= 1, "retrieval.depth", self.depth, "at least 1")
+        _check(self.rerank_depth >= 1, "retrieval.rerank_depth", self.rerank_depth, "at least 1")
 
 
 @dataclass(frozen=True)

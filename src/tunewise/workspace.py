@@ -15,6 +15,7 @@ from tunewise.models.base import OnToken
 from tunewise.objects import Hit, as_where
 from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
+from tunewise.rerank import make_reranker
 from tunewise.retrieval import Retriever
 from tunewise.store import Store, open_store
 
@@ -49,7 +50,8 @@ class Workspace:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder, self.settings.retrieval)
+        return Retriever(self.store, self.embedder, self.settings.retrieval,
+                         make_reranker(self.settings.retrieval, self.model))
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,
                progress: Progress | None = None, metadata: dict | None = None) -> IngestReport:
@@ -67,7 +69,8 @@ class Workspace:
         """`where`: metadata conditions, as `KEY=VALUE` / `KEY>=NUMBER` strings or Conditions."""
         where = as_where(where)
         if (mode or self.settings.retrieval.mode) == "keyword":  # no model load for keywords
-            return Retriever(self.store, None, self.settings.retrieval).search(
+            return Retriever(self.store, None, self.settings.retrieval,
+                             make_reranker(self.settings.retrieval, self.model)).search(
                 query, k, mode, threshold, source, where=where)
         return self.retriever.search(query, k, mode, threshold, source, where=where)
 

@@ -11,6 +11,7 @@ from tunewise.config import RetrievalSettings
 from tunewise.embeddings import Embedder
 from tunewise.errors import TunewiseError
 from tunewise.objects import Hit
+from tunewise.rerank import Reranker
 from tunewise.retrieval.fusion import FUSIONS, convex, rrf
 from tunewise.store import Store, ensure_built_with
 from tunewise.store.base import Where
@@ -23,8 +24,10 @@ class RetrievalError(TunewiseError):
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder | None, settings: RetrievalSettings):
+    def __init__(self, store: Store, embedder: Embedder | None, settings: RetrievalSettings,
+                 reranker: Reranker | None = None):
         self.store, self.embedder, self.settings = store, embedder, settings
+        self.reranker = reranker  # reorders the best `rerank_depth` candidates when given
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
                threshold: float | None = None, source: str | None = None,
@@ -41,19 +44,32 @@ class Retriever:
             raise RetrievalError(f"unknown fusion {s.fusion!r}; valid: {', '.join(FUSIONS)}")
         if not query.strip():
             return []
+        # with a reranker, the first stage hands on more candidates than are finally kept
+        wanted = max(s.k, s.rerank_depth) if self.reranker else s.k
         if s.mode == "keyword":
-            scored = [(row, score, None) for row, score in self.store.keyword(query, s.k, source, where)]
+            scored = [(row, score, None) for row, score in
+                      self.store.keyword(query, wanted, source, where)]
             if s.threshold is not None:
                 scored = [h for h in scored if h[1] >= s.threshold]
-            return self._hits(scored, "keyword")
-        vector = self._embed(query) if vector is None else vector
-        if s.mode == "dense":
-            scored = [(row, cos, cos) for row, cos in self.store.dense(vector, s.k, source, where)]
         else:
-            scored = self._hybrid(query, vector, s, source, where)
-        if s.threshold is not None:
-            scored = [h for h in scored if h[2] >= s.threshold]
-        return self._hits(scored[: s.k], s.mode)
+            vector = self._embed(query) if vector is None else vector
+            if s.mode == "dense":
+                scored = [(row, cos, cos) for row, cos in
+                          self.store.dense(vector, wanted, source, where)]
+            else:
+                scored = self._hybrid(query, replace(s, k=wanted), vector, source, where)
+            if s.threshold is not None:
+                scored = [h for h in scored if h[2] >= s.threshold]
+        hits = self._hits(scored[:wanted], s.mode)
+        return self._rerank(query, hits)[: s.k] if self.reranker else hits
+
+    def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
+        """The candidates in the reranker's order; a hit's score becomes the reranker's, its
+        similarity stays the cosine (what the threshold and abstention use)."""
+        scores = self.reranker.scores(query, [h.chunk.text for h in hits])
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable on ties
+        return [replace(hits[i], score=scores[i], retriever=f"{hits[i].retriever}+rerank")
+                for i in order]
 
     def _embed(self, query: str) -> np.ndarray:
         if self.embedder is None:
@@ -61,7 +77,7 @@ class Retriever:
         ensure_built_with(self.store, self.embedder.name)
         return self.embedder.embed([query])[0]
 
-    def _hybrid(self, query: str, vector: np.ndarray, s: RetrievalSettings, source: str | None,
+    def _hybrid(self, query: str, s: RetrievalSettings, vector: np.ndarray, source: str | None,
                 where: Where) -> list[tuple[int, float, float]]:
         depth = max(s.depth, s.k)
         dense = dict(self.store.dense(vector, depth, source, where))
