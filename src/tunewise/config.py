@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -270,6 +271,40 @@ def register_model(name: str, model: str | Path, env: Mapping[str, str] | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write_settings(path: str | Path, updates: Mapping[str, Mapping[str, Any]]) -> Path:
+    """Set keys of tunewise.toml sections, keeping the rest of the file (comments included): a
+    key's line is replaced, a missing key is added to its section, a missing section at the end.
+    The result is loaded before it replaces the file, so a bad value never lands."""
+    path = Path(path)
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    for section, values in updates.items():
+        header = next((i for i, line in enumerate(lines)
+                       if re.match(rf"\s*\[{re.escape(section)}\]\s*(#.*)?$", line)), None)
+        if header is None:
+            lines += ["", f"[{section}]"]
+            header = len(lines) - 1
+        end = next((i for i in range(header + 1, len(lines))
+                    if lines[i].lstrip().startswith("[")), len(lines))
+        for key, value in values.items():
+            line = f"{key} = {json.dumps(value)}"
+            found = next((i for i in range(header + 1, end)
+                          if re.match(rf"\s*{re.escape(key)}\s*=", lines[i])), None)
+            if found is None:
+                lines.insert(end, line)
+                end += 1
+            else:
+                lines[found] = line
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        load_settings(tmp, env={})
+    except ConfigError:
+        tmp.unlink()
+        raise
     tmp.replace(path)
     return path
 

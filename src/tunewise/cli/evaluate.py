@@ -20,7 +20,9 @@ from tunewise.cli.common import (
     console,
     out,
     settings_for,
+    show_path,
 )
+from tunewise.config import CONFIG_FILE
 from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
 from tunewise.evaluate.retrieval import evaluate_retrieval
 from tunewise.evaluate.runner import run_eval
@@ -175,13 +177,23 @@ def retrieval_cmd(
         help="Or a question file whose questions name doc_ids in the store.")] = None,
     split: SplitOpt = None,
     k: Annotated[str, typer.Option("-k", help="Comma-separated cut-offs for recall@k.")] = "5,100",
+    tune: Annotated[bool, typer.Option(
+        "--tune", help="Fit fusion, k and threshold on a seeded half of the questions, report the "
+        "other half before and after, and write them to the settings file.")] = False,
+    write: Annotated[bool, typer.Option(
+        "--write/--no-write", help="With --tune: write the settings (to --config, default "
+        "./tunewise.toml).")] = True,
+    seed: Annotated[int, typer.Option(help="With --tune: seed of the split.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """nDCG@10, recall@k and MRR@10 of each retrieval mode against the gold documents.
+    """nDCG@10, recall@k and MRR@10 of each retrieval mode against the gold documents; with
+    --tune, retrieval settings fitted to these questions.
 
     Example: `tunewise eval retrieval --beir ../shared/data/scifact --store sqlite:scifact.db`
+
+    Example: `tunewise eval retrieval --questions eval/mine/dev.jsonl --tune`
     """
     if (beir is None) == (questions is None):
         raise typer.BadParameter("give one of --beir DIR or --questions FILE")
@@ -197,6 +209,8 @@ def retrieval_cmd(
             with Progress(*bar_columns(), console=console, transient=True) as bars:
                 ws.ingest([beir / "corpus.jsonl"], progress=IngestBars(bars))
         qs = load_questions(beir or questions, "beir" if beir else "auto", split)
+        if tune:
+            return _tune(ws, qs, seed, Path(config or CONFIG_FILE) if write else None, as_json)
         with Progress(*bar_columns(), console=console, transient=True) as bars:
             task = bars.add_task("queries", total=4 * len([q for q in qs if q.doc_ids]))
             results = evaluate_retrieval(ws, qs, ks, on_query=lambda: bars.advance(task))
@@ -209,3 +223,28 @@ def retrieval_cmd(
         table.add_row(r.mode, f"{r.ndcg_at_10:.3f}", *[f"{r.recall_at[x]:.3f}" for x in ks],
                       f"{r.mrr_at_10:.3f}", f"{r.median_ms:.1f}")
     out.print(table)
+
+
+def _tune(ws, questions, seed: int, path: Path | None, as_json: bool) -> None:
+    from tunewise.config import write_settings
+    from tunewise.evaluate.tuning import tune_retrieval
+
+    with console.status("fitting retrieval settings"):
+        tuned = tune_retrieval(ws, questions, seed)
+    if path is not None:
+        write_settings(path, tuned.settings())
+    if as_json:
+        out.print_json(json.dumps({**tuned.__dict__, "written_to": str(path) if path else None}))
+        return
+    grid = Table("setting", "nDCG@10 (tuning half)", title=f"{tuned.tuned_on} questions to tune on")
+    for name, score in tuned.grid:
+        grid.add_row(name, f"{score:.3f}")
+    out.print(grid)
+    held = Table("held-out half", *tuned.before, title=f"{tuned.held_out} questions held out")
+    held.add_row("settings in force", *[f"{v:.3f}" for v in tuned.before.values()])
+    held.add_row("tuned", *[f"{v:.3f}" for v in tuned.after.values()])
+    out.print(held)
+    chosen = (f"fusion = {tuned.fusion}" + (f", alpha = {tuned.alpha}" if tuned.fusion == "convex"
+                                             else "") + f", k = {tuned.k}, [rag] threshold = "
+              f"{tuned.threshold}")
+    out.print(f"{chosen}" + (f" — written to {show_path(str(path))}" if path else ""))
