@@ -42,6 +42,21 @@ def test_pdf_keeps_page_numbers():
     assert doc.page_at(doc.text.index("energy class A+++")) == 2
 
 
+def test_aes_encrypted_pdf_with_an_empty_password_is_read(tmp_path):
+    """SEC filings often come AES-encrypted with an empty user password (one of FinanceBench's
+    27); without the crypto extra pypdf refused it and the whole file failed."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(SAMPLE / "products/hx-series-datasheet.pdf"))
+    writer.encrypt(user_password="", owner_password="owner", algorithm="AES-256")
+    path = tmp_path / "encrypted.pdf"
+    with open(path, "wb") as f:
+        writer.write(f)
+    doc = one(path)
+    assert doc.page_at(doc.text.index("1,100 x 950 x 480 mm")) == 3
+    assert doc.metadata.get("year") == 2025  # the PDF's creation date, a metadata field
+
+
 def test_docx_text_and_title():
     doc = one(SAMPLE / "finance/q3-2025-finance-memo.docx")
     assert doc.title == "Finance memo: Q3 2025 results"
