@@ -54,6 +54,9 @@ bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 co
 	TUNEWISE=$(BIN)/tunewise bash bench/scifact_pretrain.sh
 	$(BIN)/python bench/serve_load.py
 	$(BIN)/python bench/pubmedqa_finetune.py
+	$(BIN)/python -m pip install --quiet bm25s  # the page baseline of the next script
+	$(BIN)/python bench/financebench_retrieval.py
+	$(BIN)/python bench/gpu_training.py --tiny  # on a GPU machine: without --tiny
 
 clean:
 	rm -rf $(VENV) .tunewise bench/out .pytest_cache
