@@ -104,7 +104,7 @@ class _Batcher:
     def flush(self) -> None:
         if not (self.pending or self.batch.delete_ids or self.batch.files):
             return
-        texts = [c.text for *_, chunks in self.pending for c in chunks]
+        texts = [c.indexed_text for *_, chunks in self.pending for c in chunks]
         if texts and not self.checked:
             self.store.check_embedder(self.embedder.name, self.embedder.dimension)
             self.checked = True

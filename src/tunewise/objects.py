@@ -118,7 +118,9 @@ class Document:
 
     `path` is the file it came from and `key` tells records of one file apart ("" for a whole
     file). `pages` maps character offsets to page numbers: ((0, 1), (1834, 2)) means page 2 starts
-    at character 1834. Empty when the format has no pages.
+    at character 1834. Empty when the format has no pages. `sections` maps offsets to the heading
+    path in force from there (a Markdown heading, a PDF statement title): ((0, "Leave"),
+    (950, "Leave › Parental leave")).
     """
 
     path: str
@@ -127,6 +129,7 @@ class Document:
     key: str = ""
     pages: tuple[tuple[int, int], ...] = ()
     metadata: dict = field(default_factory=dict, compare=False, hash=False)
+    sections: tuple[tuple[int, str], ...] = ()
 
     @property
     def source(self) -> str:
@@ -134,12 +137,26 @@ class Document:
         return source_name(self.path, self.key)
 
     def page_at(self, offset: int) -> int | None:
-        page = None
-        for start, number in self.pages:
-            if start > offset:
-                break
-            page = number
-        return page
+        return _at(self.pages, offset)
+
+    def context_at(self, offset: int) -> str:
+        """What a chunk starting at `offset` is indexed with besides its text: the document's
+        title and the heading path in force there ("" without headings), so that a table row that
+        says only "Purchases of property (1,577)" is found as part of its cash flow statement."""
+        section = _at(self.sections, offset)
+        if not section:
+            return ""
+        return section if not self.title or section.startswith(self.title) \
+            else f"{self.title} › {section}"
+
+
+def _at(marks: tuple, offset: int):
+    found = None
+    for start, value in marks:
+        if start > offset:
+            break
+        found = value
+    return found
 
 
 @dataclass(frozen=True)
@@ -158,6 +175,12 @@ class Chunk:
     source: str
     title: str = ""
     page: int | None = None
+    context: str = ""  # the title and heading path it is embedded with (Document.context_at)
+
+    @property
+    def indexed_text(self) -> str:
+        """What the embedder reads: the context, then the text (citations show the text alone)."""
+        return f"{self.context}\n\n{self.text}" if self.context else self.text
 
 
 @dataclass(frozen=True)

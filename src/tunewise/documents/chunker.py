@@ -105,13 +105,29 @@ def _next_start(counter: _Counter, segs: list, i: int, j: int, overlap: int, siz
     return j + 1
 
 
+CONTEXT_TOKENS = 32  # room kept for the title and heading path a chunk is embedded with
+
+
 def chunk_document(doc: Document, tokenizer: Tokenizer, size: int = 256,
                    overlap: int = 32) -> list[Chunk]:
+    """The chunks of a document. A document with headings keeps CONTEXT_TOKENS of the embedder's
+    limit free, so that a chunk with its context (Chunk.indexed_text) is never truncated."""
     doc_id, doc_hash = document_id(doc.source), digest(doc.text)
+    if doc.sections:
+        size = min(size, tokenizer.max_tokens - CONTEXT_TOKENS)
     chunks = []
     for position, (start, end) in enumerate(chunk_spans(doc.text, tokenizer, size, overlap)):
         text = doc.text[start:end]
         chunks.append(Chunk(id=chunk_id(doc_id, doc_hash, position, text), document_id=doc_id,
                             position=position, text=text, start=start, end=end,
-                            source=doc.source, title=doc.title, page=doc.page_at(start)))
+                            source=doc.source, title=doc.title, page=doc.page_at(start),
+                            context=_clip(doc.context_at(start), tokenizer)))
     return chunks
+
+
+def _clip(context: str, tokenizer: Tokenizer) -> str:
+    """At most CONTEXT_TOKENS - 2 tokens of the context, cut at a token boundary."""
+    if not context:
+        return ""
+    offsets = tokenizer.offsets(context)
+    return context if len(offsets) <= CONTEXT_TOKENS - 2 else context[:offsets[CONTEXT_TOKENS - 3][1]]

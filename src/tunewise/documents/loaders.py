@@ -72,9 +72,21 @@ def _load_text(path: Path) -> Document:
 
 
 def _load_markdown(path: Path) -> Document:
-    text = _decode(path)
+    text = _decode(path).strip()
     heading = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
-    return _nonempty(path, text, heading.group(1).strip() if heading else "")
+    doc = _nonempty(path, text, heading.group(1).strip() if heading else "")
+    return replace(doc, sections=_markdown_sections(doc.text))
+
+
+def _markdown_sections(text: str) -> tuple[tuple[int, str], ...]:
+    """The heading path in force from each ATX heading on: "# A", "## B" → "A › B"."""
+    stack: list[tuple[int, str]] = []
+    sections = []
+    for m in re.finditer(r"^(#{1,6})\s+(.+?)\s*#*\s*$", text, flags=re.MULTILINE):
+        level = len(m.group(1))
+        stack = [(lv, h) for lv, h in stack if lv < level] + [(level, m.group(2).strip())]
+        sections.append((m.start(), " › ".join(h for _, h in stack)))
+    return tuple(sections)
 
 
 _INVISIBLE = ["script", "style", "noscript", "template", "head", "svg", "iframe"]
@@ -109,12 +121,14 @@ def _load_pdf(path: Path) -> Document:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoadError("encrypted PDF (needs a password)")
-        parts, pages, offset = [], [], 0
-        for number, page in enumerate(reader.pages, start=1):
-            page_text = (page.extract_text() or "").strip()
+        raw = [(page.extract_text() or "") for page in reader.pages]
+        parts, pages, sections, offset = [], [], [], 0
+        for number, page_text in enumerate(_without_running_lines(raw), start=1):
+            page_text = page_text.strip()
             if not page_text:
                 continue
             pages.append((offset, number))
+            sections += [(offset + at, heading) for at, heading in _pdf_headings(page_text)]
             parts.append(page_text)
             offset += len(page_text) + 2  # the "\n\n" joining pages
         title = (reader.metadata.title if reader.metadata else None) or ""
@@ -126,7 +140,57 @@ def _load_pdf(path: Path) -> Document:
     if not parts:
         raise LoadError("PDF has no extractable text (scanned? run OCR first)")
     doc = _nonempty(path, "\n\n".join(parts), str(title), pages=tuple(pages))
-    return replace(doc, metadata=properties)
+    return replace(doc, metadata=properties, sections=tuple(sections))
+
+
+RUNNING = 0.3  # a line on this share of the pages (at its top or bottom) is a running header/footer
+
+
+def _shape(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
+
+
+def _without_running_lines(pages: list[str]) -> list[str]:
+    """Pages without their running headers and footers — the company name, "Table of Contents",
+    "Page 12 of 90" — which repeat on most pages and would otherwise be indexed as content. A
+    line counts when its shape (digits folded) starts or ends many pages."""
+    from collections import Counter
+
+    if len(pages) < 5:
+        return pages
+    edges = Counter()
+    for text in pages:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        edges.update({_shape(ln) for ln in lines[:3] + lines[-3:]})
+    running = {shape for shape, n in edges.items()
+               if n >= RUNNING * len(pages) and len(shape) <= 100}  # headers are short lines
+    cleaned = []
+    for text in pages:
+        lines = text.splitlines()
+        keep = [i for i, ln in enumerate(lines) if ln.strip()]
+        edge = set(keep[:3] + keep[-3:])
+        cleaned.append("\n".join(ln for i, ln in enumerate(lines)
+                                 if not (i in edge and _shape(ln) in running)))
+    return cleaned
+
+
+_ITEM = re.compile(r"^(item|note|part)\s+[0-9ivx]+[a-z]?\b[.:—-]?", re.IGNORECASE)
+
+
+def _pdf_headings(text: str) -> list[tuple[int, str]]:
+    """(offset, heading) of the lines of a page that read as headings: an upper-case title of a
+    few words ("CONSOLIDATED BALANCE SHEETS") or an "Item 7." / "Note 4" line of a filing."""
+    found, at = [], 0
+    for line in text.split("\n"):
+        clean = " ".join(line.split())
+        letters = [c for c in clean if c.isalpha()]
+        words = clean.split()
+        if 4 <= len(clean) <= 90 and len(words) <= 12 and len(letters) >= 0.6 * len(clean):
+            upper = sum(c.isupper() for c in letters) >= 0.9 * len(letters) and len(words) >= 2
+            if upper or _ITEM.match(clean):
+                found.append((at, clean))
+        at += len(line) + 1
+    return found
 
 
 def _load_docx(path: Path) -> Document:
