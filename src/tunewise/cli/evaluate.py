@@ -241,10 +241,11 @@ def _tune(ws, questions, seed: int, path: Path | None, as_json: bool) -> None:
         grid.add_row(name, f"{score:.3f}")
     out.print(grid)
     held = Table("held-out half", *tuned.before, title=f"{tuned.held_out} questions held out")
-    held.add_row("settings in force", *[f"{v:.3f}" for v in tuned.before.values()])
-    held.add_row("tuned", *[f"{v:.3f}" for v in tuned.after.values()])
+    held.add_row(f"settings in force (k = {ws.settings.retrieval.k})",
+                 *[f"{v:.3f}" for v in tuned.before.values()])
+    held.add_row(f"tuned (k = {tuned.k})", *[f"{v:.3f}" for v in tuned.after.values()])
     out.print(held)
     chosen = (f"fusion = {tuned.fusion}" + (f", alpha = {tuned.alpha}" if tuned.fusion == "convex"
                                              else "") + f", k = {tuned.k}, [rag] threshold = "
               f"{tuned.threshold}")
-    out.print(f"{chosen}" + (f" — written to {show_path(str(path))}" if path else ""))
+    out.print(chosen + (f" — written to {show_path(str(path))}" if path else ""), markup=False)

@@ -56,8 +56,9 @@ def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
     tuned = replace(ws.settings.retrieval, **options, k=k)
     threshold = _threshold(ws, tune, tuned)
     current = ws.settings.retrieval
-    before = _held_out(ws, held, current, current.k)
-    after = _held_out(ws, held, tuned, k)
+    ks = tuple(sorted({current.k, k}))  # both sides at both cut-offs: comparable columns
+    before = _held_out(ws, held, current, ks)
+    after = _held_out(ws, held, tuned, ks)
     return Tuning(options["fusion"], options.get("alpha", current.alpha), k, threshold,
                   len(tune), len(held), [(n, s.ndcg_at_10) for (n, _), s in zip(runs, scores)],
                   before, after)
@@ -85,11 +86,11 @@ def _threshold(ws, questions, settings) -> float:
     return max(0.0, math.floor(cut * 100) / 100)
 
 
-def _held_out(ws, questions, settings, k: int) -> dict[str, float]:
+def _held_out(ws, questions, settings, ks: tuple[int, ...]) -> dict[str, float]:
     name = f"hybrid {settings.fusion}"
     options = {"fusion": settings.fusion, "alpha": settings.alpha}
-    scores = evaluate_retrieval(ws, questions, recall_ks=(k,), runs=[(name, options)])[0]
-    return {"ndcg@10": scores.ndcg_at_10, f"recall@{k}": scores.recall_at[k]}
+    scores = evaluate_retrieval(ws, questions, recall_ks=ks, runs=[(name, options)])[0]
+    return {"ndcg@10": scores.ndcg_at_10, **{f"recall@{k}": scores.recall_at[k] for k in ks}}
 
 
 __all__ = ["Tuning", "tune_retrieval"]
