@@ -179,7 +179,8 @@ class Chunk:
 
     @property
     def indexed_text(self) -> str:
-        """What the embedder reads: the context, then the text (citations show the text alone)."""
+        """What the embedder and the keyword index read: the context, then the text (citations
+        show the text alone)."""
         return f"{self.context}\n\n{self.text}" if self.context else self.text
 
 

@@ -149,6 +149,24 @@ class StoreContract:
         assert filled.stats()["documents"] == 3 and filled.file_hash("/docs/birds.md") is None
         assert len(filled.keyword("kitten", 5)) == 1 and filled.keyword("birds", 5) == []
 
+    def test_context_is_kept_and_searched_with_the_text(self, store):
+        """A chunk's context (title › heading) is stored, read back, exported, and found by
+        keyword search together with its text, though the text alone is what is cited."""
+        store.check_embedder("test-embedder", DIM)
+        base = stored("/r/annual.pdf", ["Purchases of property, plant and equipment (1,577)"],
+                      [vec(1)])
+        chunk = base.chunks[0].__class__(**{**vars(base.chunks[0]),
+                                            "context": "Annual Report › CASH FLOWS STATEMENT"})
+        doc = StoredDocument(base.id, base.document, base.content_hash, [chunk], base.vectors)
+        store.write(WriteBatch(documents=[doc, DOG]))
+        hits = store.keyword("cash flows statement", 5)
+        found = store.chunks([r for r, _ in hits])
+        assert [c.text for c in found.values()] == [chunk.text]  # the text is what is cited
+        assert list(found.values())[0].context == chunk.context
+        assert [c for c in store.iter_chunks(source="*annual*")] == [chunk]
+        exported = {d.id: d for d in store.export()}
+        assert exported[doc.id].chunks[0].context == chunk.context
+
     def test_metadata_conditions(self, store):
         """--where conditions in SQL mean what objects.Condition.matches says, in dense, keyword
         and listing alike: numbers compare as numbers, = compares as text, objects and arrays and

@@ -94,9 +94,9 @@ def test_two_processes_ingest_into_one_store(pg_collection, tmp_path):
     assert all(r.split()[1] == "0" for r in results), results
     store = open_store(pg_collection)
     stats = store.stats()
-    assert stats["files"] == 21 and stats["documents"] == 24 and stats["chunks"] == 29
+    assert stats["files"] == 21 and stats["documents"] == 24 and stats["chunks"] == 30
     ids = [c.id for c in store.iter_chunks()]
-    assert len(ids) == len(set(ids)) == 29
+    assert len(ids) == len(set(ids)) == 30
     store.close()
 
 
@@ -110,7 +110,7 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
     runner = CliRunner()
     there = runner.invoke(app, ["store", "copy", "--from", sqlite_url, "--to", pg_collection])
     assert there.exit_code == 0, there.output
-    assert "copied 24 documents, 29 chunks, 21 files" in there.output
+    assert "copied 24 documents, 30 chunks, 21 files" in there.output
     import psycopg
 
     url, name = parse_url(pg_collection)
@@ -143,7 +143,7 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
     assert dense_pg == dense_sqlite
     # a copy run twice is the same store (resumable)
     again = runner.invoke(app, ["store", "copy", "--from", sqlite_url, "--to", pg_collection])
-    assert again.exit_code == 0 and open_store(pg_collection).stats()["chunks"] == 29
+    assert again.exit_code == 0 and open_store(pg_collection).stats()["chunks"] == 30
 
 
 def test_keyword_search_is_bm25_by_hand(pg_collection):
@@ -194,3 +194,30 @@ def test_max_score_pruning_changes_nothing(sample_workspace, pg_collection):
             pruned_any |= len(full) > 0
     assert pruned_any
     store.close()
+
+
+def test_a_collection_from_before_chunk_context_is_migrated(pg_collection):
+    """A collection whose tsvector was built from the text alone gets the context column and
+    an index over context and text on open; its rows and BM25 statistics stay as they were."""
+    import psycopg
+
+    from tests.store.contract import CAT, DIM
+    from tunewise.store import WriteBatch
+    from tunewise.store.postgres import PostgresStore, parse_url
+
+    store = PostgresStore(pg_collection)
+    store.check_embedder("test-embedder", DIM)
+    store.write(WriteBatch(documents=[CAT]))
+    before = store.keyword("kitten purr", 5)
+    store.close()
+    base, collection = parse_url(pg_collection)
+    s = f"tunewise_{collection}"
+    with psycopg.connect(base, autocommit=True) as conn:  # the schema as it was
+        conn.execute(f"ALTER TABLE {s}.chunks DROP COLUMN tsv")
+        conn.execute(f"ALTER TABLE {s}.chunks DROP COLUMN context")
+        conn.execute(f"ALTER TABLE {s}.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+                     "(to_tsvector('english', text)) STORED")
+    again = PostgresStore(pg_collection)
+    assert again.keyword("kitten purr", 5) == before
+    assert [c.text for c in again.iter_chunks()] == [c.text for c in CAT.chunks]
+    again.close()

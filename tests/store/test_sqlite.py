@@ -78,3 +78,22 @@ def test_processes_creating_one_store_at_once(tmp_path):
         for p in procs:
             p.join(60)
         assert [results.get() for _ in procs] == ["ok"] * 3
+
+
+def test_a_store_from_before_chunk_context_is_migrated(tmp_path):
+    """Stores written before chunks had a context get the column on open; nothing is lost."""
+    from tests.store.contract import CAT, DIM
+    from tunewise.store import WriteBatch
+    from tunewise.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "old.db")
+    store.check_embedder("test-embedder", DIM)
+    store.write(WriteBatch(documents=[CAT]))
+    store.db.executescript(  # the table as it was, without the column
+        "CREATE TABLE old AS SELECT rowid, id, document_id, position, text, start, end, page, "
+        "embedding, terms, counts, length FROM chunks; DROP TABLE chunks; "
+        "ALTER TABLE old RENAME TO chunks;")
+    store.close()
+    again = SQLiteStore(tmp_path / "old.db")
+    assert [c.text for c in again.iter_chunks()] == [c.text for c in CAT.chunks]
+    assert len(again.keyword("kitten", 5)) == 1 and all(c.context == "" for c in again.iter_chunks())

@@ -53,12 +53,14 @@ def exported(doc_id: str, path: str, key: str, title: str, content_hash: str,
              metadata: str | dict | None, chunks: list[tuple], vectors: list[np.ndarray]
              ) -> StoredDocument:
     """A StoredDocument rebuilt from a store's rows: chunks as (id, position, text, start, end,
-    page); the document's text is left empty (writing needs only its identity and metadata)."""
+    page, context); the document's text is left empty (writing needs only its identity and
+    metadata)."""
     if isinstance(metadata, str):
         metadata = json.loads(metadata) if metadata else {}
     doc = Document(path=path, text="", title=title or "", key=key or "", metadata=metadata or {})
     return StoredDocument(doc_id, doc, content_hash, [
-        chunk_from_row((c[0], doc_id, *c[1:6], doc.path, doc.key, doc.title)) for c in chunks],
+        chunk_from_row((c[0], doc_id, *c[1:6], doc.path, doc.key, doc.title, *c[6:7]))
+        for c in chunks],
         np.stack(vectors) if vectors else np.zeros((0, 0), np.float32))
 
 
@@ -126,6 +128,7 @@ SOURCE_SQL = "(CASE WHEN d.key = '' THEN d.path ELSE d.path || '#' || d.key END)
 
 def chunk_from_row(r) -> Chunk:
     """A Chunk from a store's row (id, document_id, position, text, start, end, page, path, key,
-    title), as every store reads it."""
+    title, context), as every store reads it."""
     return Chunk(id=r[0], document_id=r[1], position=r[2], text=r[3], start=r[4], end=r[5],
-                 page=r[6], source=source_name(r[7], r[8] or ""), title=r[9] or "")
+                 page=r[6], source=source_name(r[7], r[8] or ""), title=r[9] or "",
+                 context=(r[10] or "") if len(r) > 10 else "")

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS {s}.chunks (
     position INTEGER NOT NULL, text TEXT NOT NULL, start_offset INTEGER, end_offset INTEGER,
     page INTEGER,
     embedding vector NOT NULL,  -- typed vector(DIM) once the embedder is recorded
-    tsv tsvector GENERATED ALWAYS AS (to_tsvector('{config}', text)) STORED,
+    context TEXT NOT NULL DEFAULT '',  -- title › heading, indexed with the text
+    tsv tsvector GENERATED ALWAYS AS (to_tsvector('{config}', context || ' ' || text)) STORED,
     doclen INTEGER NOT NULL);   -- stemmed words without stopwords, counted with repeats
 CREATE INDEX IF NOT EXISTS chunks_document ON {s}.chunks (document_id);
 CREATE INDEX IF NOT EXISTS chunks_tsv ON {s}.chunks USING gin (tsv);
@@ -139,6 +140,7 @@ class PostgresStore:
             for statement in SCHEMA.format(s=self.schema, config=TEXT_CONFIG).split(";"):
                 if statement.strip():
                     c.execute(statement)
+            self._add_context_column(c)
             row = c.execute(f"SELECT value FROM {self.schema}.meta WHERE key='schema_version'"
                             ).fetchone()
             if row is None:
@@ -147,6 +149,20 @@ class PostgresStore:
             elif int(row[0]) != SCHEMA_VERSION:
                 raise StoreError(f"store schema version {row[0]}, this tunewise reads "
                                  f"{SCHEMA_VERSION}")
+
+    def _add_context_column(self, c) -> None:
+        """A collection written before chunks had a context: add it, and index it with the text
+        (its rows have no context, so their terms and BM25 statistics are unchanged)."""
+        s = self.schema
+        found = c.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND "
+                          "table_name = 'chunks' AND column_name = 'context'", (s,)).fetchone()
+        if found:
+            return
+        c.execute(f"ALTER TABLE {s}.chunks ADD COLUMN context TEXT NOT NULL DEFAULT ''")
+        c.execute(f"ALTER TABLE {s}.chunks DROP COLUMN tsv")  # its GIN index goes with it
+        c.execute(f"ALTER TABLE {s}.chunks ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+                  f"(to_tsvector('{TEXT_CONFIG}', context || ' ' || text)) STORED")
+        c.execute(f"CREATE INDEX IF NOT EXISTS chunks_tsv ON {s}.chunks USING gin (tsv)")
 
     # -- embedder ---------------------------------------------------------------------------
     def embedder(self) -> tuple[str, int] | None:
@@ -217,12 +233,13 @@ class PostgresStore:
                     vectors = np.ascontiguousarray(d.vectors, dtype=np.float32)
                     cur.executemany(
                         f"INSERT INTO {s}.chunks (id, document_id, position, text, start_offset, "
-                        "end_offset, page, embedding, doclen) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-                        f"%s::vector, {doclen})",
+                        "end_offset, page, embedding, context, doclen) VALUES (%s, %s, %s, %s, %s, "
+                        f"%s, %s, %s::vector, %s, {doclen})",
                         [(ch.id, d.id, ch.position, text, ch.start, ch.end, ch.page,
-                          _vector_literal(vectors[i]), text)
+                          _vector_literal(vectors[i]), context, context + " " + text)
                          for i, ch in enumerate(d.chunks)
-                         for text in [ch.text.replace("\x00", "")]])
+                         for text, context in [(ch.text.replace("\x00", ""),
+                                                ch.context.replace("\x00", ""))]])
                 if batch.files:
                     cur.executemany(
                         f"INSERT INTO {s}.files VALUES (%s, %s, %s) ON CONFLICT (path) DO UPDATE "
@@ -374,7 +391,7 @@ class PostgresStore:
         return [float(found[r]) if r in found else float("nan") for r in rows]
 
     _CHUNK = ("c.row, c.id, c.document_id, c.position, c.text, c.start_offset, c.end_offset, "
-              "c.page, d.path, d.key, d.title")
+              "c.page, d.path, d.key, d.title, c.context")
 
     def chunks(self, rows: list[int]) -> dict[int, Chunk]:
         if not rows:
@@ -402,11 +419,11 @@ class PostgresStore:
         for doc_id, path, key, title, content_hash, metadata in docs:
             with self._tx() as c:
                 rows = c.execute(f"SELECT id, position, text, start_offset, end_offset, page, "
-                                 f"embedding::text FROM {s}.chunks WHERE document_id=%s "
+                                 f"context, embedding::text FROM {s}.chunks WHERE document_id=%s "
                                  "ORDER BY position", (doc_id,)).fetchall()
             yield exported(doc_id, path, key, title, content_hash, metadata,
-                           [r[:6] for r in rows],
-                           [np.array(json.loads(r[6]), dtype=np.float32) for r in rows])
+                           [r[:7] for r in rows],
+                           [np.array(json.loads(r[7]), dtype=np.float32) for r in rows])
 
     def file_hashes(self) -> list[tuple[str, str]]:
         with self._tx() as c:

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     embedding BLOB NOT NULL,  -- float32 x dimension, unit length
     terms BLOB NOT NULL,      -- uint64 ids of the distinct stemmed words (store/bm25.py)
     counts BLOB NOT NULL,     -- uint16 occurrences of each term
-    length INTEGER NOT NULL); -- words, stopwords excluded
+    length INTEGER NOT NULL,  -- words, stopwords excluded
+    context TEXT NOT NULL DEFAULT '');  -- title › heading, indexed with the text
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
 """
 
@@ -81,6 +82,9 @@ class SQLiteStore:
                 db.execute("PRAGMA journal_mode=WAL").fetchall()
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+            columns = {r[1] for r in db.execute("PRAGMA table_info(chunks)")}
+            if "context" not in columns:  # a store written before chunks had a context
+                db.execute("ALTER TABLE chunks ADD COLUMN context TEXT NOT NULL DEFAULT ''")
             self.db = db
             with self._transaction():
                 self._check_schema_version()
@@ -151,9 +155,10 @@ class SQLiteStore:
                 vectors = np.ascontiguousarray(d.vectors, dtype=np.float32)
                 self.db.executemany(
                     "INSERT INTO chunks (id, document_id, position, text, start, end, page, "
-                    "embedding, terms, counts, length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "embedding, terms, counts, length, context) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(c.id, d.id, c.position, c.text, c.start, c.end, c.page, vectors[i].tobytes(),
-                      *encode_terms(c.text)) for i, c in enumerate(d.chunks)])
+                      *encode_terms(c.indexed_text), c.context) for i, c in enumerate(d.chunks)])
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
                                 [(path, digest, now) for path, digest in batch.files])
 
@@ -255,7 +260,8 @@ class SQLiteStore:
             part = rows[i : i + 500]
             for r in self.db.execute(
                 "SELECT c.rowid, c.id, c.document_id, c.position, c.text, c.start, c.end, c.page,"
-                " d.path, d.key, d.title FROM chunks c JOIN documents d ON d.id = c.document_id"
+                " d.path, d.key, d.title, c.context FROM chunks c"
+                " JOIN documents d ON d.id = c.document_id"
                 f" WHERE c.rowid IN ({','.join('?' * len(part))})", part):
                 found[r[0]] = chunk_from_row(r[1:])
         return found
@@ -264,7 +270,7 @@ class SQLiteStore:
         sql, args = _scope_sql(source or None, where)
         rows = self.db.execute(
             "SELECT c.id, c.document_id, c.position, c.text, c.start, c.end, c.page, d.path, d.key,"
-            " d.title FROM chunks c JOIN documents d ON d.id = c.document_id "
+            " d.title, c.context FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE 1{sql} ORDER BY d.path, d.key, c.position", args).fetchall()
         for r in rows:
             yield chunk_from_row(r)
@@ -274,11 +280,10 @@ class SQLiteStore:
                                "ORDER BY path, key").fetchall()
         for doc_id, path, key, title, content_hash, metadata in docs:
             rows = self.db.execute(
-                "SELECT id, position, text, start, end, page, embedding FROM chunks "
+                "SELECT id, position, text, start, end, page, context, embedding FROM chunks "
                 "WHERE document_id=? ORDER BY position", (doc_id,)).fetchall()
             yield exported(doc_id, path, key, title, content_hash, metadata,
-                           [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows],
-                           [np.frombuffer(r[6], np.float32) for r in rows])
+                           [r[:7] for r in rows], [np.frombuffer(r[7], np.float32) for r in rows])
 
     def file_hashes(self) -> list[tuple[str, str]]:
         return self.db.execute("SELECT path, file_hash FROM files ORDER BY path").fetchall()
