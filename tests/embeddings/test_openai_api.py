@@ -61,7 +61,8 @@ def test_ingest_and_search_through_the_api_embedder(tmp_path, monkeypatch, embed
             assert ws.stats()["embedder"] == "openai:test-embed (64-d)"
             row = ws.store.keyword("Vaultwarden", 1)[0][0]
             chunk = ws.store.chunks([row])[row]
-            hits = ws.search(chunk.text, k=1, mode="dense")  # a chunk's own text finds it
+            # what was embedded (the chunk's context and text) finds it
+            hits = ws.search(chunk.indexed_text, k=1, mode="dense")
             assert hits[0].chunk == chunk and hits[0].similarity == pytest.approx(1.0, abs=1e-4)
         local = Workspace(settings.replace("embedder", backend="local", model="all-MiniLM-L6-v2"),
                           embedder=embedder)
