@@ -159,9 +159,10 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
     name = str(path)
     try:
         extra = {**metadata, **_sidecar(path)}
+        stamp = json.dumps(extra, sort_keys=True, default=str) if extra else ""
         file_hash = file_digest(path)
         if extra:  # a new sidecar or --meta value re-ingests an unchanged file
-            file_hash += "+" + digest(json.dumps(extra, sort_keys=True, default=str))
+            file_hash += "+" + digest(stamp)
         if store.file_hash(name) == file_hash:
             report.unchanged.append(name)
             return
@@ -180,7 +181,7 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
         doc_id, content_hash = document_id(doc.source), digest(doc.text)
         if extra:
             doc = dataclasses.replace(doc, metadata={**doc.metadata, **extra})
-            content_hash = digest(doc.text + "\0" + json.dumps(extra, sort_keys=True, default=str))
+            content_hash = digest(doc.text + "\0" + stamp)
         current.add(doc_id)
         if existing.get(doc_id) == content_hash:
             continue

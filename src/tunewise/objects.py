@@ -38,6 +38,7 @@ OPERATORS = ("<=", ">=", "!=", "=", "<", ">")  # longest first, for the parser
 class WhereError(TunewiseError):
     """A metadata condition that cannot be read."""
 
+
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
@@ -51,14 +52,21 @@ class Condition:
     op: str
     value: str | float
 
+    @property
+    def text(self) -> str:
+        """The value as `=` and `!=` compare it: a number as JSON writes it ("2022")."""
+        return _text(self.value)
+
+    def __str__(self) -> str:
+        return f"{self.key}{self.op}{self.text}"
+
     def matches(self, metadata: dict) -> bool:
         """The condition in Python; both stores' SQL does the same (the contract tests say so)."""
         found = metadata.get(self.key)
         if found is None or isinstance(found, (dict, list)):  # scalars only
             return False
         if self.op in ("=", "!="):
-            text = found if isinstance(found, str) else json.dumps(found)
-            return (text == _text(self.value)) == (self.op == "=")
+            return (_text(found) == self.text) == (self.op == "=")
         if isinstance(found, bool) or not isinstance(found, (int, float)):
             return False
         value = float(self.value)
@@ -66,7 +74,7 @@ class Condition:
                 ">=": found >= value}[self.op]
 
 
-def _text(value: str | float) -> str:
+def _text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 

@@ -15,7 +15,7 @@ from tunewise.models.base import OnToken
 from tunewise.objects import Hit, as_where
 from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
-from tunewise.rerank import make_reranker
+from tunewise.rerank import Reranker, make_reranker
 from tunewise.retrieval import Retriever
 from tunewise.store import Store, open_store
 
@@ -49,9 +49,13 @@ class Workspace:
         return self._embedder
 
     @cached_property
+    def reranker(self) -> Reranker | None:
+        """The configured reranker (None when off), built once: its model loads on first use."""
+        return make_reranker(self.settings.retrieval, self.model)
+
+    @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder, self.settings.retrieval,
-                         make_reranker(self.settings.retrieval, self.model))
+        return Retriever(self.store, self.embedder, self.settings.retrieval, self.reranker)
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,
                progress: Progress | None = None, metadata: dict | None = None) -> IngestReport:
@@ -69,8 +73,7 @@ class Workspace:
         """`where`: metadata conditions, as `KEY=VALUE` / `KEY>=NUMBER` strings or Conditions."""
         where = as_where(where)
         if (mode or self.settings.retrieval.mode) == "keyword":  # no model load for keywords
-            return Retriever(self.store, None, self.settings.retrieval,
-                             make_reranker(self.settings.retrieval, self.model)).search(
+            return Retriever(self.store, None, self.settings.retrieval, self.reranker).search(
                 query, k, mode, threshold, source, where=where)
         return self.retriever.search(query, k, mode, threshold, source, where=where)
 

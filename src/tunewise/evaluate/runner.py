@@ -242,7 +242,7 @@ def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_
     wanted = {"questions": len(questions), "questions_digest": questions_digest(questions),
               "max_tokens": max_tokens, "instruction": instruction,
               # only when given, so runs made before metadata conditions existed still resume
-              **({"where": [f"{c.key}{c.op}{c.value}" for c in where]} if where else {})}
+              **({"where": [str(c) for c in where]} if where else {})}
     path = out / MANIFEST
     if path.exists():
         have = json.loads(path.read_text())

@@ -57,8 +57,7 @@ def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
     threshold = _threshold(ws, tune, tuned)
     current = ws.settings.retrieval
     ks = tuple(sorted({current.k, k}))  # both sides at both cut-offs: comparable columns
-    before = _held_out(ws, held, current, ks)
-    after = _held_out(ws, held, tuned, ks)
+    before, after = _held_out(ws, held, [current, tuned], ks)
     return Tuning(options["fusion"], options.get("alpha", current.alpha), k, threshold,
                   len(tune), len(held), [(n, s.ndcg_at_10) for (n, _), s in zip(runs, scores)],
                   before, after)
@@ -71,9 +70,10 @@ def _threshold(ws, questions, settings) -> float:
     from tunewise.retrieval import Retriever
 
     retriever = Retriever(ws.store, ws.embedder, settings)
+    vectors = ws.embedder.embed([q.question for q in questions])  # one batch, not one a query
     best = []
-    for q in questions:
-        hits = retriever.search(q.question, k=max(settings.depth, 30))
+    for q, vector in zip(questions, vectors):
+        hits = retriever.search(q.question, k=max(settings.depth, 30), vector=vector)
         ranked = gold_ranking([h.chunk.source for h in hits], q.doc_ids)
         sims = [h.similarity for h, doc in zip(hits, ranked) if doc in q.doc_ids
                 and h.similarity is not None]
@@ -86,11 +86,12 @@ def _threshold(ws, questions, settings) -> float:
     return max(0.0, math.floor(cut * 100) / 100)
 
 
-def _held_out(ws, questions, settings, ks: tuple[int, ...]) -> dict[str, float]:
-    name = f"hybrid {settings.fusion}"
-    options = {"fusion": settings.fusion, "alpha": settings.alpha}
-    scores = evaluate_retrieval(ws, questions, recall_ks=ks, runs=[(name, options)])[0]
-    return {"ndcg@10": scores.ndcg_at_10, **{f"recall@{k}": scores.recall_at[k] for k in ks}}
+def _held_out(ws, questions, settings: list, ks: tuple[int, ...]) -> list[dict[str, float]]:
+    """nDCG@10 and recall at each cut-off of each settings, in one pass (the questions are
+    embedded once for all)."""
+    runs = [(f"hybrid {s.fusion}", {"fusion": s.fusion, "alpha": s.alpha}) for s in settings]
+    return [{"ndcg@10": r.ndcg_at_10, **{f"recall@{k}": r.recall_at[k] for k in ks}}
+            for r in evaluate_retrieval(ws, questions, recall_ks=ks, runs=runs)]
 
 
 __all__ = ["Tuning", "tune_retrieval"]

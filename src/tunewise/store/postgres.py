@@ -299,7 +299,7 @@ class PostgresStore:
             if c.op in ("=", "!="):
                 conditions.append(f"(CASE WHEN jsonb_typeof(d.metadata -> {key}) IN ('string', "
                                   f"'number', 'boolean') THEN d.metadata ->> {key} END) {c.op} {value}")
-                params[f"scope_value{i}"] = c.value if isinstance(c.value, str) else json.dumps(c.value)
+                params[f"scope_value{i}"] = c.text
             else:
                 conditions.append(f"(CASE WHEN jsonb_typeof(d.metadata -> {key}) = 'number' THEN "
                                   f"(d.metadata ->> {key})::float8 END) {c.op} {value}")

@@ -315,7 +315,7 @@ def _scope_sql(source: str | None, where: Where) -> tuple[str, list]:
                     " WHEN 'integer' THEN CAST(json_extract(d.metadata, ?) AS TEXT)"
                     " WHEN 'real' THEN CAST(json_extract(d.metadata, ?) AS TEXT)"
                     f" WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END) {c.op} ?")
-            params += [path] * 4 + [c.value if isinstance(c.value, str) else json.dumps(c.value)]
+            params += [path] * 4 + [c.text]
         else:
             sql += (" AND (CASE WHEN json_type(d.metadata, ?) IN ('integer', 'real') THEN "
                     f"json_extract(d.metadata, ?) END) {c.op} ?")

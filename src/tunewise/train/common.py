@@ -82,6 +82,21 @@ def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
+def speed(trainer, seconds: float, parameters: int, method: str = "full") -> dict:
+    """What a run records of its speed, for finetune.json and pretrain.json alike: tokens, tokens/s
+    over the whole run and in the steady state, MFU of the steady (else whole-run) rate against
+    the device's measured matmul peak, and peak memory."""
+    from tunewise.cost.training import flops_per_token, mfu
+
+    whole = trainer.tokens / seconds if seconds else 0.0
+    peak = measured_peak_flops()
+    rate = trainer.steady_tokens_per_s or whole
+    return {"tokens": trainer.tokens, "tokens_per_s": whole,
+            "steady_tokens_per_s": trainer.steady_tokens_per_s, "peak_flops": peak,
+            "mfu": mfu(flops_per_token(parameters, method=method), rate, peak),
+            "peak_memory_mb": peak_memory_mb()}
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process (CPU) or peak allocated GPU memory, in MiB."""
     import torch

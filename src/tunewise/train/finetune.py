@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunewise.cost.training import flops_per_token, mfu
 from tunewise.data.formats import load_examples
 from tunewise.train.common import (
     TrainingError,
@@ -23,9 +22,8 @@ from tunewise.train.common import (
     guarded_trainer,
     last_checkpoint,
     load_base,
-    measured_peak_flops,
-    peak_memory_mb,
     read_recipe,
+    speed,
     training_arguments,
     use_attention,
 )
@@ -183,14 +181,10 @@ def _record_progress(result: FinetuneResult, trainer, config: FinetuneConfig) ->
     result.steps = trainer.state.global_step
     result.losses = [h["loss"] for h in history if "loss" in h]
     result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    result.tokens, result.trained_tokens = trainer.tokens, trainer.trained
-    result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
-    result.steady_tokens_per_s = trainer.steady_tokens_per_s
-    result.peak_flops = measured_peak_flops()
-    rate = result.steady_tokens_per_s or result.tokens_per_s
-    result.mfu = mfu(flops_per_token(result.parameters, method="lora" if config.method != "full"
-                                     else "full"), rate, result.peak_flops)
-    result.peak_memory_mb = peak_memory_mb()
+    result.trained_tokens = trainer.trained
+    # LoRA and QLoRA skip the base's weight gradients: 4·N FLOPs a token, not 6·N
+    vars(result).update(speed(trainer, result.seconds, result.parameters,
+                              "full" if config.method == "full" else "lora"))
 
 
 def _write_outputs(model, tokenizer, out: Path, config: FinetuneConfig, gguf_source,

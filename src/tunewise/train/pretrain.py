@@ -22,7 +22,7 @@ from tunewise.train.common import (
     guarded_trainer,
     last_checkpoint,
     measured_peak_flops,
-    peak_memory_mb,
+    speed,
     training_arguments,
     use_attention,
 )
@@ -260,15 +260,7 @@ def _record(result: PretrainResult, trainer) -> None:
     result.losses = [(h["step"], h["loss"]) for h in history if "loss" in h]
     result.val = [(h["step"], h["eval_loss"], math.exp(min(h["eval_loss"], 50)))
                   for h in history if "eval_loss" in h]
-    result.tokens = trainer.tokens
-    result.tokens_per_s = trainer.tokens / result.seconds if result.seconds else 0.0
-    result.steady_tokens_per_s = trainer.steady_tokens_per_s
-    result.peak_flops = measured_peak_flops()
-    from tunewise.cost.training import flops_per_token, mfu
-
-    rate = result.steady_tokens_per_s or result.tokens_per_s
-    result.mfu = mfu(flops_per_token(result.parameters), rate, result.peak_flops)
-    result.peak_memory_mb = peak_memory_mb()
+    vars(result).update(speed(trainer, result.seconds, result.parameters))
 
 
 def _save(model, tokenizer, out: Path, config: PretrainConfig, result: PretrainResult) -> None:
