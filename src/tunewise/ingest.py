@@ -29,7 +29,8 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
-    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, problem in a record)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, problem it survived)
+    ocr: list[tuple[str, int]] = field(default_factory=list)  # (path, pages read by OCR)
     removed: list[str] = field(default_factory=list)  # by --sync
     documents: int = 0  # documents written
     chunks: int = 0  # chunks written
@@ -174,6 +175,8 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
         report.failed.append((name, f"cannot read: {exc.strerror or exc}"))
         return
     report.warnings.extend((name, problem) for problem in loaded.problems)
+    if loaded.ocr_pages:
+        report.ocr.append((name, len(loaded.ocr_pages)))
     existing = store.document_hashes(name)
     current, changed = set(), False
     size, overlap = settings.chunking.size, settings.chunking.overlap

@@ -191,6 +191,15 @@ class Chunk:
         show the text alone)."""
         return f"{self.context}\n\n{self.text}" if self.context else self.text
 
+    @property
+    def table_header(self) -> str:
+        """The header row and separator line of the Markdown table this chunk starts inside, from
+        its context, so that a prompt can show which column is which; "" otherwise."""
+        last = self.context.rsplit("\n", 1)[-1]
+        if not (last.startswith("| ") and last.endswith(" |") and self.text.startswith("| ")):
+            return ""
+        return f"{last}\n|" + " --- |" * (len(re.findall(r"(?<!\\)\|", last)) - 1)
+
 
 @dataclass(frozen=True)
 class Hit:

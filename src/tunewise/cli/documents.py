@@ -93,6 +93,8 @@ def _print_report(report: IngestReport, stats: dict) -> None:
         console.print(f"[yellow]skipped[/yellow] {show_path(path)}: {problem}")
     if len(report.warnings) > 20:
         console.print(f"[yellow]… and {len(report.warnings) - 20} more skipped records[/yellow]")
+    for path, pages in report.ocr:
+        console.print(f"ocr     {show_path(path)}: {pages} scanned page{'s' * (pages != 1)} read by OCR")
     for path in report.removed:
         console.print(f"removed {show_path(path)} (file is gone)")
     console.print(

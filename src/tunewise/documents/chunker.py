@@ -20,16 +20,24 @@ class Tokenizer(Protocol):
 
 # A sentence ends at . ! ? followed by space, or at a line break; paragraphs at blank lines.
 _SEGMENT_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_LINE = re.compile(r"[^\n]*\S[^\n]*")
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
-    spans, start = [], 0
-    for m in _SEGMENT_END.finditer(text):
-        if m.start() > start:
-            spans.append((start, m.start()))
-        start = m.end()
-    if start < len(text):
-        spans.append((start, len(text)))
+    """Sentences, and whole lines of Markdown tables: a chunk never cuts a table row (a cell such
+    as "Acme Inc. Total" is not a sentence end)."""
+    spans = []
+    for line in _LINE.finditer(text):
+        if line.group().lstrip().startswith("|"):
+            spans.append(line.span())
+            continue
+        start = line.start()
+        for m in _SEGMENT_END.finditer(text, line.start(), line.end()):
+            if m.start() > start:
+                spans.append((start, m.start()))
+            start = m.end()
+        if start < line.end():
+            spans.append((start, line.end()))
     return spans
 
 
@@ -105,7 +113,7 @@ def _next_start(counter: _Counter, segs: list, i: int, j: int, overlap: int, siz
     return j + 1
 
 
-CONTEXT_TOKENS = 32  # room kept for the title and heading path a chunk is embedded with
+CONTEXT_TOKENS = 48  # room kept for the title, heading path and table header a chunk is embedded with
 
 
 def chunk_document(doc: Document, tokenizer: Tokenizer, size: int = 256,

@@ -22,6 +22,7 @@ class LoadError(TunewiseError):
 class Loaded:
     documents: list[Document]
     problems: list[str] = field(default_factory=list)  # per-record problems the file survived
+    ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR (scanned PDF pages)
 
 
 def load_file(path: Path, jsonl_text_field: str = "text") -> Loaded:
@@ -36,7 +37,9 @@ def load_file(path: Path, jsonl_text_field: str = "text") -> Loaded:
     if size == 0:
         raise LoadError("empty file")
     loader = LOADERS[suffix]
-    loaded = _load_jsonl(path, jsonl_text_field) if loader is None else Loaded([loader(path)])
+    loaded = _load_jsonl(path, jsonl_text_field) if loader is None else loader(path)
+    if isinstance(loaded, Document):
+        loaded = Loaded([loaded])
     if not loaded.documents:
         raise LoadError("no text found")
     return loaded
@@ -113,84 +116,31 @@ def _load_html(path: Path) -> Document:
     return _nonempty(path, text, title)
 
 
-def _load_pdf(path: Path) -> Document:
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+def _load_pdf(path: Path) -> Loaded:
+    """A PDF's pages with their layout (documents/pdf.py); scanned pages are OCR'd, and those that
+    cannot be (no tesseract) are reported, never silently empty."""
+    from tunewise.documents.pdf import read_pdf
 
-    try:
-        reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise LoadError("encrypted PDF (needs a password)")
-        raw = [(page.extract_text() or "") for page in reader.pages]
-        parts, pages, sections, offset = [], [], [], 0
-        for number, page_text in enumerate(_without_running_lines(raw), start=1):
-            page_text = page_text.strip()
-            if not page_text:
-                continue
-            pages.append((offset, number))
-            sections += [(offset + at, heading) for at, heading in _pdf_headings(page_text)]
-            parts.append(page_text)
-            offset += len(page_text) + 2  # the "\n\n" joining pages
-        title = (reader.metadata.title if reader.metadata else None) or ""
-        properties = _pdf_properties(reader)
-    except LoadError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
-        raise LoadError(f"corrupt or unreadable PDF: {exc}") from exc
-    if not parts:
-        raise LoadError("PDF has no extractable text (scanned? run OCR first)")
-    doc = _nonempty(path, "\n\n".join(parts), str(title), pages=tuple(pages))
-    return replace(doc, metadata=properties, sections=tuple(sections))
+    pdf = read_pdf(path)
+    problems = []
+    if pdf.unread_pages:
+        one = len(pdf.unread_pages) == 1
+        problems.append(f"{_pages(pdf.unread_pages)} {'has' if one else 'have'} no text layer and "
+                        f"{'was' if one else 'were'} not read: install tesseract-ocr to OCR "
+                        f"{'it' if one else 'them'}")
+    if not pdf.text.strip():
+        reason = problems[0] if problems else "no text found"
+        raise LoadError(f"PDF has no text: {reason}")
+    doc = _nonempty(path, pdf.text, pdf.title, pages=pdf.pages)
+    doc = replace(doc, metadata=pdf.properties, sections=pdf.sections)
+    return Loaded([doc], problems, ocr_pages=pdf.ocr_pages)
 
 
-RUNNING = 0.3  # a line on this share of the pages (at its top or bottom) is a running header/footer
-
-
-def _shape(line: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(line.split()).lower())
-
-
-def _without_running_lines(pages: list[str]) -> list[str]:
-    """Pages without their running headers and footers — the company name, "Table of Contents",
-    "Page 12 of 90" — which repeat on most pages and would otherwise be indexed as content. A
-    line counts when its shape (digits folded) starts or ends many pages."""
-    from collections import Counter
-
-    if len(pages) < 5:
-        return pages
-    edges = Counter()
-    for text in pages:
-        lines = [ln for ln in text.splitlines() if ln.strip()]
-        edges.update({_shape(ln) for ln in lines[:3] + lines[-3:]})
-    running = {shape for shape, n in edges.items()
-               if n >= RUNNING * len(pages) and len(shape) <= 100}  # headers are short lines
-    cleaned = []
-    for text in pages:
-        lines = text.splitlines()
-        keep = [i for i, ln in enumerate(lines) if ln.strip()]
-        edge = set(keep[:3] + keep[-3:])
-        cleaned.append("\n".join(ln for i, ln in enumerate(lines)
-                                 if not (i in edge and _shape(ln) in running)))
-    return cleaned
-
-
-_ITEM = re.compile(r"^(item|note|part)\s+[0-9ivx]+[a-z]?\b[.:—-]?", re.IGNORECASE)
-
-
-def _pdf_headings(text: str) -> list[tuple[int, str]]:
-    """(offset, heading) of the lines of a page that read as headings: an upper-case title of a
-    few words ("CONSOLIDATED BALANCE SHEETS") or an "Item 7." / "Note 4" line of a filing."""
-    found, at = [], 0
-    for line in text.split("\n"):
-        clean = " ".join(line.split())
-        letters = [c for c in clean if c.isalpha()]
-        words = clean.split()
-        if 4 <= len(clean) <= 90 and len(words) <= 12 and len(letters) >= 0.6 * len(clean):
-            upper = sum(c.isupper() for c in letters) >= 0.9 * len(letters) and len(words) >= 2
-            if upper or _ITEM.match(clean):
-                found.append((at, clean))
-        at += len(line) + 1
-    return found
+def _pages(numbers: list[int]) -> str:
+    """"page 3", "pages 1, 2 and 5"."""
+    if len(numbers) == 1:
+        return f"page {numbers[0]}"
+    return "pages " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
 
 
 def _load_docx(path: Path) -> Document:
@@ -212,17 +162,6 @@ def _load_docx(path: Path) -> Document:
     doc = _nonempty(path, "\n\n".join(blocks), d.core_properties.title or heading)
     props = d.core_properties
     return replace(doc, metadata=_properties(props.author, props.subject, props.created))
-
-
-def _pdf_properties(reader) -> dict:
-    info = reader.metadata
-    if not info:
-        return {}
-    try:
-        created = info.creation_date
-    except (ValueError, TypeError):  # a malformed date is no reason to refuse the text
-        created = None
-    return _properties(info.author, info.subject, created)
 
 
 def _properties(author, subject, created) -> dict:
@@ -265,7 +204,7 @@ def _load_jsonl(path: Path, text_field: str) -> Loaded:
     return Loaded(docs, problems)
 
 
-LOADERS: dict[str, Callable[[Path], Document] | None] = {
+LOADERS: dict[str, Callable[[Path], Document | Loaded] | None] = {
     ".txt": _load_text,
     ".md": _load_markdown,
     ".markdown": _load_markdown,

@@ -3,7 +3,7 @@ the model's context window minus the answer budget, counted with the model's own
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tunewise.config import RagSettings
 from tunewise.errors import TunewiseError
@@ -26,6 +26,7 @@ class Source:
     text: str
     score: float
     similarity: float | None
+    header: str = ""  # the table header of a passage that starts inside a table (Chunk.table_header)
 
     def cite(self, short: bool = False) -> str:
         """"[2] /docs/policy.pdf, page 3"; `short` names the file only, as the prompt does, so that
@@ -54,8 +55,8 @@ def merge_hits(hits: list[Hit]) -> list[Source]:
                 run, text, end, best, sim = h, h.chunk.text, h.chunk.end, h.score, h.similarity
         merged.append((best, run, text, sim))
     merged.sort(key=lambda m: -m[0])
-    return [Source(i, h.chunk.source, h.chunk.title, h.chunk.page, text, score, sim)
-            for i, (score, h, text, sim) in enumerate(merged, start=1)]
+    return [Source(i, h.chunk.source, h.chunk.title, h.chunk.page, text, score, sim,
+                   h.chunk.table_header) for i, (score, h, text, sim) in enumerate(merged, start=1)]
 
 
 def _best(a: float | None, b: float | None) -> float | None:
@@ -67,7 +68,8 @@ def messages_for(question: str, sources: list[Source], settings: RagSettings) ->
     as the model alone would be asked."""
     if not sources:
         return [{"role": "user", "content": question}]
-    context = "\n\n".join(f"{s.cite(short=True)}\n{s.text}" for s in sources)
+    context = "\n\n".join(f"{s.cite(short=True)}\n" + (f"{s.header}\n" if s.header else "") + s.text
+                          for s in sources)
     messages = [{"role": "user", "content": settings.prompt.format(context=context, question=question)}]
     return ([{"role": "system", "content": settings.system}] + messages) if settings.system else messages
 
@@ -94,5 +96,4 @@ def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings
 
 
 def _renumber(sources: list[Source]) -> list[Source]:
-    return [Source(i, s.source, s.title, s.page, s.text, s.score, s.similarity)
-            for i, s in enumerate(sources, start=1)]
+    return [replace(s, number=i) for i, s in enumerate(sources, start=1)]

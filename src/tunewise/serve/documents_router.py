@@ -45,7 +45,8 @@ async def upload(file: UploadFile, request: Request):
     return {"id": doc_id, "filename": file.filename,
             "status": "unchanged" if report.unchanged else "ingested",
             "documents": report.documents, "chunks": report.chunks,
-            "warnings": [f"{p}: {w}" for p, w in report.warnings]}
+            "warnings": [f"{p}: {w}" for p, w in report.warnings],
+            "ocr_pages": sum(pages for _, pages in report.ocr)}
 
 
 @router.delete("/documents/{doc_id}")
