@@ -63,9 +63,17 @@ class IngestSettings:
     exclude: tuple[str, ...] = ()
     batch_chunks: int = 512  # chunks embedded and committed together
     jsonl_text_field: str = "text"
+    # What one file may cost to read; past a limit the file is refused by name (a decompression
+    # or parser bomb must not take the machine, or a server, down).
+    max_unpacked_mb: float = 200.0  # .docx: the sum of its unpacked parts
+    max_pages: int = 5000  # .pdf
+    max_paragraphs: int = 200_000  # .docx
+    max_seconds: float = 300.0  # reading one file (OCR included), before chunking and embedding
 
     def __post_init__(self) -> None:
         _check(self.batch_chunks >= 1, "ingest.batch_chunks", self.batch_chunks, "at least 1")
+        for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_seconds"):
+            _check(getattr(self, key) > 0, f"ingest.{key}", getattr(self, key), "positive")
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,23 @@ class CostSettings:
 
 
 @dataclass(frozen=True)
+class KeySettings:
+    """[serve.keys.NAME]: one team's API key and the collections it may use."""
+
+    key_env: str = ""  # the environment variable that holds the key (never the key itself)
+    read: tuple[str, ...] = ("default",)  # collections it may search and chat over
+    write: tuple[str, ...] = ()  # collections it may upload to and delete from (and read)
+    admin: bool = False  # every collection, read and write
+
+    def __post_init__(self) -> None:
+        from tunewise.store.base import COLLECTION
+
+        for name in self.read + self.write:
+            _check(bool(COLLECTION.fullmatch(name)), "read/write", name,
+                   "collection names of lower-case letters, digits and _")
+
+
+@dataclass(frozen=True)
 class ServeSettings:
     """tunewise serve: the HTTP API and the web page."""
 
@@ -162,9 +187,23 @@ class ServeSettings:
     # refuses any address but localhost.
     api_keys: tuple[str, ...] = ()
     max_upload_mb: float = 20.0  # POST /v1/documents refuses larger files (413)
+    max_body_kb: float = 4096.0  # any other request body (JSON) beyond this is refused (413)
     uploads: str = ".tunewise/uploads"  # where uploaded documents are kept (they stay ingested)
+    runs: str = ".tunewise/runs"  # where the page finds decision reports (RUN/report.html)
     queue_size: int = 16  # requests waiting for a local model; beyond that, 503 + Retry-After
     system: str = "docs"  # the system the web page starts with
+    # Keys with scopes, one table per team: [serve.keys.hr] key_env = "HR_KEY", read = ["hr"],
+    # write = ["hr"]. A key in api_keys is an admin key (every collection).
+    keys: dict[str, KeySettings] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        built = {}
+        for name, value in self.keys.items():
+            if not isinstance(value, (dict, KeySettings)):
+                raise ConfigError(f"serve.keys.{name} must be a table ([serve.keys.{name}])")
+            built[name] = value if isinstance(value, KeySettings) else build_section(
+                KeySettings, f"serve.keys.{name}", value)
+        object.__setattr__(self, "keys", built)
 
 
 def _check(ok: bool, key: str, value: Any, wanted: str) -> None:

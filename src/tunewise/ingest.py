@@ -2,13 +2,17 @@
 
 Work is committed in batches of about `batch_chunks` chunks, one transaction each, and a file is
 marked complete only in the transaction that writes its last document. So an interrupted run
-leaves a consistent store, and running it again skips what is already there."""
+leaves a consistent store, and running it again skips what is already there.
+
+A caller that shares the store between threads (the server) passes `lock`: it is held for each
+store call only, never while a file is read or embedded."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -88,8 +92,8 @@ class _Batcher:
     """Collects documents to write, embeds them together, writes one transaction."""
 
     def __init__(self, store: Store, embedder: Embedder, limit: int, progress: Progress,
-                 report: IngestReport):
-        self.store, self.embedder, self.limit = store, embedder, limit
+                 report: IngestReport, lock: AbstractContextManager):
+        self.store, self.embedder, self.limit, self.lock = store, embedder, limit, lock
         self.progress, self.report = progress, report
         self.batch = WriteBatch()
         self.pending: list = []  # (id, document, content hash, chunks)
@@ -107,7 +111,8 @@ class _Batcher:
             return
         texts = [c.indexed_text for *_, chunks in self.pending for c in chunks]
         if texts and not self.checked:
-            self.store.check_embedder(self.embedder.name, self.embedder.dimension)
+            with self.lock:
+                self.store.check_embedder(self.embedder.name, self.embedder.dimension)
             self.checked = True
         vectors = self._embed(texts)
         at = 0
@@ -115,7 +120,8 @@ class _Batcher:
             self.batch.documents.append(StoredDocument(doc_id, doc, content_hash, chunks,
                                                        vectors[at : at + len(chunks)]))
             at += len(chunks)
-        self.store.write(self.batch)
+        with self.lock:
+            self.store.write(self.batch)
         self.report.documents += len(self.pending)
         self.report.chunks += len(texts)
         self.batch, self.pending, self.pending_chunks = WriteBatch(), [], 0
@@ -135,28 +141,32 @@ class _Batcher:
 
 def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settings: Settings,
            sync: bool = False, progress: Progress | None = None,
-           metadata: dict | None = None) -> IngestReport:
+           metadata: dict | None = None,
+           lock: AbstractContextManager | None = None) -> IngestReport:
     """Ingest files and folders. Every document gets `metadata` (e.g. `--meta company=NIKE`),
     over what its file says of itself and under a sidecar `FILE.meta.json` beside it."""
     started, report = time.perf_counter(), IngestReport()
-    progress = progress or Progress()
+    progress, lock = progress or Progress(), lock or nullcontext()
     paths = list(paths)
-    ensure_built_with(store, embedder.name)  # fail before reading anything
+    with lock:
+        ensure_built_with(store, embedder.name)  # fail before reading anything
     files, report.failed = discover(paths, settings.ingest.include, settings.ingest.exclude)
     progress.start(len(files))
-    batcher = _Batcher(store, embedder, settings.ingest.batch_chunks, progress, report)
+    batcher = _Batcher(store, embedder, settings.ingest.batch_chunks, progress, report, lock)
     for path in files:
-        _ingest_file(path, store, embedder, settings, batcher, report, metadata or {})
+        _ingest_file(path, store, embedder, settings, batcher, report, metadata or {}, lock)
         progress.file_done(str(path))
     batcher.flush()
     if sync:
-        report.removed = _sync(store, paths)
+        with lock:
+            report.removed = _sync(store, paths)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Settings,
-                 batcher: _Batcher, report: IngestReport, metadata: dict) -> None:
+                 batcher: _Batcher, report: IngestReport, metadata: dict,
+                 lock: AbstractContextManager) -> None:
     name = str(path)
     try:
         extra = {**metadata, **_sidecar(path)}
@@ -164,10 +174,12 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
         file_hash = file_digest(path)
         if extra:  # a new sidecar or --meta value re-ingests an unchanged file
             file_hash += "+" + digest(stamp)
-        if store.file_hash(name) == file_hash:
+        with lock:
+            known = store.file_hash(name)
+        if known == file_hash:
             report.unchanged.append(name)
             return
-        loaded = load_file(path, settings.ingest.jsonl_text_field)
+        loaded = load_file(path, settings.ingest)
     except LoadError as exc:
         report.failed.append((name, str(exc)))
         return
@@ -177,7 +189,8 @@ def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Setting
     report.warnings.extend((name, problem) for problem in loaded.problems)
     if loaded.ocr_pages:
         report.ocr.append((name, len(loaded.ocr_pages)))
-    existing = store.document_hashes(name)
+    with lock:
+        existing = store.document_hashes(name)
     current, changed = set(), False
     size, overlap = settings.chunking.size, settings.chunking.overlap
     for doc in loaded.documents:

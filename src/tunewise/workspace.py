@@ -3,6 +3,7 @@ models (each loaded on first use), and exposes ingest, remove, search, ask and s
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -17,7 +18,7 @@ from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
 from tunewise.rerank import Reranker, make_reranker
 from tunewise.retrieval import Retriever
-from tunewise.store import Store, open_store
+from tunewise.store import Store, open_store, with_collection
 
 
 class Workspace:
@@ -58,10 +59,20 @@ class Workspace:
         return Retriever(self.store, self.embedder, self.settings.retrieval, self.reranker)
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,
-               progress: Progress | None = None, metadata: dict | None = None) -> IngestReport:
-        """`metadata` is added to every document ingested (a sidecar FILE.meta.json wins)."""
+               progress: Progress | None = None, metadata: dict | None = None,
+               lock: AbstractContextManager | None = None) -> IngestReport:
+        """`metadata` is added to every document ingested (a sidecar FILE.meta.json wins);
+        `lock` is held around each store call (a server sharing the store between threads)."""
         return ingest(paths, self.store, self.embedder, self.settings, sync=sync, progress=progress,
-                      metadata=metadata)
+                      metadata=metadata, lock=lock)
+
+    def collection(self, name: str) -> "Workspace":
+        """This workspace over another collection of its store, sharing the loaded embedder and
+        models."""
+        url = with_collection(self.settings.store.url, name)
+        other = Workspace(self.settings.replace("store", url=url), embedder=self._embedder)
+        other._models = self._models
+        return other
 
     def remove(self, paths: Iterable[str | Path]) -> int:
         """Remove the documents of these files (or of every file under these folders)."""

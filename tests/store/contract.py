@@ -111,13 +111,15 @@ class StoreContract:
         assert filled.document_hashes("/docs/cats.md") == {CAT.id: new_cat.content_hash}
 
     def test_file_records_and_remove(self, filled):
+        assert filled.files() == [("/docs/cats.md", 1, 2), ("/docs/dogs.txt", 1, 1),
+                                  ("/docs/sea/fish.md", 1, 1)]
         assert filled.file_hash("/docs/cats.md") == "h1"
         assert filled.file_hash("/docs/sea/fish.md") is None  # never marked complete
         assert filled.remove_path("/docs/cats.md") == 1
         assert filled.file_hash("/docs/cats.md") is None
         assert filled.keyword("kitten", 5) == [] and filled.stats()["chunks"] == 2
         assert filled.remove_path("/docs/sea") == 1  # a folder removes what is under it
-        assert filled.paths() == ["/docs/dogs.txt"]
+        assert filled.paths() == ["/docs/dogs.txt"] and filled.files() == [("/docs/dogs.txt", 1, 1)]
         assert filled.remove_path("/docs/nothing") == 0
         assert filled.remove_path("/doc") == 0  # a prefix of a name is not a folder
 

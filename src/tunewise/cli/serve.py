@@ -32,13 +32,13 @@ def serve_cmd(
     Example: `tunewise serve --port 8000`, then open http://127.0.0.1:8000/ or point any
     OpenAI client at http://127.0.0.1:8000/v1
     """
-    from tunewise.serve.app import ServeError, check_exposure, serve
+    from tunewise.serve.app import ServeError, callers, check_exposure, serve
 
     settings = settings_for(config, store).replace("serve", host=host, port=port)
     host, port = settings.serve.host, settings.serve.port
+    keys = callers(settings.serve)  # a [serve.keys.NAME] without its variable ends here
     try:
-        console.print(f"tunewise serve: http://{host}:{port}/ — "
-                      f"{check_exposure(host, settings.serve.api_keys)}")
+        console.print(f"tunewise serve: http://{host}:{port}/ — {check_exposure(host, keys)}")
     except ServeError as exc:
         raise typer.BadParameter(str(exc), param_hint="--host") from None
     serve(Workspace(settings), host, port)

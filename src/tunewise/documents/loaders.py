@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from tunewise.config import IngestSettings
 from tunewise.errors import TunewiseError
 from tunewise.objects import Document
 
@@ -25,7 +27,21 @@ class Loaded:
     ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR (scanned PDF pages)
 
 
-def load_file(path: Path, jsonl_text_field: str = "text") -> Loaded:
+class Deadline:
+    """The time one file may take to read ([ingest] max_seconds), checked as the loaders go."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.end = seconds, time.monotonic() + seconds
+
+    def check(self) -> None:
+        if time.monotonic() > self.end:
+            raise LoadError(f"took longer than {self.seconds:g} s to read (limit: [ingest] "
+                            "max_seconds)")
+
+
+def load_file(path: Path, settings: IngestSettings | None = None) -> Loaded:
+    """The documents of one file, within the limits of `settings` (default: [ingest]'s)."""
+    settings = settings or IngestSettings()
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
         raise LoadError(f"unsupported format {path.suffix or '(no extension)'}; "
@@ -36,8 +52,7 @@ def load_file(path: Path, jsonl_text_field: str = "text") -> Loaded:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
     if size == 0:
         raise LoadError("empty file")
-    loader = LOADERS[suffix]
-    loaded = _load_jsonl(path, jsonl_text_field) if loader is None else loader(path)
+    loaded = LOADERS[suffix](path, settings, Deadline(settings.max_seconds))
     if isinstance(loaded, Document):
         loaded = Loaded([loaded])
     if not loaded.documents:
@@ -70,11 +85,11 @@ def _nonempty(path: Path, text: str, title: str, **kw) -> Document:
     return Document(path=str(path), text=text, title=title or path.stem, **kw)
 
 
-def _load_text(path: Path) -> Document:
+def _load_text(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
     return _nonempty(path, _decode(path), path.stem)
 
 
-def _load_markdown(path: Path) -> Document:
+def _load_markdown(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
     text = _decode(path).strip()
     heading = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
     doc = _nonempty(path, text, heading.group(1).strip() if heading else "")
@@ -98,7 +113,7 @@ _BLOCKS = ["p", "div", "section", "article", "main", "header", "footer", "nav", 
            "blockquote", "dd", "dt", "figcaption"]
 
 
-def _load_html(path: Path) -> Document:
+def _load_html(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
     from bs4 import BeautifulSoup, Comment
 
     soup = BeautifulSoup(_decode(path), "html.parser")
@@ -116,12 +131,12 @@ def _load_html(path: Path) -> Document:
     return _nonempty(path, text, title)
 
 
-def _load_pdf(path: Path) -> Loaded:
+def _load_pdf(path: Path, settings: IngestSettings, deadline: Deadline) -> Loaded:
     """A PDF's pages with their layout (documents/pdf.py); scanned pages are OCR'd, and those that
     cannot be (no tesseract) are reported, never silently empty."""
     from tunewise.documents.pdf import read_pdf
 
-    pdf = read_pdf(path)
+    pdf = read_pdf(path, settings.max_pages, deadline)
     problems = []
     if pdf.unread_pages:
         one = len(pdf.unread_pages) == 1
@@ -143,21 +158,37 @@ def _pages(numbers: list[int]) -> str:
     return "pages " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
 
 
-def _load_docx(path: Path) -> Document:
+def _load_docx(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
     import zipfile
 
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
     try:
+        with zipfile.ZipFile(path) as archive:  # a zip bomb is refused before it is unpacked
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LoadError(f"corrupt or unreadable .docx: {exc}") from exc
+    if unpacked > settings.max_unpacked_mb * 1024 * 1024:
+        raise LoadError(f"unpacks to {unpacked / 2**20:.0f} MB, more than the "
+                        f"{settings.max_unpacked_mb:g} MB limit ([ingest] max_unpacked_mb)")
+    try:
         d = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise LoadError(f"corrupt or unreadable .docx: {exc}") from exc
-    blocks = [p.text for p in d.paragraphs if p.text.strip()]
+    paragraphs = d.paragraphs
+    if len(paragraphs) > settings.max_paragraphs:
+        raise LoadError(f"{len(paragraphs):,} paragraphs, more than the {settings.max_paragraphs:,} "
+                        "limit ([ingest] max_paragraphs)")
+    deadline.check()
+    filled = [p for p in paragraphs if p.text.strip()]
+    blocks = [p.text for p in filled]
     for table in d.tables:
+        deadline.check()
         for row in table.rows:
             blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
-    heading = next((p.text for p in d.paragraphs
+    # a paragraph's style is looked up (about 1 ms each), so only the first few are asked
+    heading = next((p.text for p in filled[:50]
                     if p.style is not None and p.style.name.startswith(("Heading", "Title"))), "")
     doc = _nonempty(path, "\n\n".join(blocks), d.core_properties.title or heading)
     props = d.core_properties
@@ -173,11 +204,13 @@ def _properties(author, subject, created) -> dict:
     return {k: v for k, v in found.items() if v != ""}
 
 
-def _load_jsonl(path: Path, text_field: str) -> Loaded:
+def _load_jsonl(path: Path, settings: IngestSettings, deadline: Deadline) -> Loaded:
     """One document per line: `text_field` holds the text; `_id`/`id` the key (else the line
     number); `title` is prepended to the text so that both retrievers see it."""
-    docs, problems, seen = [], [], set()
+    docs, problems, seen, text_field = [], [], set(), settings.jsonl_text_field
     for number, line in enumerate(_decode(path).splitlines(), start=1):
+        if number % 1000 == 0:
+            deadline.check()
         if not line.strip():
             continue
         try:
@@ -204,7 +237,8 @@ def _load_jsonl(path: Path, text_field: str) -> Loaded:
     return Loaded(docs, problems)
 
 
-LOADERS: dict[str, Callable[[Path], Document | Loaded] | None] = {
+# a loader: (path, [ingest] settings, deadline) -> one Document, or Loaded (many, with problems)
+LOADERS: dict[str, Callable[[Path, IngestSettings, Deadline], Document | Loaded]] = {
     ".txt": _load_text,
     ".md": _load_markdown,
     ".markdown": _load_markdown,
@@ -212,5 +246,5 @@ LOADERS: dict[str, Callable[[Path], Document | Loaded] | None] = {
     ".htm": _load_html,
     ".pdf": _load_pdf,
     ".docx": _load_docx,
-    ".jsonl": None,  # many documents per file: handled in load_file
+    ".jsonl": _load_jsonl,
 }

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from tunewise.documents.loaders import LoadError
+from tunewise.documents.loaders import Deadline, LoadError
 
 OCR_DPI = 300  # tesseract reads 300 dpi renderings best
 SCANNED_CHARS = 20  # a page with an image and less text than this (a stamped number) is a scan
@@ -38,8 +38,13 @@ class PdfText:
     unread_pages: list[int] = field(default_factory=list)  # scanned, and no OCR to read them
 
 
-def read_pdf(path: Path, ocr: bool = True) -> PdfText:
+def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None,
+             ocr: bool = True) -> PdfText:
+    """The PDF's text and layout; more than `max_pages` pages, or reading past `deadline`, is
+    refused with a LoadError that names the limit."""
     import pypdfium2 as pdfium
+
+    deadline = deadline or Deadline(float("inf"))
 
     try:
         pdf = pdfium.PdfDocument(str(path))
@@ -48,14 +53,18 @@ def read_pdf(path: Path, ocr: bool = True) -> PdfText:
             raise LoadError("encrypted PDF (needs a password)") from exc
         raise LoadError(f"corrupt or unreadable PDF: {exc}") from exc
     try:
+        if len(pdf) > max_pages:
+            raise LoadError(f"{len(pdf):,} pages, more than the {max_pages:,} limit ([ingest] "
+                            "max_pages)")
         lines, scanned = [], []
         for number in range(1, len(pdf) + 1):
+            deadline.check()
             page = pdf[number - 1]
             page_lines = _page_lines(page)
             if _scanned(page, page_lines):
                 scanned.append(number)
             lines.append(page_lines)
-        read, unread = _ocr(pdf, scanned, lines) if ocr and scanned else ([], scanned)
+        read, unread = _ocr(pdf, scanned, lines, deadline) if ocr and scanned else ([], scanned)
         info = pdf.get_metadata_dict()
     finally:
         pdf.close()
@@ -372,13 +381,15 @@ def _without_running_lines(pages: list[list[_Line]]) -> list[list[_Line]]:
 
 # --- scanned pages ----------------------------------------------------------------------------
 
-def _ocr(pdf, numbers: list[int], lines: list[list[_Line]]) -> tuple[list[int], list[int]]:
+def _ocr(pdf, numbers: list[int], lines: list[list[_Line]],
+         deadline: Deadline) -> tuple[list[int], list[int]]:
     """Read pages without a text layer with tesseract; (pages read, pages left unread). Without
     tesseract (or pytesseract) every such page is left unread, for the caller to report."""
     tesseract = _tesseract()
     if tesseract is None:
         return [], numbers
     for number in numbers:  # an image without words (a photo, a blank scan) stays empty
+        deadline.check()
         image = pdf[number - 1].render(scale=OCR_DPI / 72).to_pil()
         lines[number - 1] = [_Line(_clean(t)) for t in tesseract.image_to_string(image).splitlines()]
     return numbers, []

@@ -3,52 +3,53 @@ JSON with a 4xx status for anything the client can fix, the web page at `/`, `GE
 
 from __future__ import annotations
 
-import hmac
+import os
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Mapping
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
+from tunewise.config import ServeSettings
 from tunewise.errors import TunewiseError
 from tunewise.serve import documents_router, openai_router
-from tunewise.serve.services import Services
+from tunewise.serve.guard import LOCAL_HOSTS, MULTIPART_SLACK, Caller, Guard
+from tunewise.serve.services import Forbidden, Services
 from tunewise.workspace import Workspace
 
 PAGE = Path(__file__).with_name("static") / "index.html"
-LOCALHOST = ("127.0.0.1", "localhost", "::1")
 
 
 class ServeError(TunewiseError):
     """The server cannot start as asked (e.g. a public address without an API key)."""
 
 
-def check_exposure(host: str, keys: tuple[str, ...]) -> str:
+def callers(serve: ServeSettings, env: Mapping[str, str] | None = None) -> dict[str, Caller]:
+    """Each API key and who it is: a key of `api_keys` is an admin; `[serve.keys.NAME]` tables
+    give a team's key (read from the environment) its collections."""
+    env = os.environ if env is None else env
+    found = {key: Caller("admin", (), (), admin=True) for key in serve.api_keys}
+    for name, key in serve.keys.items():
+        secret = env.get(key.key_env, "") if key.key_env else ""
+        if not secret:
+            raise ServeError(f"[serve.keys.{name}] key_env = {key.key_env!r}: set that environment "
+                             "variable to the key")
+        found[secret] = Caller(name, key.read, key.write, key.admin)
+    return found
+
+
+def check_exposure(host: str, keys) -> str:
     """Refuse to serve beyond this machine without a key; say what protects the server."""
     if keys:
         return f"API keys required ({len(keys)} configured)"
-    if host not in LOCALHOST:
+    if host not in LOCAL_HOSTS:
         raise ServeError(f"refusing to listen on {host} without an API key: set [serve] api_keys "
                          "or TUNEWISE_SERVE_API_KEYS, or serve on 127.0.0.1")
     return "no API key configured: serving on localhost only"
-
-
-def _authorise(request: Request) -> None:
-    keys: tuple[str, ...] = request.app.state.keys
-    if not keys:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, given = header.partition(" ")
-    given_bytes = given.strip().encode()
-    # compare with every key, whatever matches first: the time taken says nothing about the key
-    ok = False
-    for key in keys:
-        ok |= hmac.compare_digest(given_bytes, key.encode())
-    if scheme.lower() != "bearer" or not ok:
-        raise HTTPException(401, "missing or invalid API key: send 'Authorization: Bearer KEY'")
 
 
 def _error(status: int, message: str, kind: str, headers: dict | None = None) -> JSONResponse:
@@ -67,8 +68,11 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "malformed request"
 
 
-def create_app(ws: Workspace) -> FastAPI:
+def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
+    """The ASGI application: FastAPI's routes inside the Guard (serve/guard.py), which checks the
+    key, the Host and Origin, and the body size before any route reads the request."""
     services = Services(ws)
+    keys = callers(ws.settings.serve, env)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -78,21 +82,30 @@ def create_app(ws: Workspace) -> FastAPI:
     app = FastAPI(title="tunewise", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible chat, embeddings and document search over your "
                               "documents.")
-    app.state.services, app.state.keys = services, tuple(ws.settings.serve.api_keys)
+    app.state.services, app.state.keys = services, keys
     app.state.started = time.time()
-    auth = [Depends(_authorise)]
-    app.include_router(openai_router.router, dependencies=auth)
-    app.include_router(documents_router.router, dependencies=auth)
+    app.include_router(openai_router.router)
+    app.include_router(documents_router.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
         return PAGE.read_text(encoding="utf-8").replace(
             "__DEFAULT_SYSTEM__", ws.settings.serve.system).replace(
-            "__NEEDS_KEY__", "true" if app.state.keys else "false")
+            "__NEEDS_KEY__", "true" if keys else "false")
 
     @app.get("/health")
     def health() -> dict:
         return services.health()
+
+    @app.get("/reports/{run}", response_class=HTMLResponse, include_in_schema=False)
+    def report(run: str, request: Request) -> HTMLResponse:
+        if not request.state.caller.admin and not request.state.caller.read:
+            raise Forbidden("this key reads no collection")
+        return HTMLResponse(services.report(run))
+
+    @app.get("/v1/reports")
+    def reports() -> dict:
+        return {"object": "list", "data": services.reports()}
 
     handlers = {
         RequestValidationError: lambda e: _error(400, _validation_message(e),
@@ -103,16 +116,21 @@ def create_app(ws: Workspace) -> FastAPI:
         # every error the user can fix carries its own status (tunewise.errors)
         TunewiseError: lambda e: _error(e.http_status, str(e), e.kind,
                                         {"Retry-After": "1"} if e.http_status == 503 else None),
+        UnicodeError: lambda e: _error(400, "the request holds text that is not valid Unicode "
+                                       "(a lone surrogate?)", "invalid_request_error"),
     }
     for kind, make in handlers.items():
         app.add_exception_handler(kind, lambda request, exc, make=make: make(exc))
-    return app
+    serve = ws.settings.serve
+    anonymous = Caller("local", (), (), admin=True)  # no keys: this machine only, as its owner
+    return Guard(app, keys, anonymous, body_limit=int(serve.max_body_kb * 1024),
+                 upload_limit=int(serve.max_upload_mb * 1024 * 1024) + MULTIPART_SLACK)
 
 
 def serve(ws: Workspace, host: str, port: int, log_level: str = "info") -> None:
     """Run the server until Ctrl-C / SIGTERM (uvicorn finishes the requests in flight)."""
     import uvicorn
 
-    check_exposure(host, ws.settings.serve.api_keys)
-    uvicorn.run(create_app(ws), host=host, port=port, log_level=log_level,
-                timeout_graceful_shutdown=30)
+    app = create_app(ws)
+    check_exposure(host, app.keys)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

@@ -1,18 +1,19 @@
-"""Document routes: POST /v1/documents (upload and ingest), DELETE /v1/documents/{id},
-POST /v1/search."""
+"""Document routes: POST /v1/documents (upload and ingest), GET /v1/documents (list),
+DELETE /v1/documents/{id}, POST /v1/search — each within a collection the caller's key covers."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Literal
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
 from tunewise.serve.openai_router import services
+from tunewise.serve.services import scoped, upload_name
 
 router = APIRouter(prefix="/v1")
 
@@ -24,11 +25,15 @@ class SearchRequest(BaseModel):
     threshold: float | None = None
     # metadata conditions, as on the command line: ["company=NIKE", "year>=2022"]
     where: list[str] = Field(default_factory=list, max_length=20)
+    collection: str | None = None  # default: the key's first
 
 
 @router.post("/documents", status_code=201)
-async def upload(file: UploadFile, request: Request):
+async def upload(file: UploadFile, request: Request, collection: str | None = Form(None)):
+    """Upload one file into a collection (a form field, or ?collection=; default the key's)."""
     svc = services(request)
+    collection = scoped(request.state.caller,
+                        collection or request.query_params.get("collection"), write=True)
     limit = int(svc.settings.serve.max_upload_mb * 1024 * 1024)
     content = await file.read(limit + 1)
     if len(content) > limit:
@@ -37,30 +42,45 @@ async def upload(file: UploadFile, request: Request):
                        "upload limit ([serve] max_upload_mb)", "type": "too_large"}})
     if not content:
         raise TunewiseError(f"{file.filename}: the file is empty")
-    doc_id, report = await asyncio.to_thread(svc.upload, file.filename or "", content)
+    doc_id, report = await asyncio.to_thread(svc.upload, file.filename or "", content, collection)
     if report.failed:
         reason = report.failed[0][1]
         return JSONResponse(status_code=422, content={"error": {
-            "message": f"{file.filename}: {reason}", "type": "unreadable_document"}})
-    return {"id": doc_id, "filename": file.filename,
-            "status": "unchanged" if report.unchanged else "ingested",
-            "documents": report.documents, "chunks": report.chunks,
-            "warnings": [f"{p}: {w}" for p, w in report.warnings],
-            "ocr_pages": sum(pages for _, pages in report.ocr)}
+            "message": f"{upload_name(file.filename or '')}: {reason}",
+            "type": "unreadable_document"}})
+    unchanged = bool(report.unchanged)
+    return JSONResponse(status_code=200 if unchanged else 201, content={
+        "id": doc_id, "filename": svc.display((report.unchanged or report.added
+                                               or report.updated)[0]),
+        "collection": collection, "status": "unchanged" if unchanged else "ingested",
+        "documents": report.documents, "chunks": report.chunks,
+        "warnings": [w for _, w in report.warnings],
+        "ocr_pages": sum(pages for _, pages in report.ocr)})
+
+
+@router.get("/documents")
+async def documents(request: Request, collection: str | None = None) -> dict:
+    """The files of a collection with their document and chunk counts; uploads carry their id."""
+    collection = scoped(request.state.caller, collection)
+    files = await asyncio.to_thread(services(request).documents, collection)
+    return {"object": "list", "collection": collection, "data": files}
 
 
 @router.delete("/documents/{doc_id}")
-async def delete(doc_id: str, request: Request) -> dict:
-    removed = await asyncio.to_thread(services(request).delete, doc_id)
+async def delete(doc_id: str, request: Request, collection: str | None = None) -> dict:
+    collection = scoped(request.state.caller, collection, write=True)
+    removed = await asyncio.to_thread(services(request).delete, doc_id, collection)
     return {"id": doc_id, "deleted": True, "documents": removed}
 
 
 @router.post("/search")
 async def search(body: SearchRequest, request: Request) -> dict:
-    hits = await asyncio.to_thread(services(request).search, body.query, body.k, body.mode,
-                                   body.threshold, parse_where(body.where))
+    svc = services(request)
+    collection = scoped(request.state.caller, body.collection)
+    hits = await asyncio.to_thread(svc.search, body.query, body.k, body.mode, body.threshold,
+                                   parse_where(body.where), collection)
     return {"object": "list", "data": [
-        {"source": h.chunk.source, "title": h.chunk.title, "page": h.chunk.page,
+        {"source": svc.display(h.chunk.source), "title": h.chunk.title, "page": h.chunk.page,
          "position": h.chunk.position, "score": round(h.score, 4),
          "similarity": None if h.similarity is None else round(h.similarity, 4),
          "retriever": h.retriever, "text": h.chunk.text} for h in hits]}

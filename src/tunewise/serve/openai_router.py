@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
 from tunewise.rag import Answer
-from tunewise.serve.services import Cancelled, Services
+from tunewise.serve.services import Cancelled, Services, scoped
 
 router = APIRouter(prefix="/v1")
 
@@ -42,8 +42,10 @@ class ChatRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1, le=8192)
     temperature: float | None = None  # accepted; the models answer with their configured setting
     stream_options: dict | None = None
-    # tunewise: metadata conditions on the documents a `+rag` system searches
+    # tunewise: metadata conditions on the documents a `+rag` system searches, and the
+    # collection it searches (default: the key's first)
     where: list[str] = Field(default_factory=list, max_length=20)
+    collection: str | None = None
 
 
 class EmbeddingRequest(BaseModel):
@@ -72,24 +74,26 @@ async def chat(body: ChatRequest, request: Request):
         raise TunewiseError("messages need at least one user message")
     messages = [m.model_dump() for m in body.messages]
     max_tokens = body.max_completion_tokens or body.max_tokens
+    collection = scoped(request.state.caller, body.collection) if system.rag else None
     head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()),
             "model": system.name}
     if not body.stream:
         where = parse_where(body.where)
         result: Answer = await asyncio.wrap_future(svc.complete(system, messages, max_tokens,
-                                                                where=where))
+                                                                where=where,
+                                                                collection=collection))
         return {**head, "object": "chat.completion",
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": result.text}}],
-                "usage": _usage(result), **_extras(result)}
+                "usage": _usage(result), **_extras(result, svc)}
     return StreamingResponse(_stream(svc, system, messages, max_tokens, head, request,
-                                     parse_where(body.where)),
+                                     parse_where(body.where), collection),
                              media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 async def _stream(svc: Services, system, messages, max_tokens, head, request: Request,
-                  where: tuple = ()):
+                  where: tuple = (), collection: str | None = None):
     loop = asyncio.get_running_loop()
     tokens: asyncio.Queue = asyncio.Queue()
     state = {"gone": False}
@@ -99,7 +103,7 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
             raise Cancelled()  # stops the generation of a client that left
         loop.call_soon_threadsafe(tokens.put_nowait, text)
 
-    future = svc.complete(system, messages, max_tokens, on_token, where)
+    future = svc.complete(system, messages, max_tokens, on_token, where, collection)
     future.add_done_callback(lambda _: loop.call_soon_threadsafe(tokens.put_nowait, None))
 
     def event(**body) -> str:
@@ -113,7 +117,7 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
         while (text := await tokens.get()) is not None:
             yield chunk({"content": text})
         result: Answer = future.result()
-        yield chunk({}, "stop", **_extras(result))
+        yield chunk({}, "stop", **_extras(result, svc))
         yield event(choices=[], usage=_usage(result))
         yield "data: [DONE]\n\n"
     except Exception as exc:  # after the first byte the status is sent: report in-band
@@ -129,8 +133,8 @@ def _usage(result: Answer) -> dict:
             "total_tokens": result.usage.total_tokens}
 
 
-def _extras(result: Answer) -> dict:
-    return {"sources": [{"number": s.number, "source": s.source, "title": s.title,
+def _extras(result: Answer, svc: Services) -> dict:
+    return {"sources": [{"number": s.number, "source": svc.display(s.source), "title": s.title,
                          "page": s.page, "score": round(s.score, 4), "text": s.text}
                         for s in result.sources],
             "abstained": result.abstained}

@@ -1,8 +1,9 @@
 """What the HTTP routers call: systems (a model, with or without retrieval) that answer chat
 requests, embeddings, and the document store. No HTTP here.
 
-Concurrency: the store is one SQLite connection, so every store operation takes `store_lock`
-(retrieval takes milliseconds). A local model answers one request at a time from a bounded queue
+Concurrency: each collection's store is one SQLite connection, so every store call takes the
+collection's lock (retrieval takes milliseconds); reading and embedding an upload happen outside
+it. A local model answers one request at a time from a bounded queue
 (llama.cpp and transformers generate one sequence per call), so a burst of requests waits in line
 instead of piling threads onto two cores; past `queue_size` a request is refused as busy. API
 models are called concurrently: the endpoint behind them batches."""
@@ -14,12 +15,14 @@ import queue
 import re
 import shutil
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 from tunewise.errors import TunewiseError
 from tunewise.rag import Answer, answer
+from tunewise.store import DEFAULT_COLLECTION
 from tunewise.systems import System
 from tunewise.workspace import Workspace
 
@@ -39,6 +42,22 @@ class NotFound(TunewiseError):
 
     http_status = 404
     kind = "not_found"
+
+
+class Forbidden(TunewiseError):
+    """The caller's key does not cover what it asked for."""
+
+    http_status = 403
+    kind = "permission_error"
+
+
+def scoped(caller, collection: str | None, write: bool = False) -> str:
+    """The collection a request names (or the key's own), if the key may read (write) it. The
+    answer is the same whether or not the collection exists: a key learns nothing of others."""
+    name = collection or caller.collection
+    if not (caller.may_write(name) if write else caller.may_read(name)):
+        raise Forbidden(f"this key may not {'write to' if write else 'read'} collection {name!r}")
+    return name
 
 
 class Cancelled(Exception):
@@ -81,7 +100,7 @@ class ModelQueue:
 
 
 class _LockedRetriever:
-    """The workspace's retriever with the store lock held for each search."""
+    """A collection's retriever with its store lock held for each search."""
 
     def __init__(self, retriever, lock):
         self.retriever, self.lock = retriever, lock
@@ -91,15 +110,51 @@ class _LockedRetriever:
             return self.retriever.search(*args, **kwargs)
 
 
+class Collection:
+    """One collection's workspace (its own store), the lock its store calls take, and the
+    folder its uploads are kept in."""
+
+    def __init__(self, name: str, ws: Workspace, uploads: Path):
+        self.name, self.ws, self.uploads = name, ws, uploads / name
+        self.lock = threading.RLock()
+
+
+MAX_NAME = 120  # characters of an upload's file name kept (its extension always is)
+
+
+def upload_name(filename: str) -> str:
+    """A safe file name for an upload: its last path part, odd characters replaced, a long stem
+    shortened; a name with nothing left (``..``, ``a/..``, empty) is refused."""
+    name = re.split(r"[/\\]", filename or "")[-1]
+    name = re.sub(r"[^A-Za-z0-9._ -]", "_", name).strip(" .")
+    if not name or set(name) <= {"_"}:
+        raise TunewiseError(f"{filename[:80]!r}: not a usable file name")
+    stem, dot, suffix = name.rpartition(".")
+    if dot and len(suffix) <= 10:
+        return stem[:MAX_NAME] + "." + suffix
+    return name[:MAX_NAME]
+
+
 class Services:
     def __init__(self, ws: Workspace):
-        self.ws = ws
+        self.ws = ws  # the default collection's
         self.settings = ws.settings
-        self.store_lock = threading.RLock()
+        self.root = Path.cwd()
         self.embed_lock = threading.Lock()
+        self._collections: dict[str, Collection] = {}
+        self._collections_lock = threading.Lock()
+        self._upload_locks: dict[str, threading.Lock] = {}
         self._queues: dict[str, ModelQueue] = {}
         self._queues_lock = threading.Lock()
         self._api_calls = ThreadPoolExecutor(API_WORKERS, thread_name_prefix="api-model")
+
+    def collection(self, name: str) -> Collection:
+        """The collection called `name`, opened on first use."""
+        with self._collections_lock:
+            if name not in self._collections:
+                ws = self.ws if name == DEFAULT_COLLECTION else self.ws.collection(name)
+                self._collections[name] = Collection(name, ws, Path(self.settings.serve.uploads))
+            return self._collections[name]
 
     # --- systems and chat -------------------------------------------------------------------
 
@@ -119,17 +174,19 @@ class Services:
                        f"{', '.join(s.name for s in self.systems())}")
 
     def complete(self, system: System, messages: list[dict], max_tokens: int | None,
-                 on_token: Callable[[str], None] | None = None, where: tuple = ()) -> Future:
+                 on_token: Callable[[str], None] | None = None, where: tuple = (),
+                 collection: str | None = DEFAULT_COLLECTION) -> Future:
         """Answer in the background; the Future holds an `Answer`. With retrieval, the last user
-        message is answered from the documents; without, the whole conversation goes to the
-        model as it is."""
+        message is answered from the collection's documents; without, the whole conversation
+        goes to the model as it is."""
         model = self.ws.model(system.model)
+        found = self.collection(collection) if system.rag else None
 
         def job() -> Answer:
-            if system.rag:
+            if found is not None:
                 question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
                 return answer(question, model, self.settings.rag,
-                              _LockedRetriever(self.ws.retriever, self.store_lock),
+                              _LockedRetriever(found.ws.retriever, found.lock),
                               on_token=on_token, max_tokens=max_tokens, where=where)
             gen = model.generate(messages, max_tokens=max_tokens, on_token=on_token)
             return Answer(messages[-1]["content"], gen.text.strip(), model.name, usage=gen.usage,
@@ -155,41 +212,104 @@ class Services:
         return [list(map(float, v)) for v in vectors], tokens
 
     def search(self, query: str, k: int | None, mode: str | None, threshold: float | None,
-               where: tuple = ()):
+               where: tuple = (), collection: str = DEFAULT_COLLECTION):
+        found = self.collection(collection)
         if mode != "keyword":
             _ = self.ws.embedder  # load outside the lock: the first load takes seconds
-        with self.store_lock:
-            return self.ws.search(query, k=k, mode=mode, threshold=threshold, where=where)
+        with found.lock:
+            return found.ws.search(query, k=k, mode=mode, threshold=threshold, where=where)
 
-    def upload(self, filename: str, content: bytes) -> tuple[str, object]:
-        """Keep the file under uploads/<id>/ and ingest it; the id is a hash of the content, so
-        the same file uploaded twice is one document."""
-        name = re.sub(r"[^A-Za-z0-9._ -]", "_", Path(filename or "upload.txt").name).strip()
+    def display(self, source: str) -> str:
+        """A source as a client sees it: an upload by its file name, a file under the folder
+        the server runs in relative to it, any other by its name — never a server's full path."""
+        path, hash_, key = source.partition("#")
+        uploads = Path(self.settings.serve.uploads).resolve()
+        p = Path(path)
+        if p.is_relative_to(uploads):
+            shown = p.name
+        elif p.is_relative_to(self.root):
+            shown = str(p.relative_to(self.root))
+        else:
+            shown = p.name
+        return shown + hash_ + key
+
+    def upload(self, filename: str, content: bytes,
+               collection: str = DEFAULT_COLLECTION) -> tuple[str, object]:
+        """Keep the file as uploads/<collection>/<id>/<name> and ingest it. The id is a hash of
+        the content, so the same bytes uploaded twice, under any name, are one document. A new
+        file is written in a staging folder and moved into place whole; if it cannot be
+        ingested, only what this request made is removed."""
+        name = upload_name(filename)
         doc_id = hashlib.sha256(content).hexdigest()[:16]
-        folder = Path(self.settings.serve.uploads) / doc_id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / (name or "upload.txt")
-        path.write_bytes(content)
-        _ = self.ws.embedder  # load outside the lock
-        with self.store_lock:
-            report = self.ws.ingest([path])
-        if report.failed:
-            shutil.rmtree(folder, ignore_errors=True)
-        return doc_id, report
+        found = self.collection(collection)
+        folder = found.uploads / doc_id
+        with self._upload_lock(f"{collection}/{doc_id}"):
+            kept = sorted(folder.iterdir()) if folder.is_dir() else []
+            if kept:  # these bytes are here already: make sure they are ingested, keep them
+                return doc_id, found.ws.ingest([kept[0]], lock=found.lock)
+            staging = found.uploads / ".staging" / f"{doc_id}-{uuid.uuid4().hex[:8]}"
+            staging.mkdir(parents=True)
+            (staging / name).write_bytes(content)
+            shutil.rmtree(folder, ignore_errors=True)  # an empty folder a crash left behind
+            staging.rename(folder)
+            try:
+                report = found.ws.ingest([folder / name], lock=found.lock)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            if report.failed:
+                shutil.rmtree(folder, ignore_errors=True)  # made by this request alone
+            return doc_id, report
 
-    def delete(self, doc_id: str) -> int:
+    def _upload_lock(self, key: str) -> threading.Lock:
+        with self._collections_lock:
+            return self._upload_locks.setdefault(key, threading.Lock())
+
+    def documents(self, collection: str) -> list[dict]:
+        """The files of a collection: uploads with their id, others by their shown name."""
+        found = self.collection(collection)
+        uploads = found.uploads.resolve()
+        with found.lock:
+            files = found.ws.store.files()
+        out = []
+        for path, documents, chunks in files:
+            p = Path(path)
+            upload_id = p.parent.name if p.parent.parent == uploads else None
+            out.append({"id": upload_id, "source": self.display(path), "documents": documents,
+                        "chunks": chunks})
+        return out
+
+    def delete(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> int:
         if not re.fullmatch(r"[0-9a-f]{16}", doc_id):
             raise NotFound(f"no document {doc_id!r}: ids are the 16 hex digits upload returned")
-        folder = Path(self.settings.serve.uploads) / doc_id
-        if not folder.is_dir():
-            raise NotFound(f"no uploaded document {doc_id!r}")
-        with self.store_lock:
-            removed = self.ws.remove([folder])
-        shutil.rmtree(folder, ignore_errors=True)
+        found = self.collection(collection)
+        folder = found.uploads / doc_id
+        with self._upload_lock(f"{collection}/{doc_id}"):
+            if not folder.is_dir():
+                raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
+            with found.lock:
+                removed = found.ws.remove([folder])
+            shutil.rmtree(folder, ignore_errors=True)
         return removed
 
+    def reports(self) -> list[dict]:
+        """The decision reports of the runs in [serve] runs (RUN/report.html), newest first."""
+        root = Path(self.settings.serve.runs)
+        found = sorted(root.glob("*/report.html"), key=lambda p: -p.stat().st_mtime) \
+            if root.is_dir() else []
+        return [{"run": p.parent.name, "url": f"/reports/{p.parent.name}"} for p in found]
+
+    def report(self, run: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,100}", run):
+            raise NotFound(f"no report {run[:40]!r}")
+        path = Path(self.settings.serve.runs) / run / "report.html"
+        if not path.is_file():
+            raise NotFound(f"no report {run!r}: `tunewise report` writes RUN/report.html under "
+                           f"{self.settings.serve.runs}")
+        return path.read_text(encoding="utf-8")
+
     def health(self) -> dict:
-        with self.store_lock:
+        with self.collection(DEFAULT_COLLECTION).lock:
             stats = self.ws.stats()
         return {"status": "ok", "documents": stats.get("documents"), "chunks": stats.get("chunks"),
                 "waiting": {m: q.jobs.qsize() for m, q in self._queues.items()}}
@@ -198,5 +318,7 @@ class Services:
         for q in self._queues.values():
             q.close()
         self._api_calls.shutdown(wait=False, cancel_futures=True)
+        for name, found in self._collections.items():
+            if name != DEFAULT_COLLECTION:
+                found.ws.close()
         self.ws.close()
-

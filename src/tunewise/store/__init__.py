@@ -1,8 +1,12 @@
-"""Stores chosen by URL: `sqlite:PATH` (default) or `postgresql://…[#collection]` (pgvector)."""
+"""Stores chosen by URL: `sqlite:PATH[#collection]` (default) or `postgresql://…[#collection]`
+(pgvector). A collection is a store of its own: a schema in PostgreSQL, a file beside PATH in
+SQLite (`store.db#hr` is `store.hr.db`; the default collection is PATH itself)."""
 
 from __future__ import annotations
 
 from tunewise.store.base import (
+    COLLECTION,
+    DEFAULT_COLLECTION,
     EmbedderMismatch,
     Store,
     StoredDocument,
@@ -11,7 +15,15 @@ from tunewise.store.base import (
     ensure_built_with,
 )
 
-SCHEMES = ("sqlite:PATH", "PATH.db", "postgresql://USER:PASSWORD@HOST:PORT/DB[#COLLECTION]")
+SCHEMES = ("sqlite:PATH[#COLLECTION]", "PATH.db",
+           "postgresql://USER:PASSWORD@HOST:PORT/DB[#COLLECTION]")
+
+
+def with_collection(url: str, collection: str) -> str:
+    """The URL of `collection` in the store that `url` names."""
+    if not COLLECTION.fullmatch(collection):
+        raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
+    return f"{url.partition('#')[0]}#{collection}"
 
 
 def open_store(url: str) -> Store:
@@ -19,6 +31,9 @@ def open_store(url: str) -> Store:
         from tunewise.store.postgres import PostgresStore
 
         return PostgresStore(url)
+    url, _, collection = url.partition("#")
+    if collection and not COLLECTION.fullmatch(collection):
+        raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
     if url.startswith("sqlite:"):
         path = url[len("sqlite:"):]
         path = path[2:] if path.startswith("///") else path  # sqlite:///abs/path -> /abs/path
@@ -28,8 +43,11 @@ def open_store(url: str) -> Store:
         raise StoreError(f"unknown store URL {url!r}; valid forms: {', '.join(SCHEMES)}")
     from tunewise.store.sqlite import SQLiteStore
 
+    if collection and collection != DEFAULT_COLLECTION:
+        stem, dot, suffix = path.rpartition(".")
+        path = f"{stem}.{collection}.{suffix}" if dot and "/" not in suffix else f"{path}.{collection}"
     return SQLiteStore(path)
 
 
-__all__ = ["open_store", "Store", "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch",
-           "ensure_built_with"]
+__all__ = ["open_store", "with_collection", "DEFAULT_COLLECTION", "COLLECTION", "Store",
+           "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch", "ensure_built_with"]

@@ -5,6 +5,7 @@ Every backend passes the contract suite in tests/store/contract.py."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
@@ -14,6 +15,10 @@ from tunewise.errors import TunewiseError
 from tunewise.objects import Chunk, Condition, Document, source_name
 
 Where = tuple[Condition, ...]  # metadata conditions, all of which must hold
+
+
+DEFAULT_COLLECTION = "default"
+COLLECTION = re.compile(r"[a-z][a-z0-9_]{0,50}")  # a collection's name (a schema, a file name)
 
 
 class StoreError(TunewiseError):
@@ -91,6 +96,9 @@ class Store(Protocol):
         """Delete every document of a file (or of every file under a folder); returns how many."""
 
     def paths(self) -> list[str]: ...
+
+    def files(self) -> list[tuple[str, int, int]]:
+        """(path, documents, chunks) of every file with documents, by path."""
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None,
               where: Where = ()) -> list[tuple[int, float]]:

@@ -18,6 +18,8 @@ import numpy as np
 
 from tunewise.objects import Chunk, source_glob
 from tunewise.store.base import (
+    COLLECTION,
+    DEFAULT_COLLECTION,
     SOURCE_SQL,
     EmbedderMismatch,
     StoredDocument,
@@ -81,8 +83,8 @@ DOCLEN_SQL = ("(SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0)
 def parse_url(url: str) -> tuple[str, str]:
     """(connection URL, collection) from `postgresql://…[#collection]`."""
     base, _, collection = url.partition("#")
-    collection = collection or "default"
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,50}", collection):
+    collection = collection or DEFAULT_COLLECTION
+    if not COLLECTION.fullmatch(collection):
         raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
     return base, collection
 
@@ -284,6 +286,12 @@ class PostgresStore:
             return [r[0] for r in c.execute(
                 f"SELECT path FROM {self.schema}.documents UNION "
                 f"SELECT path FROM {self.schema}.files ORDER BY 1").fetchall()]
+
+    def files(self) -> list[tuple[str, int, int]]:
+        with self._tx() as c:
+            return [(r[0], int(r[1]), int(r[2])) for r in c.execute(
+                f"SELECT path, count(*), sum(n_chunks) FROM {self.schema}.documents "
+                "GROUP BY path ORDER BY path").fetchall()]
 
     # -- reading ----------------------------------------------------------------------------
     def _scope(self, source: str | None, where: Where) -> tuple[str, dict]:

@@ -184,6 +184,10 @@ class SQLiteStore:
         return [r[0] for r in self.db.execute(
             "SELECT path FROM documents UNION SELECT path FROM files ORDER BY 1")]
 
+    def files(self) -> list[tuple[str, int, int]]:
+        return [tuple(r) for r in self.db.execute(
+            "SELECT path, count(*), sum(n_chunks) FROM documents GROUP BY path ORDER BY path")]
+
     # -- reading ----------------------------------------------------------------------------
     def _cached(self, name: str, columns: str, build) -> tuple[np.ndarray, object]:
         """(rowids, built) for one in-memory index, re-read only when this or another connection
