@@ -38,7 +38,11 @@ def served(tmp_path_factory, embedder, local_model):
 
     root = tmp_path_factory.mktemp("serve")
     settings = Settings().replace("store", url=f"sqlite:{root / 'store.db'}").replace(
-        "serve", api_keys=(KEY,), uploads=str(root / "uploads"), max_upload_mb=0.5)
+        "serve", api_keys=(KEY,), uploads=str(root / "uploads"), max_upload_mb=0.5,
+        runs=str(root / "runs"))
+    (root / "runs" / "pilot").mkdir(parents=True)
+    (root / "runs" / "pilot" / "report.html").write_text(
+        "<!doctype html><title>report</title><h1>Recommended: level 1, RAG</h1>")
     ws = Workspace(settings, embedder=embedder, models={"local": local_model})
     assert not ws.ingest([SAMPLE]).failed
     server, thread, url = start(create_app(ws))

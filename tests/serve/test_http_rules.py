@@ -144,3 +144,32 @@ def test_a_full_queue_refuses_instead_of_piling_up():
     release.set()
     assert running.result(5) is True and waiting.result(5) == "second"
     q.close()
+
+
+def test_without_keys_foreign_hosts_and_origins_are_refused(tmp_path, embedder):
+    """No key means 'this machine only': a foreign Host header (DNS rebinding) or a page of
+    another site posting a form (no preflight needed) is refused before the route runs."""
+    from tests.serve.conftest import start
+    from tunewise.config import Settings
+    from tunewise.serve.app import create_app
+    from tunewise.workspace import Workspace
+
+    settings = Settings().replace("store", url=f"sqlite:{tmp_path / 'store.db'}").replace(
+        "serve", uploads=str(tmp_path / "uploads"))
+    ws = Workspace(settings, embedder=embedder)
+    server, thread, url = start(create_app(ws, env={}))
+    try:
+        files = {"file": ("planted.txt", b"planted by a web page", "text/plain")}
+        assert requests.get(url + "/v1/models").status_code == 200  # no key needed locally
+        rebound = requests.get(url + "/v1/models", headers={"Host": "attacker.example:8000"})
+        assert rebound.status_code == 421 and "attacker.example" in rebound.json()["error"]["message"]
+        posted = requests.post(url + "/v1/documents", files=files,
+                               headers={"Origin": "https://attacker.example"})
+        assert posted.status_code == 403 and posted.json()["error"]["type"] == "permission_error"
+        assert not (tmp_path / "uploads").exists()
+        local = requests.post(url + "/v1/documents", files=files,
+                              headers={"Origin": url.replace("127.0.0.1", "localhost")})
+        assert local.status_code == 201
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

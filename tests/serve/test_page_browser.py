@@ -42,3 +42,43 @@ def test_the_page_reports_a_wrong_key(served):
         browser.get(url + "/")
         WebDriverWait(browser, 30).until(
             lambda b: "API key" in b.find_element(By.ID, "log").text)
+
+
+def test_manage_documents_and_read_a_report_on_the_page(served, tmp_path):
+    """Upload several files at once (one refused, with its reason; one already there), see the
+    collection's documents with their chunk counts, delete one, and open a decision report."""
+    url, _ = served
+    good = tmp_path / "bike-policy.txt"
+    good.write_text("Kestrel employees may lease one e-bike through the company every three years.")
+    broken = tmp_path / "scan.pdf"
+    broken.write_bytes(b"%PDF-1.7 this is not a PDF")
+    with chromium() as browser:
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 120)
+        browser.find_element(By.ID, "key").send_keys(KEY)
+        browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+        browser.find_element(By.CSS_SELECTOR, "#library summary").click()
+        browser.find_element(By.ID, "files").send_keys(f"{good}\n{broken}")
+        finished = "#uploads li.done, #uploads li.refused"
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, finished)) == 2)
+        results = [li.text for li in browser.find_elements(By.CSS_SELECTOR, "#uploads li")]
+        assert any(r.startswith("bike-policy.txt: ingested, 1 chunks") for r in results)
+        assert any(r.startswith("scan.pdf: refused:") and "PDF" in r for r in results)
+        browser.find_element(By.ID, "files").send_keys(str(good))
+        wait.until(lambda b: any("unchanged" in li.text for li in
+                                 b.find_elements(By.CSS_SELECTOR, "#uploads li")))
+        row = wait.until(lambda b: next((tr for tr in b.find_elements(
+            By.CSS_SELECTOR, "#documents tbody tr") if "bike-policy.txt" in tr.text), None))
+        assert row.find_elements(By.TAG_NAME, "td")[1].text == "1"
+        assert "/" not in row.find_elements(By.TAG_NAME, "td")[0].text  # no server path shown
+        row.find_element(By.CSS_SELECTOR, "button.delete").click()
+        wait.until(lambda b: not any("bike-policy.txt" in tr.text for tr in b.find_elements(
+            By.CSS_SELECTOR, "#documents tbody tr")))
+        report = wait.until(lambda b: next(iter(b.find_elements(By.CSS_SELECTOR,
+                                                                "#reports button")), None))
+        assert report.text == "pilot"
+        report.click()
+        frame = browser.find_element(By.ID, "report")
+        wait.until(lambda b: frame.is_displayed())
+        browser.switch_to.frame(frame)
+        assert "Recommended: level 1" in browser.find_element(By.TAG_NAME, "h1").text

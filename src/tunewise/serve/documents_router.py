@@ -12,19 +12,19 @@ from pydantic import BaseModel, Field
 
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
-from tunewise.serve.openai_router import services
+from tunewise.serve.openai_router import Text, services
 from tunewise.serve.services import scoped, upload_name
 
 router = APIRouter(prefix="/v1")
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1)
+    query: Text = Field(min_length=1)
     k: int | None = Field(default=None, ge=1, le=100)
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     threshold: float | None = None
     # metadata conditions, as on the command line: ["company=NIKE", "year>=2022"]
-    where: list[str] = Field(default_factory=list, max_length=20)
+    where: list[Text] = Field(default_factory=list, max_length=20)
     collection: str | None = None  # default: the key's first
 
 

@@ -14,12 +14,12 @@ import base64
 import json
 import time
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
@@ -29,9 +29,22 @@ from tunewise.serve.services import Cancelled, Services, scoped
 router = APIRouter(prefix="/v1")
 
 
+def valid_text(text: str) -> str:
+    """Text that can be encoded: JSON may carry a lone surrogate ("\\ud800") that no tokenizer or
+    database takes."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode text (a lone surrogate)") from None
+    return text
+
+
+Text = Annotated[str, AfterValidator(valid_text)]
+
+
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: Text
 
 
 class ChatRequest(BaseModel):
@@ -44,12 +57,12 @@ class ChatRequest(BaseModel):
     stream_options: dict | None = None
     # tunewise: metadata conditions on the documents a `+rag` system searches, and the
     # collection it searches (default: the key's first)
-    where: list[str] = Field(default_factory=list, max_length=20)
+    where: list[Text] = Field(default_factory=list, max_length=20)
     collection: str | None = None
 
 
 class EmbeddingRequest(BaseModel):
-    input: str | list[str]
+    input: Text | list[Text]
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"  # base64: little-endian float32 (the SDK's default)
 

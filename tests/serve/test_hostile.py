@@ -1,0 +1,301 @@
+"""A real `tunewise serve` process probed as a hostile client would (loopback only, bounded):
+nothing is read before the key, bodies are bounded as they stream, uploads are never lost,
+bombs are refused by name, and two teams' keys never see each other's collections — over plain
+HTTP and through the official `openai` SDK."""
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+
+import pytest
+import requests
+
+ADMIN, HR, ENG = "admin-key-0123456789", "hr-key-0123456789", "eng-key-0123456789"
+CONFIG = """
+[store]
+url = "sqlite:store.db"
+[ingest]
+max_unpacked_mb = 4
+max_paragraphs = 2000
+max_pages = 40
+[serve]
+api_keys = ["{admin}"]
+max_upload_mb = 1
+max_body_kb = 64
+uploads = "uploads"
+runs = "runs"
+[serve.keys.hr]
+key_env = "HR_KEY"
+read = ["hr"]
+write = ["hr"]
+[serve.keys.eng]
+key_env = "ENG_KEY"
+read = ["eng"]
+write = ["eng"]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """(base URL, working folder) of a `tunewise serve` process with three keys."""
+    root = tmp_path_factory.mktemp("hostile")
+    (root / "tunewise.toml").write_text(CONFIG.format(admin=ADMIN))
+    (root / "runs" / "demo").mkdir(parents=True)
+    (root / "runs" / "demo" / "report.html").write_text("<html><h1>Decision report</h1></html>")
+    port = _free_port()
+    env = {**os.environ, "HR_KEY": HR, "ENG_KEY": ENG, "HF_HUB_OFFLINE": "1"}
+    log = open(root / "server.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "tunewise", "serve", "--port", str(port)],
+                               cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            if requests.get(url + "/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            process.kill()
+            raise RuntimeError("server did not start: " + (root / "server.log").read_text())
+        time.sleep(0.2)
+    yield url, root
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def raw(url: str, head: str, body_chunks=(), read_first: bool = False) -> tuple[int, bytes]:
+    """Send a request by hand (headers, then as much of the body as the server takes) and return
+    its status and body; `read_first` reads the answer before sending any body."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+        if not read_first:
+            for chunk in body_chunks:
+                try:
+                    s.sendall(chunk)
+                except OSError:  # the server answered and closed: read what it said
+                    break
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < _length(data):
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+def _length(data: bytes) -> int:
+    head, _, _ = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(head) + 4 + int(line.split(b":")[1])
+    return 1 << 30
+
+
+def test_nothing_is_read_before_the_key(server):
+    url, root = server
+    started = time.time()
+    # 200 MB announced, not one byte sent: the 401 comes back at once
+    status, body = raw(url, "POST /v1/documents HTTP/1.1\nHost: x\nContent-Length: 200000000\n"
+                       "Content-Type: multipart/form-data; boundary=b\n", read_first=True)
+    assert status == 401 and b"API key" in body
+    status, _ = raw(url, "POST /v1/search HTTP/1.1\nHost: x\nContent-Length: 100000000\n"
+                    "Content-Type: application/json\n", read_first=True)
+    assert status == 401
+    assert time.time() - started < 10
+    malformed = requests.post(url + "/v1/search", data=b"{not json",
+                              headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 401  # the key first, the JSON after
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert requests.get(url + path).status_code == 401
+    assert not any((root / "uploads").rglob("*.*")) if (root / "uploads").exists() else True
+
+
+def test_bodies_are_bounded_as_they_arrive(server):
+    url, _ = server
+    status, body = raw(url, f"POST /v1/search HTTP/1.1\nHost: x\nAuthorization: Bearer {HR}\n"
+                       "Content-Length: 5000000\nContent-Type: application/json\n", read_first=True)
+    assert status == 413 and b"max_body_kb" in body
+    # no Content-Length: chunked, 64 KB a piece, the server stops it past the limit
+    piece = b"x" * 65536
+    chunks = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 40 + [b"0\r\n\r\n"]
+    status, body = raw(url, f"POST /v1/search HTTP/1.1\nHost: x\nAuthorization: Bearer {HR}\n"
+                       "Transfer-Encoding: chunked\nContent-Type: application/json\n", chunks)
+    assert status == 413 and b"max_body_kb" in body
+    big = requests.post(url + "/v1/documents", headers=auth(HR),
+                        files={"file": ("big.txt", b"y" * 1_300_000, "text/plain")})
+    assert big.status_code == 413 and "max_upload_mb" in big.json()["error"]["message"]
+
+
+def test_an_upload_is_never_lost_to_a_later_failure(server):
+    url, root = server
+    fact = b"The hostile-test canteen serves lingonberry pancakes on Fridays."
+    kept = requests.post(url + "/v1/documents", headers=auth(HR),
+                         files={"file": ("keep.txt", fact, "text/plain")})
+    assert kept.status_code == 201, kept.text
+    doc_id = kept.json()["id"]
+    # the same bytes under other names: one document, nothing deleted
+    for name in ("keep.pdf", "copy.txt", "again.md"):
+        same = requests.post(url + "/v1/documents", headers=auth(HR),
+                             files={"file": (name, fact, "application/octet-stream")})
+        assert same.status_code == 200 and same.json()["status"] == "unchanged", same.text
+        assert same.json()["id"] == doc_id and same.json()["filename"] == "keep.txt"
+    listed = requests.get(url + "/v1/documents", headers=auth(HR)).json()["data"]
+    assert [d["source"] for d in listed] == ["keep.txt"] and listed[0]["id"] == doc_id
+    bad = requests.post(url + "/v1/documents", headers=auth(HR),
+                        files={"file": ("report.pdf", b"%PDF-1.7 broken", "application/pdf")})
+    assert bad.status_code == 422 and "report.pdf" in bad.json()["error"]["message"]
+    files = sorted(p.name for p in (root / "uploads").rglob("*") if p.is_file())
+    assert files == ["keep.txt"]  # the failure left nothing, took nothing
+    hits = requests.post(url + "/v1/search", headers=auth(HR),
+                         json={"query": "lingonberry pancakes", "k": 1}).json()["data"]
+    assert hits[0]["source"] == "keep.txt"  # an upload by its name, never a server path
+    gone = requests.delete(f"{url}/v1/documents/{doc_id}", headers=auth(HR))
+    assert gone.status_code == 200 and gone.json()["documents"] == 1
+    assert requests.get(url + "/v1/documents", headers=auth(HR)).json()["data"] == []
+    assert not any(p.is_file() for p in (root / "uploads").rglob("*"))
+
+
+def _docx(paragraphs: list[str], padding: int = 0) -> bytes:
+    import docx
+
+    d = docx.Document()
+    for text in paragraphs:
+        d.add_paragraph(text)
+    buffer = io.BytesIO()
+    d.save(buffer)
+    if not padding:
+        return buffer.getvalue()
+    out = io.BytesIO()  # the same document with a highly compressible part of `padding` bytes
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item.filename))
+        dst.writestr("word/padding.xml", b" " * padding)
+    return out.getvalue()
+
+
+def _pdf(pages: int) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for n in range(pages):
+        pdf.add_page()
+        pdf.cell(0, 8, f"Page {n} of a long document.")
+    return bytes(pdf.output())
+
+
+@pytest.mark.parametrize("name,content,limit", [
+    ("bomb.docx", lambda: _docx(["zip bomb"], padding=6 * 2**20), "max_unpacked_mb"),
+    ("empty.docx", lambda: _docx([""] * 3000 + ["one line"]), "max_paragraphs"),
+    ("long.pdf", lambda: _pdf(60), "max_pages"),
+])
+def test_bombs_are_refused_by_the_limit_they_break(server, name, content, limit):
+    url, root = server
+    data = content()
+    assert len(data) < 1_000_000  # small on the wire
+    started = time.time()
+    refused = requests.post(url + "/v1/documents", headers=auth(ENG),
+                            files={"file": (name, data, "application/octet-stream")})
+    assert refused.status_code == 422 and limit in refused.json()["error"]["message"]
+    assert time.time() - started < 20
+    assert requests.get(url + "/health", timeout=5).ok
+
+
+@pytest.mark.parametrize("name,status", [("..", 400), ("a/..", 400), ("", 400), ("x" * 300 + ".txt", 201)])
+def test_bad_file_names_are_a_4xx_and_leave_nothing(server, name, status):
+    url, root = server
+    body = f"note for {len(name)} {name[:5]!r}".encode()
+    response = requests.post(url + "/v1/documents", headers=auth(ENG),
+                             files={"file": (name, body, "text/plain")})
+    assert response.status_code == status, response.text
+    assert "error" in response.json() if status >= 400 else len(response.json()["filename"]) < 200
+    if status == 201:
+        assert requests.delete(f"{url}/v1/documents/{response.json()['id']}",
+                               headers=auth(ENG)).status_code == 200
+    assert not any(p.is_file() for p in (root / "uploads").rglob("*"))
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/v1/chat/completions", b'{"messages": [{"role": "user", "content": "a\\ud800b"}]}'),
+    ("/v1/embeddings", b'{"input": "a\\ud800b"}'),
+    ("/v1/search", b'{"query": "a\\ud800b"}'),
+])
+def test_a_lone_surrogate_is_a_400_in_the_openai_shape(server, path, body):
+    url, _ = server
+    response = requests.post(url + path, data=body,
+                             headers={**auth(ADMIN), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"].lower()
+    assert "surrogate" in message or "unicode" in message
+
+
+def test_two_teams_never_see_each_other(server):
+    url, _ = server
+    secret = b"Project Halcyon: the HR reorganisation is announced on the ninth of March."
+    up = requests.post(url + "/v1/documents", headers=auth(HR),
+                       files={"file": ("halcyon.txt", secret, "text/plain")})
+    assert up.status_code == 201 and up.json()["collection"] == "hr"
+    doc_id = up.json()["id"]
+    question = {"query": "When is Project Halcyon announced?", "k": 3}
+    mine = requests.post(url + "/v1/search", headers=auth(HR), json=question).json()["data"]
+    assert mine[0]["source"] == "halcyon.txt"
+    theirs = requests.post(url + "/v1/search", headers=auth(ENG), json=question).json()["data"]
+    assert all("Halcyon" not in h["text"] for h in theirs)
+    for method, path, kwargs in (
+            ("POST", "/v1/search", {"json": {**question, "collection": "hr"}}),
+            ("GET", "/v1/documents?collection=hr", {}),
+            ("DELETE", f"/v1/documents/{doc_id}?collection=hr", {}),
+            ("POST", "/v1/documents?collection=hr",
+             {"files": {"file": ("x.txt", b"planted", "text/plain")}})):
+        refused = requests.request(method, url + path, headers=auth(ENG), **kwargs)
+        assert refused.status_code == 403, (method, path)
+        assert "Halcyon" not in refused.text and doc_id not in refused.text
+    guessed = requests.delete(f"{url}/v1/documents/{doc_id}", headers=auth(ENG))  # in eng
+    assert guessed.status_code == 404 and "hr" not in guessed.json()["error"]["message"]
+    assert requests.get(url + "/v1/documents", headers=auth(ENG)).json()["data"] == []
+    # the admin key manages every collection
+    listed = requests.get(url + "/v1/documents?collection=hr", headers=auth(ADMIN)).json()
+    assert [d["id"] for d in listed["data"]] == [doc_id]
+
+    from openai import OpenAI, PermissionDeniedError
+
+    hr = OpenAI(base_url=url + "/v1", api_key=HR)
+    eng = OpenAI(base_url=url + "/v1", api_key=ENG)
+    assert [m.id for m in hr.models.list()] == [m.id for m in eng.models.list()]
+    asked = [{"role": "user", "content": "When is Project Halcyon announced?"}]
+    answer = hr.chat.completions.create(model="docs", messages=asked, max_tokens=4)
+    assert any(s["source"] == "halcyon.txt" for s in answer.model_extra["sources"])
+    other = eng.chat.completions.create(model="docs", messages=asked, max_tokens=4)
+    assert all("Halcyon" not in s["text"] for s in other.model_extra["sources"])
+    with pytest.raises(PermissionDeniedError):
+        eng.chat.completions.create(model="docs", messages=asked, max_tokens=4,
+                                    extra_body={"collection": "hr"})
+    assert requests.delete(f"{url}/v1/documents/{doc_id}?collection=hr",
+                           headers=auth(ADMIN)).status_code == 200
+
+
+def test_reports_are_served_under_the_key(server):
+    url, _ = server
+    assert requests.get(url + "/reports/demo").status_code == 401
+    page = requests.get(url + "/reports/demo", headers=auth(HR))
+    assert page.status_code == 200 and "Decision report" in page.text
+    assert requests.get(url + "/reports/..%2Fstore.db", headers=auth(HR)).status_code == 404
+    listed = requests.get(url + "/v1/reports", headers=auth(HR)).json()["data"]
+    assert listed == [{"run": "demo", "url": "/reports/demo"}]
