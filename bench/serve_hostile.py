@@ -1,0 +1,252 @@
+"""`tunewise serve` under a hostile mix beside normal traffic, on loopback, bounded in count and
+time. Normal traffic: 8 clients search, 4 upload new small documents (closed loop). The hostile
+mix, from 3 more threads: bodies far over the limit without a key (announced, and streamed),
+oversize chunked bodies with a key, a zip-bomb .docx, a .docx of empty paragraphs, a PDF over the
+page limit, bad file names, lone surrogates and malformed JSON.
+
+Printed: the normal traffic's p50/p95 with and without the hostile mix (goal: p95 within 1.5×),
+the server's peak memory (VmHWM) after each phase against its body limits, the status codes of
+the hostile requests (goal: no 5xx anywhere), and the state at the end: every upload the server
+accepted is listed exactly once, its file is on disk, and SQLite's integrity check passes.
+
+    python bench/serve_hostile.py [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import io
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import threading
+import time
+import zipfile
+
+import requests
+
+from serve_load import BIN, OUT, QUESTIONS, ROOT, start_server
+
+KEY = "bench-key-0123456789"
+UPLOAD_MB, BODY_KB = 1, 64
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def raw(port: int, head: str, chunks=(), read_first=False) -> int:
+    """Status of a hand-made request: headers, then as much body as the server takes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+        if not read_first:
+            for chunk in chunks:
+                try:
+                    s.sendall(chunk)
+                except OSError:
+                    break
+        data = b""
+        while b"\r\n" not in data:
+            part = s.recv(4096)
+            if not part:
+                break
+            data += part
+    return int(data.split(b" ", 2)[1]) if data else 0
+
+
+def docx_bytes(paragraphs: list[str], padding: int = 0) -> bytes:
+    import docx
+
+    d = docx.Document()
+    for text in paragraphs:
+        d.add_paragraph(text)
+    buffer = io.BytesIO()
+    d.save(buffer)
+    if not padding:
+        return buffer.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, src.read(item.filename))
+        dst.writestr("word/padding.xml", b" " * padding)
+    return out.getvalue()
+
+
+def pdf_bytes(pages: int) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for n in range(pages):
+        pdf.add_page()
+        pdf.cell(0, 8, f"Page {n}.")
+    return bytes(pdf.output())
+
+
+def hostile_requests(url: str) -> list:
+    """(label, callable returning a status) — each a request a stranger or a careless client
+    sends."""
+    port = int(url.rsplit(":", 1)[1])
+    auth = {"Authorization": f"Bearer {KEY}"}
+    bomb = docx_bytes(["bomb"], padding=300 * 2**20)  # ~300 KB on the wire, 300 MB unpacked
+    empty = docx_bytes([""] * 10_000 + ["x"])
+    long_pdf = pdf_bytes(600)
+    piece = b"x" * 65536
+    chunked = [b"%x\r\n%s\r\n" % (len(piece), piece)] * 64 + [b"0\r\n\r\n"]
+
+    def upload(name, data, headers=auth):
+        return requests.post(url + "/v1/documents", headers=headers, timeout=120,
+                             files={"file": (name, data, "application/octet-stream")}).status_code
+
+    def post(path, data, headers=auth):
+        return requests.post(url + path, data=data, timeout=120,
+                             headers={**headers, "Content-Type": "application/json"}).status_code
+
+    return [
+        ("200 MB announced, no key", lambda: raw(
+            port, "POST /v1/documents HTTP/1.1\nHost: x\nContent-Length: 200000000\n"
+            "Content-Type: multipart/form-data; boundary=b\n", read_first=True)),
+        ("4 MB streamed to /v1/search, no key", lambda: raw(
+            port, "POST /v1/search HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n"
+            "Content-Type: application/json\n", chunked)),
+        ("4 MB chunked to /v1/search, with key", lambda: raw(
+            port, f"POST /v1/search HTTP/1.1\nHost: x\nAuthorization: Bearer {KEY}\n"
+            "Transfer-Encoding: chunked\nContent-Type: application/json\n", chunked)),
+        ("malformed JSON, no key", lambda: post("/v1/search", b"{not json", {})),
+        ("zip-bomb .docx (300 MB unpacked)", lambda: upload("bomb.docx", bomb)),
+        (".docx of 10,000 empty paragraphs", lambda: upload("empty.docx", empty)),
+        ("600-page PDF", lambda: upload("long.pdf", long_pdf)),
+        ("file name '..'", lambda: upload("..", b"dots")),
+        ("file name of 300 characters", lambda: upload("n" * 300 + ".txt", b"x" * 10)),
+        ("lone surrogate in chat", lambda: post(
+            "/v1/chat/completions", b'{"messages": [{"role": "user", "content": "\\ud800"}]}')),
+        ("lone surrogate in embeddings", lambda: post("/v1/embeddings", b'{"input": "\\ud800"}')),
+    ]
+
+
+def normal(url: str, seconds: float, accepted: list, statuses: collections.Counter) -> dict:
+    """8 searching and 4 uploading clients, closed loop, for `seconds`."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    lat: dict[str, list[float]] = {"search": [], "upload": []}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(kind: str, i: int) -> None:
+        session, n = requests.Session(), 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            if kind == "search":
+                r = session.post(url + "/v1/search", headers=auth, timeout=120,
+                                 json={"query": QUESTIONS[(i + n) % len(QUESTIONS)], "k": 5})
+            else:
+                text = f"Bench note {i}-{n}-{time.time_ns()}: the heat pump test ran fine."
+                r = session.post(url + "/v1/documents", headers=auth, timeout=120,
+                                 files={"file": (f"note-{i}-{n}.txt", text.encode(), "text/plain")})
+            elapsed = time.perf_counter() - started
+            with lock:
+                statuses[r.status_code] += 1
+                if r.ok:
+                    lat[kind].append(elapsed)
+                    if kind == "upload":
+                        accepted.append(r.json()["id"])
+            n += 1
+
+    threads = [threading.Thread(target=client, args=(k, i))
+               for k, count in (("search", 8), ("upload", 4)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {k: {"requests": len(v), "p50_s": round(statistics.median(v), 3),
+                "p95_s": round(sorted(v)[int(0.95 * (len(v) - 1))], 3)} for k, v in lat.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args()
+    work = OUT / "serve-hostile"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    store = work / "store.db"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TUNEWISE_STORE_URL": f"sqlite:{store}",
+           "TUNEWISE_REGISTRY": str(work / "models.toml"), "TUNEWISE_SERVE_API_KEYS": KEY,
+           "TUNEWISE_SERVE_UPLOADS": str(work / "uploads"),
+           "TUNEWISE_SERVE_MAX_UPLOAD_MB": str(UPLOAD_MB),
+           "TUNEWISE_SERVE_MAX_BODY_KB": str(BODY_KB), "TUNEWISE_INGEST_MAX_PAGES": "500"}
+    subprocess.run([str(BIN / "tunewise"), "ingest", str(ROOT / "sample" / "corpus")], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    server, url = start_server(env)
+    accepted: list[str] = []
+    statuses: collections.Counter = collections.Counter()
+    hostile_statuses: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    try:
+        requests.post(url + "/v1/search", json={"query": "warm up", "k": 1},
+                      headers={"Authorization": f"Bearer {KEY}"}, timeout=120).raise_for_status()
+        calm = normal(url, args.seconds, accepted, statuses)
+        peak_calm = peak_rss_mb(server.pid)
+        attacks = hostile_requests(url)
+        stop = threading.Event()
+
+        def attacker(offset: int) -> None:
+            n = offset
+            while not stop.is_set():
+                label, send = attacks[n % len(attacks)]
+                try:
+                    hostile_statuses[label][send()] += 1
+                except (requests.RequestException, OSError) as exc:
+                    hostile_statuses[label][type(exc).__name__] += 1
+                n += 3
+
+        threads = [threading.Thread(target=attacker, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        under_attack = normal(url, args.seconds, accepted, statuses)
+        stop.set()
+        for t in threads:
+            t.join()
+        peak_attack = peak_rss_mb(server.pid)
+        listed = requests.get(url + "/v1/documents", headers={"Authorization": f"Bearer {KEY}"},
+                              timeout=60).json()["data"]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    ids = [d["id"] for d in listed if d["id"]]
+    on_disk = [p for p in (work / "uploads").rglob("*") if p.is_file() and ".staging" not in p.parts]
+    integrity = sqlite3.connect(store).execute("PRAGMA integrity_check").fetchone()[0]
+    five = sum(n for code, n in statuses.items() if isinstance(code, int) and code >= 500) + sum(
+        n for c in hostile_statuses.values() for code, n in c.items()
+        if isinstance(code, int) and code >= 500)
+    print("| normal traffic | calm p50 / p95 | under the hostile mix p50 / p95 | p95 ratio |")
+    print("|---|---|---|---|")
+    for kind in ("search", "upload"):
+        a, b = calm[kind], under_attack[kind]
+        print(f"| {kind} ({a['requests']} / {b['requests']} requests) | {a['p50_s']} / {a['p95_s']} s"
+              f" | {b['p50_s']} / {b['p95_s']} s | {b['p95_s'] / a['p95_s']:.2f}× |")
+    print(f"\nserver peak memory (VmHWM): {peak_calm:.0f} MB after the calm phase, {peak_attack:.0f} MB "
+          f"after the hostile one (+{peak_attack - peak_calm:.0f} MB; body limits {UPLOAD_MB} MB "
+          f"upload, {BODY_KB} KB JSON)")
+    print("\n| hostile request | status codes (count) |\n|---|---|")
+    for label, counts in hostile_statuses.items():
+        print(f"| {label} | " + ", ".join(f"{c}: {n}" for c, n in sorted(counts.items(), key=str))
+              + " |")
+    print(f"\n5xx responses: {five} | normal statuses: {dict(statuses)}")
+    print(f"uploads accepted: {len(accepted)} ({len(set(accepted))} distinct) | listed with an id: "
+          f"{len(ids)} ({len(set(ids))} distinct) | accepted but not listed: "
+          f"{len(set(accepted) - set(ids))} | files on disk: {len(on_disk)} | "
+          f"SQLite integrity_check: {integrity}")
+    print(json.dumps({"calm": calm, "hostile": under_attack, "peak_mb": [peak_calm, peak_attack],
+                      "hostile_statuses": {k: dict(v) for k, v in hostile_statuses.items()}},
+                     default=str))
+
+
+if __name__ == "__main__":
+    main()
