@@ -91,6 +91,9 @@ class RetrievalSettings:
     rerank: str = "none"
     rerank_model: str = ""
     rerank_depth: int = 20
+    # At most one hit per page of a document, so that k hits show k pages (long PDFs: the best
+    # passage of each page, not three pieces of one statement)
+    one_per_page: bool = False
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k", self.k, "at least 1")

@@ -139,3 +139,31 @@ def test_without_tesseract_scanned_pages_are_reported_by_number(tmp_path, monkey
         report = ws.ingest([tmp_path])  # the rest is ingested
     assert [p for p, _ in report.failed] == [str(only_scan)] and report.added == [str(mixed)]
     assert report.warnings[0][0] == str(mixed) and "page 2" in report.warnings[0][1]
+
+
+def test_a_table_of_contents_is_not_content_but_a_small_table_of_counts_is(tmp_path):
+    """A contents page lists every statement by name and matches every question about them, while
+    holding none of their numbers."""
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=10)
+    for _ in range(40):
+        pdf.add_page()
+    pdf.page = 1
+    pdf.set_y(20)
+    entries = [("Item 1. Business", 3), ("Item 1A. Risk Factors", 9), ("Item 7. Management's "
+               "Discussion and Analysis", 18), ("Consolidated Statements of Income", 25),
+               ("Consolidated Balance Sheets", 26), ("Consolidated Statements of Cash Flows", 27),
+               ("Notes to Consolidated Financial Statements", 29)]
+    for title, page in entries:
+        pdf.cell(150, 6, title)
+        pdf.cell(20, 6, str(page), align="R", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, "Our stores grew again this year, as the following table shows by region "
+                         "of the country, with every store counted once.")
+    for region, stores in (("North", "3"), ("South", "5"), ("East", "8"), ("West", "12")):
+        pdf.cell(150, 6, f"Stores in the {region}")
+        pdf.cell(20, 6, stores, align="R", new_x="LMARGIN", new_y="NEXT")
+    path = tmp_path / "annual-report.pdf"
+    pdf.output(str(path))
+    text = load_file(path).documents[0].text
+    assert "Consolidated Balance Sheets" not in text and "Item 1A" not in text
+    assert "| Stores in the West | 12 |" in text

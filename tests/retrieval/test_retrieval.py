@@ -88,3 +88,37 @@ def test_snippet_starts_at_the_matching_sentence(sample_workspace):
     assert hit.snippet(120).startswith("# Customer FAQ")  # no query: the chunk's start
     snippet = hit.snippet(120, query="What does error code E12 mean?")
     assert snippet.startswith("…") and "E12" in snippet and len(snippet) <= 122
+
+
+def test_one_hit_per_page_shows_more_pages(tmp_path, settings, embedder):
+    """A long page about a topic fills every slot; with [retrieval] one_per_page the k hits come
+    from k different pages."""
+    from dataclasses import replace
+
+    from fpdf import FPDF
+
+    from tunewise.retrieval import Retriever
+    from tunewise.workspace import Workspace
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pages = [[f"Heat pump defrost cycles, part {n}: the defrost cycle of the heat pump reverses "
+              f"the refrigerant flow for {n + 2} minutes to melt ice." for n in range(12)],
+             ["The heat pump defrost cycle is also logged in the service app, which shows "
+              "when each defrost of the outdoor unit started and how long it ran."],
+             ["Warranty claims for a heat pump whose defrost cycle fails are handled by the "
+              "regional office within ten working days of the report."]]
+    for lines in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, "\n\n".join(lines))
+    path = tmp_path / "manual.pdf"
+    pdf.output(str(path))
+    with Workspace(settings.replace("chunking", size=40, overlap=0), embedder=embedder) as ws:
+        ws.ingest([path])
+        query = "heat pump defrost cycle"
+        plain = ws.search(query, k=3, mode="dense")
+        assert {h.chunk.page for h in plain} == {1}
+        spread = Retriever(ws.store, embedder, replace(ws.settings.retrieval, one_per_page=True))
+        hits = spread.search(query, k=3, mode="dense")
+        assert len(hits) == 3 and len({h.chunk.page for h in hits}) == 3
+        assert hits[0].chunk.id == plain[0].chunk.id  # the best hit stays first

@@ -24,6 +24,27 @@ def test_open_store_by_url(tmp_path):
         open_store("mysql://nope")
 
 
+def test_a_collection_is_a_file_of_its_own(tmp_path):
+    from tests.store.contract import CAT, DIM, DOG
+    from tunewise.store import WriteBatch, with_collection
+
+    url = f"sqlite:{tmp_path}/store.db"
+    assert with_collection(url, "hr") == f"{url}#hr"
+    assert with_collection("postgresql://u@h/db#old", "hr") == "postgresql://u@h/db#hr"
+    with pytest.raises(StoreError, match="lower-case"):
+        with_collection(url, "../hr")
+    with pytest.raises(StoreError, match="lower-case"):
+        open_store(f"{url}#Bad Name")
+    default, hr = open_store(f"{url}#default"), open_store(with_collection(url, "hr"))
+    assert default.path == tmp_path / "store.db" and hr.path == tmp_path / "store.hr.db"
+    for store, doc in ((default, CAT), (hr, DOG)):
+        store.check_embedder("test-embedder", DIM)
+        store.write(WriteBatch(documents=[doc]))
+    assert default.paths() == ["/docs/cats.md"] and hr.paths() == ["/docs/dogs.txt"]
+    default.close()
+    hr.close()
+
+
 def test_store_is_a_wal_sqlite_file(tmp_path):
     SQLiteStore(tmp_path / "s.db").close()
     db = sqlite3.connect(tmp_path / "s.db")

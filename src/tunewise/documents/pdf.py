@@ -173,9 +173,10 @@ class _Table:
     first: int  # index of its first line (header lines included)
     last: int  # index of its last line
     markdown: list[str]  # header row, separator, body rows
+    contents: bool = False  # a table of contents: navigation, not content (left out of the text)
 
 
-def _tables(lines: list[_Line]) -> list[_Table]:
+def _tables(lines: list[_Line], pages: int) -> list[_Table]:
     cells = [_cells(line) for line in lines]
     tables, i = [], 0
     while i < len(lines):
@@ -191,7 +192,7 @@ def _tables(lines: list[_Line]) -> list[_Table]:
                 break
             j += 1
         if len(rows) >= 2:
-            tables.append(_table(lines, cells, i, rows[-1]))
+            tables.append(_table(lines, cells, i, rows[-1], pages))
         i = rows[-1] + 1
     return tables
 
@@ -201,7 +202,8 @@ def _label_line(line: _Line, cells: list[_Cell], longest: int = 80) -> bool:
     return len(cells) == 1 and len(line.text.strip()) <= longest
 
 
-def _table(lines: list[_Line], cells: list[list[_Cell]], first: int, last: int) -> _Table:
+def _table(lines: list[_Line], cells: list[list[_Cell]], first: int, last: int,
+           pages: int) -> _Table:
     body = list(range(first, last + 1))
     header_lines = []
     while body and all(_YEAR.match(c.text) for c in cells[body[0]][1:] if c.numeric):
@@ -229,14 +231,31 @@ def _table(lines: list[_Line], cells: list[list[_Cell]], first: int, last: int) 
         for cell in cells[k]:
             for index in _spanned(cell, columns, height):
                 header[index] = f"{header[index]} {cell.text}".strip()
-    markdown = [_row(header), "|" + " --- |" * len(header)]
+    markdown, rows = [_row(header), "|" + " --- |" * len(header)], []
     for k in body:
         row = [""] * (len(columns) + 1)
         for n, cell in enumerate(cells[k]):
             index = 0 if n == 0 and not cell.numeric else _nearest(cell, columns)
             row[index] = f"{row[index]} {cell.text}".strip()
         markdown.append(_row(row))
-    return _Table(top, last, markdown)
+        rows.append(row)
+    return _Table(top, last, markdown, _is_contents(rows, pages))
+
+
+def _is_contents(rows: list[list[str]], pages: int) -> bool:
+    """A table of contents: six or more titles, each with one page number, the numbers never
+    decreasing, spanning ten pages or more, and within the document. It matches every question
+    about what it lists ("Consolidated Balance Sheets ... 52") while holding none of it."""
+    numbers = []
+    for label, *values in rows:
+        filled = [v for v in values if v]
+        if not filled:
+            continue
+        if len(filled) != 1 or not filled[0].isdigit() or not label:
+            return False
+        numbers.append(int(filled[0]))
+    return (len(numbers) >= 6 and numbers == sorted(numbers) and numbers[-1] <= pages + 20
+            and numbers[-1] - numbers[0] >= 10)  # a contents page spans the document
 
 
 def _columns(numeric: list[_Cell]) -> list[tuple[float, float]]:
@@ -284,7 +303,7 @@ def _assemble(pages: list[list[_Line]]):
     parts, page_marks, headings, tables, offset = [], [], [], [], 0
     for number, lines in enumerate(pages, start=1):
         out: list[str] = []
-        found = {t.first: t for t in _tables(lines)}
+        found = {t.first: t for t in _tables(lines, len(pages))}
         k = 0
         while k < len(lines):
             table = found.get(k)
@@ -292,14 +311,15 @@ def _assemble(pages: list[list[_Line]]):
                 out.append(lines[k].text.rstrip())
                 k += 1
                 continue
-            out.append("\n".join(table.markdown))
+            if not table.contents:
+                out.append("\n".join(table.markdown))
             k = table.last + 1
         page_text = "\n".join(out).strip()
         if not page_text:
             continue
         # offsets of table bodies and headings within the page text
         position = 0
-        for table in found.values():
+        for table in (t for t in found.values() if not t.contents):
             block = "\n".join(table.markdown)
             where = page_text.find(block, position)
             if where < 0:

@@ -17,6 +17,7 @@ from tunewise.store import Store, ensure_built_with
 from tunewise.store.base import Where
 
 MODES = ("dense", "keyword", "hybrid")
+PAGE_SPARE = 4  # one_per_page: candidates fetched per hit kept
 
 
 class RetrievalError(TunewiseError):
@@ -46,21 +47,26 @@ class Retriever:
             return []
         # with a reranker, the first stage hands on more candidates than are finally kept
         wanted = max(s.k, s.rerank_depth) if self.reranker else s.k
+        # one_per_page: room for the repeats it drops (a long page can fill dozens of places)
+        fetch = max(wanted * PAGE_SPARE, s.depth) if s.one_per_page else wanted
         if s.mode == "keyword":
             scored = [(row, score, None) for row, score in
-                      self.store.keyword(query, wanted, source, where)]
+                      self.store.keyword(query, fetch, source, where)]
             if s.threshold is not None:
                 scored = [h for h in scored if h[1] >= s.threshold]
         else:
             vector = self._embed(query) if vector is None else vector
             if s.mode == "dense":
                 scored = [(row, cos, cos) for row, cos in
-                          self.store.dense(vector, wanted, source, where)]
+                          self.store.dense(vector, fetch, source, where)]
             else:
-                scored = self._hybrid(query, replace(s, k=wanted), vector, source, where)
+                scored = self._hybrid(query, replace(s, k=fetch), vector, source, where)
             if s.threshold is not None:
                 scored = [h for h in scored if h[2] >= s.threshold]
-        hits = self._hits(scored[:wanted], s.mode)
+        if s.one_per_page:
+            hits = _one_per_page(self._hits(scored[:fetch], s.mode))[:wanted]
+        else:
+            hits = self._hits(scored[:wanted], s.mode)
         return self._rerank(query, hits)[: s.k] if self.reranker else hits
 
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
@@ -97,6 +103,17 @@ class Retriever:
         chunks = self.store.chunks([row for row, _, _ in scored])
         return [Hit(chunk=chunks[row], score=score, retriever=retriever, similarity=sim)
                 for row, score, sim in scored if row in chunks]
+
+
+def _one_per_page(hits: list[Hit]) -> list[Hit]:
+    """The best hit of each page of each document (hits without a page all stay)."""
+    seen, kept = set(), []
+    for h in hits:
+        page = (h.chunk.document_id, h.chunk.page)
+        if h.chunk.page is None or page not in seen:
+            seen.add(page)
+            kept.append(h)
+    return kept
 
 
 __all__ = ["Retriever", "RetrievalError", "MODES"]
