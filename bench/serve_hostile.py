@@ -189,11 +189,22 @@ def main() -> None:
     statuses: collections.Counter = collections.Counter()
     hostile_statuses: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     try:
-        requests.post(url + "/v1/search", json={"query": "warm up", "k": 1},
-                      headers={"Authorization": f"Bearer {KEY}"}, timeout=120).raise_for_status()
+        auth = {"Authorization": f"Bearer {KEY}"}
+        requests.post(url + "/v1/search", json={"query": "warm up", "k": 1}, headers=auth,
+                      timeout=120).raise_for_status()
+        for name, data in (("warm.docx", docx_bytes(["A small report."])), ("warm.pdf", pdf_bytes(2))):
+            # the .docx and PDF readers load on first use: warm them before measuring memory
+            requests.post(url + "/v1/documents", headers=auth, timeout=120,
+                          files={"file": (name, data, "application/octet-stream")}).raise_for_status()
+        attacks = hostile_requests(url)
+        # each hostile request alone first: what it adds to the server's peak memory
+        alone = {}
+        for label, send in attacks:
+            before = peak_rss_mb(server.pid)
+            hostile_statuses[label][send()] += 1
+            alone[label] = peak_rss_mb(server.pid) - before
         calm = normal(url, args.seconds, accepted, statuses)
         peak_calm = peak_rss_mb(server.pid)
-        attacks = hostile_requests(url)
         stop = threading.Event()
 
         def attacker(offset: int) -> None:
@@ -234,10 +245,10 @@ def main() -> None:
     print(f"\nserver peak memory (VmHWM): {peak_calm:.0f} MB after the calm phase, {peak_attack:.0f} MB "
           f"after the hostile one (+{peak_attack - peak_calm:.0f} MB; body limits {UPLOAD_MB} MB "
           f"upload, {BODY_KB} KB JSON)")
-    print("\n| hostile request | status codes (count) |\n|---|---|")
+    print("\n| hostile request | status codes (count) | alone: peak memory added |\n|---|---|---|")
     for label, counts in hostile_statuses.items():
         print(f"| {label} | " + ", ".join(f"{c}: {n}" for c, n in sorted(counts.items(), key=str))
-              + " |")
+              + f" | {alone[label]:+.1f} MB |")
     print(f"\n5xx responses: {five} | normal statuses: {dict(statuses)}")
     print(f"uploads accepted: {len(accepted)} ({len(set(accepted))} distinct) | listed with an id: "
           f"{len(ids)} ({len(set(ids))} distinct) | accepted but not listed: "
