@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import io
 import json
 import os
 import shutil
@@ -24,13 +23,16 @@ import socket
 import sqlite3
 import statistics
 import subprocess
+import sys
 import threading
 import time
-import zipfile
 
 import requests
 
 from serve_load import BIN, OUT, QUESTIONS, ROOT, start_server
+
+sys.path.insert(0, str(ROOT))
+from tests.hostile_files import docx_bytes, pdf_bytes  # noqa: E402
 
 KEY = "bench-key-0123456789"
 UPLOAD_MB, BODY_KB = 1, 64
@@ -60,35 +62,6 @@ def raw(port: int, head: str, chunks=(), read_first=False) -> int:
                 break
             data += part
     return int(data.split(b" ", 2)[1]) if data else 0
-
-
-def docx_bytes(paragraphs: list[str], padding: int = 0) -> bytes:
-    import docx
-
-    d = docx.Document()
-    for text in paragraphs:
-        d.add_paragraph(text)
-    buffer = io.BytesIO()
-    d.save(buffer)
-    if not padding:
-        return buffer.getvalue()
-    out = io.BytesIO()
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            dst.writestr(item, src.read(item.filename))
-        dst.writestr("word/padding.xml", b" " * padding)
-    return out.getvalue()
-
-
-def pdf_bytes(pages: int) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for n in range(pages):
-        pdf.add_page()
-        pdf.cell(0, 8, f"Page {n}.")
-    return bytes(pdf.output())
 
 
 def hostile_requests(url: str) -> list:

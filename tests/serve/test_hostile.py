@@ -3,16 +3,16 @@ nothing is read before the key, bodies are bounded as they stream, uploads are n
 bombs are refused by name, and two teams' keys never see each other's collections — over plain
 HTTP and through the official `openai` SDK."""
 
-import io
 import os
 import socket
 import subprocess
 import sys
 import time
-import zipfile
 
 import pytest
 import requests
+
+from tests.hostile_files import docx_bytes, pdf_bytes
 
 ADMIN, HR, ENG = "admin-key-0123456789", "hr-key-0123456789", "eng-key-0123456789"
 CONFIG = """
@@ -172,39 +172,10 @@ def test_an_upload_is_never_lost_to_a_later_failure(server):
     assert not any(p.is_file() for p in (root / "uploads").rglob("*"))
 
 
-def _docx(paragraphs: list[str], padding: int = 0) -> bytes:
-    import docx
-
-    d = docx.Document()
-    for text in paragraphs:
-        d.add_paragraph(text)
-    buffer = io.BytesIO()
-    d.save(buffer)
-    if not padding:
-        return buffer.getvalue()
-    out = io.BytesIO()  # the same document with a highly compressible part of `padding` bytes
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            dst.writestr(item, src.read(item.filename))
-        dst.writestr("word/padding.xml", b" " * padding)
-    return out.getvalue()
-
-
-def _pdf(pages: int) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for n in range(pages):
-        pdf.add_page()
-        pdf.cell(0, 8, f"Page {n} of a long document.")
-    return bytes(pdf.output())
-
-
 @pytest.mark.parametrize("name,content,limit", [
-    ("bomb.docx", lambda: _docx(["zip bomb"], padding=6 * 2**20), "max_unpacked_mb"),
-    ("empty.docx", lambda: _docx([""] * 3000 + ["one line"]), "max_paragraphs"),
-    ("long.pdf", lambda: _pdf(60), "max_pages"),
+    ("bomb.docx", lambda: docx_bytes(["zip bomb"], padding=6 * 2**20), "max_unpacked_mb"),
+    ("empty.docx", lambda: docx_bytes([""] * 3000 + ["one line"]), "max_paragraphs"),
+    ("long.pdf", lambda: pdf_bytes(60), "max_pages"),
 ])
 def test_bombs_are_refused_by_the_limit_they_break(server, name, content, limit):
     url, root = server

@@ -67,17 +67,18 @@ def test_manage_documents_and_read_a_report_on_the_page(served, tmp_path):
         browser.find_element(By.ID, "files").send_keys(str(good))
         wait.until(lambda b: any("unchanged" in li.text for li in
                                  b.find_elements(By.CSS_SELECTOR, "#uploads li")))
-        row = wait.until(lambda b: next((tr for tr in b.find_elements(
-            By.CSS_SELECTOR, "#documents tbody tr") if "bike-policy.txt" in tr.text), None))
-        assert row.find_elements(By.TAG_NAME, "td")[1].text == "1"
-        assert "/" not in row.find_elements(By.TAG_NAME, "td")[0].text  # no server path shown
-        row.find_element(By.CSS_SELECTOR, "button.delete").click()
-        wait.until(lambda b: not any("bike-policy.txt" in tr.text for tr in b.find_elements(
-            By.CSS_SELECTOR, "#documents tbody tr")))
-        report = wait.until(lambda b: next(iter(b.find_elements(By.CSS_SELECTOR,
-                                                                "#reports button")), None))
-        assert report.text == "pilot"
-        report.click()
+        # the table is redrawn after each upload and delete: read it, and click, in one step
+        rows = wait.until(lambda b: [r for r in b.execute_script(
+            "return [...document.querySelectorAll('#documents tbody tr')]"
+            ".map(r => [...r.children].map(c => c.textContent))") if r[0] == "bike-policy.txt"])
+        assert rows[0][1] == "1"  # its chunks; shown by name, no server path
+        browser.execute_script(
+            "[...document.querySelectorAll('#documents tbody tr')]"
+            ".find(r => r.children[0].textContent === 'bike-policy.txt')"
+            ".querySelector('button.delete').click()")
+        wait.until(lambda b: "bike-policy.txt" not in b.find_element(By.ID, "documents").text)
+        wait.until(lambda b: b.find_element(By.ID, "reports").text == "pilot")
+        browser.execute_script("document.querySelector('#reports button').click()")
         frame = browser.find_element(By.ID, "report")
         wait.until(lambda b: frame.is_displayed())
         browser.switch_to.frame(frame)
