@@ -118,6 +118,9 @@ class ModelSettings:
     repeat_penalty: float = 1.1  # local: >1 discourages the loops small greedy models fall into
     timeout: float = 120.0
     max_retries: int = 3
+    # openai: requests in flight at once to this endpoint (0: no bound). llama.cpp's server ends a
+    # stream early when another request arrives: give it 1 (or its --n_parallel slots).
+    max_concurrency: int = 0
     runtime: str = "auto"  # local: auto (llama.cpp if installed) | llama.cpp | transformers
     threads: int | None = None  # local: CPU threads; None = all cores
     # US$ per million tokens, for the costs tunewise reports (0 for a model you host yourself)

@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import QUESTIONS
 from tests.evaluate.conftest import oracle
+from tests.evaluate.scripted import ScriptedModel, with_api_model
+from tests.models.chat_server import ChatServer
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.runner import RECORDS, EvalError, _Pace, load_records, run_eval
 from tunewise.evaluate.summary import summarize
@@ -138,3 +140,22 @@ def test_the_instruction_follows_the_question_in_the_prompt(api_ws, tmp_path):
     assert with_rag.endswith("per diem for business travel?\nAnswer with the amount only.")
     # the retrieval query was the bare question: the travel policy was found all the same
     assert any("travel-expense" in s for s in load_records(tmp_path / "run")[("api+rag", "p1")]["retrieved"])
+
+
+def test_cut_streams_are_failed_answers_never_empty_ones(sample_workspace, tmp_path):
+    """A server that cuts a stream when another request arrives (llama.cpp's) made 8 of 10
+    answers empty strings, scored as predictions. Now they are failed answers that name the
+    setting; bounded to one request in flight, every answer is whole."""
+    questions = load_questions(QUESTIONS)[:4]
+    with ChatServer(ScriptedModel(oracle, delay=0.2), parallel=True, cut_when_busy=True) as server:
+        ws = with_api_model(sample_workspace, "lcpp", server.base_url, max_tokens=20)
+        systems = parse_systems("lcpp", ws.settings.models)
+        report = run_eval(ws, systems, questions, tmp_path / "cut", concurrency=4)
+        records = load_records(tmp_path / "cut").values()
+        assert report.failed >= 1
+        assert all(r.get("error") or r["prediction"].strip() for r in records)
+        assert any("max_concurrency" in (r.get("error") or "") for r in records)
+        bounded = with_api_model(sample_workspace, "lcpp", server.base_url, max_tokens=20,
+                                 max_concurrency=1)
+        again = run_eval(bounded, systems, questions, tmp_path / "whole", concurrency=4)
+        assert again.failed == 0 and again.answered == 4

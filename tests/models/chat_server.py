@@ -1,7 +1,10 @@
 """A real OpenAI-compatible chat server on localhost that answers with the bundled local model,
 for testing the openai backend with the official SDK (no mocked client).
 
-`fail_first` answers the first N requests with 429; `status` makes every request fail with it."""
+`fail_first` answers the first N requests with 429; `status` makes every request fail with it;
+`cut_first` ends the first N streams early, and `cut_when_busy` every stream that arrives while
+another request is in flight, as llama.cpp's server does: a role chunk, then `[DONE]` — no
+content, no finish reason, no usage. `most_in_flight` is the most requests it held at once."""
 
 from __future__ import annotations
 
@@ -16,8 +19,12 @@ from tests.http_server import LocalServer, send_json
 
 class ChatServer(LocalServer):
     def __init__(self, model, api_key: str | None = None, fail_first: int = 0,
-                 status: int | None = None, parallel: bool = False):
+                 status: int | None = None, parallel: bool = False, cut_first: int = 0,
+                 cut_when_busy: bool = False):
         self.model, self.api_key, self.fail_first, self.status = model, api_key, fail_first, status
+        self.cut_first, self.cut_when_busy = cut_first, cut_when_busy
+        self.in_flight = self.most_in_flight = 0
+        self.count_lock = threading.Lock()
         self.requests: list[dict] = []
         # One generation at a time, as a small server would; `parallel` serves requests at once
         # (a model object that is safe to call from threads, like tests/evaluate/scripted.py).
@@ -31,6 +38,17 @@ class ChatServer(LocalServer):
                 pass
 
             def do_POST(self):
+                with server.count_lock:
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                    busy = server.in_flight > 1
+                try:
+                    self._answer(busy)
+                finally:
+                    with server.count_lock:
+                        server.in_flight -= 1
+
+            def _answer(self, busy: bool):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append(body)
                 if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
@@ -39,6 +57,9 @@ class ChatServer(LocalServer):
                     return send_json(self, server.status, {"error": {"message": "model overloaded"}})
                 if len(server.requests) <= server.fail_first:
                     return send_json(self, 429, {"error": {"message": "rate limited"}}, {"Retry-After": "0"})
+                if body.get("stream") and (server.cut_first > 0 or server.cut_when_busy and busy):
+                    server.cut_first -= 1
+                    return self._cut(body)
                 with server.lock:
                     if body.get("stream"):
                         return self._stream(body)
@@ -51,6 +72,19 @@ class ChatServer(LocalServer):
                     "usage": {"prompt_tokens": gen.usage.prompt_tokens,
                               "completion_tokens": gen.usage.completion_tokens,
                               "total_tokens": gen.usage.total_tokens}})
+
+            def _cut(self, body: dict):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                role = {"id": "chatcmpl-test", "object": "chat.completion.chunk",
+                        "created": int(time.time()), "model": body["model"],
+                        "choices": [{"index": 0, "delta": {"role": "assistant"},
+                                     "finish_reason": None}]}
+                self.wfile.write(f"data: {json.dumps(role)}\n\ndata: [DONE]\n\n".encode())
+                self.wfile.flush()
+                self.close_connection = True
 
             def _stream(self, body: dict):
                 self.send_response(200)

@@ -60,3 +60,32 @@ def test_missing_key_for_the_real_api(monkeypatch):
     model = make_model("gpt", {"gpt": ModelSettings(backend="openai", model="gpt-4o-mini")})
     with pytest.raises(ModelError, match=r"needs an API key in \$OPENAI_API_KEY"):
         model.generate(QUESTION)
+
+
+def test_a_cut_stream_is_asked_again_or_fails_naming_the_setting(local_model):
+    """A stream that ends without a finish reason is not a (short or empty) answer: asked again
+    when nothing of it was shown, otherwise a failure that names the setting to lower."""
+    from tunewise.models.openai_api import TruncatedAnswer
+
+    with ChatServer(local_model, cut_first=1) as server:
+        pieces = []
+        answer = remote(server.base_url).generate(QUESTION, on_token=pieces.append)
+        assert "Paris" in answer.text and "".join(pieces) == answer.text
+        assert len(server.requests) == 2  # cut, then asked again
+    with ChatServer(local_model, cut_first=10) as server:
+        with pytest.raises(TruncatedAnswer, match=r"set \[models.remote\] max_concurrency"):
+            remote(server.base_url, max_retries=1).generate(QUESTION, on_token=lambda t: None)
+        assert len(server.requests) == 2
+
+
+def test_max_concurrency_bounds_the_requests_in_flight(local_model):
+    import threading
+
+    with ChatServer(local_model, parallel=True) as server:
+        model = remote(server.base_url, max_concurrency=1)
+        threads = [threading.Thread(target=model.generate, args=(QUESTION,)) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.most_in_flight == 1 and len(server.requests) == 3

@@ -3,6 +3,8 @@ official SDK: streaming, the SDK's retries with backoff on 429/5xx, timeouts, us
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from functools import cached_property
 
@@ -15,12 +17,30 @@ DEFAULT_CONTEXT = 8192
 CAPABILITIES = Capabilities(concurrent=True, priced_per_token=True)
 
 
+class TruncatedAnswer(ModelError):
+    """The endpoint ended an answer without saying why (no finish reason): the answer is not
+    whole, and must never pass for an empty or short one. `retry`: nothing of it was shown yet."""
+
+    retry = False
+
+
+# One bound per endpoint and limit, shared by every model object that calls it.
+_IN_FLIGHT: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
 class OpenAIChatModel:
     capabilities = CAPABILITIES
 
     def __init__(self, name: str, settings: ModelSettings):
         self.name, self.settings = name, settings
         self.context_window = settings.context_window or DEFAULT_CONTEXT
+        self.in_flight = contextlib.nullcontext()
+        if settings.max_concurrency > 0:
+            key = (str(settings.base_url), settings.max_concurrency)
+            with _IN_FLIGHT_LOCK:
+                self.in_flight = _IN_FLIGHT.setdefault(
+                    key, threading.BoundedSemaphore(settings.max_concurrency))
 
     @cached_property
     def client(self):
@@ -40,12 +60,16 @@ class OpenAIChatModel:
                     max_tokens=max_tokens or s.max_tokens)
         started = time.perf_counter()
         try:
-            if on_token is None:
-                response = self.client.chat.completions.create(**args)
-                text = response.choices[0].message.content or ""
-                usage = _usage(response.usage, messages, text, self)
-                return Generation(text, usage, time.perf_counter() - started)
-            return self._stream(args, messages, on_token, started)
+            for attempt in range(s.max_retries + 1):
+                try:
+                    with self.in_flight:
+                        if on_token is None:
+                            return self._whole(args, messages, started)
+                        return self._stream(args, messages, on_token, started)
+                except TruncatedAnswer as exc:
+                    if not exc.retry or attempt == s.max_retries:
+                        raise
+                    time.sleep(min(2.0, 0.25 * 2 ** attempt))  # nothing was shown: ask again
         except openai.AuthenticationError as exc:
             raise ModelError(f"{self.name}: the endpoint refused the API key in "
                              f"${s.api_key_env} ({exc.status_code})") from exc
@@ -57,9 +81,18 @@ class OpenAIChatModel:
         except openai.OpenAIError as exc:
             raise ModelError(f"{self.name}: {exc}") from exc
 
+    def _whole(self, args: dict, messages: Messages, started: float) -> Generation:
+        response = self.client.chat.completions.create(**args)
+        choice = response.choices[0] if response.choices else None
+        text = (choice.message.content or "") if choice else ""
+        if choice is None or choice.finish_reason is None:
+            raise self._truncated(text, retry=True)
+        return Generation(text, _usage(response.usage, messages, text, self),
+                          time.perf_counter() - started)
+
     def _stream(self, args: dict, messages: Messages, on_token: OnToken,
                 started: float) -> Generation:
-        parts, first, usage = [], None, None
+        parts, first, usage, finished = [], None, None, False
         stream = self.client.chat.completions.create(
             **args, stream=True, stream_options={"include_usage": True})
         for chunk in stream:
@@ -71,9 +104,23 @@ class OpenAIChatModel:
                     first = first if first is not None else time.perf_counter() - started
                     parts.append(delta)
                     on_token(delta)
+                finished = finished or choice.finish_reason is not None
         text = "".join(parts)
+        if not finished:  # retried only when nothing reached the caller yet
+            raise self._truncated(text, retry=not parts)
         return Generation(text, _usage(usage, messages, text, self),
                           time.perf_counter() - started, first)
+
+    def _truncated(self, text: str, retry: bool) -> TruncatedAnswer:
+        now = self.settings.max_concurrency
+        advice = (f"lower [models.{self.name}] max_concurrency (now {now})" if now
+                  else f"set [models.{self.name}] max_concurrency")
+        error = TruncatedAnswer(
+            f"{self.name}: the endpoint ended the answer without a finish reason after "
+            f"{len(text)} characters (a server that cuts streams when busy, as llama.cpp's "
+            f"does): {advice} to the requests it serves at once, e.g. 1")
+        error.retry = retry
+        return error
 
 
 def _usage(reported, messages: Messages, text: str, model: OpenAIChatModel) -> Usage:
