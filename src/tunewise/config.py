@@ -167,6 +167,16 @@ class CostSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """tunewise report: what a recommended system must reach."""
+
+    # The quality floor on the primary measure: a system below it does not qualify, and with
+    # none left the report says that none of the measured systems is good enough. None: no floor
+    # (a system must still beat the trivial baselines significantly).
+    min_score: float | None = None
+
+
+@dataclass(frozen=True)
 class KeySettings:
     """[serve.keys.NAME]: one team's API key and the collections it may use."""
 
@@ -231,6 +241,7 @@ class Settings:
     rag: RagSettings = field(default_factory=RagSettings)
     cost: CostSettings = field(default_factory=CostSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     models: dict[str, ModelSettings] = field(default_factory=_default_models)
 
     def replace(self, section: str, **changes: Any) -> "Settings":

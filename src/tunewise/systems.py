@@ -1,7 +1,9 @@
 """A *system* — anything that answers a question: a chat model, with or without retrieval — and
 its one parser. Evaluation, the cost model, the report and the server all take systems.
 
-Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`."""
+Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`; and the trivial
+baselines every run measures beside them (evaluate/baselines.py): `baseline:majority`,
+`baseline:abstain`, `baseline:extractive`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Iterable
 from tunewise.config import ConfigError
 
 RAG = "+rag"
+BASELINE = "baseline:"
+BASELINES = ("majority", "abstain", "extractive")
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class System:
     rag: bool = False
     k: int | None = None  # passages retrieved; None: [retrieval] k
     threshold: float | None = None  # minimum cosine of a passage; None: [rag] threshold
+    baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive
 
     def __str__(self) -> str:
         return self.name
@@ -28,6 +33,11 @@ class System:
 def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     """`MODEL[+rag[:k=N][:threshold=X]]` → System. With `models`, the model must be one of them."""
     spec = spec.strip()
+    if spec.startswith(BASELINE):
+        kind = spec[len(BASELINE):]
+        if kind not in BASELINES:
+            raise ConfigError(f"system {spec!r}: baselines are {', '.join(BASELINE + b for b in BASELINES)}")
+        return System(spec, "", rag=kind == "extractive", baseline=kind)
     head, *options = spec.split(":")
     model, plus, what = head.partition("+")
     if plus and what != "rag":

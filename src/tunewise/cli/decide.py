@@ -100,11 +100,17 @@ def report_cmd(
     gpu: GpuOpt = None,
     out_dir: Annotated[Optional[Path], typer.Option(
         "--out", help="Folder for report.html and report.md (default: the run folder).")] = None,
+    min_score: Annotated[Optional[float], typer.Option(
+        help="The quality floor on the ranking measure (default [report] min_score): a system "
+        "below it does not qualify.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write the decision report: quality against cost, latency, monthly cost against volume with
     the break-even points, and a recommended level with what would change it. report.html is
     self-contained (open it in any browser, offline); report.md has the same content.
+
+    A system is recommended only if it beats the run's best trivial baseline significantly and
+    reaches the floor; when none does, the report says so, names the closest, and what to try.
 
     Example: `tunewise report .tunewise/runs/demo --queries-per-day 5000`
     """
@@ -112,7 +118,7 @@ def report_cmd(
     from tunewise.report.render import headline, write_report
 
     settings = _settings(config, gpu, queries_per_day)
-    report = build_report(run, settings, settings.cost.queries_per_day, metric)
+    report = build_report(run, settings, settings.cost.queries_per_day, metric, min_score)
     html_path, md_path = write_report(report, out_dir or run)
     out.print(f"[bold green]{escape(headline(report))}[/bold green]")
     for reason in report.reasons:

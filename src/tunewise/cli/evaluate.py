@@ -23,6 +23,7 @@ from tunewise.cli.common import (
     show_path,
 )
 from tunewise.config import CONFIG_FILE
+from tunewise.evaluate.baselines import baselines_for
 from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
 from tunewise.evaluate.retrieval import evaluate_retrieval
 from tunewise.evaluate.runner import run_eval
@@ -104,6 +105,10 @@ def run_cmd(
 ) -> None:
     """Run each system on each question, appending one record per answer to OUT/records.jsonl.
 
+    The trivial baselines that fit the questions are measured too (no model is called):
+    `baseline:majority` (questions with choices), `baseline:abstain` (sets with unanswerable
+    questions) and `baseline:extractive` (the best-matching sentence of the top passage).
+
     An interrupted run resumes where it stopped when the same command is run again; failed
     answers are retried then. Ends with the summary table.
 
@@ -112,6 +117,10 @@ def run_cmd(
     qs = load_questions(questions, fmt, split)
     with Workspace(settings_for(config, store)) as ws:
         chosen = parse_systems(systems, ws.settings.models)
+        # the trivial baselines that fit these questions, always measured beside the systems
+        named = {s.name for s in chosen}
+        chosen += [b for b in baselines_for(qs[:limit], ws.stats()["chunks"] > 0)
+                   if b.name not in named]
         columns = bar_columns()
         try:
             with Progress(*columns, console=console, transient=True) as bars:

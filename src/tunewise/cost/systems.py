@@ -200,6 +200,8 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
         if s.prompt_tokens is None:
             continue
         system = parse_system(s.system, list(models))
+        if system.baseline:
+            continue  # calls no model: nothing to serve
         work = Workload(s.prompt_tokens, s.completion_tokens)
         workloads.setdefault(system.rag, work)
         rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,

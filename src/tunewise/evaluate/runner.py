@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from tunewise.errors import TunewiseError
+from tunewise.evaluate.baselines import answer_baseline
 from tunewise.evaluate.datasets import Question
 from tunewise.evaluate.judge import judge
 from tunewise.jsonl import open_append
@@ -147,7 +148,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     def task(system: System, q: Question, previous: dict | None) -> dict:
         if previous is None or previous.get("error"):
             pace.wait()
-            record = _answer(ws, system, q, max_tokens, instruction, where)
+            record = _answer(ws, system, q, max_tokens, instruction, where, questions)
             count("failed" if record.get("error") else "answered")
         else:
             record = dict(previous)
@@ -166,8 +167,8 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
 
     try:
         for system in systems:
-            model = ws.model(system.model)
-            workers = max(1, concurrency) if model.capabilities.concurrent else 1
+            concurrent = not system.baseline and ws.model(system.model).capabilities.concurrent
+            workers = max(1, concurrency) if concurrent else 1
             todo = []
             for q in questions:
                 previous = done.get((system.name, q.id))
@@ -211,11 +212,13 @@ def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnReco
 
 
 def _answer(ws, system: System, q: Question, max_tokens: int | None,
-            instruction: str | None, where: tuple = ()) -> dict:
+            instruction: str | None, where: tuple = (), questions: list | None = None) -> dict:
     record = {"system": system.name, "question_id": q.id, "question": q.question,
               "answers": list(q.answers), "choices": list(q.choices), "doc_ids": list(q.doc_ids),
               "unanswerable": q.unanswerable,
               "rag": system.rag, "k": system.k or ws.settings.retrieval.k}
+    if system.baseline:
+        return {**record, **answer_baseline(ws, system, q, questions or [q], where)}
     try:
         a = answer(q.question, ws.model(system.model), ws.settings.rag,
                    ws.retriever if system.rag else None, k=system.k, threshold=system.threshold,

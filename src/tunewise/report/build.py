@@ -16,6 +16,7 @@ from tunewise.cost.table import money
 from tunewise.evaluate.runner import RECORDS, EvalError
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, summarize
+from tunewise.systems import BASELINE
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
 PRIMARY = ("judge_correct", "accuracy", "f1", "contains", "rouge_l", "em")
@@ -36,6 +37,9 @@ class Candidate:
     quality: Estimate
     cheapest: SystemCost | None
     versus_best: Comparison | None = None  # this − best, paired
+    versus_baseline: Comparison | None = None  # this − the best trivial baseline, paired
+    qualifies: bool = True  # beats the best baseline significantly and clears the floor
+    why_not: str = ""  # when it does not qualify
 
 
 @dataclass
@@ -52,26 +56,38 @@ class Report:
     changes: list[str]
     provenance: list[str] = field(default_factory=list)
     prices: Prices | None = None
+    baselines: list[Candidate] = field(default_factory=list)  # measured, never recommended
+    floor: float | None = None  # [report] min_score
+    qualified: bool = True  # False: none is good enough; `recommended` is then the closest
 
 
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
-                 metric: str | None = None) -> Report:
+                 metric: str | None = None, min_score: float | None = None) -> Report:
     run = Path(run)
     summary = summarize(run)
     prices = load_prices(settings.cost.prices)
     qpd = queries_per_day or settings.cost.queries_per_day
     metric = _primary(summary, metric)
+    floor = settings.report.min_score if min_score is None else min_score
     rows = price_run(summary, settings, prices)
-    candidates = _candidates(run, summary, rows, metric, qpd)
-    recommended = _recommend(candidates, qpd)
+    everything = _candidates(run, summary, rows, metric, qpd)
+    baselines = [c for c in everything if c.system.startswith(BASELINE)]
+    candidates = [c for c in everything if not c.system.startswith(BASELINE)]
+    if not candidates:
+        raise EvalError(f"{run} holds only baselines: run a model as a system too")
+    _qualify(run, candidates, baselines, metric, floor)
+    qualified = [c for c in candidates if c.qualifies]
+    recommended = _recommend(qualified, qpd) if qualified else max(
+        candidates, key=lambda c: c.quality.mean)
     if recommended.cheapest:  # the reference APIs answer the recommended system's queries
         rec = recommended.cheapest
         rows = [r for r in rows if r.kind != "reference"] + reference_rows(
             settings.cost.reference, rec.workload, prices, rec.level.endswith("+ RAG"))
     report = Report(str(run), time.strftime("%Y-%m-%d %H:%M"), summary, metric, qpd, rows,
-                    candidates, recommended, [], [], prices=prices)
-    report.reasons = _reasons(report)
-    report.changes = _changes(report)
+                    candidates, recommended, [], [], prices=prices, baselines=baselines,
+                    floor=floor, qualified=bool(qualified))
+    report.reasons = _verdict(report) + _reasons(report)
+    report.changes = _changes(report) if report.qualified else _next_steps(report)
     report.provenance = _provenance(run, summary, prices, settings)
     return report
 
@@ -97,13 +113,74 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
         options = [r for r in rows if r.quality_of == s.system and r.monthly(qpd) is not None]
         cheapest = min(options, key=lambda r: r.monthly(qpd)) if options else None
         out.append(Candidate(s.system, s.metrics[metric], cheapest))
-    best = max(out, key=lambda c: c.quality.mean)
-    others = [c for c in out if c is not best]
+    real = [c for c in out if not c.system.startswith(BASELINE)] or out
+    best = max(real, key=lambda c: c.quality.mean)
+    others = [c for c in real if c is not best]
     if others:  # one pass over the records for every comparison with the best
         paired = summarize(run, compare=[(c.system, best.system) for c in others]).comparisons
         for c in others:
             c.versus_best = next((x for x in paired if x.a == c.system and x.metric == metric),
                                  None)
+    return out
+
+
+def _qualify(run: Path, candidates: list[Candidate], baselines: list[Candidate], metric: str,
+             floor: float | None) -> None:
+    """Mark who may be recommended: a system must beat the best trivial baseline significantly
+    (paired, per question) and reach the floor."""
+    best = max(baselines, key=lambda c: c.quality.mean) if baselines else None
+    if best is not None:
+        paired = summarize(run, compare=[(c.system, best.system) for c in candidates]).comparisons
+        for c in candidates:
+            c.versus_baseline = next((x for x in paired if x.a == c.system and x.metric == metric),
+                                     None)
+            d = c.versus_baseline
+            if d is None or not (d.significant and d.difference.mean > 0):
+                c.qualifies = False
+                c.why_not = (f"{c.system} ({c.quality.mean:.3f}) does not significantly beat "
+                             f"{best.system} ({best.quality.mean:.3f}), which calls no model"
+                             + (f" (difference {d.difference.mean:+.3f}, p={d.p_value:.2g})"
+                                if d else ""))
+    for c in candidates:
+        if c.qualifies and floor is not None and c.quality.mean < floor:
+            c.qualifies = False
+            c.why_not = f"{c.system} scores {c.quality.mean:.3f}, below the floor {floor:g}"
+
+
+def _verdict(r: Report) -> list[str]:
+    """What the recommendation rests on: the baselines and the floor."""
+    best = max(r.baselines, key=lambda c: c.quality.mean) if r.baselines else None
+    if not r.qualified:
+        out = [f"none of the measured systems is good enough on {r.metric}; the closest is "
+               f"{r.recommended.system} ({_ci(r.recommended.quality)})"]
+        return out + [c.why_not for c in r.candidates]
+    out = []
+    rec = r.recommended
+    if best is not None and rec.versus_baseline is not None:
+        d = rec.versus_baseline
+        out.append(f"{rec.system} beats the best trivial baseline, {best.system} "
+                   f"({best.quality.mean:.3f}), by {d.difference.mean:+.3f} (95% CI "
+                   f"{d.difference.low:+.3f} to {d.difference.high:+.3f}, p={d.p_value:.2g})")
+    if r.floor is not None:
+        out.append(f"it clears the quality floor, {r.metric} ≥ {r.floor:g}")
+    out += [c.why_not for c in r.candidates if not c.qualifies]
+    return out
+
+
+def _next_steps(r: Report) -> list[str]:
+    """What to try when nothing qualifies, from what was measured."""
+    out = []
+    if not any(c.system.split(":")[0].endswith("+rag") for c in r.candidates):
+        out.append("retrieval: run the model with the documents (--systems MODEL+rag)")
+    else:
+        out.append("better retrieval: fit it to your questions (tunewise eval retrieval --tune), "
+                   "add a reranker ([retrieval] rerank)")
+    out.append("a stronger model: an API model or a larger open one as a system "
+               "(a [models.NAME] table, then --systems NAME+rag)")
+    out.append("a fine-tune on instruction data from your documents (tunewise data synth, "
+               "tunewise finetune), then measure it as a system")
+    if r.floor is not None:
+        out.append(f"or, if {r.floor:g} asks too much for this use, a lower [report] min_score")
     return out
 
 

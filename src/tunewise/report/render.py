@@ -18,6 +18,9 @@ PLOTS = (("quality-vs-cost", "Quality against cost", plots.quality_vs_cost),
 
 def headline(r: Report) -> str:
     rec = r.recommended
+    if not r.qualified:
+        return (f"None of the measured systems is good enough — the closest: {rec.system} "
+                f"({r.metric} {rec.quality.mean:.3f})")
     where = f", served on {rec.cheapest.hosting.gpu.name}" if rec.cheapest and rec.cheapest.hosting \
         else ""
     return f"{level_of(rec.cheapest)} — {rec.system}{where}"
@@ -48,7 +51,8 @@ def to_markdown(r: Report) -> str:
     parts = [f"# Decision report: {r.run}", f"_Written {r.created} by `tunewise report`._",
              f"## Recommendation\n\n**{headline(r)}**",
              "Why:\n\n" + "\n".join(f"- {x}" for x in r.reasons),
-             "What would change it:\n\n" + "\n".join(f"- {x}" for x in r.changes)]
+             ("What would change it:" if r.qualified else "What to try next:") + "\n\n"
+             + "\n".join(f"- {x}" for x in r.changes)]
     parts += [f"## {title}\n\n![{title}](report-{slug}.svg)" for slug, title, _ in PLOTS[:2]]
     parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
     for title, header, rows in comparison_rows(r.summary):
@@ -99,6 +103,7 @@ def to_html(r: Report, svgs: dict[str, str]) -> str:
     comparisons = "".join(f"<h3>Paired per question: {html.escape(title)}</h3>"
                           + _table(header, rows, "comparison")
                           for title, header, rows in comparison_rows(r.summary))
+    next_title = "What would change it" if r.qualified else "What to try next"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>tunewise decision report: {html.escape(r.run)}</title><style>{CSS}</style></head>
@@ -109,7 +114,7 @@ by <code>tunewise report</code> · {r.queries_per_day:,.0f} queries/day · ranke
 <b>{html.escape(r.metric)}</b></div>
 <section class="card verdict" id="recommendation"><h2>Recommendation</h2>
 <div class="level">{html.escape(headline(r))}</div>
-<b>Why</b>{_list(r.reasons)}<b>What would change it</b>{_list(r.changes)}</section>
+<b>Why</b>{_list(r.reasons)}<b>{next_title}</b>{_list(r.changes)}</section>
 <section class="card" id="plot-quality"><h2>Quality against cost</h2>
 <figure>{svgs["quality-vs-cost"]}</figure></section>
 <section class="card" id="plot-monthly"><h2>Monthly cost against volume</h2>

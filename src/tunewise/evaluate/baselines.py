@@ -1,0 +1,72 @@
+"""The trivial systems every run measures beside the real ones, so that a report never
+recommends a system that a constant answer would match:
+
+- `baseline:majority` — the most common gold answer of the question set, for every question
+  (questions with choices: yes/no/maybe, multiple choice). A model that says "yes" to all of
+  PubMedQA scores exactly this.
+- `baseline:abstain` — "not in the documents" for every question (sets with unanswerable
+  questions).
+- `baseline:extractive` — no LLM: the sentence of the best retrieved passage that shares the
+  most words with the question.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+
+from tunewise.evaluate.datasets import Question
+from tunewise.systems import BASELINE, System, parse_system
+
+_WORD = re.compile(r"\w+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def baselines_for(questions: list[Question], has_documents: bool) -> list[System]:
+    """The baselines that fit this question set."""
+    kinds = []
+    if any(q.choices for q in questions):
+        kinds.append("majority")
+    if any(q.unanswerable for q in questions):
+        kinds.append("abstain")
+    if has_documents:
+        kinds.append("extractive")
+    return [parse_system(BASELINE + kind) for kind in kinds]
+
+
+def majority_answer(questions: list[Question]) -> str:
+    counts = Counter(q.answers[0].strip().lower() for q in questions if q.answers)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def best_sentence(question: str, passage: str) -> str:
+    """The sentence of `passage` sharing the most words with `question` (the first on ties)."""
+    wanted = {w.lower() for w in _WORD.findall(question) if len(w) > 2}
+    sentences = [s.strip() for s in _SENTENCE.split(passage) if s.strip()]
+    if not sentences:
+        return ""
+    return max(sentences, key=lambda s: len(wanted & {w.lower() for w in _WORD.findall(s)}))
+
+
+def answer_baseline(ws, system: System, q: Question, questions: list[Question],
+                    where: tuple = ()) -> dict:
+    """The fields of an answer record (runner._answer's) for a baseline."""
+    started = time.perf_counter()
+    sources, retrieval_s, abstained = [], 0.0, False
+    if system.baseline == "majority":
+        text = majority_answer(questions)
+    elif system.baseline == "abstain":
+        text, abstained = ws.settings.rag.abstain_message, True
+    else:
+        hits = ws.retriever.search(q.question, k=1, where=where)
+        retrieval_s = time.perf_counter() - started
+        text = best_sentence(q.question, hits[0].chunk.text) if hits else ""
+        abstained = not hits
+        sources = [{"source": h.chunk.source, "score": round(h.score, 4), "text": h.chunk.text}
+                   for h in hits]
+    return {"prediction": text, "abstained": abstained,
+            "retrieved": list(dict.fromkeys(s["source"] for s in sources)),
+            "sources": sources, "latency_s": round(time.perf_counter() - started, 4),
+            "first_token_s": None, "retrieval_s": round(retrieval_s, 4),
+            "prompt_tokens": 0, "completion_tokens": 0}
