@@ -90,14 +90,15 @@ def test_cli_prepare_run_summary_retrieval(tmp_path, sample_workspace, api_ws, m
                               "q/test.jsonl", "--out", "runs/x", "--limit", "5"])
     assert run.exit_code == 0, run.output
     said = " ".join(run.output.split())
-    assert "answered 10, judged 0, already done 0, failed 0" in said
+    # the two systems and the baseline that fits (documents, no choices): baseline:extractive
+    assert "answered 15, judged 0, already done 0, failed 0" in said
     assert "recall@3" in said and "paired per question: api+rag:k=3 − api" in said
     again = runner.invoke(app, ["eval", "run", "--systems", "api,api+rag:k=3", "--questions",
                                 "q/test.jsonl", "--out", "runs/x", "--limit", "5"])
-    assert "answered 0, judged 0, already done 10" in " ".join(again.output.split())
+    assert "answered 0, judged 0, already done 15" in " ".join(again.output.split())
     as_json = runner.invoke(app, ["eval", "summary", "runs/x", "--output", "json"])
     data = json.loads(as_json.stdout)
-    assert [s["system"] for s in data["systems"]] == ["api", "api+rag:k=3"]
+    assert [s["system"] for s in data["systems"]] == ["api", "api+rag:k=3", "baseline:extractive"]
     assert data["systems"][1]["metrics"]["em"]["mean"] == 1.0
     md = runner.invoke(app, ["eval", "summary", "runs/x", "-o", "markdown", "--compare", "api,api+rag:k=3"])
     assert "| measure | api | api+rag:k=3 |" in md.stdout and "api − api+rag:k=3" in md.stdout
