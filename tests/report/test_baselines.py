@@ -15,7 +15,7 @@ from tunewise.evaluate.baselines import baselines_for, best_sentence
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.runner import run_eval
 from tunewise.report.build import build_report
-from tunewise.report.render import headline
+from tunewise.report.render import headline, write_report
 from tunewise.systems import parse_systems
 
 # 40 yes/no/maybe questions, 24 of them "yes": the majority answer scores 0.6
@@ -81,3 +81,23 @@ def test_the_extractive_baseline_picks_the_sentence_that_matches():
                "Warranty is five years.")
     assert best_sentence("How often does the defrost cycle run?", passage) == \
         "Its defrost cycle runs every 40 minutes."
+
+
+def test_wrong_answers_are_split_by_where_they_went_wrong(decision_run, tmp_path):
+    """Of local+rag's wrong answers: the gold document missing from the retrieved ones (invest
+    in retrieval) or in the prompt and still answered wrongly (invest in the model)."""
+    from tunewise.evaluate.summary import record_scores
+
+    run, settings = decision_run
+    r = build_report(run, settings, queries_per_day=1000)
+    line = next(x for x in r.failures if x.startswith("local+rag:"))
+    records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
+    mine = [x for x in records if x["system"] == "local+rag"]
+    wrong = [x for x in mine if record_scores(x)["f1"] < 0.5]
+    missed = [x for x in wrong if not any(s.endswith(tuple(x["doc_ids"])) for s in x["retrieved"])]
+    assert line.startswith(f"local+rag: {len(wrong)} of {len(mine)} answers wrong (f1 < 0.5) — "
+                           f"{len(missed)} with the gold document not retrieved, "
+                           f"{len(wrong) - len(missed)} with it in the prompt")
+    assert not any(x.startswith("gpt-4o-mini+rag:") for x in r.failures)  # never wrong
+    write_report(r, tmp_path)
+    assert "Where the wrong answers went wrong" in (tmp_path / "report.md").read_text()

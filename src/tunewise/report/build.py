@@ -13,9 +13,9 @@ from tunewise.config import Settings
 from tunewise.cost.prices import Prices, load_prices
 from tunewise.cost.systems import SystemCost, break_even_with, price_run, reference_rows
 from tunewise.cost.table import money
-from tunewise.evaluate.runner import RECORDS, EvalError
+from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
-from tunewise.evaluate.summary import Summary, summarize
+from tunewise.evaluate.summary import Summary, record_scores, summarize
 from tunewise.systems import BASELINE
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
@@ -59,6 +59,7 @@ class Report:
     baselines: list[Candidate] = field(default_factory=list)  # measured, never recommended
     floor: float | None = None  # [report] min_score
     qualified: bool = True  # False: none is good enough; `recommended` is then the closest
+    failures: list[str] = field(default_factory=list)  # where the wrong answers of RAG went wrong
 
 
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
@@ -86,6 +87,7 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     report = Report(str(run), time.strftime("%Y-%m-%d %H:%M"), summary, metric, qpd, rows,
                     candidates, recommended, [], [], prices=prices, baselines=baselines,
                     floor=floor, qualified=bool(qualified))
+    report.failures = failure_split(run, metric)
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)
     report.provenance = _provenance(run, summary, prices, settings)
@@ -164,6 +166,33 @@ def _verdict(r: Report) -> list[str]:
     if r.floor is not None:
         out.append(f"it clears the quality floor, {r.metric} ≥ {r.floor:g}")
     out += [c.why_not for c in r.candidates if not c.qualifies]
+    return out
+
+
+def failure_split(run: Path, metric: str, correct: float = 0.5) -> list[str]:
+    """For each system with retrieval, on questions whose gold documents are known: of its wrong
+    answers (`metric` below `correct`), how many had the gold document missing from what was
+    retrieved (a retrieval failure) and how many had it in the prompt (the model's)."""
+    split: dict[str, list[int]] = {}
+    for r in load_records(run).values():
+        scores = record_scores(r)
+        if not r["rag"] or not r["doc_ids"] or metric not in scores:
+            continue
+        counts = split.setdefault(r["system"], [0, 0, 0])  # answers, missed, wrong with gold
+        counts[0] += 1
+        if scores[metric] < correct:
+            found = any(g in r["retrieved"] for g in r["doc_ids"]) or any(
+                str(s).endswith(tuple(r["doc_ids"])) for s in r["retrieved"])
+            counts[1 if not found else 2] += 1
+    out = []
+    for system, (n, missed, wrong) in sorted(split.items()):
+        if missed + wrong == 0:
+            continue
+        lean = ("retrieval: better search finds more of them" if missed > wrong else
+                "the model: a stronger or fine-tuned one answers more of them")
+        out.append(f"{system}: {missed + wrong} of {n} answers wrong ({metric} < {correct:g}) — "
+                   f"{missed} with the gold document not retrieved, {wrong} with it in the "
+                   f"prompt; most gain is in {lean}")
     return out
 
 

@@ -53,6 +53,9 @@ def to_markdown(r: Report) -> str:
              "Why:\n\n" + "\n".join(f"- {x}" for x in r.reasons),
              ("What would change it:" if r.qualified else "What to try next:") + "\n\n"
              + "\n".join(f"- {x}" for x in r.changes)]
+    if r.failures:
+        parts.append("Where the wrong answers went wrong:\n\n"
+                     + "\n".join(f"- {x}" for x in r.failures))
     parts += [f"## {title}\n\n![{title}](report-{slug}.svg)" for slug, title, _ in PLOTS[:2]]
     parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
     for title, header, rows in comparison_rows(r.summary):
@@ -104,6 +107,7 @@ def to_html(r: Report, svgs: dict[str, str]) -> str:
                           + _table(header, rows, "comparison")
                           for title, header, rows in comparison_rows(r.summary))
     next_title = "What would change it" if r.qualified else "What to try next"
+    failures = f"<b>Where the wrong answers went wrong</b>{_list(r.failures)}" if r.failures else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>tunewise decision report: {html.escape(r.run)}</title><style>{CSS}</style></head>
@@ -114,7 +118,7 @@ by <code>tunewise report</code> · {r.queries_per_day:,.0f} queries/day · ranke
 <b>{html.escape(r.metric)}</b></div>
 <section class="card verdict" id="recommendation"><h2>Recommendation</h2>
 <div class="level">{html.escape(headline(r))}</div>
-<b>Why</b>{_list(r.reasons)}<b>{next_title}</b>{_list(r.changes)}</section>
+<b>Why</b>{_list(r.reasons)}<b>{next_title}</b>{_list(r.changes)}{failures}</section>
 <section class="card" id="plot-quality"><h2>Quality against cost</h2>
 <figure>{svgs["quality-vs-cost"]}</figure></section>
 <section class="card" id="plot-monthly"><h2>Monthly cost against volume</h2>
