@@ -19,7 +19,6 @@ import collections
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import requests
 from serve_load import BIN, OUT, QUESTIONS, ROOT, start_server
 
 sys.path.insert(0, str(ROOT))
-from tests.hostile_files import docx_bytes, pdf_bytes  # noqa: E402
+from tests.hostile_files import docx_bytes, pdf_bytes, raw  # noqa: E402
 
 KEY = "bench-key-0123456789"
 UPLOAD_MB, BODY_KB = 1, 64
@@ -45,29 +44,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def raw(port: int, head: str, chunks=(), read_first=False) -> int:
-    """Status of a hand-made request: headers, then as much body as the server takes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
-        if not read_first:
-            for chunk in chunks:
-                try:
-                    s.sendall(chunk)
-                except OSError:
-                    break
-        data = b""
-        while b"\r\n" not in data:
-            part = s.recv(4096)
-            if not part:
-                break
-            data += part
-    return int(data.split(b" ", 2)[1]) if data else 0
+def status(*args, **kwargs) -> int:
+    return raw(*args, **kwargs)[0]
 
 
 def hostile_requests(url: str) -> list:
     """(label, callable returning a status) — each a request a stranger or a careless client
     sends."""
-    port = int(url.rsplit(":", 1)[1])
     auth = {"Authorization": f"Bearer {KEY}"}
     bomb = docx_bytes(["bomb"], padding=300 * 2**20)  # ~300 KB on the wire, 300 MB unpacked
     empty = docx_bytes([""] * 10_000 + ["x"])
@@ -84,14 +67,14 @@ def hostile_requests(url: str) -> list:
                              headers={**headers, "Content-Type": "application/json"}).status_code
 
     return [
-        ("200 MB announced, no key", lambda: raw(
-            port, "POST /v1/documents HTTP/1.1\nHost: x\nContent-Length: 200000000\n"
+        ("200 MB announced, no key", lambda: status(
+            url, "POST /v1/documents HTTP/1.1\nHost: x\nContent-Length: 200000000\n"
             "Content-Type: multipart/form-data; boundary=b\n", read_first=True)),
-        ("4 MB streamed to /v1/search, no key", lambda: raw(
-            port, "POST /v1/search HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n"
+        ("4 MB streamed to /v1/search, no key", lambda: status(
+            url, "POST /v1/search HTTP/1.1\nHost: x\nTransfer-Encoding: chunked\n"
             "Content-Type: application/json\n", chunked)),
-        ("4 MB chunked to /v1/search, with key", lambda: raw(
-            port, f"POST /v1/search HTTP/1.1\nHost: x\nAuthorization: Bearer {KEY}\n"
+        ("4 MB chunked to /v1/search, with key", lambda: status(
+            url, f"POST /v1/search HTTP/1.1\nHost: x\nAuthorization: Bearer {KEY}\n"
             "Transfer-Encoding: chunked\nContent-Type: application/json\n", chunked)),
         ("malformed JSON, no key", lambda: post("/v1/search", b"{not json", {})),
         ("zip-bomb .docx (300 MB unpacked)", lambda: upload("bomb.docx", bomb)),

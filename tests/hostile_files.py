@@ -1,9 +1,11 @@
-"""Files a hostile or careless client uploads, made here (tests/serve/test_hostile.py and
-bench/serve_hostile.py): a zip-bomb .docx, a .docx of many paragraphs, a long PDF."""
+"""What a hostile or careless client sends, made here for tests/serve/test_hostile.py and
+bench/serve_hostile.py: a zip-bomb .docx, a .docx of many paragraphs, a long PDF, and requests
+written by hand (headers first, the body as far as the server takes it)."""
 
 from __future__ import annotations
 
 import io
+import socket
 import zipfile
 
 
@@ -37,3 +39,33 @@ def pdf_bytes(pages: int) -> bytes:
         pdf.add_page()
         pdf.cell(0, 8, f"Page {n} of a long document.")
     return bytes(pdf.output())
+
+
+def raw(url: str, head: str, body_chunks=(), read_first: bool = False) -> tuple[int, bytes]:
+    """Send a request by hand (headers, then as much of the body as the server takes) and return
+    its status and body; `read_first` reads the answer before sending any body."""
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+        if not read_first:
+            for chunk in body_chunks:
+                try:
+                    s.sendall(chunk)
+                except OSError:  # the server answered and closed: read what it said
+                    break
+        data = b""
+        while b"\r\n\r\n" not in data or len(data) < _length(data):
+            part = s.recv(65536)
+            if not part:
+                break
+            data += part
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+def _length(data: bytes) -> int:
+    head, _, _ = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(head) + 4 + int(line.split(b":")[1])
+    return 1 << 30

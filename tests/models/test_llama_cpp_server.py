@@ -3,15 +3,13 @@ GGUF): it ends a stream early when another request arrives — a role chunk, the
 an answer must fail, naming the setting, never pass for an empty one; `max_concurrency = 1`
 keeps every answer whole."""
 
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-import requests
 
+from tests.http_server import free_port, wait_until_up
 from tunewise.config import ModelSettings
 from tunewise.models import make_model
 from tunewise.models.local import bundled_gguf
@@ -22,25 +20,13 @@ pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is 
 
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = open(tmp_path_factory.mktemp("lcpp") / "server.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
                                 str(bundled_gguf()), "--port", str(port), "--n_ctx", "2048"],
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 120
-    while True:
-        try:
-            if requests.get(url + "/models", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            raise RuntimeError("llama.cpp server did not start")
-        time.sleep(0.2)
+    wait_until_up(url + "/models", process)
     yield url
     process.terminate()
     process.wait(timeout=30)

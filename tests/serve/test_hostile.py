@@ -4,7 +4,6 @@ bombs are refused by name, and two teams' keys never see each other's collection
 HTTP and through the official `openai` SDK."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,8 @@ import time
 import pytest
 import requests
 
-from tests.hostile_files import docx_bytes, pdf_bytes
+from tests.hostile_files import docx_bytes, pdf_bytes, raw
+from tests.http_server import free_port, wait_until_up
 
 ADMIN, HR, ENG = "admin-key-0123456789", "hr-key-0123456789", "eng-key-0123456789"
 CONFIG = """
@@ -39,12 +39,6 @@ write = ["eng"]
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """(base URL, working folder) of a `tunewise serve` process with three keys."""
@@ -52,23 +46,13 @@ def server(tmp_path_factory):
     (root / "tunewise.toml").write_text(CONFIG.format(admin=ADMIN))
     (root / "runs" / "demo").mkdir(parents=True)
     (root / "runs" / "demo" / "report.html").write_text("<html><h1>Decision report</h1></html>")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HR_KEY": HR, "ENG_KEY": ENG, "HF_HUB_OFFLINE": "1"}
     log = open(root / "server.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "tunewise", "serve", "--port", str(port)],
                                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            if requests.get(url + "/health", timeout=2).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.time() > deadline:
-            process.kill()
-            raise RuntimeError("server did not start: " + (root / "server.log").read_text())
-        time.sleep(0.2)
+    wait_until_up(url + "/health", process)
     yield url, root
     process.terminate()
     process.wait(timeout=30)
@@ -76,36 +60,6 @@ def server(tmp_path_factory):
 
 def auth(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
-
-
-def raw(url: str, head: str, body_chunks=(), read_first: bool = False) -> tuple[int, bytes]:
-    """Send a request by hand (headers, then as much of the body as the server takes) and return
-    its status and body; `read_first` reads the answer before sending any body."""
-    port = int(url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
-        if not read_first:
-            for chunk in body_chunks:
-                try:
-                    s.sendall(chunk)
-                except OSError:  # the server answered and closed: read what it said
-                    break
-        data = b""
-        while b"\r\n\r\n" not in data or len(data) < _length(data):
-            part = s.recv(65536)
-            if not part:
-                break
-            data += part
-    status = int(data.split(b" ", 2)[1])
-    return status, data.split(b"\r\n\r\n", 1)[1]
-
-
-def _length(data: bytes) -> int:
-    head, _, _ = data.partition(b"\r\n\r\n")
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            return len(head) + 4 + int(line.split(b":")[1])
-    return 1 << 30
 
 
 def test_nothing_is_read_before_the_key(server):
