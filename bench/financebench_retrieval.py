@@ -3,6 +3,7 @@ financial statement tables), scored by whether retrieval finds the right documen
 *page* that holds the evidence.
 
     python bench/financebench_retrieval.py [--docs NAME,NAME…] [--store sqlite:FILE] [-k 10]
+                                           [--chunk-size 256]
 
 For each question (its evidence pages are zero-indexed in the data; tunewise's pages count from
 1), each mode — dense, keyword, hybrid, and hybrid filtered to the question's company and year
@@ -127,10 +128,13 @@ def main() -> None:
     p.add_argument("--docs", help="comma-separated doc names (default: all 27)")
     p.add_argument("--store", default=f"sqlite:{OUT / 'financebench.db'}")
     p.add_argument("-k", type=int, default=10)
+    p.add_argument("--chunk-size", type=int, help="[chunking] size (default 256 tokens)")
     args = p.parse_args()
     docs = {d.strip() for d in args.docs.split(",")} if args.docs else None
     info, questions = load(docs)
-    with Workspace(Settings().replace("store", url=args.store)) as ws:
+    settings = Settings().replace("store", url=args.store).replace("chunking",
+                                                                    size=args.chunk_size)
+    with Workspace(settings) as ws:
         seconds = ingest(ws, info)
         stats = ws.stats()
         print(f"{len(info)} filings, {len(questions)} questions | store: {stats['documents']} "
