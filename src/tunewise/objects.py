@@ -201,6 +201,12 @@ class Chunk:
         return f"{last}\n|" + " --- |" * (len(re.findall(r"(?<!\\)\|", last)) - 1)
 
 
+def content_words(text: str) -> set[str]:
+    """The lower-cased words of three letters or more: what a question and a passage are
+    compared by (a snippet's start, the extractive baseline's sentence)."""
+    return {w for w in re.findall(r"\w+", text.lower()) if len(w) > 2}
+
+
 @dataclass(frozen=True)
 class Hit:
     """A scored chunk. `score` is the retriever's own score (higher is better); `similarity` is the
@@ -218,11 +224,10 @@ class Hit:
         if len(text) <= width:
             return text
         start = 0
-        words = {w for w in re.findall(r"\w+", query.lower()) if len(w) > 2}
+        words = content_words(query)
         if words:
             starts = [0] + [m.end() for m in re.finditer(r"[.!?:]\s+", text)]
-            overlap = [len(words & set(re.findall(r"\w+", text[a : a + width].lower())))
-                       for a in starts]
+            overlap = [len(words & content_words(text[a : a + width])) for a in starts]
             start = starts[overlap.index(max(overlap))]
         piece = text[start : start + width]
         cut = piece if start + width >= len(text) else piece[: width - 1].rsplit(" ", 1)[0] + "…"

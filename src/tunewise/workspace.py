@@ -70,8 +70,8 @@ class Workspace:
         """This workspace over another collection of its store, sharing the loaded embedder and
         models."""
         url = with_collection(self.settings.store.url, name)
-        other = Workspace(self.settings.replace("store", url=url), embedder=self._embedder)
-        other._models = self._models
+        other = Workspace(self.settings.replace("store", url=url), embedder=self.embedder)
+        other._models = self._models  # the same dict: a model loaded by either serves both
         return other
 
     def remove(self, paths: Iterable[str | Path]) -> int:

@@ -86,6 +86,7 @@ def test_the_extractive_baseline_picks_the_sentence_that_matches():
 def test_wrong_answers_are_split_by_where_they_went_wrong(decision_run, tmp_path):
     """Of local+rag's wrong answers: the gold document missing from the retrieved ones (invest
     in retrieval) or in the prompt and still answered wrongly (invest in the model)."""
+    from tunewise.evaluate.retrieval import matches
     from tunewise.evaluate.summary import record_scores
 
     run, settings = decision_run
@@ -94,7 +95,8 @@ def test_wrong_answers_are_split_by_where_they_went_wrong(decision_run, tmp_path
     records = [json.loads(x) for x in (run / "records.jsonl").read_text().splitlines()]
     mine = [x for x in records if x["system"] == "local+rag"]
     wrong = [x for x in mine if record_scores(x)["f1"] < 0.5]
-    missed = [x for x in wrong if not any(s.endswith(tuple(x["doc_ids"])) for s in x["retrieved"])]
+    missed = [x for x in wrong if not any(matches(s, g) for s in x["retrieved"]
+                                          for g in x["doc_ids"])]  # a JSONL record is "path#key"
     assert line.startswith(f"local+rag: {len(wrong)} of {len(mine)} answers wrong (f1 < 0.5) — "
                            f"{len(missed)} with the gold document not retrieved, "
                            f"{len(wrong) - len(missed)} with it in the prompt")

@@ -19,7 +19,7 @@ class Tokenizer(Protocol):
 
 
 # A sentence ends at . ! ? followed by space, or at a line break; paragraphs at blank lines.
-_SEGMENT_END = re.compile(r"(?<=[.!?])\s+|\n+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _LINE = re.compile(r"[^\n]*\S[^\n]*")
 
 
@@ -32,7 +32,7 @@ def _segments(text: str) -> list[tuple[int, int]]:
             spans.append(line.span())
             continue
         start = line.start()
-        for m in _SEGMENT_END.finditer(text, line.start(), line.end()):
+        for m in SENTENCE_END.finditer(text, line.start(), line.end()):
             if m.start() > start:
                 spans.append((start, m.start()))
             start = m.end()

@@ -192,10 +192,10 @@ def _load_docx(path: Path, settings: IngestSettings, deadline: Deadline) -> Docu
                     if p.style is not None and p.style.name.startswith(("Heading", "Title"))), "")
     doc = _nonempty(path, "\n\n".join(blocks), d.core_properties.title or heading)
     props = d.core_properties
-    return replace(doc, metadata=_properties(props.author, props.subject, props.created))
+    return replace(doc, metadata=file_properties(props.author, props.subject, props.created))
 
 
-def _properties(author, subject, created) -> dict:
+def file_properties(author, subject, created) -> dict:
     """A document's own properties (PDF info, DOCX core properties) as metadata to filter by."""
     found = {"author": str(author).strip() if author else "",
              "subject": str(subject).strip() if subject else ""}

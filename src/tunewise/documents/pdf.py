@@ -15,9 +15,10 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
-from tunewise.documents.loaders import Deadline, LoadError
+from tunewise.documents.loaders import Deadline, LoadError, file_properties
 
 OCR_DPI = 300  # tesseract reads 300 dpi renderings best
 SCANNED_CHARS = 20  # a page with an image and less text than this (a stamped number) is a scan
@@ -38,8 +39,7 @@ class PdfText:
     unread_pages: list[int] = field(default_factory=list)  # scanned, and no OCR to read them
 
 
-def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None,
-             ocr: bool = True) -> PdfText:
+def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None) -> PdfText:
     """The PDF's text and layout; more than `max_pages` pages, or reading past `deadline`, is
     refused with a LoadError that names the limit."""
     import pypdfium2 as pdfium
@@ -64,7 +64,7 @@ def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None
             if _scanned(page, page_lines):
                 scanned.append(number)
             lines.append(page_lines)
-        read, unread = _ocr(pdf, scanned, lines, deadline) if ocr and scanned else ([], scanned)
+        read, unread = _ocr(pdf, scanned, lines, deadline) if scanned else ([], [])
         info = pdf.get_metadata_dict()
     finally:
         pdf.close()
@@ -72,7 +72,9 @@ def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None
     title = (info.get("Title") or "").strip()
     if not re.search(r"[^\W\d_]", title):
         title = ""  # "0000012927-19-000010", a filing number, names nothing: the file name will
-    return PdfText(text, pages, sections, title, _properties(info), read, unread)
+    properties = file_properties(info.get("Author"), info.get("Subject"),
+                             _pdf_date(info.get("CreationDate") or ""))
+    return PdfText(text, pages, sections, title, properties, read, unread)
 
 
 # --- lines with geometry -------------------------------------------------------------------
@@ -85,7 +87,7 @@ class _Line:
     text: str
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
 
-    @property
+    @cached_property
     def height(self) -> float:
         heights = [t - b for (_, b, _, t), c in zip(self.boxes, self.text) if not c.isspace()]
         return statistics.median(heights) if heights else 0.0
@@ -303,32 +305,35 @@ def _assemble(pages: list[list[_Line]]):
     parts, page_marks, headings, tables, offset = [], [], [], [], 0
     for number, lines in enumerate(pages, start=1):
         out: list[str] = []
+        blocks = []  # (where the table's text starts in the joined lines, the table)
+        length = 0  # of "\n".join(out) so far
         found = {t.first: t for t in _tables(lines, len(pages))}
         k = 0
         while k < len(lines):
             table = found.get(k)
             if table is None:
-                out.append(lines[k].text.rstrip())
+                piece = lines[k].text.rstrip()
                 k += 1
+            elif table.contents:
+                k = table.last + 1
                 continue
-            if not table.contents:
-                out.append("\n".join(table.markdown))
-            k = table.last + 1
-        page_text = "\n".join(out).strip()
+            else:
+                piece = "\n".join(table.markdown)
+                blocks.append((length + bool(out), table))
+                k = table.last + 1
+            length += len(piece) + bool(out)
+            out.append(piece)
+        joined = "\n".join(out)
+        page_text = joined.strip()
         if not page_text:
             continue
-        # offsets of table bodies and headings within the page text
-        position = 0
-        for table in (t for t in found.values() if not t.contents):
-            block = "\n".join(table.markdown)
-            where = page_text.find(block, position)
-            if where < 0:
-                continue
-            position = where + len(block)
+        lead = len(joined) - len(joined.lstrip())  # what strip() took from the front
+        for where, table in blocks:
             if not table.markdown[0].replace("|", "").strip():
                 continue  # no column titles to carry
-            head = "\n".join(table.markdown[:2])
-            tables.append((offset + where + len(head) + 1, offset + where + len(block),
+            start = offset + where - lead
+            head = len(table.markdown[0]) + len(table.markdown[1]) + 2  # header, separator
+            tables.append((start + head, start + len("\n".join(table.markdown)),
                            table.markdown[0]))
         headings += [(offset + a, h) for a, h in _headings(page_text)]
         page_marks.append((offset, number))
@@ -438,17 +443,7 @@ def _tesseract():
     return pytesseract
 
 
-# --- properties -------------------------------------------------------------------------------
-
-def _properties(info: dict) -> dict:
-    """The PDF's own properties (author, subject, creation date) as metadata to filter by."""
-    found = {"author": (info.get("Author") or "").strip(),
-             "subject": (info.get("Subject") or "").strip()}
-    created = _pdf_date(info.get("CreationDate") or "")
-    if created is not None:
-        found["created"], found["year"] = created.strftime("%Y-%m-%d"), created.year
-    return {k: v for k, v in found.items() if v != ""}
-
+# --- the creation date -------------------------------------------------------------------------
 
 def _pdf_date(value: str) -> datetime | None:
     """A PDF date ("D:20170120111800Z"); None when it is missing or malformed — a bad date is no

@@ -12,15 +12,14 @@ recommends a system that a constant answer would match:
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
+from functools import cached_property
 
+from tunewise.documents.chunker import SENTENCE_END
 from tunewise.evaluate.datasets import Question
+from tunewise.objects import content_words
 from tunewise.systems import BASELINE, System, parse_system
-
-_WORD = re.compile(r"\w+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def baselines_for(questions: list[Question], has_documents: bool) -> list[System]:
@@ -42,31 +41,41 @@ def majority_answer(questions: list[Question]) -> str:
 
 def best_sentence(question: str, passage: str) -> str:
     """The sentence of `passage` sharing the most words with `question` (the first on ties)."""
-    wanted = {w.lower() for w in _WORD.findall(question) if len(w) > 2}
-    sentences = [s.strip() for s in _SENTENCE.split(passage) if s.strip()]
+    wanted = content_words(question)
+    sentences = [s.strip() for s in SENTENCE_END.split(passage) if s.strip()]
     if not sentences:
         return ""
-    return max(sentences, key=lambda s: len(wanted & {w.lower() for w in _WORD.findall(s)}))
+    return max(sentences, key=lambda s: len(wanted & content_words(s)))
 
 
-def answer_baseline(ws, system: System, q: Question, questions: list[Question],
-                    where: tuple = ()) -> dict:
-    """The fields of an answer record (runner._answer's) for a baseline."""
-    started = time.perf_counter()
-    sources, retrieval_s, abstained = [], 0.0, False
-    if system.baseline == "majority":
-        text = majority_answer(questions)
-    elif system.baseline == "abstain":
-        text, abstained = ws.settings.rag.abstain_message, True
-    else:
-        hits = ws.retriever.search(q.question, k=1, where=where)
-        retrieval_s = time.perf_counter() - started
-        text = best_sentence(q.question, hits[0].chunk.text) if hits else ""
-        abstained = not hits
-        sources = [{"source": h.chunk.source, "score": round(h.score, 4), "text": h.chunk.text}
-                   for h in hits]
-    return {"prediction": text, "abstained": abstained,
-            "retrieved": list(dict.fromkeys(s["source"] for s in sources)),
-            "sources": sources, "latency_s": round(time.perf_counter() - started, 4),
-            "first_token_s": None, "retrieval_s": round(retrieval_s, 4),
-            "prompt_tokens": 0, "completion_tokens": 0}
+class Baselines:
+    """The baselines' answers for one run: its question set (for the majority answer, worked
+    out once) and the workspace whose retriever the extractive baseline uses."""
+
+    def __init__(self, ws, questions: list[Question], where: tuple = ()):
+        self.ws, self.questions, self.where = ws, questions, where
+
+    @cached_property
+    def majority(self) -> str:
+        return majority_answer(self.questions)
+
+    def answer(self, system: System, q: Question) -> dict:
+        """The fields of an answer record (runner._answer's) for a baseline."""
+        started = time.perf_counter()
+        sources, retrieval_s, abstained = [], 0.0, False
+        if system.baseline == "majority":
+            text = self.majority
+        elif system.baseline == "abstain":
+            text, abstained = self.ws.settings.rag.abstain_message, True
+        else:
+            hits = self.ws.retriever.search(q.question, k=1, where=self.where)
+            retrieval_s = time.perf_counter() - started
+            text = best_sentence(q.question, hits[0].chunk.text) if hits else ""
+            abstained = not hits
+            sources = [{"source": h.chunk.source, "score": round(h.score, 4),
+                        "text": h.chunk.text} for h in hits]
+        return {"prediction": text, "abstained": abstained,
+                "retrieved": list(dict.fromkeys(s["source"] for s in sources)),
+                "sources": sources, "latency_s": round(time.perf_counter() - started, 4),
+                "first_token_s": None, "retrieval_s": round(retrieval_s, 4),
+                "prompt_tokens": 0, "completion_tokens": 0}

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from tunewise.errors import TunewiseError
-from tunewise.evaluate.baselines import answer_baseline
+from tunewise.evaluate.baselines import Baselines
 from tunewise.evaluate.datasets import Question
 from tunewise.evaluate.judge import judge
 from tunewise.jsonl import open_append
@@ -138,6 +138,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     judge_lock = (threading.Lock() if judge_with and not judge_with.capabilities.concurrent
                   else None)
     writer, pace = _Writer(out / RECORDS), _Pace(rpm)
+    baselines = Baselines(ws, questions, where)
     counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
     counts_lock = threading.Lock()
 
@@ -148,7 +149,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     def task(system: System, q: Question, previous: dict | None) -> dict:
         if previous is None or previous.get("error"):
             pace.wait()
-            record = _answer(ws, system, q, max_tokens, instruction, where, questions)
+            record = _answer(ws, system, q, max_tokens, instruction, where, baselines)
             count("failed" if record.get("error") else "answered")
         else:
             record = dict(previous)
@@ -212,13 +213,13 @@ def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnReco
 
 
 def _answer(ws, system: System, q: Question, max_tokens: int | None,
-            instruction: str | None, where: tuple = (), questions: list | None = None) -> dict:
+            instruction: str | None, where: tuple = (), baselines: Baselines | None = None) -> dict:
     record = {"system": system.name, "question_id": q.id, "question": q.question,
               "answers": list(q.answers), "choices": list(q.choices), "doc_ids": list(q.doc_ids),
               "unanswerable": q.unanswerable,
               "rag": system.rag, "k": system.k or ws.settings.retrieval.k}
     if system.baseline:
-        return {**record, **answer_baseline(ws, system, q, questions or [q], where)}
+        return {**record, **(baselines or Baselines(ws, [q], where)).answer(system, q)}
     try:
         a = answer(q.question, ws.model(system.model), ws.settings.rag,
                    ws.retriever if system.rag else None, k=system.k, threshold=system.threshold,

@@ -21,7 +21,9 @@ class TruncatedAnswer(ModelError):
     """The endpoint ended an answer without saying why (no finish reason): the answer is not
     whole, and must never pass for an empty or short one. `retry`: nothing of it was shown yet."""
 
-    retry = False
+    def __init__(self, message: str, retry: bool):
+        super().__init__(message)
+        self.retry = retry
 
 
 # One bound per endpoint and limit, shared by every model object that calls it.
@@ -115,12 +117,10 @@ class OpenAIChatModel:
         now = self.settings.max_concurrency
         advice = (f"lower [models.{self.name}] max_concurrency (now {now})" if now
                   else f"set [models.{self.name}] max_concurrency")
-        error = TruncatedAnswer(
+        return TruncatedAnswer(
             f"{self.name}: the endpoint ended the answer without a finish reason after "
             f"{len(text)} characters (a server that cuts streams when busy, as llama.cpp's "
-            f"does): {advice} to the requests it serves at once, e.g. 1")
-        error.retry = retry
-        return error
+            f"does): {advice} to the requests it serves at once, e.g. 1", retry)
 
 
 def _usage(reported, messages: Messages, text: str, model: OpenAIChatModel) -> Usage:

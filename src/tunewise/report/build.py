@@ -16,7 +16,7 @@ from tunewise.cost.table import money
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores, summarize
-from tunewise.systems import BASELINE
+from tunewise.systems import BASELINE, parse_system
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
 PRIMARY = ("judge_correct", "accuracy", "f1", "contains", "rouge_l", "em")
@@ -71,12 +71,8 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     metric = _primary(summary, metric)
     floor = settings.report.min_score if min_score is None else min_score
     rows = price_run(summary, settings, prices)
-    everything = _candidates(run, summary, rows, metric, qpd)
-    baselines = [c for c in everything if c.system.startswith(BASELINE)]
-    candidates = [c for c in everything if not c.system.startswith(BASELINE)]
-    if not candidates:
-        raise EvalError(f"{run} holds only baselines: run a model as a system too")
-    _qualify(run, candidates, baselines, metric, floor)
+    candidates, baselines = _candidates(run, summary, rows, metric, qpd)
+    _qualify(candidates, baselines, floor)
     qualified = [c for c in candidates if c.qualifies]
     recommended = _recommend(qualified, qpd) if qualified else max(
         candidates, key=lambda c: c.quality.mean)
@@ -109,42 +105,59 @@ def _primary(summary: Summary, wanted: str | None) -> str:
 
 
 def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str,
-                qpd: float) -> list[Candidate]:
-    out = []
+                qpd: float) -> tuple[list[Candidate], list[Candidate]]:
+    """The measured systems and the baselines, each system compared with the best system and
+    with the best baseline (paired, in one pass over the records)."""
+    systems, baselines = [], []
     for s in summary.systems:
         options = [r for r in rows if r.quality_of == s.system and r.monthly(qpd) is not None]
         cheapest = min(options, key=lambda r: r.monthly(qpd)) if options else None
-        out.append(Candidate(s.system, s.metrics[metric], cheapest))
-    real = [c for c in out if not c.system.startswith(BASELINE)] or out
-    best = max(real, key=lambda c: c.quality.mean)
-    others = [c for c in real if c is not best]
-    if others:  # one pass over the records for every comparison with the best
-        paired = summarize(run, compare=[(c.system, best.system) for c in others]).comparisons
-        for c in others:
-            c.versus_best = next((x for x in paired if x.a == c.system and x.metric == metric),
-                                 None)
-    return out
+        (baselines if s.system.startswith(BASELINE) else systems).append(
+            Candidate(s.system, s.metrics[metric], cheapest))
+    if not systems:
+        raise EvalError(f"{run} holds only baselines: run a model as a system too")
+    best = max(systems, key=lambda c: c.quality.mean)
+    base = max(baselines, key=lambda c: c.quality.mean) if baselines else None
+    pairs = [(c.system, best.system) for c in systems if c is not best]
+    pairs += [(c.system, base.system) for c in systems] if base else []
+    if pairs:
+        paired = {(x.a, x.b): x for x in summarize(run, compare=pairs).comparisons
+                  if x.metric == metric}
+        for c in systems:
+            c.versus_best = paired.get((c.system, best.system)) if c is not best else None
+            c.versus_baseline = paired.get((c.system, base.system)) if base else None
+    return systems, baselines
 
 
-def _qualify(run: Path, candidates: list[Candidate], baselines: list[Candidate], metric: str,
+def _equivalent(c: Candidate) -> bool:
+    """Not significantly worse than the best (the best itself included)."""
+    return c.versus_best is None or not c.versus_best.significant
+
+
+def _recommend(candidates: list[Candidate], qpd: float) -> Candidate:
+    """The cheapest system whose quality is not significantly below the best's; among equal
+    costs, the better quality."""
+    pool = [c for c in candidates if _equivalent(c) and c.cheapest]
+    if not pool:
+        return max(candidates, key=lambda c: c.quality.mean)
+    ranked = [(c.cheapest.monthly(qpd), -c.quality.mean, i) for i, c in enumerate(pool)]
+    return pool[min(ranked)[2]]
+
+
+def _qualify(candidates: list[Candidate], baselines: list[Candidate],
              floor: float | None) -> None:
     """Mark who may be recommended: a system must beat the best trivial baseline significantly
     (paired, per question) and reach the floor."""
-    best = max(baselines, key=lambda c: c.quality.mean) if baselines else None
-    if best is not None:
-        paired = summarize(run, compare=[(c.system, best.system) for c in candidates]).comparisons
-        for c in candidates:
-            c.versus_baseline = next((x for x in paired if x.a == c.system and x.metric == metric),
-                                     None)
-            d = c.versus_baseline
-            if d is None or not (d.significant and d.difference.mean > 0):
-                c.qualifies = False
-                c.why_not = (f"{c.system} ({c.quality.mean:.3f}) does not significantly beat "
-                             f"{best.system} ({best.quality.mean:.3f}), which calls no model"
-                             + (f" (difference {d.difference.mean:+.3f}, p={d.p_value:.2g})"
-                                if d else ""))
+    base = max(baselines, key=lambda c: c.quality.mean) if baselines else None
     for c in candidates:
-        if c.qualifies and floor is not None and c.quality.mean < floor:
+        d = c.versus_baseline
+        if base is not None and (d is None or not (d.significant and d.difference.mean > 0)):
+            c.qualifies = False
+            c.why_not = (f"{c.system} ({c.quality.mean:.3f}) does not significantly beat "
+                         f"{base.system} ({base.quality.mean:.3f}), which calls no model"
+                         + (f" (difference {d.difference.mean:+.3f}, p={d.p_value:.2g})"
+                            if d else ""))
+        elif floor is not None and c.quality.mean < floor:
             c.qualifies = False
             c.why_not = f"{c.system} scores {c.quality.mean:.3f}, below the floor {floor:g}"
 
@@ -180,10 +193,8 @@ def failure_split(run: Path, metric: str, correct: float = 0.5) -> list[str]:
             continue
         counts = split.setdefault(r["system"], [0, 0, 0])  # answers, missed, wrong with gold
         counts[0] += 1
-        if scores[metric] < correct:
-            found = any(g in r["retrieved"] for g in r["doc_ids"]) or any(
-                str(s).endswith(tuple(r["doc_ids"])) for s in r["retrieved"])
-            counts[1 if not found else 2] += 1
+        if scores[metric] < correct:  # recall: a gold document among those retrieved
+            counts[1 if scores[f"recall@{r['k']}"] == 0 else 2] += 1
     out = []
     for system, (n, missed, wrong) in sorted(split.items()):
         if missed + wrong == 0:
@@ -199,7 +210,7 @@ def failure_split(run: Path, metric: str, correct: float = 0.5) -> list[str]:
 def _next_steps(r: Report) -> list[str]:
     """What to try when nothing qualifies, from what was measured."""
     out = []
-    if not any(c.system.split(":")[0].endswith("+rag") for c in r.candidates):
+    if not any(parse_system(c.system).rag for c in r.candidates):
         out.append("retrieval: run the model with the documents (--systems MODEL+rag)")
     else:
         out.append("better retrieval: fit it to your questions (tunewise eval retrieval --tune), "
@@ -211,21 +222,6 @@ def _next_steps(r: Report) -> list[str]:
     if r.floor is not None:
         out.append(f"or, if {r.floor:g} asks too much for this use, a lower [report] min_score")
     return out
-
-
-def _equivalent(c: Candidate) -> bool:
-    """Not significantly worse than the best (the best itself included)."""
-    return c.versus_best is None or not c.versus_best.significant
-
-
-def _recommend(candidates: list[Candidate], qpd: float) -> Candidate:
-    """The cheapest system whose quality is not significantly below the best's; among equal
-    costs, the better quality."""
-    pool = [c for c in candidates if _equivalent(c) and c.cheapest]
-    if not pool:
-        return max(candidates, key=lambda c: c.quality.mean)
-    ranked = [(c.cheapest.monthly(qpd), -c.quality.mean, i) for i, c in enumerate(pool)]
-    return pool[min(ranked)[2]]
 
 
 def _ci(e: Estimate) -> str:

@@ -43,10 +43,6 @@ class Caller:
         return self.admin or collection in self.write
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class Guard:
     """ASGI middleware: `keys` maps each secret to its Caller (empty: no keys, localhost only)."""
 
@@ -60,7 +56,7 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = scope["path"]
-        refusal = self._refusal(headers, path)
+        refusal = self._refusal(headers)
         if refusal is not None:
             return await _reply(send, *refusal)
         caller = self._caller(headers)
@@ -74,7 +70,7 @@ class Guard:
             return await _reply(send, 413, _too_large(path, limit), "too_large")
         await self._within(scope, receive, send, limit, path)
 
-    def _refusal(self, headers: dict, path: str) -> tuple[int, str, str] | None:
+    def _refusal(self, headers: dict) -> tuple[int, str, str] | None:
         """Without keys the server trusts whoever reaches it, so only this machine may: a foreign
         Host header is DNS rebinding, a foreign Origin a web page posting across sites."""
         if self.keys:

@@ -140,6 +140,7 @@ class Services:
         self.ws = ws  # the default collection's
         self.settings = ws.settings
         self.root = Path.cwd()
+        self.uploads = Path(ws.settings.serve.uploads).resolve()  # uploads/<collection>/<id>/
         self.embed_lock = threading.Lock()
         self._collections: dict[str, Collection] = {}
         self._collections_lock = threading.Lock()
@@ -153,7 +154,7 @@ class Services:
         with self._collections_lock:
             if name not in self._collections:
                 ws = self.ws if name == DEFAULT_COLLECTION else self.ws.collection(name)
-                self._collections[name] = Collection(name, ws, Path(self.settings.serve.uploads))
+                self._collections[name] = Collection(name, ws, self.uploads)
             return self._collections[name]
 
     # --- systems and chat -------------------------------------------------------------------
@@ -223,15 +224,9 @@ class Services:
         """A source as a client sees it: an upload by its file name, a file under the folder
         the server runs in relative to it, any other by its name — never a server's full path."""
         path, hash_, key = source.partition("#")
-        uploads = Path(self.settings.serve.uploads).resolve()
         p = Path(path)
-        if p.is_relative_to(uploads):
-            shown = p.name
-        elif p.is_relative_to(self.root):
-            shown = str(p.relative_to(self.root))
-        else:
-            shown = p.name
-        return shown + hash_ + key
+        inside = p.is_relative_to(self.root) and not p.is_relative_to(self.uploads)
+        return (str(p.relative_to(self.root)) if inside else p.name) + hash_ + key
 
     def upload(self, filename: str, content: bytes,
                collection: str = DEFAULT_COLLECTION) -> tuple[str, object]:
@@ -268,13 +263,12 @@ class Services:
     def documents(self, collection: str) -> list[dict]:
         """The files of a collection: uploads with their id, others by their shown name."""
         found = self.collection(collection)
-        uploads = found.uploads.resolve()
         with found.lock:
             files = found.ws.store.files()
         out = []
         for path, documents, chunks in files:
             p = Path(path)
-            upload_id = p.parent.name if p.parent.parent == uploads else None
+            upload_id = p.parent.name if p.parent.parent == found.uploads else None
             out.append({"id": upload_id, "source": self.display(path), "documents": documents,
                         "chunks": chunks})
         return out

@@ -12,6 +12,7 @@ from tunewise.store.base import (
     StoredDocument,
     StoreError,
     WriteBatch,
+    check_collection,
     ensure_built_with,
 )
 
@@ -21,9 +22,7 @@ SCHEMES = ("sqlite:PATH[#COLLECTION]", "PATH.db",
 
 def with_collection(url: str, collection: str) -> str:
     """The URL of `collection` in the store that `url` names."""
-    if not COLLECTION.fullmatch(collection):
-        raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
-    return f"{url.partition('#')[0]}#{collection}"
+    return f"{url.partition('#')[0]}#{check_collection(collection)}"
 
 
 def open_store(url: str) -> Store:
@@ -32,8 +31,8 @@ def open_store(url: str) -> Store:
 
         return PostgresStore(url)
     url, _, collection = url.partition("#")
-    if collection and not COLLECTION.fullmatch(collection):
-        raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
+    if collection:
+        check_collection(collection)
     if url.startswith("sqlite:"):
         path = url[len("sqlite:"):]
         path = path[2:] if path.startswith("///") else path  # sqlite:///abs/path -> /abs/path

@@ -27,6 +27,13 @@ class StoreError(TunewiseError):
     kind = "store_error"
 
 
+def check_collection(name: str) -> str:
+    """`name` if it can name a collection (a PostgreSQL schema, part of a file name)."""
+    if not COLLECTION.fullmatch(name):
+        raise StoreError(f"collection {name!r}: use lower-case letters, digits and _")
+    return name
+
+
 class EmbedderMismatch(StoreError):
     """The store was built with another embedder: its vectors and the query's would not compare."""
 

@@ -18,7 +18,6 @@ import numpy as np
 
 from tunewise.objects import Chunk, source_glob
 from tunewise.store.base import (
-    COLLECTION,
     DEFAULT_COLLECTION,
     SOURCE_SQL,
     EmbedderMismatch,
@@ -26,6 +25,7 @@ from tunewise.store.base import (
     StoreError,
     Where,
     WriteBatch,
+    check_collection,
     chunk_from_row,
     exported,
 )
@@ -83,10 +83,7 @@ DOCLEN_SQL = ("(SELECT coalesce(sum(coalesce(array_length(positions, 1), 1)), 0)
 def parse_url(url: str) -> tuple[str, str]:
     """(connection URL, collection) from `postgresql://…[#collection]`."""
     base, _, collection = url.partition("#")
-    collection = collection or DEFAULT_COLLECTION
-    if not COLLECTION.fullmatch(collection):
-        raise StoreError(f"collection {collection!r}: use lower-case letters, digits and _")
-    return base, collection
+    return base, check_collection(collection or DEFAULT_COLLECTION)
 
 
 def _glob_to_like(pattern: str) -> str:
