@@ -161,7 +161,14 @@ class CostSettings:
     serve_mfu: float = 0.5  # share of peak FLOP/s reached in prefill and compute-bound decoding
     measured_on: str = "cpu-2vcpu"  # the price-table machine like the one runs were measured on
     train_gpu: str = "a100-80gb"  # the GPU fine-tuning and pretraining are priced on
-    train_mfu: float = 0.4
+    train_mfu: float = 0.4  # pretraining: LLaMA-7B's published run reached 0.45 on A100s
+    # Fine-tuning reaches far less: the published Stanford Alpaca run (7B, HF Trainer + FSDP,
+    # padded batches of short examples) implies about 0.06. A tuned stack (packing, FlashAttention,
+    # compile) reaches 0.3 or more: set your own from `tunewise finetune`'s printed MFU on your GPU.
+    finetune_mfu: float = 0.06
+    # The size the report prices the recommended level at ("at production size"): a preset (7b,
+    # 13b, 34b, 70b), a parameter count (3e9) or a config.json. None: no such section.
+    target_size: str | None = None
     # API models priced on the measured workload in every cost table and report
     reference: tuple[str, ...] = ("gpt-4o-mini", "gpt-4.1-nano", "gpt-4o")
 

@@ -109,3 +109,31 @@ def test_cli_cost_and_report(decision_run, tmp_path, monkeypatch):
     assert written.exit_code == 0, written.output
     assert (tmp_path / "rep" / "report.html").is_file() and (tmp_path / "rep" / "report.md").is_file()
     assert "50,000 queries/day" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_the_recommended_recipe_priced_at_production_size(decision_run):
+    import dataclasses
+
+    from tunewise.cost.systems import at_size
+    from tunewise.cost.training import TrainingCost, finetune_plan, model_size
+
+    run, settings = decision_run
+    settings = settings.replace("cost", target_size="7b")
+    r = build_report(run, settings)
+    assert r.target_size == "7b" and "API model" in r.at_target[0]  # gpt-4o-mini+rag: no size
+    md = (write_report(r, run / "report-7b")[1]).read_text()
+    assert "## At production size: 7b" in md
+
+    seven = model_size("7b")
+    local = next(x for x in r.rows if x.system == "local+rag" and x.hosting.basis == "roofline")
+    served = at_size(local, seven, settings.cost, r.prices, 1000)
+    per_weight = local.footprint.weight_bytes / local.footprint.parameters  # the GGUF's Q4_1
+    assert len(served) == 1 and "serving 7b" in served[0]
+    assert f"{seven.parameters * per_weight / 1e9:,.1f} GB of weights" in served[0]
+    tuned = dataclasses.replace(local, training=TrainingCost("lora", 135_000_000, 2e6, 0, "x", 0.06,
+                                                             0, 0))
+    lines = at_size(tuned, seven, settings.cost, r.prices, 1000)
+    plan = finetune_plan(seven, 2e6, r.prices.gpu(settings.cost.train_gpu), "lora",
+                         mfu=settings.cost.finetune_mfu)
+    assert lines[0].startswith("fine-tuning 7b the same way (lora, 2,000,000 tokens)")
+    assert f"${plan.usd:,.2f} once" in lines[0] and len(lines) == 2

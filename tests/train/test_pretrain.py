@@ -91,9 +91,9 @@ def test_plan_for_llama_7b_matches_its_published_compute():
 
 
 def test_unknown_size_is_a_clear_error():
-    from tunewise.train.common import TrainingError
+    from tunewise.cost.prices import CostError
 
-    with pytest.raises(TrainingError, match="unknown size 'huge'; valid: tiny, 3m"):
+    with pytest.raises(CostError, match="unknown model size 'huge': a preset \\(tiny, 3m"):
         plan("huge")
 
 
@@ -154,3 +154,21 @@ def test_checkpoints_of_another_size_are_refused_in_one_line(tmp_path):
     with pytest.raises(TrainingError, match=r"holds checkpoints of another model \(hidden_size 64 "
                        r"there, 128 now.*start fresh with another --out"):
         pretrain(texts(), tmp_path / "pt", config(size="3m", max_steps=4, save_steps=2))
+
+
+def test_cli_finetune_plan_counts_the_data_files_tokens():
+    from typer.testing import CliRunner
+
+    from tests.conftest import QUESTIONS
+    from tunewise.cli import app
+    from tunewise.train.finetune import count_tokens
+
+    examples, mean = count_tokens(QUESTIONS, "smollm2", 512)
+    assert examples >= 5 and 20 < mean < 512  # a question and a short answer in a chat template
+    planned = CliRunner().invoke(app, ["finetune", "--plan", "--data", str(QUESTIONS), "--size",
+                                       "13b", "--method", "full", "--gpu", "h100", "--epochs", "2"])
+    said = " ".join(planned.output.split())
+    assert planned.exit_code == 0, planned.output
+    assert f"{examples:,} examples, {mean:,.0f} tokens each" in said
+    # 13B full: 16 bytes × 13.0B = 208 GB of state: four 80 GB H100s at the least
+    assert "on 4 × h100" in said and "GPU-hours" in said

@@ -103,6 +103,9 @@ def report_cmd(
     min_score: Annotated[Optional[float], typer.Option(
         help="The quality floor on the ranking measure (default [report] min_score): a system "
         "below it does not qualify.")] = None,
+    target_size: Annotated[Optional[str], typer.Option(
+        help="Also price the recommended level at this size (default [cost] target_size): 7b, "
+        "13b, 34b, 70b, a parameter count (3e9) or a config.json.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write the decision report: quality against cost, latency, monthly cost against volume with
@@ -112,15 +115,17 @@ def report_cmd(
     A system is recommended only if it beats the run's best trivial baseline significantly and
     reaches the floor; when none does, the report says so, names the closest, and what to try.
 
-    Example: `tunewise report .tunewise/runs/demo --queries-per-day 5000`
+    Example: `tunewise report .tunewise/runs/demo --queries-per-day 5000 --target-size 7b`
     """
     from tunewise.report.build import build_report
     from tunewise.report.render import headline, write_report
 
-    settings = _settings(config, gpu, queries_per_day)
+    settings = _settings(config, gpu, queries_per_day).replace("cost", target_size=target_size)
     report = build_report(run, settings, settings.cost.queries_per_day, metric, min_score)
     html_path, md_path = write_report(report, out_dir or run)
     out.print(f"[bold green]{escape(headline(report))}[/bold green]")
     for reason in report.reasons:
         out.print(f"  - {escape(reason)}")
+    for line in report.at_target:
+        out.print(f"  at {report.target_size}: {escape(line)}")
     out.print(f"wrote {show_path(str(html_path))} and {show_path(str(md_path))}")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from tunewise.config import Settings
 from tunewise.cost.prices import Prices, load_prices
-from tunewise.cost.systems import SystemCost, break_even_with, price_run, reference_rows
+from tunewise.cost.systems import SystemCost, at_size, break_even_with, price_run, reference_rows
 from tunewise.cost.table import money
+from tunewise.cost.training import model_size
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores, summarize
@@ -60,6 +61,8 @@ class Report:
     floor: float | None = None  # [report] min_score
     qualified: bool = True  # False: none is good enough; `recommended` is then the closest
     failures: list[str] = field(default_factory=list)  # where the wrong answers of RAG went wrong
+    target_size: str | None = None  # [cost] target_size
+    at_target: list[str] = field(default_factory=list)  # the recommended recipe at that size
 
 
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
@@ -87,6 +90,10 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)
     report.provenance = _provenance(run, summary, prices, settings)
+    if settings.cost.target_size and recommended.cheapest:
+        size = model_size(settings.cost.target_size)
+        report.target_size = size.name
+        report.at_target = at_size(recommended.cheapest, size, settings.cost, prices, qpd)
     return report
 
 
@@ -343,7 +350,8 @@ def _provenance(run: Path, summary: Summary, prices: Prices, settings: Settings)
             f"assumptions ([cost] in tunewise.toml): {c.queries_per_day:,} queries/day unless "
             f"given, self-hosting on {c.gpu} at {c.utilisation:.0%} utilisation, batch "
             f"{c.batch}, {c.serve_mfu:.0%} of peak FLOP/s; training on {c.train_gpu} at "
-            f"{c.train_mfu:.0%} MFU; a month = 730 hours",
+            f"{c.train_mfu:.0%} MFU (pretraining), {c.finetune_mfu:.0%} (fine-tuning); a month = "
+            "730 hours",
             "intervals: 95% percentile bootstrap; differences: paired per question, sign-flip "
             "permutation p (significant below 0.05)"]
 

@@ -62,8 +62,11 @@ def to_markdown(r: Report) -> str:
         parts += [f"Paired per question, {title}:", _md_table(header, rows)]
     parts += ["## Latency\n\n![Latency](report-latency.svg)",
               f"## Cost at {r.queries_per_day:,.0f} queries/day",
-              _md_table(*cost_rows(r.rows, r.queries_per_day)),
-              "## Where every number comes from", "\n".join(f"- {x}" for x in r.provenance)]
+              _md_table(*cost_rows(r.rows, r.queries_per_day))]
+    if r.at_target:
+        parts += [f"## At production size: {r.target_size}",
+                  "\n".join(f"- {x}" for x in r.at_target)]
+    parts += ["## Where every number comes from", "\n".join(f"- {x}" for x in r.provenance)]
     return "\n\n".join(parts) + "\n"
 
 
@@ -108,6 +111,9 @@ def to_html(r: Report, svgs: dict[str, str]) -> str:
                           for title, header, rows in comparison_rows(r.summary))
     next_title = "What would change it" if r.qualified else "What to try next"
     failures = f"<b>Where the wrong answers went wrong</b>{_list(r.failures)}" if r.failures else ""
+    at_target = (f'<section class="card" id="at-target"><h2>At production size: '
+                 f'{html.escape(r.target_size or "")}</h2>{_list(r.at_target)}</section>'
+                 if r.at_target else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>tunewise decision report: {html.escape(r.run)}</title><style>{CSS}</style></head>
@@ -128,7 +134,7 @@ by <code>tunewise report</code> · {r.queries_per_day:,.0f} queries/day · ranke
 <section class="card" id="plot-latency"><h2>Latency</h2><figure>{svgs["latency"]}</figure></section>
 <section class="card" id="costs"><h2>Cost at {r.queries_per_day:,.0f} queries/day</h2>
 {_table(*cost_rows(r.rows, r.queries_per_day), "costs", basis_last=True)}</section>
-<section class="card" id="provenance"><h2>Where every number comes from</h2>
+{at_target}<section class="card" id="provenance"><h2>Where every number comes from</h2>
 {_list(r.provenance)}</section>
 </main></body></html>
 """

@@ -23,6 +23,7 @@ from tunewise.train.common import (
     last_checkpoint,
     load_base,
     read_recipe,
+    resolve_base,
     speed,
     training_arguments,
     use_attention,
@@ -121,6 +122,21 @@ def finetune(data: str | Path, out: str | Path, config: FinetuneConfig,
     if trainer.is_world_process_zero():
         _write_outputs(trainer.model, tokenizer, out, config, gguf_source, result)
     return result
+
+
+def count_tokens(data: str | Path, base: str, max_length: int) -> tuple[int, float]:
+    """(examples, mean tokens an example) of a data file as `base`'s chat template and tokenizer
+    render them, each cut at `max_length`: what a plan's token count rests on."""
+    from tunewise.models import hf
+
+    loaded = load_examples(data)
+    if not loaded.examples:
+        raise TrainingError(f"{data}: no valid example to count")
+    tokenizer = hf.load_tokenizer(resolve_base(base))
+    lengths = [min(len(tokenizer(tokenizer.apply_chat_template(e.chat(), tokenize=False),
+                                 add_special_tokens=False)["input_ids"]), max_length)
+               for e in loaded.examples]
+    return len(lengths), sum(lengths) / len(lengths)
 
 
 def _encode(examples, tokenizer, config: FinetuneConfig) -> tuple[list[Encoded], int, int]:

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tunewise.cost.training import SIZES, ModelSize, model_size
 from tunewise.train.common import (
     TrainingError,
     TrainingSettings,
@@ -27,17 +28,6 @@ from tunewise.train.common import (
     use_attention,
 )
 
-# name: (hidden, layers, heads, kv heads, MLP width, vocabulary for planning)
-SIZES = {
-    "tiny": (64, 2, 4, 4, 256, 8192),
-    "3m": (128, 4, 4, 4, 512, 8192),
-    "10m": (256, 6, 8, 8, 768, 16384),
-    "30m": (384, 8, 6, 6, 1536, 16384),
-    "125m": (768, 12, 12, 12, 2048, 32000),
-    "350m": (1024, 24, 16, 16, 2816, 32000),
-    "1b": (2048, 22, 32, 4, 5632, 32000),  # TinyLlama-1.1B's shape
-    "7b": (4096, 32, 32, 32, 11008, 32000),  # LLaMA-7B's shape
-}
 TOKENS_PER_PARAMETER = 20  # Chinchilla (Hoffmann et al. 2022)
 
 
@@ -46,9 +36,10 @@ def llama_config(size: str, vocab_size: int | None = None, seq_len: int = 2048):
 
     if size not in SIZES:
         raise TrainingError(f"unknown size {size!r}; valid: {', '.join(SIZES)}")
-    hidden, layers, heads, kv, mlp, vocab = SIZES[size]
-    return LlamaConfig(vocab_size=vocab_size or vocab, hidden_size=hidden, num_hidden_layers=layers,
-                       num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=mlp,
+    s = SIZES[size]
+    return LlamaConfig(vocab_size=vocab_size or s.vocab, hidden_size=s.hidden,
+                       num_hidden_layers=s.layers, num_attention_heads=s.heads,
+                       num_key_value_heads=s.kv_heads, intermediate_size=s.mlp,
                        max_position_embeddings=seq_len, tie_word_embeddings=False,
                        rope_theta=10000.0)
 
@@ -72,34 +63,42 @@ HERE_MFU = 0.3  # what small models reach on a CPU
 
 @dataclass(frozen=True)
 class Plan:
-    size: str
-    parameters: int
+    size: ModelSize
     tokens: int
     flops: float
+    gpus: int
+    memory_per_gpu: float  # bytes: the sharded training state (16 per parameter) ÷ gpus
     devices: list[dict]
+
+    @property
+    def parameters(self) -> int:
+        return self.size.parameters
 
 
 def plan(size: str, tokens: int | None = None, gpus: dict[str, float] | None = None,
-         vocab_size: int | None = None, here: bool = False, prices=None) -> Plan:
-    """Chinchilla-optimal tokens (20 per parameter unless given), training FLOPs (6·N·D), and
-    the device-hours and cost on each GPU of `gpus` (price-table name → assumed MFU); `here` adds
-    this machine at 30% of its measured matmul peak."""
+         here: bool = False, prices=None, count: int = 1) -> Plan:
+    """Chinchilla-optimal tokens (20 per parameter unless given), training FLOPs (6·N·D), and on
+    each GPU of `gpus` (price-table name → assumed MFU) the device-hours, the cost and the
+    wall-clock days on `count` of them; `here` adds this machine at 30% of its measured matmul
+    peak. `size`: a preset, a config.json or a parameter count (`cost.training.model_size`)."""
     from tunewise.cost.prices import Gpu, load_prices
-    from tunewise.cost.training import training_cost
+    from tunewise.cost.training import TRAINED_BYTES, training_cost
 
     prices = prices or load_prices()
-    n = parameters(llama_config(size, vocab_size))
+    m = model_size(size)
+    n = m.parameters
     d = tokens or TOKENS_PER_PARAMETER * n
-    devices = [(prices.gpu(name), m) for name, m in (gpus or PLAN_MFU).items()]
+    devices = [(prices.gpu(name), mfu) for name, mfu in (gpus or PLAN_MFU).items()]
     if here:
         devices.append((Gpu("this machine (measured)", 0.0, measured_peak_flops() / 1e12, 0.0, 0.0,
                             "measured matmul", time.strftime("%Y-%m-%d")), HERE_MFU))
     rows = []
-    for gpu, m in devices:
-        c = training_cost(n, d, gpu, m)
-        rows.append({"device": gpu.name, "peak_tflops": gpu.peak_tflops, "mfu": m,
-                     "device_hours": c.gpu_hours, "cost_usd": c.usd})
-    return Plan(size, n, int(d), 6.0 * n * d, rows)
+    for gpu, mfu in devices:
+        c = training_cost(n, d, gpu, mfu)
+        rows.append({"device": gpu.name, "peak_tflops": gpu.peak_tflops, "mfu": mfu,
+                     "device_hours": c.gpu_hours, "cost_usd": c.usd,
+                     "days": c.gpu_hours / count / 24, "memory_gb": gpu.memory_gb})
+    return Plan(m, int(d), 6.0 * n * d, count, TRAINED_BYTES * n / count, rows)
 
 
 # --- training ---------------------------------------------------------------------------------
