@@ -145,6 +145,11 @@ class RagSettings:
     threshold: float = 0.3
     on_no_context: str = "abstain"  # abstain (say the documents do not contain it) | answer
     abstain_message: str = "The documents do not contain the answer to this question."
+    # After generation: the share of the words an answer adds beyond the question that must appear
+    # in its passages (rag/support.py); below it the answer is withheld and the abstain message
+    # given. 0 turns the check off. The default is chosen from the trade-off measured on XQuAD
+    # (bench/answerability.py, bench/RESULTS.md).
+    min_support: float = 0.5
     prompt: str = DEFAULT_PROMPT  # {context} and {question} are filled in
     system: str = "You are a helpful assistant that answers questions about the company's documents."
 

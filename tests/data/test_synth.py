@@ -11,7 +11,7 @@ from tests.models.chat_server import ChatServer
 from tunewise.cli import app
 from tunewise.config import ModelSettings
 from tunewise.data.formats import load_examples
-from tunewise.data.synth import parse_pairs, supported, synthesize, verdict
+from tunewise.data.synth import parse_pairs, synthesize, verdict
 from tunewise.models import ModelError, make_model
 
 
@@ -24,9 +24,9 @@ def test_pairs_parse_from_teacher_text():
 
 def test_filters():
     passage = "The per diem for business travel is EUR 52 per day in Germany."
-    assert supported("EUR 52 per day", passage)
-    assert not supported("EUR 75 per night abroad", passage)
-    assert not supported("the", passage)  # no content words: nothing to check
+    assert verdict("What is the daily allowance?", "EUR 52 per day", passage, []) == "kept"
+    assert verdict("What is the allowance?", "EUR 75 per night abroad", passage, []) == "unsupported"
+    assert verdict("What is the allowance?", "the", passage, []) == "unsupported"  # claims nothing
     assert verdict("What is the per diem?", "EUR 52", passage, []) == "kept"
     assert verdict("Per diem?", "EUR 52", passage, []) == "length"
     assert verdict("What is the per diem?", "EUR 52 " * 40, passage, []) == "length"
@@ -133,3 +133,31 @@ def test_teacher_cost_falls_back_to_the_price_table():
     assert teacher_cost(own, 1_000_000, 0) == pytest.approx(1.0)
     assert teacher_cost(ModelSettings(backend="openai", model="in-house"), 10**6, 10**6) == 0.0
     assert teacher_cost(ModelSettings(), 10**6, 10**6) == 0.0  # the bundled local teacher
+
+
+def test_raft_examples_put_the_gold_chunk_among_distractors(sample_workspace):
+    from tunewise.data.formats import Example
+    from tunewise.data.synth import raft_examples
+
+    ws = sample_workspace
+    chunks = {c.id: c for c in ws.store.iter_chunks()}
+    gold = next(c for c in chunks.values() if "EUR 52" in c.text)
+    pair = Example((("user", "How much is the per diem for business travel?"),
+                    ("assistant", "EUR 52")), {"chunk_id": gold.id})
+    examples = raft_examples([pair] * 40, chunks, ws.settings.rag, distractors=3, no_gold=0.25,
+                             retriever=ws.retriever)
+    with_gold = [e for e in examples if e.meta["raft"] == "gold"]
+    assert len(examples) == 40 and 20 <= len(with_gold) <= 38  # about 3 in 4 keep the gold chunk
+    for e in examples:
+        prompt, reply = e.messages[-2][1], e.messages[-1][1]
+        assert e.messages[0] == ("system", ws.settings.rag.system)  # the inference prompt
+        assert prompt.count("\n[") + prompt.startswith("[") >= 3 and "per diem" in prompt
+        if e.meta["raft"] == "gold":
+            number = reply.split("[")[1].split("]")[0]
+            assert gold.text[:40] in prompt.split(f"\n[{number}] ")[1]  # cites the gold passage
+            assert reply.startswith("EUR 52 [") and '"' in reply  # and quotes it
+        else:
+            assert reply == "EUR 52" and gold.text[:40] not in prompt
+    # the retriever's near misses: travel-policy chunks other than the gold one come first
+    assert any(gold.source in e.messages[-2][1] or "travel" in e.messages[-2][1].lower()
+               for e in examples if e.meta["raft"] == "no gold")

@@ -112,11 +112,30 @@ def test_beir_questions_carry_their_relevant_documents():
         load_questions(DATA / "scifact", split="validation")
 
 
+@needs_data
+def test_withheld_paragraphs_make_on_topic_unanswerable_questions(tmp_path):
+    xquad = DATA / "xquad-en" / "xquad.en.json"
+    counts = prepare(xquad, tmp_path / "w", dev_fraction=0.0, withhold=0.5)
+    docs = [json.loads(x) for x in (tmp_path / "w" / "documents.jsonl").read_text().splitlines()]
+    questions = load_questions(tmp_path / "w" / "test.jsonl")
+    kept = {d["id"] for d in docs}
+    # every article (5 paragraphs) keeps 3 and loses 2: each of its questions stays on topic
+    assert counts["withheld"] == 96 and len(docs) == 144 and len({k[:3] for k in kept}) == 48
+    for q in questions:
+        assert q.unanswerable == (q.doc_ids[0] not in kept)
+    assert counts["unanswerable"] == sum(q.unanswerable for q in questions) == 466
+    again = prepare(xquad, tmp_path / "w2", dev_fraction=0.0, withhold=0.5)
+    assert again == counts and (tmp_path / "w2" / "test.jsonl").read_bytes() == (
+        tmp_path / "w" / "test.jsonl").read_bytes()
+    with pytest.raises(DatasetError, match="withhold 1.0"):
+        prepare(xquad, tmp_path / "x", withhold=1.0)
+
+
 def test_prepare_writes_documents_and_seeded_splits(tmp_path):
     path = tmp_path / "squad.json"
     path.write_text(json.dumps(SQUAD_V2))
     counts = prepare(path, tmp_path / "a", dev_fraction=1 / 3, seed=1)
-    assert counts == {"documents": 2, "dev": 1, "test": 2}
+    assert counts == {"documents": 2, "dev": 1, "test": 2, "withheld": 0, "unanswerable": 0}
     dev, test = load_questions(tmp_path / "a" / "dev.jsonl"), load_questions(tmp_path / "a" / "test.jsonl")
     assert sorted(q.id for q in dev + test) == ["q1", "q2", "q3"]
     assert all(q.instruction == "Answer with a short phrase." for q in dev + test)

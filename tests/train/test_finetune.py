@@ -149,3 +149,28 @@ def test_compiled_shapes_fill_the_last_batch():
     assert padded["input_ids"].shape == (3, 8) and (padded["labels"][2] == IGNORE).all()
     assert padded["attention_mask"][2].all()  # a filler row attends to itself, never to nothing
     assert padded["attention_mask"][1].tolist() == [1, 1] + [0] * 6
+
+
+def test_continued_pretraining_on_documents_loss_falls(smol_tokenizer, tmp_path):
+    from tests.conftest import SAMPLE
+    from tunewise.train.corpus import document_texts
+    from tunewise.train.finetune import text_blocks
+
+    texts = list(document_texts([SAMPLE])[0])
+    train, val, documents = text_blocks(texts, smol_tokenizer, 64)
+    assert documents == len(texts) == 24 and val  # 20 or more: some held out by their hash
+    ids = [t for row in train + val for e in row for t in e.input_ids]
+    expected = sum(len(smol_tokenizer(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
+    assert len(ids) == expected and all(len(row[0]) == 64 for row in train[:-1])
+    assert all(e.labels == e.input_ids for row in train for e in row)  # loss on every token
+    assert text_blocks(texts[:5], smol_tokenizer, 64)[1] is None  # too few to hold any out
+    result = finetune(None, tmp_path / "cpt", config(method="full", max_length=64, max_steps=20),
+                      model=tiny_llama(smol_tokenizer), tokenizer=smol_tokenizer, documents=texts)
+    assert result.objective == "documents" and result.examples == len(texts)
+    assert result.rows == len(train) and result.trained_tokens == result.tokens
+    assert result.val_losses  # the held-out documents' loss, each epoch
+    assert sum(result.losses[-3:]) / 3 < sum(result.losses[:3]) / 3 * 0.9
+    saved = json.loads((tmp_path / "cpt" / "finetune.json").read_text())
+    assert saved["result"]["objective"] == "documents"
+    with pytest.raises(TrainingError, match="give one of them"):
+        finetune(QUESTIONS, tmp_path / "x", config(), documents=texts)

@@ -81,22 +81,45 @@ def synth_cmd(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N chunks.")] = None,
     source: Annotated[Optional[str], typer.Option(
         help="Only chunks of documents whose path matches this glob.")] = None,
+    raft: Annotated[bool, typer.Option(
+        "--raft", help="Write RAFT examples: each question in the RAG prompt with its gold chunk "
+        "among distractors (the pairs go to OUT.pairs.jsonl).")] = False,
+    distractors: Annotated[int, typer.Option(
+        min=0, help="--raft: distractor chunks a question (the retriever's nearest misses).")] = 3,
+    no_gold: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="--raft: share of questions shown only distractors.")] = 0.2,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Write question/answer pairs grounded in the ingested chunks with a teacher model, keeping
-    those the chunk supports, that are not near-duplicates and not length outliers.
+    those the chunk supports, that are not near-duplicates and not length outliers; with --raft,
+    RAFT training data built from them.
 
     Example: `tunewise data synth --teacher gpt-4o-mini --out data/synth.jsonl`
+
+    Example: `tunewise data synth --raft --distractors 3 --no-gold 0.2 --out data/raft.jsonl`
     """
+    pairs_file = out_file.with_name(out_file.name.removesuffix(".jsonl") + ".pairs.jsonl") \
+        if raft else out_file
     with Workspace(settings_for(config, store)) as ws:
         model = ws.model(teacher)
         chunks = list(ws.store.iter_chunks(source))
         total = min(len(chunks), limit) if limit is not None else len(chunks)
         with Progress(*bar_columns(), console=console, transient=True) as bars:
             task = bars.add_task("chunks", total=total)
-            report = synthesize(chunks, model, out_file, per_chunk, limit,
+            report = synthesize(chunks, model, pairs_file, per_chunk, limit,
                                 on_chunk=lambda: bars.advance(task))
+        if raft:
+            from tunewise.data.formats import write_examples
+            from tunewise.data.synth import raft_examples
+
+            examples = raft_examples(load_examples(pairs_file).examples,
+                                     {c.id: c for c in chunks}, ws.settings.rag, distractors,
+                                     no_gold, retriever=ws.retriever)
+            write_examples(out_file, examples)
+            gold = sum(e.meta["raft"] == "gold" for e in examples)
+            console.print(f"wrote {out_file}: {len(examples)} RAFT examples ({gold} with the gold "
+                          f"chunk, {len(examples) - gold} with distractors only)")
     for failure in report.failed[:10]:
         console.print(f"[red]failed[/red] {failure}")
     dropped = ", ".join(f"{n} {why}" for why, n in report.dropped.most_common()) or "none"

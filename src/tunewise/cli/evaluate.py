@@ -56,18 +56,26 @@ def prepare_cmd(
         "phrase.'; PubMedQA: 'Answer with one word: yes, no or maybe.').")] = None,
     ingest: Annotated[bool, typer.Option("--ingest", help="Also ingest documents.jsonl into "
                                          "the store.")] = False,
+    withhold: Annotated[float, typer.Option(
+        min=0.0, max=0.99, help="Leave this share of each article's documents out; their "
+        "questions become unanswerable (on topic, not in the store).")] = 0.0,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
     """Turn a dataset into documents to ingest plus seeded dev/test question files.
 
     PubMedQA keeps its official 500-question test split; other datasets are shuffled with --seed.
+    --withhold 0.5 builds an answerability test: half of each article's paragraphs are not
+    ingested, and the questions about them should be abstained on.
 
     Example: `tunewise eval prepare ../shared/data/xquad-en/xquad.en.json --out eval/xquad --ingest`
     """
-    counts = prepare(dataset, out_dir, fmt, dev_fraction, seed, instruction)
+    counts = prepare(dataset, out_dir, fmt, dev_fraction, seed, instruction, withhold)
     console.print(f"wrote {out_dir}/documents.jsonl ({counts['documents']} documents), "
                   f"dev.jsonl ({counts['dev']} questions), test.jsonl ({counts['test']} questions)")
+    if counts["withheld"]:
+        console.print(f"withheld {counts['withheld']} documents: {counts['unanswerable']} test "
+                      "questions are unanswerable from the rest")
     if not counts["documents"]:
         console.print("the questions carry no contexts: ingest the documents they are about")
     elif ingest:

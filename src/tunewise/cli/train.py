@@ -22,6 +22,10 @@ def finetune_cmd(
     data: Annotated[Optional[Path], typer.Option(
         help="Training examples (Alpaca, ShareGPT, OpenAI messages or question/answer JSONL); with "
         "--plan, the file whose tokens are counted.")] = None,
+    corpus: Annotated[Optional[list[str]], typer.Option(
+        "--corpus", help="Instead of --data: continue pretraining on these documents (files, "
+        "folders or a store URL such as sqlite:PATH): the loss on every token of the raw text.")
+    ] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder; one with "
                                                     "checkpoints resumes.")] = None,
     val: Annotated[Optional[Path], typer.Option(help="Validation examples (loss each epoch).")] = None,
@@ -72,6 +76,9 @@ def finetune_cmd(
 
     Example: `tunewise finetune --data data/train.jsonl --val data/val.jsonl --out runs/ft-kestrel`
 
+    Example: `tunewise finetune --corpus sqlite:.tunewise/store.db --out runs/cpt --epochs 5`
+    (continued pretraining on the ingested documents)
+
     Example: `tunewise finetune --plan --size 7b --method full --examples 52000
     --tokens-per-example 150 --gpu a100-80gb` (Stanford Alpaca's run)
     """
@@ -84,18 +91,22 @@ def finetune_cmd(
         _print_finetune_plan(config, data, size, examples, tokens_per_example, gpu, gpus,
                              checkpointing, mfu, settings_file)
         return
-    if data is None or out_dir is None:
-        raise typer.BadParameter("fine-tuning needs --data and --out (or use --plan)")
+    if (data is None) == (corpus is None) or out_dir is None:
+        raise typer.BadParameter("fine-tuning needs --out and one of --data (instructions) or "
+                                 "--corpus (documents), or use --plan")
     try:
-        result = finetune(data, out_dir, config, val)
+        result = finetune(data, out_dir, config, val,
+                          documents=_corpus_texts(corpus) if corpus else None)
     except KeyboardInterrupt:
         console.print(f"interrupted: run the same command to resume from the last checkpoint in "
                       f"{out_dir}/checkpoints")
         raise typer.Exit(130) from None
     losses = f"{result.losses[0]:.3f} → {result.losses[-1]:.3f}" if result.losses else "–"
     val_losses = ", ".join(f"{v:.3f}" for v in result.val_losses) or "–"
-    out.print(f"{result.examples} examples ({result.truncated} cut to {config.max_length} tokens) "
-              f"in {result.rows} rows | {result.steps} steps, loss {losses}, validation {val_losses}")
+    what = (f"{result.examples} documents" if result.objective == "documents" else
+            f"{result.examples} examples ({result.truncated} cut to {config.max_length} tokens)")
+    out.print(f"{what} in {result.rows} rows | {result.steps} steps, loss {losses}, "
+              f"validation {val_losses}")
     out.print(f"{result.tokens_per_s:.0f} tokens/s, peak memory {result.peak_memory_mb:.0f} MiB, "
               f"{result.seconds:.0f} s")
     for label, path in (("adapter", result.adapter), ("merged", result.merged), ("gguf", result.gguf)):

@@ -1,21 +1,30 @@
 """Question/answer pairs synthesized from the ingested chunks by a teacher model, in the spirit of
 Alpaca's self-instruct: per chunk a few questions with answers taken from the chunk, then filters
 for answers the chunk does not support, near-duplicate questions (ROUGE-L > 0.7 against the
-kept ones) and length outliers. Resumable: OUT.progress.jsonl records each finished chunk."""
+kept ones) and length outliers. Resumable: OUT.progress.jsonl records each finished chunk.
+
+`raft_examples` turns such pairs into RAFT training data (Zhang et al. 2024): each question in the
+RAG prompt the model will see at inference, with its gold chunk among distractor chunks (or, for a
+fraction, the distractors alone), answered with a citation and a quote of the gold chunk."""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tunewise.config import RagSettings
 from tunewise.data.formats import Example
-from tunewise.evaluate.metrics import normalize, rouge_l
+from tunewise.evaluate.baselines import best_sentence
+from tunewise.evaluate.metrics import rouge_l
 from tunewise.jsonl import open_append
 from tunewise.models.base import ChatModel, ModelError
+from tunewise.rag.prompt import Source, messages_for
+from tunewise.rag.support import support
 
 PROMPT = """Here is a passage from a document.
 
@@ -29,7 +38,7 @@ A: <answer>"""
 DUPLICATE_ROUGE = 0.7
 QUESTION_WORDS = (3, 40)
 ANSWER_WORDS = (1, 60)
-SUPPORT = 0.8  # share of the answer's content words that must occur in the chunk
+SUPPORT = 0.8  # share of the answer's claim words that must occur in the chunk (rag.support)
 
 _PAIR = re.compile(r"Q\s*\d*\s*[:.]\s*(.+?)\s*\n\s*A\s*\d*\s*[:.]\s*(.+?)\s*(?=\n\s*Q\s*\d*\s*[:.]|\Z)",
                    re.DOTALL | re.IGNORECASE)
@@ -40,26 +49,13 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
     return [(" ".join(q.split()), " ".join(a.split())) for q, a in _PAIR.findall(text)]
 
 
-def content_words(text: str) -> list[str]:
-    return [w for w in normalize(text).split() if len(w) > 2 or w.isdigit()]
-
-
-def supported(answer: str, passage: str, share: float = SUPPORT) -> bool:
-    """Whether the passage holds the answer: most of its content words occur in the passage."""
-    words = content_words(answer)
-    if not words:
-        return False
-    have = set(normalize(passage).split())
-    return sum(w in have for w in words) / len(words) >= share
-
-
 def verdict(question: str, answer: str, passage: str, kept_questions: list[str]) -> str:
     """"kept", or why the pair is dropped: length, unsupported, duplicate."""
     q_words, a_words = len(question.split()), len(answer.split())
     if not (QUESTION_WORDS[0] <= q_words <= QUESTION_WORDS[1]
             and ANSWER_WORDS[0] <= a_words <= ANSWER_WORDS[1]):
         return "length"
-    if not supported(answer, passage):
+    if (support(answer, [passage]) or 0.0) < SUPPORT:  # nothing claimed is not an answer either
         return "unsupported"
     if any(rouge_l(question, [k]) > DUPLICATE_ROUGE for k in kept_questions):
         return "duplicate"
@@ -168,3 +164,44 @@ def _keep_finished(out: Path, done: set[str]) -> list[Example]:
     tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
     tmp.replace(out)
     return kept
+
+
+def raft_examples(pairs: list[Example], chunks: dict, settings: RagSettings, distractors: int = 3,
+                  no_gold: float = 0.2, seed: int = 0, retriever=None) -> list[Example]:
+    """RAFT examples from synthesized pairs (their meta names the gold chunk; `chunks` maps chunk
+    ids to chunks). Distractors are the chunks `retriever` ranks highest for the question, the
+    gold one excepted — the near misses RAG will put beside it — else random chunks. With
+    probability `no_gold` the gold chunk is left out and the answer kept, as RAFT does, so the
+    model also learns the answer itself; otherwise the answer cites the gold chunk's number and
+    quotes its sentence nearest to the answer."""
+    rng = random.Random(seed)
+    ids = list(chunks)
+    out = []
+    for e in pairs:
+        gold = chunks.get(e.meta.get("chunk_id"))
+        if gold is None:
+            continue
+        question, answer = e.prompt, e.messages[-1][1]
+        others = []
+        if retriever is not None:
+            hits = retriever.search(question, k=distractors + 1, threshold=0.0)
+            others = [h.chunk for h in hits if h.chunk.id != gold.id][:distractors]
+        pool = [i for i in ids if i != gold.id and i not in {c.id for c in others}]
+        others += [chunks[i] for i in rng.sample(pool, min(len(pool), distractors - len(others)))]
+        with_gold = rng.random() >= no_gold
+        passages = others + ([gold] if with_gold else [])
+        rng.shuffle(passages)
+        sources = [Source(i, c.source, c.title, c.page, c.text, 0.0, None, c.table_header)
+                   for i, c in enumerate(passages, start=1)]
+        if with_gold:
+            quote = best_sentence(answer, gold.text)
+            reply = f"{answer} [{passages.index(gold) + 1}]" + (
+                f' The source says: "{quote}"' if quote else "")
+        else:
+            reply = answer
+        messages = messages_for(question, sources, settings)
+        out.append(Example(tuple((m["role"], m["content"]) for m in messages)
+                           + (("assistant", reply),),
+                           {"chunk_id": gold.id, "raft": "gold" if with_gold else "no gold",
+                            "distractors": len(others)}))
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tunewise.errors import TunewiseError
@@ -208,13 +208,31 @@ def split_questions(questions: list[Question], dev_fraction: float, seed: int
     return shuffled[:cut], shuffled[cut:]
 
 
+def withhold_documents(docs: list[dict], fraction: float, seed: int) -> set[str]:
+    """Ids of `fraction` of the documents, drawn with the seed within each article (a SQuAD
+    paragraph's article is its id's prefix, so every article keeps some of its paragraphs and
+    loses others: the questions about the lost ones stay on topic)."""
+    articles: dict[str, list[str]] = {}
+    for d in docs:
+        articles.setdefault(d["id"].split("-")[0] if "-" in d["id"] else "", []).append(d["id"])
+    rng = random.Random(seed)
+    withheld = set()
+    for ids in articles.values():
+        withheld.update(rng.sample(ids, round(len(ids) * fraction)))
+    return withheld
+
+
 def prepare(path: str | Path, out: str | Path, fmt: str = "auto", dev_fraction: float = 0.2,
-            seed: int = 0, instruction: str | None = None) -> dict[str, int]:
+            seed: int = 0, instruction: str | None = None, withhold: float = 0.0) -> dict[str, int]:
     """Write OUT/documents.jsonl, OUT/dev.jsonl and OUT/test.jsonl; return their line counts.
-    PubMedQA keeps its official test split; other sets are split with the seed."""
+    PubMedQA keeps its official test split; other sets are split with the seed. `withhold`: that
+    share of the documents is left out of documents.jsonl, and the questions whose gold documents
+    are all left out become unanswerable — on topic, but not answered by what is ingested."""
     if not 0.0 <= dev_fraction < 1.0:
         raise DatasetError(f"dev fraction {dev_fraction}: must be from 0 to less than 1 (the "
                            "rest is the test split)")
+    if not 0.0 <= withhold < 1.0:
+        raise DatasetError(f"withhold {withhold}: must be from 0 to less than 1")
     fmt = detect_format(path) if fmt == "auto" else fmt
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -229,10 +247,16 @@ def prepare(path: str | Path, out: str | Path, fmt: str = "auto", dev_fraction: 
         dev, test = ([Question(**{**asdict(q), "instruction": instruction}) for q in qs]
                      for qs in (dev, test))
     docs = documents_of(path, fmt)
+    withheld = withhold_documents(docs, withhold, seed) if withhold else set()
+    if withheld:
+        docs = [d for d in docs if d["id"] not in withheld]
+        dev, test = ([replace(q, unanswerable=True) if q.doc_ids and set(q.doc_ids) <= withheld
+                      else q for q in qs] for qs in (dev, test))
     _write_lines(out / "documents.jsonl", [json.dumps(d, ensure_ascii=False) for d in docs])
     _write_lines(out / "dev.jsonl", [q.to_json() for q in dev])
     _write_lines(out / "test.jsonl", [q.to_json() for q in test])
-    return {"documents": len(docs), "dev": len(dev), "test": len(test)}
+    return {"documents": len(docs), "dev": len(dev), "test": len(test), "withheld": len(withheld),
+            "unanswerable": sum(q.unanswerable for q in test)}
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:

@@ -8,20 +8,16 @@ import re
 import string
 from collections import Counter
 
+from tunewise.rag.prompt import strip_citations
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
-_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # "[1]", "[1, 3]": our prompt asks for them
 
 
 def normalize(text: str) -> str:
     """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def strip_citations(text: str) -> str:
-    """The answer without "[1]"-style source markers, which no gold answer contains."""
-    return _CITATION.sub("", text).strip()
 
 
 def exact_match(prediction: str, gold: list[str]) -> float:

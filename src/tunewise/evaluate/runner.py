@@ -228,6 +228,7 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
     except (ModelError, PromptError) as exc:
         return {**record, "error": str(exc)}
     return {**record, "prediction": a.text, "abstained": a.abstained,
+            "support": None if a.support is None else round(a.support, 4), "withheld": a.withheld,
             "retrieved": a.retrieved,
             "sources": [{"source": s.source, "score": round(s.score, 4), "text": s.text}
                         for s in a.sources],

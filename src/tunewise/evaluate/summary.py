@@ -14,18 +14,25 @@ from tunewise.evaluate.runner import EvalError, load_manifest, load_records
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap, paired
 
 # Quality metrics in display order; the retrieval ones are suffixed with the system's k.
-QUALITY = ("em", "f1", "rouge_l", "contains", "accuracy", "abstained", "judge_correct",
-           "judge_faithful")
+QUALITY = ("em", "f1", "rouge_l", "contains", "accuracy", "abstained", "abstained_unanswerable",
+           "abstained_answerable", "judge_correct", "judge_faithful")
 RETRIEVAL = ("recall", "mrr", "ndcg")
 
 
-def record_scores(r: dict) -> dict[str, float]:
-    """Every per-question metric of one record ({} for a failed answer)."""
+def record_scores(r: dict, mixed: bool = False) -> dict[str, float]:
+    """Every per-question metric of one record ({} for a failed answer). In a set that `mixed`
+    answerable and unanswerable questions, abstention is also measured on each kind: on the
+    unanswerable it is right (abstained_unanswerable), on the answerable a false abstention
+    (abstained_answerable)."""
     if r.get("error"):
         return {}
+    unanswerable = r.get("unanswerable", False)
     scores = answer_scores(r["prediction"], r["answers"], r["choices"], r["abstained"],
-                           r.get("unanswerable", False))
+                           unanswerable)
     scores["abstained"] = float(r["abstained"])
+    if unanswerable or mixed:
+        scores["abstained_unanswerable" if unanswerable else "abstained_answerable"] = \
+            float(r["abstained"])
     if r["rag"] and r["doc_ids"]:
         ranked = gold_ranking(r["retrieved"], r["doc_ids"])
         relevant = {g: 1 for g in r["doc_ids"]}
@@ -101,9 +108,10 @@ def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] 
 
 def _summarize_system(name: str, records: list[dict], seed: int) -> SystemSummary:
     ok = [r for r in records if not r.get("error")]
+    mixed = _mixed(records)
     per_metric: dict[str, list[float]] = {}
     for r in ok:
-        for metric, value in record_scores(r).items():
+        for metric, value in record_scores(r, mixed).items():
             per_metric.setdefault(metric, []).append(value)
     s = SystemSummary(name, len(records), len(records) - len(ok),
                       {m: bootstrap(v, seed) for m, v in per_metric.items()})
@@ -126,8 +134,9 @@ def _summarize_system(name: str, records: list[dict], seed: int) -> SystemSummar
 
 def _compare(a: str, b: str, by_system: dict[str, list[dict]], seed: int) -> list[Comparison]:
     """Paired comparisons on every metric both systems have, over the questions both scored."""
-    scores_a = {r["question_id"]: record_scores(r) for r in by_system[a]}
-    scores_b = {r["question_id"]: record_scores(r) for r in by_system[b]}
+    mixed = _mixed(by_system[a])
+    scores_a = {r["question_id"]: record_scores(r, mixed) for r in by_system[a]}
+    scores_b = {r["question_id"]: record_scores(r, mixed) for r in by_system[b]}
     metrics = {m for s in scores_a.values() for m in s} & {m for s in scores_b.values() for m in s}
     out = []
     for metric in [m for m in QUALITY if m in metrics] + sorted(metrics - set(QUALITY)):
@@ -135,6 +144,12 @@ def _compare(a: str, b: str, by_system: dict[str, list[dict]], seed: int) -> lis
                  if q in scores_b and metric in scores_a[q] and metric in scores_b[q]]
         out.append(paired(metric, a, b, pairs, seed))
     return out
+
+
+def _mixed(records: list[dict]) -> bool:
+    """Whether a question set has unanswerable questions beside answerable ones."""
+    kinds = {bool(r.get("unanswerable")) for r in records}
+    return len(kinds) == 2
 
 
 def _fmt(e: Estimate | None) -> str:

@@ -1,5 +1,5 @@
 """RAG answering: retrieve, pack the prompt within the context budget, generate, cite; abstain
-when no passage is similar enough."""
+when no passage is similar enough, or when the passages do not support what the model said."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import asdict, dataclass, field
 
 from tunewise.config import RagSettings
 from tunewise.models.base import ChatModel, OnToken, Usage
-from tunewise.rag.prompt import PromptError, Source, pack
+from tunewise.rag.prompt import PromptError, Source, pack, strip_citations
+from tunewise.rag.support import says_not_found, support
 from tunewise.retrieval import Retriever
 from tunewise.store.base import Where
 
@@ -23,8 +24,16 @@ class Answer:
     latency_s: float = 0.0  # question to answer, retrieval included
     first_token_s: float | None = None  # question to first streamed token
     retrieval_s: float = 0.0
-    abstained: bool = False  # no passage passed the threshold, the model was not asked
+    abstained: bool = False  # no passage passed the threshold, or the answer was not supported
     retrieved: list[str] = field(default_factory=list)  # documents of the hits, best first
+    support: float | None = None  # share of the answer's new words found in the passages (RAG;
+    # 1.0 when it claims nothing new)
+    withheld: str = ""  # the model's answer, replaced by the abstain message: support too low
+
+    @property
+    def supported(self) -> bool | None:
+        """True/False once checked against passages; None without retrieval."""
+        return None if self.support is None else not self.withheld
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -60,8 +69,22 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     gen = model.generate(messages, max_tokens=budget, on_token=on_token)
     first = None if gen.first_token_s is None else retrieval_s + gen.first_token_s
     retrieved = list(dict.fromkeys(h.chunk.source for h in hits))
-    return Answer(question, gen.text.strip(), model.name, sources, gen.usage,
-                  time.perf_counter() - started, first, retrieval_s, retrieved=retrieved)
+    text, score, withheld = gen.text.strip(), None, ""
+    if sources and says_not_found(text):  # the model abstained in its own words
+        return Answer(question, text, model.name, sources, gen.usage,
+                      time.perf_counter() - started, first, retrieval_s, abstained=True,
+                      retrieved=retrieved)
+    if sources:
+        score = support(strip_citations(text), [s.text for s in sources], question)
+        score = 1.0 if score is None else score
+        if score < settings.min_support:
+            text, withheld = settings.abstain_message, text
+            if on_token:  # what was streamed cannot be taken back: say it was not supported
+                on_token(f"\n\n({settings.abstain_message} The answer above is not supported "
+                         "by the passages.)")
+    return Answer(question, text, model.name, sources, gen.usage,
+                  time.perf_counter() - started, first, retrieval_s, abstained=bool(withheld),
+                  retrieved=retrieved, support=score, withheld=withheld)
 
 
 __all__ = ["Answer", "Source", "PromptError", "answer"]

@@ -3,12 +3,20 @@ the model's context window minus the answer budget, counted with the model's own
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from tunewise.config import RagSettings
 from tunewise.errors import TunewiseError
 from tunewise.models.base import ChatModel, Messages
 from tunewise.objects import Hit
+
+_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")  # "[1]", "[1, 3]": the prompt asks for them
+
+
+def strip_citations(text: str) -> str:
+    """The answer without "[1]"-style source markers, which no gold answer contains."""
+    return _CITATION.sub("", text).strip()
 
 
 class PromptError(TunewiseError):

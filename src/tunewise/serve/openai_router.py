@@ -150,7 +150,8 @@ def _extras(result: Answer, svc: Services) -> dict:
     return {"sources": [{"number": s.number, "source": svc.display(s.source), "title": s.title,
                          "page": s.page, "score": round(s.score, 4), "text": s.text}
                         for s in result.sources],
-            "abstained": result.abstained}
+            "abstained": result.abstained, "support": result.support,
+            "supported": result.supported}
 
 
 @router.post("/embeddings")

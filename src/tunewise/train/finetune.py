@@ -1,4 +1,6 @@
-"""Fine-tuning a causal LM on chat examples: LoRA (PEFT) or full, with the transformers Trainer.
+"""Fine-tuning a causal LM on chat examples, or on the documents themselves (continued
+pretraining: the causal LM loss on every token of the raw text) — LoRA (PEFT) or full, with the
+transformers Trainer.
 
 The recipe reads top to bottom in `finetune()`: load the data and the base model, encode with the
 model's chat template (loss on the answers only), pack, train with checkpoints and per-epoch
@@ -12,6 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from tunewise.data.formats import load_examples
 from tunewise.train.common import (
@@ -77,6 +80,7 @@ class FinetuneResult:
     truncated: int = 0
     rows: int = 0
     steps: int = 0
+    objective: str = "instructions"  # instructions (answers carry the loss) | documents (all text)
     losses: list[float] = field(default_factory=list)  # logged training losses, in order
     val_losses: list[float] = field(default_factory=list)  # one per epoch
     tokens: int = 0  # real (non-padding) tokens trained on in this process
@@ -90,23 +94,32 @@ class FinetuneResult:
     peak_memory_mb: float = 0.0
 
 
-def finetune(data: str | Path, out: str | Path, config: FinetuneConfig,
-             val: str | Path | None = None, model=None, tokenizer=None) -> FinetuneResult:
-    """Train on `data` (any instruction format), validate on `val`, write OUT. An OUT that holds
-    checkpoints resumes from the last one. `model`/`tokenizer` replace loading `config.base`
-    (tests pass a tiny random model)."""
+def finetune(data: str | Path | None, out: str | Path, config: FinetuneConfig,
+             val: str | Path | None = None, model=None, tokenizer=None,
+             documents: Iterable[str] | None = None) -> FinetuneResult:
+    """Train on `data` (any instruction format), validate on `val`, write OUT; or, given
+    `documents` (texts) instead, continue pretraining on them. An OUT that holds checkpoints
+    resumes from the last one. `model`/`tokenizer` replace loading `config.base` (tests pass a
+    tiny random model)."""
     out = Path(out)
     result = FinetuneResult(str(out))
-    train_examples = load_examples(data).examples
-    val_examples = load_examples(val).examples if val else []
+    if (data is None) == (documents is None):
+        raise TrainingError("fine-tune on instruction data or on documents: give one of them")
     gguf_source = None
     if model is None:
         model, tokenizer, gguf_source = load_base(config.base, quantized=config.method == "qlora")
-    train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, config)
-    val_set = _encode(val_examples, tokenizer, config)[0] if val_examples else None
-    if config.packing:
-        train_set = pack(train_set, config.max_length)
-        val_set = pack(val_set, config.max_length) if val_set else None
+    if documents is not None:
+        result.objective = "documents"
+        train_set, val_set, result.examples = text_blocks(documents, tokenizer, config.max_length)
+        config = dataclasses.replace(config, packing=True)  # one block a row, full length
+    else:
+        train_examples = load_examples(data).examples
+        val_examples = load_examples(val).examples if val else []
+        train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, config)
+        val_set = _encode(val_examples, tokenizer, config)[0] if val_examples else None
+        if config.packing:
+            train_set = pack(train_set, config.max_length)
+            val_set = pack(val_set, config.max_length) if val_set else None
     result.rows = len(train_set)
     check_resumable(out, model.config, config.method)
     model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
@@ -122,6 +135,30 @@ def finetune(data: str | Path, out: str | Path, config: FinetuneConfig,
     if trainer.is_world_process_zero():
         _write_outputs(trainer.model, tokenizer, out, config, gguf_source, result)
     return result
+
+
+def text_blocks(documents: Iterable[str], tokenizer, length: int, val_fraction: float = 0.05
+                ) -> tuple[list[list[Encoded]], list[list[Encoded]] | None, int]:
+    """(training rows, validation rows or None, documents): every document's tokens followed by
+    the end-of-text token, concatenated and cut into rows of `length` that carry loss on every
+    token, as pretraining does. Documents go to validation by a hash of their text (the same rule
+    as pretraining's), once there are 20 or more; a last row shorter than `length` is kept."""
+    from tunewise.train.corpus import in_validation
+
+    texts = [t for t in documents if t.strip()]
+    if not texts:
+        raise TrainingError("no document text to train on")
+    held = [in_validation(t, val_fraction) for t in texts] if len(texts) >= 20 else [False] * len(texts)
+    end = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    streams: dict[bool, list[int]] = {False: [], True: []}
+    for text, is_val in zip(texts, held):
+        streams[is_val] += tokenizer(text, add_special_tokens=False)["input_ids"] + end
+
+    def rows(ids: list[int]) -> list[list[Encoded]]:
+        return [[Encoded(ids[i:i + length], ids[i:i + length])] for i in range(0, len(ids), length)
+                if len(ids[i:i + length]) > 1]
+
+    return rows(streams[False]), rows(streams[True]) or None, len(texts)
 
 
 def count_tokens(data: str | Path, base: str, max_length: int) -> tuple[int, float]:
