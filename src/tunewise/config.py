@@ -149,7 +149,7 @@ class RagSettings:
     # in its passages (rag/support.py); below it the answer is withheld and the abstain message
     # given. 0 turns the check off. The default is chosen from the trade-off measured on XQuAD
     # (bench/answerability.py, bench/RESULTS.md).
-    min_support: float = 0.5
+    min_support: float = 0.6
     prompt: str = DEFAULT_PROMPT  # {context} and {question} are filled in
     system: str = "You are a helpful assistant that answers questions about the company's documents."
 
