@@ -20,6 +20,7 @@ def test_support_counts_the_words_an_answer_adds_beyond_the_question():
     assert support("The per diem is USD 99, paid by Globex.", [PASSAGE], question) == 0.25
     assert support("EUR 99 a day", [PASSAGE], question) == pytest.approx(2 / 3)  # 99 is not
     assert support("Yes.", [PASSAGE], question) is None  # claims nothing new
+    assert support("Maybe.", [PASSAGE], question) is None  # a verdict, not a fact
     assert claim_words("Hotels were paid") == {"hotel", "paid"}  # plural s, stopwords dropped
 
 

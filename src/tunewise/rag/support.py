@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 
-# Words that carry no claim of their own: what an answer may say without the passages saying it.
+# Words that carry no claim of their own: what an answer may say without the passages saying it
+# (a yes/no/maybe verdict is the question's choice, not a fact taken from the passages).
 STOPWORDS = frozenset("""
 a an and are as at be been being but by can could did do does for from had has have he her his
 how i if in into is it its may might more most no not of on or our out over she so some such than
 that the their them then there these they this those to under up was we were what when where which
 while who whom whose why will with would yes you your also about after all any because before
+maybe true false correct incorrect
 between both during each few just many much only other own same should very answer answers context
 document documents passage passages question according based given information mentioned provided
 stated text states says said
