@@ -1,6 +1,8 @@
 """Query latency of hybrid search, the query embedding excluded: on the SciFact store and on a
 generated store of 100,000 chunks (texts recombined from SciFact sentences, random unit vectors:
-latency depends on the sizes, not on the values).
+latency depends on the sizes, not on the values); and the first search right after another
+connection uploads a document, as the store applies it (only the new chunks) against reloading
+the whole index (what it did before), alternated in one run.
 
     python bench/query_latency.py [--chunks 100000] [--scifact-store sqlite:PATH]
 """
@@ -11,6 +13,7 @@ import argparse
 import json
 import random
 import re
+import statistics
 import sys
 import time
 
@@ -65,6 +68,38 @@ def measure(ws: Workspace, queries: list[str], vectors: np.ndarray, label: str) 
     print(f"| {label} | {ws.stats()['chunks']} | first query (loads the index) | {cold * 1000:.0f} ms |")
 
 
+def after_upload(ws: Workspace, url: str, queries: list[str], vectors: np.ndarray,
+                 rounds: int = 20, chunks: int = 5) -> None:
+    """Upload a document of `chunks` chunks through another connection, then time the reader's
+    next hybrid search: applied from chunk_log, or with the in-memory index dropped (reloaded)."""
+    writer = open_store(url)
+    rng, gen = random.Random(1), np.random.default_rng(1)
+    words = " ".join(queries).split()
+    times: dict[str, list[float]] = {"applied": [], "reloaded": []}
+    for i in range(rounds):
+        for how in ("applied", "reloaded"):
+            text = " ".join(rng.choice(words) for _ in range(60 * chunks))
+            doc = Document(path=f"/uploads/u{i}-{how}.txt", text=text, title="upload")
+            did, h = document_id(doc.source), digest(text)
+            parts = [text[j::chunks] for j in range(chunks)]
+            v = gen.standard_normal((chunks, vectors.shape[1])).astype(np.float32)
+            writer.write(WriteBatch(documents=[StoredDocument(did, doc, h, [
+                Chunk(chunk_id(did, h, j, t), did, j, t, 0, len(t), doc.source)
+                for j, t in enumerate(parts)], v / np.linalg.norm(v, axis=1, keepdims=True))]))
+            if how == "reloaded":
+                ws.store._memory = None
+            t = time.perf_counter()
+            ws.retriever.search(queries[i], k=5, vector=vectors[i])
+            times[how].append(time.perf_counter() - t)
+    writer.remove_path("/uploads")
+    writer.close()
+    for how, values in times.items():
+        print(f"| generated | after an upload of {chunks} chunks | hybrid, {how} | "
+              f"{summary_ms(values)} |")
+    ratio = statistics.median(times["reloaded"]) / statistics.median(times["applied"])
+    print(f"applied is {ratio:.0f}x faster than a reload (medians)", file=sys.stderr)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--chunks", type=int, default=100_000)
@@ -81,6 +116,7 @@ def main() -> None:
     generate_store(args.generated_store, args.chunks, vectors.shape[1], sci.embedder.name)
     gen = Workspace(Settings().replace("store", url=args.generated_store), embedder=sci.embedder)
     measure(gen, queries, vectors, "generated")
+    after_upload(gen, args.generated_store, queries, vectors)
 
 
 if __name__ == "__main__":

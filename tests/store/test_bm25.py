@@ -51,3 +51,32 @@ def test_analysis_stems_lowercases_and_drops_stopwords():
 def test_empty_index():
     index = build([])
     assert index.scores(query_term_ids("anything")).shape == (0,)
+
+
+def test_added_and_removed_rows_score_as_a_fresh_build():
+    import random
+
+    rng = random.Random(0)
+    words = "heat pump compressor defrost warranty invoice winter quiet cycle fan coil valve".split()
+    docs = [" ".join(rng.choice(words) for _ in range(rng.randint(3, 25))) for _ in range(600)]
+    enc = [encode_terms(d) for d in docs]
+    index = build(docs[:300])  # one segment, then uploads of a few rows, then a big one
+    for start in range(300, 340, 4):
+        batch = enc[start:start + 4]
+        index.add([e[0] for e in batch], [e[1] for e in batch], [e[2] for e in batch])
+    assert len(index.segments) > 1  # small uploads stay in their own segments
+    removed = set(rng.sample(range(340), 60))
+    index.remove(sorted(removed))
+    index.remove([min(removed)] * 2)  # removing again changes nothing
+    rest = enc[340:]
+    index.add([e[0] for e in rest], [e[1] for e in rest], [e[2] for e in rest])
+    alive = [i for i in range(600) if i not in removed]
+    fresh = build([docs[i] for i in alive])
+    for query in ("compressor warranty", "quiet winter fan", "valve", "nothing here"):
+        got, want = index.scores(query_term_ids(query)), fresh.scores(query_term_ids(query))
+        assert got[alive] == pytest.approx(want, rel=1e-5, abs=1e-6)
+        assert not got[sorted(removed)].any()
+    index.compact()
+    assert len(index.segments) == 1
+    got = index.scores(query_term_ids("compressor warranty"))
+    assert got[alive] == pytest.approx(fresh.scores(query_term_ids("compressor warranty")), rel=1e-5)

@@ -72,6 +72,56 @@ def test_other_connection_sees_writes(tmp_path):
     assert len(reader.dense(vec(1), 10)) == 3  # the vector cache noticed the other writer
 
 
+def test_a_reader_applies_only_what_changed(tmp_path, monkeypatch):
+    """Another connection's uploads and removals reach a reader through chunk_log: it reads the
+    new chunks only, and searches as a fresh reader does."""
+    import random
+
+    import numpy as np
+
+    from tests.store.contract import stored
+    from tunewise.store import WriteBatch
+    from tunewise.store import sqlite as module
+
+    rng = random.Random(0)
+    words = "heat pump compressor defrost warranty invoice winter quiet cycle fan coil".split()
+
+    def doc(i):
+        texts = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(3)]
+        vectors = [v / np.linalg.norm(v) for v in np.random.default_rng(i).normal(size=(3, 8))]
+        return stored(f"/docs/{i}.md", texts, [v.astype(np.float32) for v in vectors])
+
+    path = tmp_path / "s.db"
+    reader, writer = SQLiteStore(path), SQLiteStore(path)
+    writer.check_embedder("e", 8)
+    docs = [doc(i) for i in range(40)]
+    writer.write(WriteBatch(documents=docs[:30]))
+    query = np.ones(8, np.float32) / np.sqrt(8)
+    reader.dense(query, 5)
+    memory = reader._memory
+    writer.write(WriteBatch(documents=docs[30:32]))  # an upload
+    writer.write(WriteBatch(delete_ids=[docs[3].id]))  # a removal
+    writer.write(WriteBatch(documents=[docs[5]]))  # a document replaced: removed, added again
+    read = []
+    monkeypatch.setattr(module.SQLiteStore, "_apply", lambda self, mem, log: (
+        read.append(len(log)), original(self, mem, log))[1])
+    fresh = SQLiteStore(path)
+    assert reader.dense(query, 10) == fresh.dense(query, 10)
+    assert reader.keyword("compressor warranty", 10) == fresh.keyword("compressor warranty", 10)
+    assert reader._memory is memory and read == [6 + 3 + 6]  # the log since, not the store
+    assert memory.bm25.live == 31 * 3 and memory.dead() == 6
+    assert reader.similarities(query, [r for r, _ in fresh.dense(query, 3)]) == pytest.approx(
+        [s for _, s in fresh.dense(query, 3)])
+    # a reader further behind than the log keeps reloads everything
+    monkeypatch.setattr(module, "LOG_KEEP", 2)
+    writer.write(WriteBatch(documents=docs[32:40]))
+    assert reader.dense(query, 10) == SQLiteStore(path).dense(query, 10)
+    assert reader._memory is not memory and read == [15]
+
+
+original = SQLiteStore._apply
+
+
 def _open_at_once(path, barrier, results):
     barrier.wait()
     try:

@@ -1,11 +1,13 @@
 """The keyword index: words -> hashed, stemmed terms at write time; an in-memory BM25 index
-over them at query time.
+over them at query time, updated in place as documents come and go.
 
 Why not SQLite FTS5's bm25()? It scores every row that matches any query word: at 100,000 chunks a
-typical question matches ~50,000 rows and takes ~70 ms (bench/query_latency.py). Here each
-(term, chunk) BM25 weight is computed once when the index is loaded, so a query only sums a few
-columns of a sparse matrix: ~2 ms at 100,000 chunks, with the same ranking quality on SciFact
-(the approach of bm25s, Lù 2024)."""
+typical question matches ~50,000 rows and takes ~70 ms (bench/query_latency.py). Here the postings
+are numpy arrays grouped by term, so a query touches only its own terms' postings and scores them
+with a few vector operations: ~2 ms at 100,000 chunks, with the same ranking quality on SciFact
+(the approach of bm25s, Lù 2024). Unlike bm25s the weights are not precomputed: they depend on the
+collection's statistics, which every upload changes, and computing them for a query's postings
+lets an upload add its own postings instead of rebuilding the index (store/sqlite.py)."""
 
 from __future__ import annotations
 
@@ -62,41 +64,127 @@ def encode_terms(text: str) -> tuple[bytes, bytes, int]:
 
 
 @dataclass
-class BM25Index:
-    """A term x chunk sparse matrix of BM25 weights in compressed-column form."""
+class _Segment:
+    """Postings of some rows: a term × position sparse matrix of raw counts, compressed by column
+    (each term's positions and counts contiguous), built in one sort."""
 
-    n_rows: int
     terms: np.ndarray  # (n_terms,) sorted uint64 term ids
-    indptr: np.ndarray  # (n_terms + 1,) where each term's column starts in `rows`/`weights`
-    rows: np.ndarray  # (nnz,) row positions (0..n_rows-1)
-    weights: np.ndarray  # (nnz,) BM25 weight of the term in the row
+    indptr: np.ndarray  # (n_terms + 1,) where each term's postings start
+    positions: np.ndarray  # (nnz,) int64
+    counts: np.ndarray  # (nnz,) float32
 
     @classmethod
-    def build(cls, term_blobs: list[bytes], count_blobs: list[bytes], lengths: np.ndarray) -> "BM25Index":
+    def of(cls, terms: np.ndarray, positions: np.ndarray, counts: np.ndarray) -> "_Segment":
+        order = np.lexsort((positions, terms))
+        terms, positions, counts = terms[order], positions[order], counts[order]
+        starts = (np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms)
+                  else np.zeros(0, np.int64))
+        return cls(terms[starts], np.r_[starts, len(terms)].astype(np.int64), positions, counts)
+
+    def postings(self, term: int) -> tuple[np.ndarray, np.ndarray] | None:
+        i = int(np.searchsorted(self.terms, np.uint64(term)))
+        if i == len(self.terms) or int(self.terms[i]) != term:
+            return None
+        span = slice(self.indptr[i], self.indptr[i + 1])
+        return self.positions[span], self.counts[span]
+
+    def triplets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return np.repeat(self.terms, np.diff(self.indptr)), self.positions, self.counts
+
+
+class BM25Index:
+    """BM25 over raw term counts, kept up to date in place: segments of postings (one built at
+    load, one more per `add`), and a mask of the removed positions. Scores use the statistics of
+    the live rows at query time — a term's document frequency is its live postings, N the live
+    rows, the mean length theirs — so they equal those of a fresh build of the same rows, and a
+    document added or removed costs its own terms, not a rebuild. Segments are merged (one sort)
+    once there are more than `MAX_SEGMENTS` or the added rows pass a sixteenth of the rest.
+
+    Positions are handed out in order of `add` and never reused; the caller maps its row ids to
+    them."""
+
+    MAX_SEGMENTS = 8
+
+    def __init__(self) -> None:
+        self.segments: list[_Segment] = []
+        self.lengths = np.zeros(0, np.float32)  # per position
+        self.alive = np.zeros(0, bool)
+        self.size = 0  # positions handed out
+        self.live = 0
+        self.total_length = 0.0
+        self.merged_rows = 0  # rows in the first (largest) segment when it was built
+
+    @classmethod
+    def build(cls, term_blobs: list[bytes], count_blobs: list[bytes], lengths) -> "BM25Index":
+        index = cls()
+        index.add(term_blobs, count_blobs, lengths)
+        return index
+
+    @property
+    def n_rows(self) -> int:
+        return self.size
+
+    def add(self, term_blobs: list[bytes], count_blobs: list[bytes], lengths) -> np.ndarray:
+        """Index rows (each as `encode_terms` wrote it); returns their positions."""
         n = len(term_blobs)
+        positions = np.arange(self.size, self.size + n, dtype=np.int64)
+        if self.size + n > len(self.alive):
+            capacity = max(self.size + n, 2 * len(self.alive), 1024)
+            self.lengths = np.concatenate([self.lengths, np.zeros(capacity - len(self.lengths),
+                                                                  np.float32)])
+            self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
+        lengths = np.asarray(lengths, dtype=np.float32).reshape(n)
+        self.lengths[positions] = lengths
+        self.alive[positions] = True
+        self.size += n
+        self.live += n
+        self.total_length += float(lengths.sum())
         per_row = np.array([len(b) // 8 for b in term_blobs], dtype=np.int64)
         terms = np.frombuffer(b"".join(term_blobs), dtype=np.uint64)
         counts = np.frombuffer(b"".join(count_blobs), dtype=np.uint16).astype(np.float32)
-        rows = np.repeat(np.arange(n, dtype=np.int32), per_row)
-        order = np.argsort(terms, kind="stable")  # group by term; one sort builds everything
-        terms, counts, rows = terms[order], counts[order], rows[order]
-        starts = np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms) else np.zeros(0, np.int64)
-        indptr = np.r_[starts, len(terms)].astype(np.int64)
-        df = np.diff(indptr).astype(np.float32)
-        idf = inverse_document_frequency(n, df)
-        lengths = np.asarray(lengths, dtype=np.float32)
-        norm = K1 * (1 - B + B * lengths / max(float(lengths.mean()) if n else 1.0, 1e-9))
-        weights = np.repeat(idf, df.astype(np.int64)) * counts * (K1 + 1) / (counts + norm[rows])
-        return cls(n, terms[starts], indptr, rows, weights.astype(np.float32))
+        self.segments.append(_Segment.of(terms, np.repeat(positions, per_row), counts))
+        if len(self.segments) == 1:
+            self.merged_rows = n
+        elif (len(self.segments) > self.MAX_SEGMENTS
+              or self.size - self.merged_rows > max(256, self.merged_rows // 16)):
+            self.compact()
+        return positions
+
+    def remove(self, positions) -> None:
+        positions = np.unique(np.asarray(positions, dtype=np.int64))
+        positions = positions[self.alive[positions]]
+        self.alive[positions] = False
+        self.live -= len(positions)
+        self.total_length -= float(self.lengths[positions].sum())
+
+    def compact(self) -> None:
+        """Merge every segment into one, dropping the removed rows' postings."""
+        if not self.segments:
+            return
+        parts = [seg.triplets() for seg in self.segments]
+        terms, positions, counts = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        keep = self.alive[positions]
+        self.segments = [_Segment.of(terms[keep], positions[keep], counts[keep])]
+        self.merged_rows = self.size
 
     def scores(self, query: np.ndarray) -> np.ndarray:
-        """(n_rows,) BM25 score of every row for the query's term ids; 0 where nothing matches."""
-        at = np.searchsorted(self.terms, query)
-        inside = at < len(self.terms)
-        at = at[inside][self.terms[at[inside]] == query[inside]]  # the query terms that occur
-        if len(at) == 0:
-            return np.zeros(self.n_rows, dtype=np.float32)
-        parts = [slice(self.indptr[i], self.indptr[i + 1]) for i in at]
-        rows = np.concatenate([self.rows[p] for p in parts])
-        weights = np.concatenate([self.weights[p] for p in parts])
-        return np.bincount(rows, weights=weights, minlength=self.n_rows).astype(np.float32)
+        """(n_rows,) BM25 score of every position for the query's term ids; 0 where nothing
+        matches or the row was removed."""
+        out = np.zeros(self.size, dtype=np.float32)
+        if not self.live:
+            return out
+        avg = max(self.total_length / self.live, 1e-9)
+        for term in query.tolist():
+            found = [p for p in (seg.postings(term) for seg in self.segments) if p is not None]
+            if not found:
+                continue
+            pos = np.concatenate([f[0] for f in found])
+            tf = np.concatenate([f[1] for f in found])
+            live = self.alive[pos]
+            pos, tf = pos[live], tf[live]
+            if not len(pos):
+                continue
+            idf = inverse_document_frequency(self.live, len(pos))
+            norm = K1 * (1 - B + B * self.lengths[pos] / avg)
+            out[pos] += (idf * tf * (K1 + 1) / (tf + norm)).astype(np.float32)  # one posting a row
+        return out

@@ -1,9 +1,11 @@
 """The default store: one SQLite file (WAL) with documents, chunks, their float32 vectors and their
 keyword terms. Every write is one transaction, so a killed process leaves a consistent store.
 
-Search is exact and in memory: the vectors and the BM25 index (store/bm25.py) are read once and
-re-read only when the file changed (PRAGMA data_version), which keeps a hybrid query at 100k
-chunks to a few milliseconds."""
+Search is exact and in memory: the vectors and the BM25 index (store/bm25.py) are read once, and
+when the file changes (PRAGMA data_version) only what changed is read again: triggers log every
+chunk added or removed in `chunk_log`, whichever process wrote it, and a reader applies the log
+since its last look — so a search right after an upload reads that upload's chunks, not the store.
+A hybrid query at 100k chunks takes a few milliseconds."""
 
 from __future__ import annotations
 
@@ -49,7 +51,15 @@ CREATE TABLE IF NOT EXISTS chunks (
     length INTEGER NOT NULL,  -- words, stopwords excluded
     context TEXT NOT NULL DEFAULT '');  -- title › heading, indexed with the text
 CREATE INDEX IF NOT EXISTS chunks_document ON chunks(document_id);
+CREATE TABLE IF NOT EXISTS chunk_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER NOT NULL, added INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS chunk_added AFTER INSERT ON chunks
+    BEGIN INSERT INTO chunk_log (row, added) VALUES (new.rowid, 1); END;
+CREATE TRIGGER IF NOT EXISTS chunk_removed AFTER DELETE ON chunks
+    BEGIN INSERT INTO chunk_log (row, added) VALUES (old.rowid, 0); END;
 """
+LOG_KEEP = 200_000  # chunk_log entries kept; a reader further behind reloads everything
+RELOAD_DEAD = 0.25  # reload everything once this share of the in-memory rows is removed ones
 
 
 class SQLiteStore:
@@ -70,7 +80,7 @@ class SQLiteStore:
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from exc
         self._version: tuple[int, int] | None = None
-        self._cache: dict[str, object] = {}  # "vectors" -> (rows, matrix), "bm25" -> (rows, index)
+        self._memory: _Memory | None = None
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two writers queue on the
@@ -161,6 +171,8 @@ class SQLiteStore:
                       *encode_terms(c.indexed_text), c.context) for i, c in enumerate(d.chunks)])
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
                                 [(path, digest, now) for path, digest in batch.files])
+            self.db.execute("DELETE FROM chunk_log WHERE seq <= (SELECT max(seq) FROM chunk_log) "
+                            "- ?", (LOG_KEEP,))
 
     def _delete_documents(self, ids: list[str]) -> None:
         for i in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
@@ -189,32 +201,51 @@ class SQLiteStore:
             "SELECT path, count(*), sum(n_chunks) FROM documents GROUP BY path ORDER BY path")]
 
     # -- reading ----------------------------------------------------------------------------
-    def _cached(self, name: str, columns: str, build) -> tuple[np.ndarray, object]:
-        """(rowids, built) for one in-memory index, re-read only when this or another connection
-        changed the file since it was built."""
+    def _read(self) -> "_Memory":
+        """The in-memory search data, brought up to date: unchanged if the file is, else by the
+        chunks logged since it was last read, else (first use, or too far behind) whole."""
         version = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
-        if version != self._version:
-            self._cache.clear()
-            self._version = version
-        if name not in self._cache:
-            data = self.db.execute(f"SELECT rowid, {columns} FROM chunks ORDER BY rowid").fetchall()
-            rows = np.array([r[0] for r in data], dtype=np.int64)
-            self._cache[name] = (rows, build(data))
-        return self._cache[name]  # type: ignore[return-value]
+        if self._memory is not None and version == self._version:
+            return self._memory
+        own = not self.db.in_transaction
+        if own:
+            self.db.execute("BEGIN")  # one snapshot: the log and the rows it names agree
+        try:
+            first, last = self.db.execute("SELECT min(seq), max(seq) FROM chunk_log").fetchone()
+            last = last or 0
+            mem = self._memory
+            if (mem is None or (first is not None and mem.seq < first - 1)
+                    or mem.dead() > RELOAD_DEAD * max(mem.size, 1)):
+                mem = _Memory()
+                mem.add(self.db.execute("SELECT rowid, embedding, terms, counts, length FROM "
+                                        "chunks ORDER BY rowid").fetchall())
+            elif last > mem.seq:
+                self._apply(mem, self.db.execute(
+                    "SELECT row, added FROM chunk_log WHERE seq > ? ORDER BY seq",
+                    (mem.seq,)).fetchall())
+            mem.seq = last
+        finally:
+            if own:
+                self.db.execute("COMMIT")
+        self._memory, self._version = mem, version
+        return mem
 
-    def _vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        def build(data: list) -> np.ndarray:
-            dim = len(data[0][1]) // 4 if data else 0
-            return np.frombuffer(b"".join(r[1] for r in data), np.float32).reshape(len(data), dim)
-
-        return self._cached("vectors", "embedding", build)  # type: ignore[return-value]
-
-    def _bm25(self) -> tuple[np.ndarray, BM25Index]:
-        def build(data: list) -> BM25Index:
-            return BM25Index.build([r[1] for r in data], [r[2] for r in data],
-                                   np.array([r[3] for r in data]))
-
-        return self._cached("bm25", "terms, counts, length", build)  # type: ignore[return-value]
+    def _apply(self, mem: "_Memory", log: list[tuple[int, int]]) -> None:
+        """Replay logged additions and removals in order; read the added rows once."""
+        added: dict[int, None] = {}
+        for row, was_added in log:
+            if was_added:
+                added[row] = None
+            elif row in added:
+                del added[row]  # added and removed again since the last look
+            else:
+                mem.remove([row])
+        rows = list(added)
+        for i in range(0, len(rows), 500):
+            part = rows[i : i + 500]
+            mem.add(self.db.execute(
+                "SELECT rowid, embedding, terms, counts, length FROM chunks "
+                f"WHERE rowid IN ({','.join('?' * len(part))}) ORDER BY rowid", part).fetchall())
 
     def _scope_rows(self, source: str | None, where: Where) -> np.ndarray:
         sql, params = _scope_sql(source, where)
@@ -224,17 +255,19 @@ class SQLiteStore:
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None,
               where: Where = ()) -> list[tuple[int, float]]:
-        rows, matrix = self._vectors()
-        if len(rows) == 0:
+        mem = self._read()
+        if not mem.bm25.live:
             return []
-        scores = matrix @ np.asarray(vector, dtype=np.float32)  # (n,)
-        return self._top(rows, scores, k, source, where)
+        scores = mem.vectors[: mem.size] @ np.asarray(vector, dtype=np.float32)  # (n,)
+        scores[~mem.alive] = -np.inf
+        return self._top(mem.rows[: mem.size], scores, k, source, where)
 
     def keyword(self, query: str, k: int, source: str | None = None,
                 where: Where = ()) -> list[tuple[int, float]]:
-        rows, index = self._bm25()
-        scores = index.scores(query_term_ids(query))
-        return [(r, s) for r, s in self._top(rows, scores, k, source, where) if s > 0]
+        mem = self._read()
+        scores = mem.bm25.scores(query_term_ids(query))
+        return [(r, s) for r, s in self._top(mem.rows[: mem.size], scores, k, source, where)
+                if s > 0]
 
     def _top(self, rows: np.ndarray, scores: np.ndarray, k: int, source: str | None,
              where: Where) -> list[tuple[int, float]]:
@@ -245,18 +278,14 @@ class SQLiteStore:
             scores = np.where(np.isin(rows, self._scope_rows(source, where)), scores, -np.inf)
         k = min(k, len(rows))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[np.lexsort((rows[top], -scores[top]))]  # ties: the older chunk first
         return [(int(rows[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]:
-        all_rows, matrix = self._vectors()
-        if len(all_rows) == 0:
-            return [float("nan")] * len(rows)
-        wanted = np.asarray(rows, dtype=np.int64)
-        index = np.minimum(np.searchsorted(all_rows, wanted), len(all_rows) - 1)
-        sims = matrix[index] @ np.asarray(vector, dtype=np.float32)
-        return [float(s) if found else float("nan")  # deleted meanwhile by another writer
-                for s, found in zip(sims, all_rows[index] == wanted)]
+        mem = self._read()
+        vector = np.asarray(vector, dtype=np.float32)
+        return [float(mem.vectors[mem.where[r]] @ vector) if r in mem.where
+                else float("nan") for r in rows]  # nan: deleted meanwhile by another writer
 
     def chunks(self, rows: list[int]) -> dict[int, Chunk]:
         found = {}
@@ -325,3 +354,49 @@ def _scope_sql(source: str | None, where: Where) -> tuple[str, list]:
                     f"json_extract(d.metadata, ?) END) {c.op} ?")
             params += [path, path, c.value]
     return sql, params
+
+
+class _Memory:
+    """What search reads, in memory, by position: each chunk's row id and vector, and the BM25
+    postings (`bm25` hands out the positions). Removed chunks stay as dead positions until the
+    next whole reload."""
+
+    def __init__(self) -> None:
+        self.bm25 = BM25Index()
+        self.rows = np.zeros(0, np.int64)
+        self.vectors = np.zeros((0, 0), np.float32)
+        self.where: dict[int, int] = {}  # row id -> position, live chunks only
+        self.seq = 0  # the last chunk_log entry applied
+
+    @property
+    def size(self) -> int:
+        return self.bm25.size
+
+    @property
+    def alive(self) -> np.ndarray:
+        return self.bm25.alive[: self.size]
+
+    def dead(self) -> int:
+        return self.size - self.bm25.live
+
+    def add(self, data: list) -> None:
+        """Rows of (rowid, embedding, terms, counts, length)."""
+        if not data:
+            return
+        positions = self.bm25.add([r[2] for r in data], [r[3] for r in data],
+                                  [r[4] for r in data])
+        dim = len(data[0][1]) // 4
+        vectors = np.frombuffer(b"".join(r[1] for r in data), np.float32).reshape(len(data), dim)
+        if len(self.rows) < self.size:  # grow both by doubling, as the index does
+            capacity = max(self.size, 2 * len(self.rows))
+            self.rows = np.concatenate([self.rows, np.zeros(capacity - len(self.rows), np.int64)])
+            grown = np.zeros((capacity, dim), np.float32)
+            if len(self.vectors):
+                grown[: len(self.vectors)] = self.vectors
+            self.vectors = grown
+        self.rows[positions] = [r[0] for r in data]
+        self.vectors[positions] = vectors
+        self.where.update(zip((r[0] for r in data), positions.tolist()))
+
+    def remove(self, rows: list[int]) -> None:
+        self.bm25.remove([self.where.pop(r) for r in rows if r in self.where])
