@@ -145,9 +145,10 @@ class BM25Index:
         self.segments.append(_Segment.of(terms, np.repeat(positions, per_row), counts))
         if len(self.segments) == 1:
             self.merged_rows = n
-        elif (len(self.segments) > self.MAX_SEGMENTS
-              or self.size - self.merged_rows > max(256, self.merged_rows // 16)):
-            self.compact()
+        elif self.size - self.merged_rows > max(256, self.merged_rows // 16):
+            self.compact()  # the added rows are many: fold them into the main segment
+        elif len(self.segments) > self.MAX_SEGMENTS:
+            self.compact(first=1)  # many small uploads: merge them, not the main segment
         return positions
 
     def remove(self, positions) -> None:
@@ -157,15 +158,17 @@ class BM25Index:
         self.live -= len(positions)
         self.total_length -= float(self.lengths[positions].sum())
 
-    def compact(self) -> None:
-        """Merge every segment into one, dropping the removed rows' postings."""
-        if not self.segments:
+    def compact(self, first: int = 0) -> None:
+        """Merge the segments from `first` on into one (all of them by default), dropping the
+        removed rows' postings."""
+        if len(self.segments) <= first:
             return
-        parts = [seg.triplets() for seg in self.segments]
+        parts = [seg.triplets() for seg in self.segments[first:]]
         terms, positions, counts = (np.concatenate([p[i] for p in parts]) for i in range(3))
         keep = self.alive[positions]
-        self.segments = [_Segment.of(terms[keep], positions[keep], counts[keep])]
-        self.merged_rows = self.size
+        self.segments[first:] = [_Segment.of(terms[keep], positions[keep], counts[keep])]
+        if first == 0:
+            self.merged_rows = self.size
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """(n_rows,) BM25 score of every position for the query's term ids; 0 where nothing

@@ -387,8 +387,8 @@ class _Memory:
                                   [r[4] for r in data])
         dim = len(data[0][1]) // 4
         vectors = np.frombuffer(b"".join(r[1] for r in data), np.float32).reshape(len(data), dim)
-        if len(self.rows) < self.size:  # grow both by doubling, as the index does
-            capacity = max(self.size, 2 * len(self.rows))
+        if len(self.rows) < self.size:  # room for uploads: a copy of every vector is slow
+            capacity = max(self.size + self.size // 4, len(self.rows) + 4096)
             self.rows = np.concatenate([self.rows, np.zeros(capacity - len(self.rows), np.int64)])
             grown = np.zeros((capacity, dim), np.float32)
             if len(self.vectors):
