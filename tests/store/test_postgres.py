@@ -166,14 +166,28 @@ def test_keyword_search_is_bm25_by_hand(pg_collection):
 
     # stemmed, stopwords out: cat purr | cat dog | dog bark loud dog  → lengths 2, 2, 4
     avgdl = (2 + 2 + 4) / 3
-    got = dict(store.keyword("dogs", 5))
-    assert got[rows[docs[2].id]] == pytest.approx(bm25(2, 4, 3, 2, avgdl))
-    assert got[rows[docs[1].id]] == pytest.approx(bm25(1, 2, 3, 2, avgdl))
-    assert rows[docs[0].id] not in got
-    # deleting a document updates the statistics: N=2, df(dog)=1, avgdl=2
+    for memory in (True, False):  # the in-memory index and SQL
+        got = dict(store.keyword("dogs", 5, memory=memory))
+        assert got[rows[docs[2].id]] == pytest.approx(bm25(2, 4, 3, 2, avgdl))
+        assert got[rows[docs[1].id]] == pytest.approx(bm25(1, 2, 3, 2, avgdl))
+        assert rows[docs[0].id] not in got
+    # deleting a document updates the statistics: N=2, df(dog)=1, avgdl=2 — also in the memory
+    # of another process's store, through chunk_log
+    other = PostgresStore(pg_collection)
+    other.keyword("dogs", 5)
     store.remove_path("/c.txt")
-    assert store.keyword("dogs", 5) == [(rows[docs[1].id], pytest.approx(bm25(1, 2, 2, 1, 2.0)))]
+    for memory in (True, False):
+        assert store.keyword("dogs", 5, memory=memory) == [
+            (rows[docs[1].id], pytest.approx(bm25(1, 2, 2, 1, 2.0)))]
+    assert other.keyword("dogs", 5) == store.keyword("dogs", 5)
+    other.close()
     store.close()
+
+
+def same(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> bool:
+    """The same rows in the same order with the same scores (to float precision)."""
+    return [r for r, _ in a] == [r for r, _ in b] and [v for _, v in a] == pytest.approx(
+        [v for _, v in b])
 
 
 def test_max_score_pruning_changes_nothing(sample_workspace, pg_collection):
@@ -187,13 +201,43 @@ def test_max_score_pruning_changes_nothing(sample_workspace, pg_collection):
     pruned_any = False
     for q in load_questions(QUESTIONS):
         for k in (1, 3, 10):
-            full = store.keyword(q.question, k, prune=False)
-            pruned = store.keyword(q.question, k)
-            assert [r for r, _ in pruned] == [r for r, _ in full], (q.question, k)
-            assert [v for _, v in pruned] == pytest.approx([v for _, v in full])
+            full = store.keyword(q.question, k, prune=False, memory=False)
+            for other in (store.keyword(q.question, k, memory=False),  # pruned SQL
+                          store.keyword(q.question, k)):  # the in-memory index
+                assert [r for r, _ in other] == [r for r, _ in full], (q.question, k)
+                assert [v for _, v in other] == pytest.approx([v for _, v in full])
             pruned_any |= len(full) > 0
     assert pruned_any
+    # scoped by metadata or source, as in SQL
+    q = "How much is the per diem for business travel?"
+    for source in ("*policies*", "*engineering*"):
+        scoped = store.keyword(q, 5, source=source)
+        assert same(scoped, store.keyword(q, 5, source=source, memory=False))
+        assert all(source.strip("*") in c.source for c in store.chunks(
+            [r for r, _ in scoped]).values())
+    assert store.keyword(q, 5, source="*policies*")
     store.close()
+
+
+def test_uploads_and_removals_reach_another_process_memory(pg_collection):
+    """Two stores (two servers) on one collection: a search after the other's write applies
+    only what changed, and ranks as SQL does."""
+    from tests.store.contract import stored
+
+    a, b = PostgresStore(pg_collection), PostgresStore(pg_collection)
+    a.check_embedder("e", 8)
+    a.write(WriteBatch(documents=[stored(f"/{i}.txt", [f"heat pump {i} compressor warranty"],
+                                         [vec(1)]) for i in range(20)]))
+    assert len(b.keyword("compressor", 50)) == 20
+    memory = b._memory
+    a.write(WriteBatch(documents=[stored("/new.txt", ["a new compressor manual"], [vec(1)])]))
+    a.remove_path("/3.txt")
+    got = b.keyword("compressor manual", 50)
+    assert b._memory is memory and memory.bm25.live == 20 and memory.dead() == 1
+    assert same(got, b.keyword("compressor manual", 50, memory=False))
+    assert got[0][0] == max(r for r, _ in got)  # the new chunk, found through the other store
+    a.close()
+    b.close()
 
 
 def test_a_collection_from_before_chunk_context_is_migrated(pg_collection):

@@ -42,7 +42,12 @@ def inverse_document_frequency(n, df):
 @lru_cache(maxsize=1 << 20)
 def _term_id(word: str) -> int:
     """A 64-bit id of the stemmed word: no vocabulary table to keep in sync between writers."""
-    stem = _STEMMER.stemWord(word)
+    return stem_id(_STEMMER.stemWord(word))
+
+
+@lru_cache(maxsize=1 << 20)
+def stem_id(stem: str) -> int:
+    """The 64-bit id of an already stemmed word (PostgreSQL's lexemes are)."""
     return int.from_bytes(hashlib.blake2b(stem.encode(), digest_size=8).digest(), "little")
 
 
@@ -191,3 +196,66 @@ class BM25Index:
             norm = K1 * (1 - B + B * self.lengths[pos] / avg)
             out[pos] += (idf * tf * (K1 + 1) / (tf + norm)).astype(np.float32)  # one posting a row
         return out
+
+
+class KeywordRows:
+    """A BM25Index addressed by a store's row ids, kept current from the store's log of chunks
+    added and removed (`chunk_log`, written by triggers): `replay` applies the removals and names
+    the rows to read and `add`. Removed rows stay as dead positions until a whole reload."""
+
+    def __init__(self) -> None:
+        self.bm25 = BM25Index()
+        self.rows = np.zeros(0, np.int64)  # row id per position
+        self.where: dict[int, int] = {}  # row id -> position, live rows only
+        self.seq = 0  # the last log entry applied
+
+    @property
+    def size(self) -> int:
+        return self.bm25.size
+
+    @property
+    def alive(self) -> np.ndarray:
+        return self.bm25.alive[: self.size]
+
+    def dead(self) -> int:
+        return self.size - self.bm25.live
+
+    def add(self, rows: list[int], term_blobs: list[bytes], count_blobs: list[bytes],
+            lengths) -> np.ndarray:
+        positions = self.bm25.add(term_blobs, count_blobs, lengths)
+        if len(self.rows) < self.size:  # room for uploads without a copy each time
+            capacity = max(self.size + self.size // 4, len(self.rows) + 4096)
+            self.rows = np.concatenate([self.rows, np.zeros(capacity - len(self.rows), np.int64)])
+        self.rows[positions] = rows
+        self.where.update(zip(rows, positions.tolist()))
+        return positions
+
+    def remove(self, rows: list[int]) -> None:
+        self.bm25.remove([self.where.pop(r) for r in rows if r in self.where])
+
+    def replay(self, log: list[tuple[int, bool]]) -> list[int]:
+        """Apply the removals of a log of (row, added) in order; the rows added since, to read."""
+        added: dict[int, None] = {}
+        for row, was_added in log:
+            if was_added:
+                added[row] = None
+            elif row in added:
+                del added[row]  # added and removed again since the last look
+            else:
+                self.remove([row])
+        return list(added)
+
+    def top(self, scores: np.ndarray, k: int, scope: np.ndarray | None = None
+            ) -> list[tuple[int, float]]:
+        """The k best (row, score) pairs, best first (ties: the older row), dead positions and
+        rows outside `scope` (row ids) left out; `scores` by position."""
+        rows = self.rows[: self.size]
+        scores = np.where(self.alive, scores, -np.inf)
+        if scope is not None:
+            scores = np.where(np.isin(rows, scope), scores, -np.inf)
+        if not len(rows) or k <= 0:
+            return []
+        k = min(k, len(rows))
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
+        top = top[np.lexsort((rows[top], -scores[top]))]
+        return [(int(rows[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]

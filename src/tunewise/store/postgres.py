@@ -1,14 +1,18 @@
 """PostgreSQL + pgvector store, for teams that share one document database: the same Store
-protocol as SQLite. Dense search is pgvector's HNSW index (cosine); keyword search is PostgreSQL
-full-text search (a stored tsvector with a GIN index, ranked by ts_rank_cd); every write is one
-transaction. A collection is a schema (`postgresql://…#NAME`, default `default`), so several live
-in one database. Writers to one collection take a transaction-scoped advisory lock, so concurrent
+protocol as SQLite. Dense search is pgvector's HNSW index (cosine); keyword search is BM25 over
+PostgreSQL's full-text lexemes (a stored tsvector per chunk), scored in each process from an
+in-memory index of the collection's postings that triggers keep current (`chunk_log`: every chunk
+added or removed, by whichever process; a search first applies what changed), or in SQL over the
+GIN index (`memory=False`, the reference it is tested against). Every write is one transaction.
+A collection is a schema (`postgresql://…#NAME`, default `default`), so several live in one
+database. Writers to one collection take a transaction-scoped advisory lock, so concurrent
 ingestion from several processes queues instead of colliding on the same document."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import zlib
 from contextlib import contextmanager
@@ -29,6 +33,7 @@ from tunewise.store.base import (
     chunk_from_row,
     exported,
 )
+from tunewise.store.bm25 import KeywordRows
 
 SCHEMA_VERSION = 1
 TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
@@ -56,6 +61,34 @@ CREATE INDEX IF NOT EXISTS chunks_document ON {s}.chunks (document_id);
 CREATE INDEX IF NOT EXISTS chunks_tsv ON {s}.chunks USING gin (tsv);
 CREATE TABLE IF NOT EXISTS {s}.lexemes (lexeme TEXT PRIMARY KEY, df INTEGER NOT NULL);
 INSERT INTO {s}.meta VALUES ('bm25_chunks', '0'), ('bm25_length', '0') ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {s}.chunk_log (
+    seq BIGSERIAL PRIMARY KEY, row BIGINT NOT NULL, added BOOLEAN NOT NULL);
+"""
+# Writers hold the collection's advisory lock until they commit, so log entries commit in the
+# order of their sequence numbers and a reader that has seen entry n has seen every one before.
+LOG_TRIGGER = """
+CREATE OR REPLACE FUNCTION {s}.log_chunk() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO {s}.chunk_log (row, added) VALUES (NEW.row, true);
+    ELSE
+        INSERT INTO {s}.chunk_log (row, added) VALUES (OLD.row, false);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER chunk_logged AFTER INSERT OR DELETE ON {s}.chunks
+    FOR EACH ROW EXECUTE FUNCTION {s}.log_chunk()
+"""
+LOG_KEEP = 200_000  # chunk_log entries kept; a reader further behind reloads everything
+RELOAD_DEAD = 0.25  # reload everything once this share of the in-memory rows is removed ones
+# Each chunk's lexemes, their counts and its length, as the in-memory keyword index reads them.
+POSTINGS_SQL = """
+SELECT c.row, c.doclen,
+       coalesce(array_agg(u.lexeme) FILTER (WHERE u.lexeme IS NOT NULL), '{{}}'),
+       coalesce(array_agg(coalesce(array_length(u.positions, 1), 1))
+                FILTER (WHERE u.lexeme IS NOT NULL), '{{}}')
+FROM {s}.chunks c LEFT JOIN LATERAL unnest(c.tsv) u ON true
+WHERE {where} GROUP BY c.row ORDER BY c.row
 """
 # Keyword search is BM25 (k1, b as in store/bm25.py) over PostgreSQL's full-text index: the GIN
 # index finds the chunks with any query lexeme, the term frequencies come from their tsvectors,
@@ -109,6 +142,8 @@ class PostgresStore:
             self.pool.wait(timeout=30)
         except Exception as exc:
             raise StoreError(f"cannot connect to {self._safe_url()}: {exc}") from exc
+        self._memory: KeywordRows | None = None
+        self._memory_lock = threading.Lock()
         self._create()
 
     def _safe_url(self) -> str:
@@ -140,6 +175,7 @@ class PostgresStore:
                 if statement.strip():
                     c.execute(statement)
             self._add_context_column(c)
+            c.execute(LOG_TRIGGER.format(s=self.schema))
             row = c.execute(f"SELECT value FROM {self.schema}.meta WHERE key='schema_version'"
                             ).fetchone()
             if row is None:
@@ -245,6 +281,8 @@ class PostgresStore:
                         "SET file_hash = EXCLUDED.file_hash, updated_at = EXCLUDED.updated_at",
                         [(path, digest_, now) for path, digest_ in batch.files])
             self._count_terms(c, [d.id for d in batch.documents], +1)
+            c.execute(f"DELETE FROM {s}.chunk_log WHERE seq <= (SELECT max(seq) FROM "
+                      f"{s}.chunk_log) - %s", (LOG_KEEP,))
 
     def _count_terms(self, c, doc_ids: list[str], sign: int) -> None:
         """Add (+1) or subtract (-1) these documents' chunks in the BM25 statistics."""
@@ -334,11 +372,12 @@ class PostgresStore:
         return [(int(r), float(s)) for r, s in rows]
 
     def keyword(self, query: str, k: int, source: str | None = None, where: Where = (),
-                prune: bool = True) -> list[tuple[int, float]]:
+                prune: bool = True, memory: bool = True) -> list[tuple[int, float]]:
         """BM25 over the chunks that contain any word of the query (OR, as BM25 scores any
-        overlap; plainto_tsquery would demand every word).
+        overlap; plainto_tsquery would demand every word): from the in-memory index, brought up
+        to date first; or with `memory=False` in SQL.
 
-        Max-score pruning (Turtle & Flood 1995) keeps this exact but cheaper: a first pass over
+        In SQL, max-score pruning (Turtle & Flood 1995) keeps this exact but cheaper: a first pass over
         the chunks holding the two rarest words gives a k-th best score θ; a word contributes at
         most idf·(k1+1), so chunks holding only the commonest words, whose bounds sum below θ,
         cannot enter the top k and are not scored."""
@@ -349,6 +388,8 @@ class PostgresStore:
             return []
         scope, params = self._scope(source, where)
         s = self.schema
+        if memory:
+            return self._keyword_in_memory(" ".join(words), k, scope, params)
         sql = KEYWORD_SQL.format(s=s, config=TEXT_CONFIG, where=scope)
         with self._tx() as c:  # the query's lexemes: already stemmed, so matched with 'simple'
             lexemes = [r[0] for r in c.execute(
@@ -384,6 +425,45 @@ class PostgresStore:
                     essential = commonest_first[cut:]
             rows = score(essential, k)
         return [(int(r), float(v)) for r, v in rows if v > 0]
+
+    def _keyword_in_memory(self, words: str, k: int, scope: str, params: dict
+                           ) -> list[tuple[int, float]]:
+        from tunewise.store.bm25 import stem_id
+
+        with self._tx() as c:
+            mem = self._keyword_memory(c)
+            lexemes = [r[0] for r in c.execute(
+                f"SELECT DISTINCT lexeme FROM unnest(to_tsvector('{TEXT_CONFIG}', %s))",
+                (words,)).fetchall()]
+            rows = np.array([r[0] for r in c.execute(
+                f"SELECT c.row FROM {self.schema}.chunks c WHERE true{scope}", params).fetchall()],
+                dtype=np.int64) if scope else None
+        query = np.unique(np.array([stem_id(x) for x in lexemes], dtype=np.uint64))
+        return [(r, v) for r, v in mem.top(mem.bm25.scores(query), k, rows) if v > 0]
+
+    def _keyword_memory(self, c) -> KeywordRows:
+        """The in-memory keyword index, brought up to date inside `c`'s transaction (one
+        snapshot: the log and the rows it names agree): unchanged, or by the chunks logged since
+        its last look, or (first use, or too far behind) read whole."""
+        s = self.schema
+        first, last = c.execute(f"SELECT min(seq), max(seq) FROM {s}.chunk_log").fetchone()
+        last = last or 0
+        with self._memory_lock:  # server threads share the store
+            mem = self._memory
+            if (mem is None or (first is not None and mem.seq < first - 1)
+                    or mem.dead() > RELOAD_DEAD * max(mem.size, 1)):
+                mem = KeywordRows()
+                _load_postings(mem, c.execute(POSTINGS_SQL.format(s=s, where="true")).fetchall())
+            elif last > mem.seq:
+                added = mem.replay(c.execute(
+                    f"SELECT row, added FROM {s}.chunk_log WHERE seq > %s ORDER BY seq",
+                    (mem.seq,)).fetchall())
+                if added:
+                    _load_postings(mem, c.execute(POSTINGS_SQL.format(
+                        s=s, where="c.row = ANY(%s)"), (added,)).fetchall())
+            mem.seq = max(mem.seq, last)
+            self._memory = mem
+        return mem
 
     def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]:
         if not rows:
@@ -450,6 +530,17 @@ class PostgresStore:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _load_postings(mem: KeywordRows, data: list) -> None:
+    """Add rows of (row, length, lexemes, counts) to the in-memory index."""
+    from tunewise.store.bm25 import stem_id
+
+    if data:
+        mem.add([int(r[0]) for r in data],
+                [np.array([stem_id(x) for x in r[2]], dtype=np.uint64).tobytes() for r in data],
+                [np.minimum(np.array(r[3], dtype=np.int64), 65535).astype(np.uint16).tobytes()
+                 for r in data], [r[1] for r in data])
 
 
 def _vector_literal(v: np.ndarray) -> str:

@@ -29,7 +29,7 @@ from tunewise.store.base import (
     chunk_from_row,
     exported,
 )
-from tunewise.store.bm25 import BM25Index, encode_terms, query_term_ids
+from tunewise.store.bm25 import KeywordRows, encode_terms, query_term_ids
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
@@ -217,8 +217,8 @@ class SQLiteStore:
             if (mem is None or (first is not None and mem.seq < first - 1)
                     or mem.dead() > RELOAD_DEAD * max(mem.size, 1)):
                 mem = _Memory()
-                mem.add(self.db.execute("SELECT rowid, embedding, terms, counts, length FROM "
-                                        "chunks ORDER BY rowid").fetchall())
+                mem.load(self.db.execute("SELECT rowid, embedding, terms, counts, length FROM "
+                                         "chunks ORDER BY rowid").fetchall())
             elif last > mem.seq:
                 self._apply(mem, self.db.execute(
                     "SELECT row, added FROM chunk_log WHERE seq > ? ORDER BY seq",
@@ -232,18 +232,10 @@ class SQLiteStore:
 
     def _apply(self, mem: "_Memory", log: list[tuple[int, int]]) -> None:
         """Replay logged additions and removals in order; read the added rows once."""
-        added: dict[int, None] = {}
-        for row, was_added in log:
-            if was_added:
-                added[row] = None
-            elif row in added:
-                del added[row]  # added and removed again since the last look
-            else:
-                mem.remove([row])
-        rows = list(added)
+        rows = mem.replay(log)
         for i in range(0, len(rows), 500):
             part = rows[i : i + 500]
-            mem.add(self.db.execute(
+            mem.load(self.db.execute(
                 "SELECT rowid, embedding, terms, counts, length FROM chunks "
                 f"WHERE rowid IN ({','.join('?' * len(part))}) ORDER BY rowid", part).fetchall())
 
@@ -259,27 +251,14 @@ class SQLiteStore:
         if not mem.bm25.live:
             return []
         scores = mem.vectors[: mem.size] @ np.asarray(vector, dtype=np.float32)  # (n,)
-        scores[~mem.alive] = -np.inf
-        return self._top(mem.rows[: mem.size], scores, k, source, where)
+        return mem.top(scores, k, self._scope_rows(source, where) if source is not None or where else None)
 
     def keyword(self, query: str, k: int, source: str | None = None,
                 where: Where = ()) -> list[tuple[int, float]]:
         mem = self._read()
         scores = mem.bm25.scores(query_term_ids(query))
-        return [(r, s) for r, s in self._top(mem.rows[: mem.size], scores, k, source, where)
-                if s > 0]
-
-    def _top(self, rows: np.ndarray, scores: np.ndarray, k: int, source: str | None,
-             where: Where) -> list[tuple[int, float]]:
-        """The k best (rowid, score) pairs, best first, only rows in scope if one is given."""
-        if len(rows) == 0 or k <= 0:
-            return []
-        if source is not None or where:
-            scores = np.where(np.isin(rows, self._scope_rows(source, where)), scores, -np.inf)
-        k = min(k, len(rows))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
-        top = top[np.lexsort((rows[top], -scores[top]))]  # ties: the older chunk first
-        return [(int(rows[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        scope = self._scope_rows(source, where) if source is not None or where else None
+        return [(r, s) for r, s in mem.top(scores, k, scope) if s > 0]
 
     def similarities(self, vector: np.ndarray, rows: list[int]) -> list[float]:
         mem = self._read()
@@ -356,47 +335,25 @@ def _scope_sql(source: str | None, where: Where) -> tuple[str, list]:
     return sql, params
 
 
-class _Memory:
-    """What search reads, in memory, by position: each chunk's row id and vector, and the BM25
-    postings (`bm25` hands out the positions). Removed chunks stay as dead positions until the
-    next whole reload."""
+class _Memory(KeywordRows):
+    """What search reads, in memory, by position: the keyword index and row ids (KeywordRows)
+    and each chunk's vector."""
 
     def __init__(self) -> None:
-        self.bm25 = BM25Index()
-        self.rows = np.zeros(0, np.int64)
+        super().__init__()
         self.vectors = np.zeros((0, 0), np.float32)
-        self.where: dict[int, int] = {}  # row id -> position, live chunks only
-        self.seq = 0  # the last chunk_log entry applied
 
-    @property
-    def size(self) -> int:
-        return self.bm25.size
-
-    @property
-    def alive(self) -> np.ndarray:
-        return self.bm25.alive[: self.size]
-
-    def dead(self) -> int:
-        return self.size - self.bm25.live
-
-    def add(self, data: list) -> None:
+    def load(self, data: list) -> None:
         """Rows of (rowid, embedding, terms, counts, length)."""
         if not data:
             return
-        positions = self.bm25.add([r[2] for r in data], [r[3] for r in data],
-                                  [r[4] for r in data])
+        positions = self.add([r[0] for r in data], [r[2] for r in data], [r[3] for r in data],
+                             [r[4] for r in data])
         dim = len(data[0][1]) // 4
-        vectors = np.frombuffer(b"".join(r[1] for r in data), np.float32).reshape(len(data), dim)
-        if len(self.rows) < self.size:  # room for uploads: a copy of every vector is slow
-            capacity = max(self.size + self.size // 4, len(self.rows) + 4096)
-            self.rows = np.concatenate([self.rows, np.zeros(capacity - len(self.rows), np.int64)])
-            grown = np.zeros((capacity, dim), np.float32)
+        if len(self.vectors) < len(self.rows):  # grown with the row ids
+            grown = np.zeros((len(self.rows), dim), np.float32)
             if len(self.vectors):
                 grown[: len(self.vectors)] = self.vectors
             self.vectors = grown
-        self.rows[positions] = [r[0] for r in data]
-        self.vectors[positions] = vectors
-        self.where.update(zip((r[0] for r in data), positions.tolist()))
-
-    def remove(self, rows: list[int]) -> None:
-        self.bm25.remove([self.where.pop(r) for r in rows if r in self.where])
+        self.vectors[positions] = np.frombuffer(b"".join(r[1] for r in data),
+                                                np.float32).reshape(len(data), dim)
