@@ -69,7 +69,9 @@ def main() -> None:
         for name, (data, documents) in recipes.items():
             model = f"ki-{args.set}-{name}"
             if not (folder / name / "finetune.json").exists():
-                r = finetune(data, folder / name, FinetuneConfig(name=model, **common),
+                # a RAFT example holds its passages: 512 tokens would cut most answers off
+                length = {"max_length": 1024} if name == "raft" else {}
+                r = finetune(data, folder / name, FinetuneConfig(name=model, **{**common, **length}),
                              documents=documents)
                 print(f"{model}: {r.rows} rows, {r.steps} steps, loss {r.losses[0]:.3f} -> "
                       f"{r.losses[-1]:.3f}, {r.tokens_per_s:.0f} tokens/s, {r.seconds / 60:.1f} min",
