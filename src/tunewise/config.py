@@ -34,7 +34,7 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class EmbedderSettings:
-    backend: str = "local"  # local (sentence-transformers) | openai (any compatible endpoint)
+    backend: str = "local"  # local (sentence-transformers) | onnx (ONNX Runtime) | openai (an API)
     # local: "all-MiniLM-L6-v2" is the bundled model; any sentence-transformers folder also works.
     model: str = "all-MiniLM-L6-v2"
     base_url: str | None = None  # openai backend: e.g. http://localhost:11434/v1 for Ollama
@@ -44,6 +44,7 @@ class EmbedderSettings:
     timeout: float = 60.0
     max_retries: int = 5
     device: str | None = None  # local backend: "cpu", "cuda", ...; None picks the best available
+    quantize: str = "none"  # onnx backend: none | int8 (faster; recorded as another embedder)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Embedders chosen by name: `local` (sentence-transformers, bundled default) or `openai`.
+"""Embedders chosen by name: `local` (sentence-transformers, bundled default), `onnx` (the same
+model on ONNX Runtime, optionally int8) or `openai`.
 
 A backend is one module with `make(settings)` plus one line in `BACKENDS`."""
 
@@ -11,6 +12,7 @@ from tunewise.embeddings.base import Embedder, EmbedderError, normalise
 
 BACKENDS = {
     "local": "tunewise.embeddings.local",  # sentence-transformers, in process
+    "onnx": "tunewise.embeddings.onnx",  # the same model exported to ONNX Runtime; int8 optional
     "openai": "tunewise.embeddings.openai_api",  # any OpenAI-compatible endpoint
 }
 
