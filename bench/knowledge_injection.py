@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import sys
 
 from common import DATA, OUT, ROOT
@@ -48,6 +49,8 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N test questions")
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--max-tokens", type=int, default=48)
+    p.add_argument("--max-pairs", type=int, default=None,
+                   help="train on at most N pairs (a seeded sample; RAFT's are long)")
     args = p.parse_args()
 
     folder = OUT / f"ki-{args.set}"
@@ -56,6 +59,9 @@ def main() -> None:
     settings = settings.replace("rag", min_support=0.0)
     with Workspace(settings) as ws:
         questions, pairs = (sample_set if args.set == "sample" else xquad_set)(ws, folder)
+        if args.max_pairs and len(pairs) > args.max_pairs:
+            pairs = random.Random(0).sample(pairs, args.max_pairs)
+            write_examples(folder / "pairs.jsonl", pairs)
         print(f"{len(questions)} test questions, {len(pairs)} training pairs", file=sys.stderr)
         chunks = {c.id: c for c in ws.store.iter_chunks()}
         raft = folder / "raft.jsonl"

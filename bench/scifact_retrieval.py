@@ -2,6 +2,7 @@
 with the bundled embedder, chunks aggregated to documents by their best chunk.
 
     python bench/scifact_retrieval.py [--store sqlite:PATH] [--split test] [--alphas 0.4,0.5]
+    python bench/scifact_retrieval.py --backend onnx --quantize int8 --store sqlite:bench/out/scifact-int8.db
 
 The same measurement as `tunewise eval retrieval --beir DIR`, plus a sweep of the convex fusion
 weight (tune it on --split train, report it on test). Ingests the corpus first (a no-op when the
@@ -24,9 +25,12 @@ def main() -> None:
     p.add_argument("--store", default=f"sqlite:{OUT / 'scifact.db'}")
     p.add_argument("--split", default="test")
     p.add_argument("--alphas", default="", help="comma-separated convex weights to sweep")
+    p.add_argument("--backend", default="local", help="embedder backend: local or onnx")
+    p.add_argument("--quantize", default="none", help="onnx: none or int8")
     args = p.parse_args()
 
-    ws = Workspace(Settings().replace("store", url=args.store))
+    ws = Workspace(Settings().replace("store", url=args.store).replace(
+        "embedder", backend=args.backend, quantize=args.quantize))
     report = ws.ingest([SCIFACT / "corpus.jsonl"])
     print(f"store: {ws.stats()['documents']} documents, {ws.stats()['chunks']} chunks "
           f"(ingest this run: {report.chunks} chunks in {report.seconds:.0f} s)", file=sys.stderr)
