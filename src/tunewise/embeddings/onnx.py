@@ -96,7 +96,7 @@ class OnnxEmbedder:
         digest = hashlib.sha256()
         for w in weights:
             digest.update(f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}".encode())
-        folder = cache_dir() / f"{self.model_dir.name}-{digest.hexdigest()[:12]}"
+        folder = cache_dir() / f"{self.name.split()[0]}-{digest.hexdigest()[:12]}"
         fp32, int8 = folder / "model.onnx", folder / "model.int8.onnx"
         if not fp32.is_file():
             _export(self.model_dir, fp32)
