@@ -32,6 +32,7 @@ os.environ.setdefault("TUNEWISE_REGISTRY", str(OUT / "models.toml"))
 from tunewise.config import load_settings  # noqa: E402
 from tunewise.data.formats import Example, load_examples, write_examples  # noqa: E402
 from tunewise.data.synth import raft_examples, synthesize  # noqa: E402
+from tunewise.evaluate.baselines import baselines_for  # noqa: E402
 from tunewise.evaluate.datasets import load_questions, prepare  # noqa: E402
 from tunewise.evaluate.runner import run_eval  # noqa: E402
 from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
@@ -87,9 +88,11 @@ def main() -> None:
     names = ["local"] + [f"ki-{args.set}-{n}" for n in recipes]
     systems = ",".join(f"{n},{n}+rag" for n in names)
     run = OUT / "runs" / f"ki-{args.set}"
-    with Workspace(settings) as ws:
-        run_eval(ws, parse_systems(systems, ws.settings.models), questions, run,
-                 max_tokens=args.max_tokens, limit=args.limit, concurrency=1)
+    with Workspace(settings) as ws:  # with the trivial baselines, as `eval run` measures them
+        chosen = parse_systems(systems, ws.settings.models)
+        chosen += baselines_for(questions[: args.limit], True)
+        run_eval(ws, chosen, questions, run, max_tokens=args.max_tokens, limit=args.limit,
+                 concurrency=1)
     pairs_to_compare = [(s, "local") for s in systems.split(",") if s != "local"]
     print(to_markdown(summarize(run, compare=pairs_to_compare)))
     report = build_report(run, settings)
