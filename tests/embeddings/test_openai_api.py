@@ -46,7 +46,7 @@ def test_missing_key_without_base_url(monkeypatch):
 
 
 def test_unknown_backend_lists_valid_ones():
-    with pytest.raises(EmbedderError, match="local, openai"):
+    with pytest.raises(EmbedderError, match="local, onnx, openai"):
         make_embedder(EmbedderSettings(backend="word2vec"))
 
 
