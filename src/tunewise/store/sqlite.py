@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +82,7 @@ class SQLiteStore:
                 raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from exc
         self._version: tuple[int, int] | None = None
         self._memory: _Memory | None = None
+        self._memory_lock = threading.Lock()  # threads sharing the store apply the log once
 
     def _open(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so two writers queue on the
@@ -204,6 +206,10 @@ class SQLiteStore:
     def _read(self) -> "_Memory":
         """The in-memory search data, brought up to date: unchanged if the file is, else by the
         chunks logged since it was last read, else (first use, or too far behind) whole."""
+        with self._memory_lock:
+            return self._refresh()
+
+    def _refresh(self) -> "_Memory":
         version = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
         if self._memory is not None and version == self._version:
             return self._memory
