@@ -26,7 +26,8 @@ COMMANDS = _commands()
 
 def test_the_tree_is_what_the_readme_lists():
     assert COMMANDS == sorted([
-        "ask", "chat", "cost", "data import", "data stats", "data synth", "eval prepare",
+        "ask", "chat", "cost", "data import", "data paraphrase", "data stats", "data synth",
+        "eval prepare",
         "eval retrieval", "eval run", "eval summary", "finetune", "ingest", "pretrain", "remove",
         "report", "search", "serve", "stats", "store copy", "tokenizer train"])
 
@@ -64,6 +65,8 @@ def _bad_arguments(tmp):
                         [str(QUESTIONS), "--out", str(tmp / "d"), "--val-fraction", "1.5"]],
         "data stats": [[missing]],
         "data synth": [["--teacher", "nope", "--out", str(tmp / "s.jsonl"), *store]],
+        "data paraphrase": [["--teacher", "nope", "--out", str(tmp / "p.jsonl"), *store],
+                            ["--copies", "0", "--out", str(tmp / "p.jsonl"), *store]],
         "finetune": [["--data", missing, "--out", str(tmp / "ft")],
                      ["--data", str(QUESTIONS), "--out", str(tmp / "ft"), "--method", "qlora"],
                      ["--data", str(QUESTIONS), "--out", str(tmp / "ft"), "--recipe", missing],

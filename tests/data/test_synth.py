@@ -161,3 +161,26 @@ def test_raft_examples_put_the_gold_chunk_among_distractors(sample_workspace):
     # the retriever's near misses: travel-policy chunks other than the gold one come first
     assert any(gold.source in e.messages[-2][1] or "travel" in e.messages[-2][1].lower()
                for e in examples if e.meta["raft"] == "no gold")
+
+
+def test_paraphrases_keep_the_facts_resume_and_feed_continued_pretraining(sample_workspace,
+                                                                          teacher, tmp_path):
+    from tunewise.data.synth import paraphrase
+    from tunewise.train.corpus import document_texts
+
+    def reword(messages):
+        """Odd calls keep the passage's words in another order; even ones drop its facts."""
+        passage = last_user(messages).split("passage only.\n\n", 1)[1]
+        return " ".join(reversed(passage.split())) if teacher.scripted.calls % 2 else "Nice text."
+
+    teacher.scripted.reply = reword
+    chunks = list(sample_workspace.store.iter_chunks())[:4]
+    out = tmp_path / "para.jsonl"
+    assert paraphrase(chunks[:3], teacher, out, copies=2) == 3  # one of each chunk's two kept
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"].rsplit("~", 1)[0] for r in records] == [c.id for c in chunks[:3]]
+    asked = len(teacher.server.requests)
+    assert paraphrase(chunks, teacher, out, copies=2) == 1  # resumes: only the fourth chunk
+    assert len(teacher.server.requests) - asked == 2
+    texts = list(document_texts([out])[0])
+    assert len(texts) == 4 and all(t.strip() for t in texts)  # documents finetune --corpus reads

@@ -129,3 +129,35 @@ def synth_cmd(
                   f"{report.completion_tokens} completion tokens, ${report.cost:.4f}")
     if report.failed:
         raise typer.Exit(1)
+
+
+@app.command("paraphrase")
+def paraphrase_cmd(
+    out_file: Annotated[Path, typer.Option("--out", help="JSONL of rewritten passages (documents "
+                                           "for finetune --corpus); an existing one resumes.")],
+    teacher: Annotated[Optional[str], typer.Option(
+        help="The model from [models] that rewrites (default: [rag] model).")] = None,
+    copies: Annotated[int, typer.Option(min=1, help="Rewordings per chunk.")] = 2,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N chunks.")] = None,
+    source: Annotated[Optional[str], typer.Option(
+        help="Only chunks of documents whose path matches this glob.")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Rewrite the ingested chunks in other words with a teacher model, for continued pretraining
+    on several phrasings of the same facts; a rewording that drops the chunk's names, numbers or
+    terms is not kept.
+
+    Example: `tunewise data paraphrase --teacher gpt-4o-mini --copies 2 --out data/para.jsonl`,
+    then `tunewise finetune --corpus docs/ --corpus data/para.jsonl --out runs/cpt`
+    """
+    from tunewise.data.synth import paraphrase
+
+    with Workspace(settings_for(config, store)) as ws:
+        model = ws.model(teacher)
+        chunks = list(ws.store.iter_chunks(source))[:limit]
+        with Progress(*bar_columns(), console=console, transient=True) as bars:
+            task = bars.add_task("chunks", total=len(chunks))
+            written = paraphrase(chunks, model, out_file, copies,
+                                 on_chunk=lambda: bars.advance(task))
+    console.print(f"wrote {written} rewordings of {len(chunks)} chunks to {out_file}")

@@ -3,6 +3,8 @@ Alpaca's self-instruct: per chunk a few questions with answers taken from the ch
 for answers the chunk does not support, near-duplicate questions (ROUGE-L > 0.7 against the
 kept ones) and length outliers. Resumable: OUT.progress.jsonl records each finished chunk.
 
+`paraphrase` rewrites chunks in other words, for continued pretraining on several phrasings of
+the same facts (Ovadia et al. 2023 found paraphrased copies help a model take knowledge in).
 `raft_examples` turns such pairs into RAFT training data (Zhang et al. 2024): each question in the
 RAG prompt the model will see at inference, with its gold chunk among distractor chunks (or, for a
 fraction, the distractors alone), answered with a citation and a quote of the gold chunk."""
@@ -164,6 +166,65 @@ def _keep_finished(out: Path, done: set[str]) -> list[Example]:
     tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
     tmp.replace(out)
     return kept
+
+
+PARAPHRASE = """Rewrite the following passage in different words. Keep every fact, name and number; \
+change the wording and the order of the sentences. Reply with the rewritten passage only.
+
+{passage}"""
+
+
+def paraphrase(chunks, teacher: ChatModel, out: str | Path, copies: int = 2,
+               max_tokens: int = 512, on_chunk: Callable[[], None] | None = None) -> int:
+    """Write `copies` rewordings of each chunk to OUT as JSONL documents ({"id", "title",
+    "text"}: what `tunewise finetune --corpus OUT` and `ingest` read), keeping only those that
+    keep most of the chunk's words that matter (names, numbers, terms: the support check).
+    Resumable like `synthesize`: OUT.progress.jsonl records each finished chunk. Returns the
+    copies written now."""
+    out = Path(out)
+    progress = out.with_name(out.name + ".progress.jsonl")
+    done = _load_progress(progress)
+    _keep_finished_lines(out, done)
+    written = 0
+    with open_append(out) as f, open_append(progress) as log:
+        for chunk in chunks:
+            if chunk.id in done:
+                continue
+            kept = []
+            try:
+                for i in range(copies):
+                    messages = [{"role": "user", "content": PARAPHRASE.format(passage=chunk.text)}]
+                    text = teacher.generate(messages, max_tokens=max_tokens).text.strip()
+                    if text and (support(chunk.text, [text]) or 0.0) >= SUPPORT:
+                        kept.append({"id": f"{chunk.id}~{i}", "title": chunk.title, "text": text})
+            except ModelError:
+                continue  # not marked done: a later run retries it
+            f.write("".join(json.dumps(k, ensure_ascii=False) + "\n" for k in kept))
+            f.flush()
+            log.write(json.dumps({"chunk_id": chunk.id, "kept": len(kept)}) + "\n")
+            log.flush()  # done only once its copies are written
+            written += len(kept)
+            if on_chunk:
+                on_chunk()
+    return written
+
+
+def _keep_finished_lines(out: Path, done: set[str]) -> None:
+    """Drop the copies of a chunk a crash cut short (written, not yet marked done)."""
+    if not out.exists():
+        return
+    lines = [line for line in out.read_text(encoding="utf-8").splitlines()
+             if _chunk_of(line) in done]
+    tmp = out.with_suffix(out.suffix + ".tmp")
+    tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
+    tmp.replace(out)
+
+
+def _chunk_of(line: str) -> str | None:
+    try:
+        return json.loads(line)["id"].rsplit("~", 1)[0]
+    except (json.JSONDecodeError, KeyError, AttributeError):
+        return None
 
 
 def raft_examples(pairs: list[Example], chunks: dict, settings: RagSettings, distractors: int = 3,
