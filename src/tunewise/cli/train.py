@@ -67,9 +67,10 @@ def finetune_cmd(
         "finetune_mfu).")] = None,
     settings_file: ConfigOpt = None,
 ) -> None:
-    """Fine-tune an open model on instruction data (LoRA or full), then write the adapter, a merged
-    model and a GGUF file, and register it as a model for `ask`, `eval` and serving; or, with
-    --plan, work out what the same fine-tune needs at a real size.
+    """Fine-tune an open model on instruction data, or continue its pretraining on the documents
+    (LoRA or full), then write the adapter, a merged model and a GGUF file, and register it as a
+    model for `ask`, `eval` and serving; or, with --plan, work out what the same fine-tune needs
+    at a real size.
 
     The chat template is the model's own, as at inference; only answer tokens carry loss. Run the
     same command again to resume from the last checkpoint.
