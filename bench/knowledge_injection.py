@@ -80,9 +80,9 @@ def main() -> None:
                 length = {"max_length": 1024} if name == "raft" else {}
                 r = finetune(data, folder / name, FinetuneConfig(name=model, **{**common, **length}),
                              documents=documents)
-                print(f"{model}: {r.rows} rows, {r.steps} steps, loss {r.losses[0]:.3f} -> "
-                      f"{r.losses[-1]:.3f}, {r.tokens_per_s:.0f} tokens/s, {r.seconds / 60:.1f} min",
-                      file=sys.stderr)
+                loss = f"loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}" if r.losses else "no loss logged"
+                print(f"{model}: {r.rows} rows, {r.steps} steps, {loss}, {r.tokens_per_s:.0f} "
+                      f"tokens/s, {r.seconds / 60:.1f} min", file=sys.stderr)
     settings = load_settings(env=os.environ).replace("store", url=settings.store.url).replace(
         "rag", min_support=0.0)
     names = ["local"] + [f"ki-{args.set}-{n}" for n in recipes]
