@@ -71,16 +71,22 @@ def stats_cmd(
     out.print(table)
 
 
+# shared by the commands that have a teacher model work through the ingested chunks
+TeacherOpt = Annotated[Optional[str], typer.Option(
+    help="The model from [models] that writes (default: [rag] model).")]
+ChunkLimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Only the first N chunks.")]
+SourceOpt = Annotated[Optional[str], typer.Option(
+    help="Only chunks of documents whose path matches this glob.")]
+
+
 @app.command("synth")
 def synth_cmd(
     out_file: Annotated[Path, typer.Option("--out", help="JSONL of question/answer examples; "
                                            "an existing one resumes.")],
-    teacher: Annotated[Optional[str], typer.Option(
-        help="The model from [models] that writes the pairs (default: [rag] model).")] = None,
+    teacher: TeacherOpt = None,
     per_chunk: Annotated[int, typer.Option(help="Questions asked for per chunk.")] = 3,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N chunks.")] = None,
-    source: Annotated[Optional[str], typer.Option(
-        help="Only chunks of documents whose path matches this glob.")] = None,
+    limit: ChunkLimitOpt = None,
+    source: SourceOpt = None,
     raft: Annotated[bool, typer.Option(
         "--raft", help="Write RAFT examples: each question in the RAG prompt with its gold chunk "
         "among distractors (the pairs go to OUT.pairs.jsonl).")] = False,
@@ -135,12 +141,10 @@ def synth_cmd(
 def paraphrase_cmd(
     out_file: Annotated[Path, typer.Option("--out", help="JSONL of rewritten passages (documents "
                                            "for finetune --corpus); an existing one resumes.")],
-    teacher: Annotated[Optional[str], typer.Option(
-        help="The model from [models] that rewrites (default: [rag] model).")] = None,
+    teacher: TeacherOpt = None,
     copies: Annotated[int, typer.Option(min=1, help="Rewordings per chunk.")] = 2,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N chunks.")] = None,
-    source: Annotated[Optional[str], typer.Option(
-        help="Only chunks of documents whose path matches this glob.")] = None,
+    limit: ChunkLimitOpt = None,
+    source: SourceOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
