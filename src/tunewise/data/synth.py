@@ -83,8 +83,9 @@ def synthesize(chunks, teacher: ChatModel, out: str | Path, per_chunk: int = 3,
     out = Path(out)
     progress = out.with_name(out.name + ".progress.jsonl")
     done = _load_progress(progress)
-    kept_examples = _keep_finished(out, done)
-    kept_questions = [e.prompt for e in kept_examples]
+    kept = _keep_finished(out, done, lambda r: r.get("meta", {}).get("chunk_id"))
+    kept_questions = [Example(tuple((m["role"], m["content"]) for m in r["messages"])).prompt
+                      for r in kept]
     report = SynthReport(resumed=len(done))
     with open_append(out) as data, open_append(progress) as log:
         for i, chunk in enumerate(chunks):
@@ -148,8 +149,9 @@ def _load_progress(path: Path) -> set[str]:
     return done
 
 
-def _keep_finished(out: Path, done: set[str]) -> list[Example]:
-    """The examples of finished chunks; pairs of a chunk cut short by a crash are dropped."""
+def _keep_finished(out: Path, done: set[str], chunk_of) -> list[dict]:
+    """The records of OUT whose chunk (`chunk_of(record)`) is finished, OUT rewritten with only
+    them: what a chunk cut short by a crash wrote (not yet marked done) is dropped."""
     if not out.exists():
         return []
     kept, lines = [], []
@@ -158,10 +160,9 @@ def _keep_finished(out: Path, done: set[str]) -> list[Example]:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if record.get("meta", {}).get("chunk_id") in done:
+        if chunk_of(record) in done:
             lines.append(line)
-            kept.append(Example(tuple((m["role"], m["content"]) for m in record["messages"]),
-                                record["meta"]))
+            kept.append(record)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
     tmp.replace(out)
@@ -184,7 +185,7 @@ def paraphrase(chunks, teacher: ChatModel, out: str | Path, copies: int = 2,
     out = Path(out)
     progress = out.with_name(out.name + ".progress.jsonl")
     done = _load_progress(progress)
-    _keep_finished_lines(out, done)
+    _keep_finished(out, done, lambda r: r.get("id", "").rsplit("~", 1)[0])
     written = 0
     with open_append(out) as f, open_append(progress) as log:
         for chunk in chunks:
@@ -207,24 +208,6 @@ def paraphrase(chunks, teacher: ChatModel, out: str | Path, copies: int = 2,
             if on_chunk:
                 on_chunk()
     return written
-
-
-def _keep_finished_lines(out: Path, done: set[str]) -> None:
-    """Drop the copies of a chunk a crash cut short (written, not yet marked done)."""
-    if not out.exists():
-        return
-    lines = [line for line in out.read_text(encoding="utf-8").splitlines()
-             if _chunk_of(line) in done]
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text("".join(x + "\n" for x in lines), encoding="utf-8")
-    tmp.replace(out)
-
-
-def _chunk_of(line: str) -> str | None:
-    try:
-        return json.loads(line)["id"].rsplit("~", 1)[0]
-    except (json.JSONDecodeError, KeyError, AttributeError):
-        return None
 
 
 def raft_examples(pairs: list[Example], chunks: dict, settings: RagSettings, distractors: int = 3,

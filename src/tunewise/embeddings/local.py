@@ -35,6 +35,11 @@ def resolve_model_dir(model: str) -> Path:
         f"path of a sentence-transformers model folder, or use the bundled 'all-MiniLM-L6-v2'")
 
 
+def model_name(model: str, model_dir: Path) -> str:
+    """The name a store records for the vectors of this model (the bundled one by its own)."""
+    return "all-MiniLM-L6-v2" if model in BUNDLED else model_dir.name
+
+
 class HFTokenizer:
     """The model's own fast tokenizer (tokenizer.json), loaded without torch."""
 
@@ -59,7 +64,7 @@ class LocalEmbedder:
     def __init__(self, model: str = "all-MiniLM-L6-v2", batch_size: int = 32,
                  device: str | None = None):
         self.model_dir = resolve_model_dir(model)
-        self.name = "all-MiniLM-L6-v2" if model in BUNDLED else self.model_dir.name
+        self.name = model_name(model, self.model_dir)
         self.batch_size = batch_size
         self.device = device
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from tunewise.config import EmbedderSettings
 from tunewise.embeddings.base import EmbedderError, normalise
-from tunewise.embeddings.local import BUNDLED, HFTokenizer, resolve_model_dir
+from tunewise.embeddings.local import HFTokenizer, model_name, resolve_model_dir
 
 QUANTIZE = ("none", "int8")
 
@@ -39,7 +39,7 @@ class OnnxEmbedder:
             raise EmbedderError(f"unknown quantize {quantize!r} for the onnx embedder; valid: "
                                 f"{', '.join(QUANTIZE)}")
         self.model_dir = resolve_model_dir(model)
-        base = "all-MiniLM-L6-v2" if model in BUNDLED else self.model_dir.name
+        base = model_name(model, self.model_dir)
         self.name = base if quantize == "none" else f"{base} (onnx {quantize})"
         self.batch_size, self.quantize, self.threads = batch_size, quantize, threads
         config = json.loads((self.model_dir / "config.json").read_text())

@@ -125,19 +125,11 @@ class BM25Index:
         index.add(term_blobs, count_blobs, lengths)
         return index
 
-    @property
-    def n_rows(self) -> int:
-        return self.size
-
     def add(self, term_blobs: list[bytes], count_blobs: list[bytes], lengths) -> np.ndarray:
         """Index rows (each as `encode_terms` wrote it); returns their positions."""
         n = len(term_blobs)
         positions = np.arange(self.size, self.size + n, dtype=np.int64)
-        if self.size + n > len(self.alive):
-            capacity = max(self.size + n, 2 * len(self.alive), 1024)
-            self.lengths = np.concatenate([self.lengths, np.zeros(capacity - len(self.lengths),
-                                                                  np.float32)])
-            self.alive = np.concatenate([self.alive, np.zeros(capacity - len(self.alive), bool)])
+        self.lengths, self.alive = grown(self.lengths, self.size + n), grown(self.alive, self.size + n)
         lengths = np.asarray(lengths, dtype=np.float32).reshape(n)
         self.lengths[positions] = lengths
         self.alive[positions] = True
@@ -198,6 +190,10 @@ class BM25Index:
         return out
 
 
+LOG_KEEP = 200_000  # chunk_log entries a store keeps; a reader further behind reloads everything
+RELOAD_DEAD = 0.25  # reload everything once this share of the in-memory rows is removed ones
+
+
 class KeywordRows:
     """A BM25Index addressed by a store's row ids, kept current from the store's log of chunks
     added and removed (`chunk_log`, written by triggers): `replay` applies the removals and names
@@ -220,12 +216,17 @@ class KeywordRows:
     def dead(self) -> int:
         return self.size - self.bm25.live
 
+    def needs_reload(self, first_logged: int | None) -> bool:
+        """Whether to read the store whole rather than replay its log: the log no longer holds
+        every entry since this index's last look (`first_logged` is its oldest), or more than
+        RELOAD_DEAD of the positions are removed rows."""
+        return ((first_logged is not None and self.seq < first_logged - 1)
+                or self.dead() > RELOAD_DEAD * max(self.size, 1))
+
     def add(self, rows: list[int], term_blobs: list[bytes], count_blobs: list[bytes],
             lengths) -> np.ndarray:
         positions = self.bm25.add(term_blobs, count_blobs, lengths)
-        if len(self.rows) < self.size:  # room for uploads without a copy each time
-            capacity = max(self.size + self.size // 4, len(self.rows) + 4096)
-            self.rows = np.concatenate([self.rows, np.zeros(capacity - len(self.rows), np.int64)])
+        self.rows = grown(self.rows, self.size)
         self.rows[positions] = rows
         self.where.update(zip(rows, positions.tolist()))
         return positions
@@ -259,3 +260,13 @@ class KeywordRows:
         top = np.argpartition(-scores, k - 1)[:k] if k < len(rows) else np.arange(len(rows))
         top = top[np.lexsort((rows[top], -scores[top]))]
         return [(int(rows[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+
+def grown(array: np.ndarray, needed: int) -> np.ndarray:
+    """`array` (rows along the first axis) with room for at least `needed` rows: unchanged if it
+    has it, else copied into one a quarter larger, so uploads do not copy it each time."""
+    if len(array) >= needed:
+        return array
+    out = np.zeros((max(needed + needed // 4, 1024),) + array.shape[1:], array.dtype)
+    out[: len(array)] = array
+    return out

@@ -33,7 +33,7 @@ from tunewise.store.base import (
     chunk_from_row,
     exported,
 )
-from tunewise.store.bm25 import KeywordRows
+from tunewise.store.bm25 import LOG_KEEP, KeywordRows
 
 SCHEMA_VERSION = 1
 TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
@@ -79,8 +79,6 @@ END $$;
 CREATE OR REPLACE TRIGGER chunk_logged AFTER INSERT OR DELETE ON {s}.chunks
     FOR EACH ROW EXECUTE FUNCTION {s}.log_chunk()
 """
-LOG_KEEP = 200_000  # chunk_log entries kept; a reader further behind reloads everything
-RELOAD_DEAD = 0.25  # reload everything once this share of the in-memory rows is removed ones
 # Each chunk's lexemes, their counts and its length, as the in-memory keyword index reads them.
 POSTINGS_SQL = """
 SELECT c.row, c.doclen,
@@ -450,8 +448,7 @@ class PostgresStore:
         last = last or 0
         with self._memory_lock:  # server threads share the store
             mem = self._memory
-            if (mem is None or (first is not None and mem.seq < first - 1)
-                    or mem.dead() > RELOAD_DEAD * max(mem.size, 1)):
+            if mem is None or mem.needs_reload(first):
                 mem = KeywordRows()
                 _load_postings(mem, c.execute(POSTINGS_SQL.format(s=s, where="true")).fetchall())
             elif last > mem.seq:

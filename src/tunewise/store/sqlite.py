@@ -30,7 +30,7 @@ from tunewise.store.base import (
     chunk_from_row,
     exported,
 )
-from tunewise.store.bm25 import KeywordRows, encode_terms, query_term_ids
+from tunewise.store.bm25 import LOG_KEEP, KeywordRows, encode_terms, grown, query_term_ids
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
@@ -59,8 +59,6 @@ CREATE TRIGGER IF NOT EXISTS chunk_added AFTER INSERT ON chunks
 CREATE TRIGGER IF NOT EXISTS chunk_removed AFTER DELETE ON chunks
     BEGIN INSERT INTO chunk_log (row, added) VALUES (old.rowid, 0); END;
 """
-LOG_KEEP = 200_000  # chunk_log entries kept; a reader further behind reloads everything
-RELOAD_DEAD = 0.25  # reload everything once this share of the in-memory rows is removed ones
 
 
 class SQLiteStore:
@@ -220,8 +218,7 @@ class SQLiteStore:
             first, last = self.db.execute("SELECT min(seq), max(seq) FROM chunk_log").fetchone()
             last = last or 0
             mem = self._memory
-            if (mem is None or (first is not None and mem.seq < first - 1)
-                    or mem.dead() > RELOAD_DEAD * max(mem.size, 1)):
+            if mem is None or mem.needs_reload(first):
                 mem = _Memory()
                 mem.load(self.db.execute("SELECT rowid, embedding, terms, counts, length FROM "
                                          "chunks ORDER BY rowid").fetchall())
@@ -229,7 +226,7 @@ class SQLiteStore:
                 self._apply(mem, self.db.execute(
                     "SELECT row, added FROM chunk_log WHERE seq > ? ORDER BY seq",
                     (mem.seq,)).fetchall())
-            mem.seq = last
+            mem.seq = max(mem.seq, last)
         finally:
             if own:
                 self.db.execute("COMMIT")
@@ -347,7 +344,7 @@ class _Memory(KeywordRows):
 
     def __init__(self) -> None:
         super().__init__()
-        self.vectors = np.zeros((0, 0), np.float32)
+        self.vectors: np.ndarray | None = None  # (positions, dimension), sized at the first load
 
     def load(self, data: list) -> None:
         """Rows of (rowid, embedding, terms, counts, length)."""
@@ -356,10 +353,8 @@ class _Memory(KeywordRows):
         positions = self.add([r[0] for r in data], [r[2] for r in data], [r[3] for r in data],
                              [r[4] for r in data])
         dim = len(data[0][1]) // 4
-        if len(self.vectors) < len(self.rows):  # grown with the row ids
-            grown = np.zeros((len(self.rows), dim), np.float32)
-            if len(self.vectors):
-                grown[: len(self.vectors)] = self.vectors
-            self.vectors = grown
+        if self.vectors is None:
+            self.vectors = np.zeros((0, dim), np.float32)
+        self.vectors = grown(self.vectors, self.size)
         self.vectors[positions] = np.frombuffer(b"".join(r[1] for r in data),
                                                 np.float32).reshape(len(data), dim)
