@@ -155,7 +155,7 @@ def model_size(spec: str) -> ModelSize:
 # Bytes a trained parameter costs with bf16 mixed precision and AdamW: 16-bit weights and gradients
 # plus fp32 master weights, momentum and variance (2 + 2 + 12: ZeRO, Rajbhandari et al. 2020).
 TRAINED_BYTES = 16
-FROZEN_BYTES = {"full": 2.0, "lora": 2.0, "qlora": 0.5 + 0.127 / 8}  # NF4 + double-quant constants
+FROZEN_BYTES = {"lora": 2.0, "qlora": 0.5 + 0.127 / 8}  # a frozen base: bf16, or NF4 + constants
 HEADROOM = 0.9  # share of a GPU's memory a plan may fill (allocator fragmentation, CUDA context)
 
 
@@ -209,12 +209,11 @@ def training_memory(size: ModelSize, method: str, seq_len: int, micro_batch: int
         weights, gradients, optimizer = 2.0 * n, 2.0 * n, 12.0 * n
     elif method in ("lora", "qlora"):
         a = lora_parameters(size.shape, lora_r)
-        frozen = n
         if method == "qlora":  # bitsandbytes keeps the embeddings and output layer in 16 bits
             embed = size.shape.vocab * size.shape.hidden * (1 if size.shape.tied else 2)
             weights = FROZEN_BYTES["qlora"] * (n - embed) + 2.0 * embed
         else:
-            weights = FROZEN_BYTES["lora"] * frozen
+            weights = FROZEN_BYTES["lora"] * n
         # adapters in fp32 (PEFT's default): weights 4, gradients 4, AdamW moments 8
         weights += 4.0 * a
         gradients, optimizer = 4.0 * a, 8.0 * a
