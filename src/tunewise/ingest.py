@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import deque
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from tunewise.config import Settings
 from tunewise.documents import LOADERS, LoadError, chunk_document, load_file
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.embeddings import Embedder
+from tunewise.errors import TunewiseError
 from tunewise.objects import source_matches
 from tunewise.store import Store, StoredDocument, WriteBatch, ensure_built_with
 
@@ -36,6 +38,7 @@ class IngestReport:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, problem it survived)
     ocr: list[tuple[str, int]] = field(default_factory=list)  # (path, pages read by OCR)
     removed: list[str] = field(default_factory=list)  # by --sync
+    workers: list[tuple[str, int]] = field(default_factory=list)  # Ray: (where, resident bytes)
     documents: int = 0  # documents written
     chunks: int = 0  # chunks written
     seconds: float = 0.0
@@ -88,17 +91,125 @@ def _wanted(path: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> b
     return (not include or any(map(match, include))) and not any(map(match, exclude))
 
 
-class _Batcher:
-    """Collects documents to write, embeds them together, writes one transaction."""
+class IngestError(TunewiseError):
+    """Ingestion could not start or go on (e.g. no Ray cluster at the given address)."""
 
-    def __init__(self, store: Store, embedder: Embedder, limit: int, progress: Progress,
+
+@dataclass
+class FileJob:
+    """One file to read, with what the store already holds of it."""
+
+    path: Path
+    known_hash: str | None  # the file's hash when it was last ingested completely
+    existing: dict[str, str]  # document id -> content hash, of the documents stored from it
+    metadata: dict
+
+
+@dataclass
+class FileWork:
+    """What reading one file produced, wherever it was read (this process or a Ray worker): its new
+    or changed documents, chunked, and what the report says of it. Pure: no store involved."""
+
+    name: str
+    file_hash: str = ""
+    unchanged: bool = False  # the file is byte-for-byte what was ingested
+    failure: str | None = None
+    documents: list = field(default_factory=list)  # (id, document, content hash, chunks) to write
+    stale: list[str] = field(default_factory=list)  # ids of stored documents the file no longer has
+    stored: bool = False  # some of it was stored before
+    problems: list[str] = field(default_factory=list)
+    ocr_pages: int = 0
+
+
+def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
+    """Load, split and chunk one file; documents whose content is already stored are left out."""
+    name = str(job.path)
+    try:
+        extra = {**job.metadata, **_sidecar(job.path)}
+        stamp = json.dumps(extra, sort_keys=True, default=str) if extra else ""
+        file_hash = file_digest(job.path)
+        if extra:  # a new sidecar or --meta value re-ingests an unchanged file
+            file_hash += "+" + digest(stamp)
+        if job.known_hash == file_hash:
+            return FileWork(name, file_hash, unchanged=True)
+        loaded = load_file(job.path, settings.ingest)
+    except LoadError as exc:
+        return FileWork(name, failure=str(exc))
+    except OSError as exc:
+        return FileWork(name, failure=f"cannot read: {exc.strerror or exc}")
+    work = FileWork(name, file_hash, problems=list(loaded.problems), ocr_pages=len(loaded.ocr_pages),
+                    stored=bool(job.existing))
+    current = set()
+    size, overlap = settings.chunking.size, settings.chunking.overlap
+    for doc in loaded.documents:
+        doc_id, content_hash = document_id(doc.source), digest(doc.text)
+        if extra:
+            doc = dataclasses.replace(doc, metadata={**doc.metadata, **extra})
+            content_hash = digest(doc.text + "\0" + stamp)
+        current.add(doc_id)
+        if job.existing.get(doc_id) != content_hash:
+            work.documents.append((doc_id, doc, content_hash,
+                                   chunk_document(doc, tokenizer, size, overlap)))
+    work.stale = [doc_id for doc_id in job.existing if doc_id not in current]
+    return work
+
+
+class Workers:
+    """Where files are read and chunks embedded. `LocalWorkers` is this process; a Ray actor pool
+    (tunewise.ray_ingest) is the other. Embedding is asynchronous: `embed` returns a function that
+    waits for the vectors, and up to `ahead` batches may be in flight while earlier ones are
+    written, in order."""
+
+    name: str  # the embedder's, as the store records it
+    dimension: int
+    ahead: int = 0
+
+    def read(self, jobs: Iterator[FileJob]) -> Iterator[FileWork]:
+        raise NotImplementedError
+
+    def embed(self, texts: list[str], progress: Progress) -> Callable[[], np.ndarray]:
+        raise NotImplementedError
+
+    def resident(self) -> list[tuple[str, int]]:
+        """(where, resident bytes) of each worker process; none for this process."""
+        return []
+
+
+class LocalWorkers(Workers):
+    def __init__(self, embedder: Embedder, settings: Settings):
+        self.embedder, self.settings = embedder, settings
+        self.name, self.dimension = embedder.name, embedder.dimension
+
+    def read(self, jobs: Iterator[FileJob]) -> Iterator[FileWork]:
+        for job in jobs:
+            yield read_file(job, self.settings, self.embedder.tokenizer)
+
+    def embed(self, texts: list[str], progress: Progress, step: int = 256) -> Callable[[], np.ndarray]:
+        """Embed in length order (little padding per batch) and in slices, so the progress bar
+        moves; rows come back in the order of `texts`."""
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        progress.embedding(len(texts))
+        for i in range(0, len(texts), step):
+            part = order[i : i + step]
+            vectors[part] = self.embedder.embed([texts[j] for j in part])
+            progress.embedded(len(part))
+        return lambda: vectors
+
+
+class _Batcher:
+    """Collects documents to write, has them embedded together, writes one transaction per batch,
+    in the order the batches were made (a file is marked complete with its last document)."""
+
+    def __init__(self, store: Store, workers: Workers, limit: int, progress: Progress,
                  report: IngestReport, lock: AbstractContextManager):
-        self.store, self.embedder, self.limit, self.lock = store, embedder, limit, lock
+        self.store, self.workers, self.limit, self.lock = store, workers, limit, lock
         self.progress, self.report = progress, report
         self.batch = WriteBatch()
         self.pending: list = []  # (id, document, content hash, chunks)
         self.pending_chunks = 0
         self.checked = False
+        self.in_flight: deque = deque()  # (batch, pending, number of chunks, wait for vectors)
 
     def add(self, item: tuple) -> None:
         self.pending.append(item)
@@ -112,51 +223,60 @@ class _Batcher:
         texts = [c.indexed_text for *_, chunks in self.pending for c in chunks]
         if texts and not self.checked:
             with self.lock:
-                self.store.check_embedder(self.embedder.name, self.embedder.dimension)
+                self.store.check_embedder(self.workers.name, self.workers.dimension)
             self.checked = True
-        vectors = self._embed(texts)
-        at = 0
-        for doc_id, doc, content_hash, chunks in self.pending:
-            self.batch.documents.append(StoredDocument(doc_id, doc, content_hash, chunks,
-                                                       vectors[at : at + len(chunks)]))
+        wait = self.workers.embed(texts, self.progress) if texts else (lambda: None)
+        self.in_flight.append((self.batch, self.pending, len(texts), wait))
+        self.batch, self.pending, self.pending_chunks = WriteBatch(), [], 0
+        while len(self.in_flight) > self.workers.ahead:
+            self._write_oldest()
+
+    def finish(self) -> None:
+        self.flush()
+        while self.in_flight:
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        batch, pending, n_texts, wait = self.in_flight.popleft()
+        vectors, at = wait(), 0
+        for doc_id, doc, content_hash, chunks in pending:
+            batch.documents.append(StoredDocument(doc_id, doc, content_hash, chunks,
+                                                  vectors[at : at + len(chunks)]))
             at += len(chunks)
         with self.lock:
-            self.store.write(self.batch)
-        self.report.documents += len(self.pending)
-        self.report.chunks += len(texts)
-        self.batch, self.pending, self.pending_chunks = WriteBatch(), [], 0
-
-    def _embed(self, texts: list[str], step: int = 256) -> np.ndarray:
-        """Embed in length order (little padding per batch) and in slices, so the progress bar
-        moves; rows come back in the order of `texts`."""
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
-        self.progress.embedding(len(texts))
-        for i in range(0, len(texts), step):
-            part = order[i : i + step]
-            vectors[part] = self.embedder.embed([texts[j] for j in part])
-            self.progress.embedded(len(part))
-        return vectors
+            self.store.write(batch)
+        self.report.documents += len(pending)
+        self.report.chunks += n_texts
 
 
-def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settings: Settings,
+def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder | Workers, settings: Settings,
            sync: bool = False, progress: Progress | None = None,
            metadata: dict | None = None,
            lock: AbstractContextManager | None = None) -> IngestReport:
-    """Ingest files and folders. Every document gets `metadata` (e.g. `--meta company=NIKE`),
+    """Ingest files and folders, reading and embedding with `embedder` in this process or on
+    `Workers` (a Ray actor pool). Every document gets `metadata` (e.g. `--meta company=NIKE`),
     over what its file says of itself and under a sidecar `FILE.meta.json` beside it."""
     started, report = time.perf_counter(), IngestReport()
     progress, lock = progress or Progress(), lock or nullcontext()
+    workers = embedder if isinstance(embedder, Workers) else LocalWorkers(embedder, settings)
     paths = list(paths)
     with lock:
-        ensure_built_with(store, embedder.name)  # fail before reading anything
+        ensure_built_with(store, workers.name)  # fail before reading anything
     files, report.failed = discover(paths, settings.ingest.include, settings.ingest.exclude)
     progress.start(len(files))
-    batcher = _Batcher(store, embedder, settings.ingest.batch_chunks, progress, report, lock)
-    for path in files:
-        _ingest_file(path, store, embedder, settings, batcher, report, metadata or {}, lock)
-        progress.file_done(str(path))
-    batcher.flush()
+    batcher = _Batcher(store, workers, settings.ingest.batch_chunks, progress, report, lock)
+
+    def jobs() -> Iterator[FileJob]:
+        for path in files:
+            with lock:
+                known, existing = store.file_hash(str(path)), store.document_hashes(str(path))
+            yield FileJob(path, known, existing, metadata or {})
+
+    for work in workers.read(jobs()):
+        _take(work, batcher, report)
+        progress.file_done(work.name)
+    batcher.finish()
+    report.workers = workers.resident()
     if sync:
         with lock:
             report.removed = _sync(store, paths)
@@ -164,54 +284,27 @@ def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder, settin
     return report
 
 
-def _ingest_file(path: Path, store: Store, embedder: Embedder, settings: Settings,
-                 batcher: _Batcher, report: IngestReport, metadata: dict,
-                 lock: AbstractContextManager) -> None:
-    name = str(path)
-    try:
-        extra = {**metadata, **_sidecar(path)}
-        stamp = json.dumps(extra, sort_keys=True, default=str) if extra else ""
-        file_hash = file_digest(path)
-        if extra:  # a new sidecar or --meta value re-ingests an unchanged file
-            file_hash += "+" + digest(stamp)
-        with lock:
-            known = store.file_hash(name)
-        if known == file_hash:
-            report.unchanged.append(name)
-            return
-        loaded = load_file(path, settings.ingest)
-    except LoadError as exc:
-        report.failed.append((name, str(exc)))
+def _take(work: FileWork, batcher: _Batcher, report: IngestReport) -> None:
+    """Queue what one file produced for writing, and say what happened to it."""
+    if work.failure is not None:
+        report.failed.append((work.name, work.failure))
         return
-    except OSError as exc:
-        report.failed.append((name, f"cannot read: {exc.strerror or exc}"))
+    if work.unchanged:
+        report.unchanged.append(work.name)
         return
-    report.warnings.extend((name, problem) for problem in loaded.problems)
-    if loaded.ocr_pages:
-        report.ocr.append((name, len(loaded.ocr_pages)))
-    with lock:
-        existing = store.document_hashes(name)
-    current, changed = set(), False
-    size, overlap = settings.chunking.size, settings.chunking.overlap
-    for doc in loaded.documents:
-        doc_id, content_hash = document_id(doc.source), digest(doc.text)
-        if extra:
-            doc = dataclasses.replace(doc, metadata={**doc.metadata, **extra})
-            content_hash = digest(doc.text + "\0" + stamp)
-        current.add(doc_id)
-        if existing.get(doc_id) == content_hash:
-            continue
-        changed = True
-        batcher.add((doc_id, doc, content_hash, chunk_document(doc, embedder.tokenizer, size, overlap)))
-    stale = [doc_id for doc_id in existing if doc_id not in current]
-    batcher.batch.delete_ids.extend(stale)
-    batcher.batch.files.append((name, file_hash))
-    if not existing:
-        report.added.append(name)
-    elif changed or stale:
-        report.updated.append(name)
+    report.warnings.extend((work.name, problem) for problem in work.problems)
+    if work.ocr_pages:
+        report.ocr.append((work.name, work.ocr_pages))
+    for item in work.documents:
+        batcher.add(item)
+    batcher.batch.delete_ids.extend(work.stale)
+    batcher.batch.files.append((work.name, work.file_hash))
+    if not work.stored:
+        report.added.append(work.name)
+    elif work.documents or work.stale:
+        report.updated.append(work.name)
     else:
-        report.unchanged.append(name)
+        report.unchanged.append(work.name)
 
 
 SIDECAR = ".meta.json"  # report.pdf.meta.json holds report.pdf's metadata

@@ -60,11 +60,20 @@ class Workspace:
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,
                progress: Progress | None = None, metadata: dict | None = None,
-               lock: AbstractContextManager | None = None) -> IngestReport:
+               lock: AbstractContextManager | None = None, ray: str | None = None,
+               workers: int | None = None) -> IngestReport:
         """`metadata` is added to every document ingested (a sidecar FILE.meta.json wins);
-        `lock` is held around each store call (a server sharing the store between threads)."""
-        return ingest(paths, self.store, self.embedder, self.settings, sync=sync, progress=progress,
-                      metadata=metadata, lock=lock)
+        `lock` is held around each store call (a server sharing the store between threads).
+        `ray`: read and embed on the Ray cluster at this address ("local" starts one here) with
+        `workers` actors (default: one per CPU of the cluster); this process only writes."""
+        if ray is None:
+            return ingest(paths, self.store, self.embedder, self.settings, sync=sync,
+                          progress=progress, metadata=metadata, lock=lock)
+        from tunewise.ray_ingest import RayWorkers  # ray is an optional extra
+
+        with RayWorkers(self.settings, ray, workers) as pool:
+            return ingest(paths, self.store, pool, self.settings, sync=sync, progress=progress,
+                          metadata=metadata, lock=lock)
 
     def collection(self, name: str) -> "Workspace":
         """This workspace over another collection of its store, sharing the loaded embedder and

@@ -44,7 +44,9 @@ def _bad_arguments(tmp):
     return {
         "ingest": [[missing, *store], [str(SAMPLE / "policies"), "--chunk-size", "0", *store],
                    [str(SAMPLE / "policies"), "--meta", "novalue", *store],
-                   [str(SAMPLE / "policies"), "--chunk-overlap", "-3", *store]],
+                   [str(SAMPLE / "policies"), "--chunk-overlap", "-3", *store],
+                   [str(SAMPLE / "policies"), "--workers", "2", *store],
+                   [str(SAMPLE / "policies"), "--ray", "--workers", "0", *store]],
         "remove": [[missing, "--store", "mysql://x"]],
         "search": [["q", "-k", "0", *store], ["q", "--mode", "fuzzy", *store],
                    ["q", "--where", "year>recent", *store]],

@@ -48,6 +48,15 @@ def ingest_cmd(
     meta: Annotated[Optional[list[str]], typer.Option(
         "--meta", help="KEY=VALUE metadata for every document of this ingest, for --where "
         "(repeatable; numbers stay numbers). A sidecar FILE.meta.json sets a file's own.")] = None,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Read and embed on a Ray cluster; this process only writes. Starts one on this "
+        "machine unless --ray-address (or RAY_ADDRESS) names one. Needs the ray extra.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(
+        envvar="RAY_ADDRESS", show_envvar=True,
+        help="The cluster for --ray: 'auto' (the one `ray start` began here), HOST:PORT or "
+        "ray://HOST:10001. Files must be on storage every node mounts at the same path.")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="Ray actors, one CPU each (default: one per CPU of the cluster).")] = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -56,8 +65,10 @@ def ingest_cmd(
     Unchanged files are skipped, changed ones replace their old chunks. Bad files are reported
     and skipped. Exits 1 only if nothing could be ingested (or, with --strict, if any file failed).
 
-    Example: `tunewise ingest docs/ --exclude '*/drafts/*' --sync`
+    Example: `tunewise ingest docs/ --exclude '*/drafts/*' --sync`, `tunewise ingest docs/ --ray`
     """
+    if workers is not None and not ray:
+        raise typer.BadParameter("counts Ray actors: add --ray", param_hint="--workers")
     settings = settings_for(config, store).replace(
         "ingest", include=tuple(include) if include else None,
         exclude=tuple(exclude) if exclude else None)
@@ -66,7 +77,8 @@ def ingest_cmd(
         try:
             with Progress(*bar_columns(), console=console, transient=True) as bars:
                 report = ws.ingest(paths, sync=sync, progress=IngestBars(bars),
-                                   metadata=_metadata(meta))
+                                   metadata=_metadata(meta),
+                                   ray=(ray_address or "local") if ray else None, workers=workers)
         except KeyboardInterrupt:
             console.print("interrupted: what was written is consistent; "
                           "run the same command again to finish")
@@ -97,6 +109,10 @@ def _print_report(report: IngestReport, stats: dict) -> None:
         console.print(f"ocr     {show_path(path)}: {pages} scanned page{'s' * (pages != 1)} read by OCR")
     for path in report.removed:
         console.print(f"removed {show_path(path)} (file is gone)")
+    if report.workers:
+        most = max(resident for _, resident in report.workers)
+        n = len(report.workers)
+        console.print(f"ray: {n} worker{'s' * (n != 1)}, at most {most / 2**20:.0f} MiB resident each")
     console.print(
         f"files: {len(report.added)} added, {len(report.updated)} updated, "
         f"{len(report.unchanged)} unchanged, {len(report.failed)} failed"
