@@ -6,6 +6,11 @@ The server runs as its own process (`tunewise serve`), the clients are threads h
 its next request as soon as the last one is answered (closed loop).
 
     python bench/serve_load.py [--chat-clients 4] [--search-clients 8] [--seconds 60]
+    python bench/serve_load.py --servers 2 --postgres [--upload-clients 2]
+
+With `--servers 2 --postgres`: two server processes on one PostgreSQL collection (a PostgreSQL
+started from the `pgserver` package), the clients spread over both, uploads mixed in, and the
+seconds until an upload through one server is found through the other (and a deletion likewise).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,6 +32,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
+KEY = "serve-load-key-0123456789"  # uploads need a key; searches send it too
+AUTH = {"Authorization": f"Bearer {KEY}"}
 QUESTIONS = [json.loads(line)["question"] for line in
              (ROOT / "sample" / "questions.jsonl").read_text().splitlines() if line.strip()]
 
@@ -37,6 +45,7 @@ def free_port() -> int:
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
+    """One `tunewise serve` process on a free port, once it answers /health."""
     port = free_port()
     server = subprocess.Popen([str(BIN / "tunewise"), "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -51,22 +60,24 @@ def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"server did not start: {server.stderr.read()}")
 
 
-def load(url: str, clients: int, seconds: float, make_request) -> dict:
-    """Closed-loop clients for `seconds`; only requests sent before the deadline count."""
+def load(urls: list[str], clients: int, seconds: float, make_request) -> dict:
+    """Closed-loop clients for `seconds`, client i on server i mod len(urls); only requests sent
+    before the deadline count. `make_request(n)` gives (method, path, json or files)."""
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
     deadline = time.perf_counter() + seconds
 
     def client(i: int) -> None:
-        session = requests.Session()
+        session, url = requests.Session(), urls[i % len(urls)]
         n = i
         while time.perf_counter() < deadline:
             method, path, body = make_request(n)
             n += clients
             started = time.perf_counter()
+            upload = {"files": body} if path == "/v1/documents" else {"json": body}
             try:
-                r = session.request(method, url + path, json=body, timeout=600)
+                r = session.request(method, url + path, headers=AUTH, timeout=600, **upload)
                 ok, why = r.ok, f"{r.status_code} {r.text[:120]}"
             except requests.RequestException as exc:
                 ok, why = False, str(exc)
@@ -92,25 +103,74 @@ def load(url: str, clients: int, seconds: float, make_request) -> dict:
             "p95_s": round(p(0.95), 4), "first_failures": failures[:3]}
 
 
+def seconds_until(check, limit: float = 30.0) -> float:
+    started = time.perf_counter()
+    while not check():
+        if time.perf_counter() - started > limit:
+            return float("inf")
+        time.sleep(0.02)
+    return time.perf_counter() - started
+
+
+def visibility(urls: list[str]) -> dict:
+    """Seconds until an upload through the first server is found through the last, and until its
+    deletion through the last is seen by the first."""
+    def found(url: str) -> bool:
+        hits = requests.post(url + "/v1/search", headers=AUTH, timeout=60,
+                             json={"query": "cloudberry porridge canteen", "k": 3}).json()["data"]
+        return any(h["source"] == "canteen.txt" for h in hits)
+
+    fact = b"The canteen serves cloudberry porridge on Tuesdays."
+    up = requests.post(urls[0] + "/v1/documents", headers=AUTH, timeout=60,
+                       files={"file": ("canteen.txt", fact, "text/plain")})
+    up.raise_for_status()
+    seen = seconds_until(lambda: found(urls[-1]))
+    requests.delete(f"{urls[-1]}/v1/documents/{up.json()['id']}", headers=AUTH,
+                    timeout=60).raise_for_status()
+    gone = seconds_until(lambda: not found(urls[0]))
+    return {"upload_seen_s": round(seen, 3), "delete_seen_s": round(gone, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chat-clients", type=int, default=4)
     parser.add_argument("--search-clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--servers", type=int, default=1, help="server processes on one store")
+    parser.add_argument("--postgres", action="store_true",
+                        help="a PostgreSQL collection (from pgserver) instead of a SQLite file")
+    parser.add_argument("--upload-clients", type=int, default=0,
+                        help="clients uploading small documents during the search load")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    store = OUT / "serve-load.db"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TUNEWISE_STORE_URL": f"sqlite:{store}",
+    with tempfile.TemporaryDirectory() as tmp:  # a fresh store and uploads folder each run
+        run(args, Path(tmp))
+
+
+def run(args, tmp: Path) -> None:
+    if args.postgres:
+        import pgserver
+
+        postgres = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
+        store = f"{postgres.get_uri()}#serve_load"
+    else:
+        postgres, store = None, f"sqlite:{tmp / 'store.db'}"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TUNEWISE_STORE_URL": store,
            "TUNEWISE_REGISTRY": str(OUT / "serve-load-models.toml"),
+           "TUNEWISE_SERVE_UPLOADS": str(tmp / "uploads"),
+           "TUNEWISE_SERVE_API_KEYS": KEY,
            "TUNEWISE_SERVE_QUEUE_SIZE": str(max(16, 2 * args.chat_clients))}
     subprocess.run([str(BIN / "tunewise"), "ingest", str(ROOT / "sample" / "corpus")], env=env,
                    check=True, stdout=subprocess.DEVNULL)
-    server, url = start_server(env)
+    servers = [start_server(env) for _ in range(args.servers)]
+    urls = [url for _, url in servers]
     try:
         warm = {"model": "docs", "max_tokens": 4,
                 "messages": [{"role": "user", "content": QUESTIONS[0]}]}
-        requests.post(url + "/v1/chat/completions", json=warm, timeout=600).raise_for_status()
+        for url in urls:
+            requests.post(url + "/v1/chat/completions", json=warm, headers=AUTH,
+                          timeout=600).raise_for_status()
 
         def chat(n: int):
             return "POST", "/v1/chat/completions", {
@@ -120,18 +180,34 @@ def main() -> None:
         def search(n: int):
             return "POST", "/v1/search", {"query": QUESTIONS[n % len(QUESTIONS)], "k": 5}
 
-        results = {"search": load(url, args.search_clients, args.seconds, search),
-                   "chat (local model + retrieval)": load(url, args.chat_clients, args.seconds,
-                                                          chat)}
-        health = requests.get(url + "/health", timeout=10).json()
+        def search_or_upload(n: int):
+            if n % (args.search_clients + args.upload_clients) >= args.search_clients:
+                note = f"Load note {n}: the heat pump number {n} hums at night.".encode()
+                return "POST", "/v1/documents", {"file": (f"note-{n}.txt", note, "text/plain")}
+            return search(n)
+
+        results = {"search": load(urls, args.search_clients, args.seconds, search)}
+        if args.upload_clients:
+            results["search + uploads"] = load(urls, args.search_clients + args.upload_clients,
+                                               args.seconds, search_or_upload)
+        results["chat (local model + retrieval)"] = load(urls, args.chat_clients, args.seconds, chat)
+        seen = visibility(urls) if len(urls) > 1 else {}
+        health = requests.get(urls[0] + "/health", timeout=10).json()
     finally:
-        server.terminate()  # graceful: uvicorn finishes what is in flight
-        server.wait(timeout=60)
+        for server, _ in servers:
+            server.terminate()  # graceful: uvicorn finishes what is in flight
+        for server, _ in servers:
+            server.wait(timeout=60)
+        if postgres is not None:
+            postgres.cleanup()
     for name, r in results.items():
         print(f"{name:32s} {r['clients']} clients {r['seconds']:>5} s: {r['requests']:>5} ok, "
               f"{r['failed']} failed, {r['rps']:>7} req/s, p50 {r['p50_s']} s, p95 {r['p95_s']} s")
-    print(json.dumps({"results": results, "health_after": health, "server_exit": server.returncode},
-                     indent=2))
+    if seen:
+        print(f"upload through server 1 found through server {len(urls)} after "
+              f"{seen['upload_seen_s']} s; its deletion seen after {seen['delete_seen_s']} s")
+    print(json.dumps({"results": results, "visibility": seen, "health_after": health,
+                      "server_exits": [server.returncode for server, _ in servers]}, indent=2))
 
 
 if __name__ == "__main__":
