@@ -58,6 +58,9 @@ bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 co
 	TUNEWISE=$(BIN)/tunewise bash bench/sample_finetune.sh
 	TUNEWISE=$(BIN)/tunewise bash bench/scifact_pretrain.sh
 	$(BIN)/python bench/serve_load.py
+	$(BIN)/python bench/serve_load.py --servers 2 --postgres --upload-clients 2 --seconds 30
+	$(BIN)/python bench/ray_ingest.py
+	$(BIN)/python bench/embed_speed.py --rounds 3
 	$(BIN)/python bench/pubmedqa_finetune.py
 	$(BIN)/python -m pip install --quiet bm25s  # the page baseline of the next script
 	$(BIN)/python bench/financebench_retrieval.py
