@@ -125,6 +125,37 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, corpus, local_store, tmp
     assert_same_store(path, local_store)
 
 
+def test_an_interrupted_ray_ingest_resumes_to_the_same_store(cluster, corpus, local_store, tmp_path):
+    """Ctrl-C in the driver mid-run: what was written is consistent, and the same
+    command again finishes the job, ending where a local ingest ends."""
+    from tests.e2e.test_crash_and_concurrency import check_consistent
+    from tunewise.ingest import Progress, ingest
+    from tunewise.ray_ingest import RayWorkers
+    from tunewise.store import open_store
+
+    class StopAtBatch(Progress):
+        batches = 0
+
+        def embedding(self, chunks: int) -> None:
+            self.batches += 1
+            if self.batches == 4:  # the first has been written, 2 are on the workers
+                raise KeyboardInterrupt
+
+    path = tmp_path / "ray.db"
+    settings = _settings(path)
+    with RayWorkers(settings, cluster) as pool:
+        store = open_store(settings.store.url)
+        with pytest.raises(KeyboardInterrupt):
+            ingest(corpus, store, pool, settings, progress=StopAtBatch())
+        store.close()
+        partial = check_consistent(path)
+        store = open_store(settings.store.url)
+        finished = ingest(corpus, store, pool, settings)
+        store.close()
+    assert 0 < len(partial) and finished.unchanged  # some files were done before the stop
+    assert_same_store(path, local_store)
+
+
 def test_cli_ingest_on_ray(cluster, tmp_path):
     from typer.testing import CliRunner
 
