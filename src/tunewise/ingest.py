@@ -178,7 +178,11 @@ class Workers:
 class LocalWorkers(Workers):
     def __init__(self, embedder: Embedder, settings: Settings):
         self.embedder, self.settings = embedder, settings
-        self.name, self.dimension = embedder.name, embedder.dimension
+        self.name = embedder.name
+
+    @property
+    def dimension(self) -> int:  # asked only when there is something to embed: loads the model
+        return self.embedder.dimension
 
     def read(self, jobs: Iterator[FileJob]) -> Iterator[FileWork]:
         for job in jobs:
