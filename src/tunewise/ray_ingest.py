@@ -75,7 +75,17 @@ class _Worker:
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Ray retries an unreachable HOST:PORT for minutes; say so in seconds instead."""
+    """Ray retries an unreachable HOST:PORT for minutes; say so in seconds instead. "auto" is the
+    address Ray last wrote to its temp folder, which outlives a cluster that was killed."""
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address  # Ray's own lookup
+        except ImportError:  # a private helper: without it, Ray answers for itself
+            return
+        try:
+            address = canonicalize_bootstrap_address("auto") or address
+        except ConnectionError as exc:
+            raise IngestError(f"no Ray cluster found on this machine ({exc})") from None
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not port.isdigit():
         return  # "local", "auto": Ray answers these itself
