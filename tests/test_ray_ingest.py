@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import time
 from pathlib import Path
 
@@ -60,17 +59,22 @@ def _settings(path: Path):
     return Settings().replace("store", url=f"sqlite:{path}").replace("ingest", batch_chunks=16)
 
 
-def _contents(path: Path) -> tuple[dict, dict]:
-    with sqlite3.connect(path) as db:
-        chunks = {cid: (doc, text, np.frombuffer(vec, dtype=np.float32))
-                  for cid, doc, text, vec in db.execute(
-                      "SELECT id, document_id, text, embedding FROM chunks")}
-        files = dict(db.execute("SELECT path, file_hash FROM files"))
-    return chunks, files
+def _contents(url: str) -> tuple[dict, dict]:
+    """{chunk id: (document id, text, vector)} and {file: hash}, through the Store protocol."""
+    from tunewise.store import open_store
+
+    store = open_store(url)
+    try:
+        chunks = {c.id: (c.document_id, c.text, v) for stored in store.export()
+                  for c, v in zip(stored.chunks, stored.vectors, strict=True)}
+        return chunks, dict(store.file_hashes())
+    finally:
+        store.close()
 
 
-def assert_same_store(ray_path: Path, local_path: Path) -> None:
-    (got, got_files), (want, want_files) = _contents(ray_path), _contents(local_path)
+def assert_same_store(ray_store: Path | str, local_path: Path) -> None:
+    url = ray_store if isinstance(ray_store, str) else f"sqlite:{ray_store}"
+    (got, got_files), (want, want_files) = _contents(url), _contents(f"sqlite:{local_path}")
     assert got.keys() == want.keys()
     assert got_files == want_files
     for cid, (doc, text, vector) in want.items():
@@ -96,6 +100,21 @@ def test_ray_ingest_stores_what_a_local_ingest_stores_and_resumes(cluster, corpu
     assert_same_store(path, local_store)
     assert len(first.workers) == 2 and all(rss > 50 * 2**20 for _, rss in first.workers)
     assert again.chunks == 0 and len(again.unchanged) == len(first.added)
+
+
+def test_ray_ingest_into_postgresql(cluster, corpus, local_store, pg_collection):
+    """The cluster case: the driver writes a PostgreSQL collection, the same as SQLite gets."""
+    from tunewise.ingest import ingest
+    from tunewise.ray_ingest import RayWorkers
+    from tunewise.store import open_store
+
+    settings = _settings(local_store).replace("store", url=pg_collection)
+    store = open_store(pg_collection)
+    with RayWorkers(settings, cluster) as pool:
+        report = ingest(corpus, store, pool, settings)
+    store.close()
+    assert not report.failed and report.chunks > 50
+    assert_same_store(pg_collection, local_store)
 
 
 def test_a_worker_killed_mid_run_loses_nothing(cluster, corpus, local_store, tmp_path):
