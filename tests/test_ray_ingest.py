@@ -196,3 +196,19 @@ def test_an_unreachable_cluster_is_a_one_line_error_in_seconds(tmp_path):
     with pytest.raises(IngestError, match="no Ray cluster at '127.0.0.1:"):
         RayWorkers(Settings(), f"127.0.0.1:{_free_port()}")
     assert time.perf_counter() - started < 30
+
+
+def test_a_file_a_worker_cannot_see_is_reported_by_name(embedder):
+    """On a cluster without shared storage the driver's paths are not on the worker's disk."""
+    from pathlib import PurePath
+
+    from tunewise.config import Settings
+    from tunewise.ingest import FileJob
+    from tunewise.ray_ingest import _Worker
+
+    worker = _Worker.__new__(_Worker)  # the actor's class, in this process, with the loaded model
+    worker.settings, worker.embedder = Settings(), embedder
+    work = worker.read(FileJob(Path("/nowhere/annual-report.pdf"), None, {}, {}))
+    assert work.name == str(PurePath("/nowhere/annual-report.pdf"))
+    assert "not visible on Ray worker host" in work.failure and "same path" in work.failure
+    assert worker.read(FileJob(SAMPLE / "policies" / "remote-work-policy.md", None, {}, {})).documents
