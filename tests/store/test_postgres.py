@@ -265,3 +265,22 @@ def test_a_collection_from_before_chunk_context_is_migrated(pg_collection):
     assert again.keyword("kitten purr", 5) == before
     assert [c.text for c in again.iter_chunks()] == [c.text for c in CAT.chunks]
     again.close()
+
+
+def test_tsvector_text_is_parsed_as_postgresql_unnests_it(postgres_url):
+    """The in-memory keyword index reads tsvectors as text: its lexemes and position counts must be
+    PostgreSQL's own, quotes, backslashes, hyphens, numbers and repeats included."""
+    import psycopg
+
+    from tunewise.store.postgres import _lexemes
+
+    texts = ["O'Neil's rock 'n' roll rocks, rocked and rolls", r"back\slash C:\path\to\file.txt",
+             "self-renewal of p53 HSCs in 2019: 12.5% vs. 3,400", "''quoted'' \"double\" it's",
+             "e-mail me@example.com http://x.org/a?b=c", "", "the and of"]
+    with psycopg.connect(postgres_url) as c:
+        for text in texts:
+            tsv, words, counts = c.execute(
+                "SELECT v::text, ARRAY(SELECT lexeme FROM unnest(v)), "
+                "ARRAY(SELECT coalesce(array_length(positions, 1), 1) FROM unnest(v)) "
+                "FROM to_tsvector('english', %s) v", (text,)).fetchone()
+            assert _lexemes(tsv) == (words, counts), text
