@@ -18,6 +18,7 @@ scifact_retrieval.py, bench/out/generated.db by query_latency.py), so no text is
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
@@ -107,16 +108,34 @@ def scifact_100k(source_url: str, target_urls: list[str], n: int = 100_000,
         store.close()
 
 
+def cold_keyword(url: str, n: int) -> None:
+    times = []
+    for _ in range(n):
+        store = open_store(url)
+        started = time.perf_counter()
+        store.keyword("heart disease treatment", 10)
+        times.append(time.perf_counter() - started)
+        store.close()
+    print(f"first keyword search of a process at {open_store(url).stats()['chunks']} chunks: "
+          f"median {statistics.median(times):.2f} s ({', '.join(f'{t:.2f}' for t in times)})")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--postgres", default="", help="a server URL (default: start pgserver)")
     p.add_argument("--queries", type=int, default=300)
+    p.add_argument("--cold-keyword", type=int, default=0, metavar="N",
+                   help="only time N first keyword searches at 100,000 chunks (each from a store "
+                   "opened afresh, so it reads the postings), once the collection exists")
     args = p.parse_args()
     url = args.postgres
     if not url:
         import pgserver
 
         url = pgserver.get_server(OUT / "pgdata", cleanup_mode=None).get_uri()
+    if args.cold_keyword:
+        cold_keyword(f"{url}#scifact100k", args.cold_keyword)
+        return
 
     sci_sqlite, gen_sqlite = f"sqlite:{OUT / 'scifact.db'}", f"sqlite:{OUT / 'generated.db'}"
     sci_pg, gen_pg = f"{url}#scifact", f"{url}#generated"
