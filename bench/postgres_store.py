@@ -115,8 +115,9 @@ def cold_keyword(url: str, n: int) -> None:
         started = time.perf_counter()
         store.keyword("heart disease treatment", 10)
         times.append(time.perf_counter() - started)
+        chunks = store.stats()["chunks"]
         store.close()
-    print(f"first keyword search of a process at {open_store(url).stats()['chunks']} chunks: "
+    print(f"first keyword search of a process at {chunks} chunks: "
           f"median {statistics.median(times):.2f} s ({', '.join(f'{t:.2f}' for t in times)})")
 
 

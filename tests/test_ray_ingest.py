@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -16,14 +15,9 @@ import pytest
 
 from tests.conftest import SAMPLE
 from tests.e2e.test_crash_and_concurrency import make_corpus
+from tests.http_server import free_port
 
 ray = pytest.importorskip("ray")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +188,7 @@ def test_an_unreachable_cluster_is_a_one_line_error_in_seconds(tmp_path):
 
     started = time.perf_counter()
     with pytest.raises(IngestError, match="no Ray cluster at '127.0.0.1:"):
-        RayWorkers(Settings(), f"127.0.0.1:{_free_port()}")
+        RayWorkers(Settings(), f"127.0.0.1:{free_port()}")
     assert time.perf_counter() - started < 30
 
 

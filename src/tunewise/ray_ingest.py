@@ -1,4 +1,4 @@
-"""Ingestion on a Ray cluster (`tunewise ingest PATHS --ray [ADDRESS]`).
+"""Ingestion on a Ray cluster (`tunewise ingest PATHS --ray [--ray-address ADDRESS]`).
 
 An actor pool does the work that scales: each actor loads the embedder once, then reads and chunks
 files and embeds batches of chunks. The driver keeps what must stay in one place: it asks the store
@@ -48,7 +48,6 @@ class _Worker:
     """The actor: one per worker CPU, holding the embedder (and its tokenizer, for chunking)."""
 
     def __init__(self, settings: Settings):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from tunewise.embeddings import make_embedder
 
         self.settings = settings
@@ -197,16 +196,16 @@ def local_cluster(nodes: int = 2, cpus: int = 1, timeout: float = 120) -> Iterat
             "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
     # Recent Ray turns token authentication on for clusters that ray.init() starts, keeping the token
     # in ~/.ray; this throwaway cluster on 127.0.0.1 runs without, whatever ~/.ray holds, and so must
-    # every process that connects to it: this one too, until the cluster stops.
+    # every process that connects to it: this one too (and the nodes, which inherit it), until the
+    # cluster stops.
     before = os.environ.get("RAY_AUTH_MODE")
     os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", HF_HUB_OFFLINE="1")
     started = []
     try:
         for i in range(nodes):
             role = ["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false"] if i == 0 \
                 else [f"--address={address}"]
-            started.append(subprocess.Popen([ray_cli, "start", *role, *node], env=env,
+            started.append(subprocess.Popen([ray_cli, "start", *role, *node],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             _wait_for_cpus(address, (i + 1) * cpus, started[-1], timeout)
         yield address

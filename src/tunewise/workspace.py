@@ -3,7 +3,7 @@ models (each loaded on first use), and exposes ingest, remove, search, ask and s
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -67,13 +67,14 @@ class Workspace:
         `ray`: read and embed on the Ray cluster at this address ("local" starts one here) with
         `workers` actors (default: one per CPU of the cluster); this process only writes."""
         if ray is None:
-            return ingest(paths, self.store, self.embedder, self.settings, sync=sync,
-                          progress=progress, metadata=metadata, lock=lock)
-        from tunewise.ray_ingest import RayWorkers  # ray is an optional extra
+            doers = nullcontext(self.embedder)
+        else:
+            from tunewise.ray_ingest import RayWorkers  # ray is an optional extra
 
-        with RayWorkers(self.settings, ray, workers) as pool:
-            return ingest(paths, self.store, pool, self.settings, sync=sync, progress=progress,
-                          metadata=metadata, lock=lock)
+            doers = RayWorkers(self.settings, ray, workers)
+        with doers as embedder_or_pool:
+            return ingest(paths, self.store, embedder_or_pool, self.settings, sync=sync,
+                          progress=progress, metadata=metadata, lock=lock)
 
     def collection(self, name: str) -> "Workspace":
         """This workspace over another collection of its store, sharing the loaded embedder and
