@@ -91,3 +91,15 @@ def test_ids_derive_from_content(tok):
     c = chunk_document(changed, tok, 128, 16)
     assert c[0].document_id == a[0].document_id  # same document...
     assert not set(x.id for x in c) & set(x.id for x in a)  # ...new content, new chunk ids
+
+
+def test_a_chunk_never_crosses_a_page(tok):
+    """A short page ending and the table that starts the next page are two chunks, each cited
+    (and indexed) with its own page, although together they would fit one chunk."""
+    end_of_audit = "We have served as the Company's auditor since 1965.\nMinneapolis, Minnesota"
+    sheet = "Consolidated Balance Sheets\n| Merchandise inventories | 5,409 | 5,209 |"
+    text = f"{end_of_audit}\n\n{sheet}"
+    doc = Document(path="/x/10k.pdf", text=text, pages=((0, 51), (len(end_of_audit) + 2, 52)))
+    chunks = chunk_document(doc, tok, size=256, overlap=32)
+    assert [(c.page, c.text) for c in chunks] == [(51, end_of_audit), (52, sheet)]
+    assert chunk_spans(text, tok, 256, 32) == [(0, len(text))]  # one chunk without the pages

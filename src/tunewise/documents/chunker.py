@@ -124,13 +124,24 @@ def chunk_document(doc: Document, tokenizer: Tokenizer, size: int = 256,
     if doc.sections:
         size = min(size, tokenizer.max_tokens - CONTEXT_TOKENS)
     chunks = []
-    for position, (start, end) in enumerate(chunk_spans(doc.text, tokenizer, size, overlap)):
+    for position, (start, end) in enumerate(_page_spans(doc, tokenizer, size, overlap)):
         text = doc.text[start:end]
         chunks.append(Chunk(id=chunk_id(doc_id, doc_hash, position, text), document_id=doc_id,
                             position=position, text=text, start=start, end=end,
                             source=doc.source, title=doc.title, page=doc.page_at(start),
                             context=_clip(doc.context_at(start), tokenizer)))
     return chunks
+
+
+def _page_spans(doc: Document, tokenizer: Tokenizer, size: int,
+                overlap: int) -> list[tuple[int, int]]:
+    """Chunk spans that never cross a page break, so that a chunk's page is where all of its text
+    is: a statement that starts a page is not cited, and indexed, as the end of the page before
+    (on FinanceBench's 27 filings 3,347 of 12,153 chunks, 28%, crossed one)."""
+    starts = [offset for offset, _ in doc.pages if offset > 0]
+    bounds = list(zip([0, *starts], [*starts, len(doc.text)]))
+    return [(a + start, a + end) for a, b in bounds
+            for start, end in chunk_spans(doc.text[a:b], tokenizer, size, overlap)]
 
 
 def _clip(context: str, tokenizer: Tokenizer) -> str:
