@@ -23,11 +23,11 @@ ROWS = [("Net income", "1,168,782", "629,551", "268,395"),
         ("Acme Inc. Total adjustments", "12,001", "9,870", "8,123")]
 
 
-def _statement(path, rows: int = 5):
+def _statement(path, rows: int = 5, title: str = "CONSOLIDATED STATEMENTS OF CASH FLOWS"):
     pdf = FPDF()
     pdf.set_font("Helvetica", size=10)
     pdf.add_page()
-    pdf.cell(0, 8, "CONSOLIDATED STATEMENTS OF CASH FLOWS", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, title, new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 6, "(In thousands)", new_x="LMARGIN", new_y="NEXT")
     pdf.cell(100, 6, "")
     for year in ("2016", "2015", "2014"):
@@ -77,6 +77,29 @@ def test_a_long_table_is_cut_between_rows_with_its_header_in_every_chunks_contex
     assert source.text == in_table[1].text
     prompt = messages_for("Stock-based compensation in 2015?", [source], settings.rag)[-1]["content"]
     assert "|  | 2016 | 2015 | 2014 |\n| --- | --- | --- | --- |\n" + in_table[1].text in prompt
+
+
+def test_a_title_case_caption_is_the_context_of_its_table(tmp_path, embedder):
+    path = tmp_path / "title-case.pdf"
+    _statement(path, rows=40, title="Consolidated Statements of Cash Flows")
+    doc = load_file(path).documents[0]
+    in_table = [c for c in chunk_document(doc, embedder.tokenizer, size=80, overlap=0)
+                if c.text.lstrip().startswith("| ")]
+    expected = "› Consolidated Statements of Cash Flows\n|  | 2016 | 2015 | 2014 |"
+    assert in_table and all(c.context.endswith(expected) for c in in_table)
+
+
+def test_captions_are_title_case_lines_set_apart_from_their_table():
+    table = ["|  | 2022 | 2021 |", "| --- | --- | --- |", "| Net revenue | 86,392 | 79,474 |"]
+    pepsico = ["Consolidated Statement of Income", "PepsiCo, Inc. and Subsidiaries",
+               "(in millions except per share amounts)", *table]
+    assert pdf_layout._captions(pepsico) == [
+        (0, "Consolidated Statement of Income PepsiCo, Inc. and Subsidiaries")]
+    # column titles right above the table, a sentence, a line with figures: not captions
+    assert pdf_layout._captions(["Pension Retiree Medical", "U.S. International", *table]) == []
+    assert pdf_layout._captions(["Adobe Analytics Cloud revenue.", "in millions", *table]) == []
+    assert pdf_layout._captions(["Fiscal Years Ended February 2, 2019", "in millions", *table]) == []
+    assert pdf_layout._captions(["Consolidated Results", *["prose line"] * 7, *table]) == []
 
 
 def test_prose_with_numbers_is_not_a_table():

@@ -364,9 +364,12 @@ _ITEM = re.compile(r"^(item|note|part)\s+[0-9ivx]+[a-z]?\b[.:—-]?", re.IGNOREC
 
 def _headings(text: str) -> list[tuple[int, str]]:
     """(offset, heading) of the lines of a page that read as headings: an upper-case title of a
-    few words ("CONSOLIDATED BALANCE SHEETS") or an "Item 7." / "Note 4" line of a filing."""
-    found, at = [], 0
-    for line in text.split("\n"):
+    few words ("CONSOLIDATED BALANCE SHEETS"), an "Item 7." / "Note 4" line of a filing, or a
+    table's caption (_captions)."""
+    found, at, lines = [], 0, text.split("\n")
+    starts = []
+    for line in lines:
+        starts.append(at)
         clean = " ".join(line.split())
         letters = [c for c in clean if c.isalpha()]
         words = clean.split()
@@ -376,6 +379,42 @@ def _headings(text: str) -> list[tuple[int, str]]:
             if upper or _ITEM.match(clean):
                 found.append((at, clean))
         at += len(line) + 1
+    taken = {a for a, _ in found}
+    found += [(starts[i], caption) for i, caption in _captions(lines) if starts[i] not in taken]
+    return sorted(found)
+
+
+CAPTION_GAP = 6  # lines a caption may stand above its table ("$ in millions", the years line, …)
+
+
+def _title_case(line: str) -> bool:
+    """A short line of capitalised words without digits: "Consolidated Statements of Cash
+    Flows", "PepsiCo, Inc. and Subsidiaries"."""
+    words = line.split()
+    long = [w for w in words if len(w) > 3]
+    return (2 <= len(words) <= 12 and len(line) <= 90 and words[0][0].isupper()
+            and not line.endswith((".", ":"))  # the end of a sentence, the lead to a list
+            and len(long) >= 2 and not any(c.isdigit() for c in line)
+            and sum(w[0].isupper() for w in long) >= 0.75 * len(long))
+
+
+def _captions(lines: list[str]) -> list[tuple[int, str]]:
+    """(line index, caption) of tables whose title is set in title case, not capitals: a run of
+    title-case lines, then at least one line that is neither (the unit line, "$ in millions"),
+    then the table within CAPTION_GAP lines. Title-case lines right above a table are its column
+    titles ("Pension Retiree Medical" / "U.S. International"), not its caption."""
+    found, i = [], 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and not lines[j].startswith("|") and _title_case(lines[j].strip()):
+            j += 1
+        if j == i:
+            i += 1
+            continue
+        below = lines[j : i + CAPTION_GAP + 1]
+        if below and not below[0].startswith("|") and any(x.startswith("|") for x in below):
+            found.append((i, " ".join(" ".join(x.split()) for x in lines[i:j])))
+        i = j
     return found
 
 
