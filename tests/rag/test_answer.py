@@ -14,14 +14,15 @@ def ws(sample_workspace, local_model):
     return sample_workspace
 
 
-# Questions the 135M-parameter bundled model answers right (8 of the 32 sample questions; see
-# bench/RESULTS.md): these tests check the pipeline, issue 4's evaluation measures the model.
+# Questions the 135M-parameter bundled model answers right (6 to 9 of the 32 sample questions,
+# depending on small changes to the prompt; see bench/RESULTS.md): these tests check the
+# pipeline, issue 4's evaluation measures the model.
 @pytest.mark.parametrize("question, expected, source", [
     ("What is the one-time home-office allowance for remote employees?", "EUR 400",
      "remote-work-policy.md"),
     ("How much is the per diem for business travel?", "EUR 52", "travel-expense-policy.md"),
-    ("How long does a firmware release candidate run in the climate chamber?", "72 hours",
-     "firmware-release-process.md"),
+    ("What are the dimensions of the HX200 outdoor unit?", "1,100 x 950 x 480 mm",
+     "hx-series-datasheet.pdf"),
 ])
 def test_answers_cite_the_right_source(ws, question, expected, source):
     answer = ws.ask(question)

@@ -94,9 +94,9 @@ def test_two_processes_ingest_into_one_store(pg_collection, tmp_path):
     assert all(r.split()[1] == "0" for r in results), results
     store = open_store(pg_collection)
     stats = store.stats()
-    assert stats["files"] == 21 and stats["documents"] == 24 and stats["chunks"] == 30
+    assert stats["files"] == 21 and stats["documents"] == 24 and stats["chunks"] == 34
     ids = [c.id for c in store.iter_chunks()]
-    assert len(ids) == len(set(ids)) == 30
+    assert len(ids) == len(set(ids)) == 34
     store.close()
 
 
@@ -110,7 +110,7 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
     runner = CliRunner()
     there = runner.invoke(app, ["store", "copy", "--from", sqlite_url, "--to", pg_collection])
     assert there.exit_code == 0, there.output
-    assert "copied 24 documents, 30 chunks, 21 files" in there.output
+    assert "copied 24 documents, 34 chunks, 21 files" in there.output
     import psycopg
 
     url, name = parse_url(pg_collection)
@@ -143,7 +143,7 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
     assert dense_pg == dense_sqlite
     # a copy run twice is the same store (resumable)
     again = runner.invoke(app, ["store", "copy", "--from", sqlite_url, "--to", pg_collection])
-    assert again.exit_code == 0 and open_store(pg_collection).stats()["chunks"] == 30
+    assert again.exit_code == 0 and open_store(pg_collection).stats()["chunks"] == 34
 
 
 def test_keyword_search_is_bm25_by_hand(pg_collection):

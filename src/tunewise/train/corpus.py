@@ -42,16 +42,19 @@ def document_texts(sources: Iterable[str | Path]) -> tuple[Iterator[str], list[t
 
 def store_texts(store) -> Iterator[str]:
     """Documents rebuilt from a store's chunks: overlapping chunks are joined at their character
-    offsets, so the overlap is not counted twice."""
-    current, text, end = None, "", 0
+    offsets, so the overlap is not counted twice; chunks with a gap between them (the whitespace
+    between two pages, which no chunk crosses) are joined by a blank line or a space."""
+    current, text, end, page = None, "", 0, None
     for chunk in store.iter_chunks():
         if chunk.document_id != current:
             if text:
                 yield text
             current, text, end = chunk.document_id, chunk.text, chunk.end
         elif chunk.end > end:
-            text += chunk.text[max(0, end - chunk.start):]
+            gap = "" if chunk.start <= end else "\n\n" if chunk.page != page else " "
+            text += gap + chunk.text[max(0, end - chunk.start):]
             end = chunk.end
+        page = chunk.page
     if text:
         yield text
 
