@@ -33,7 +33,7 @@ demo: install  ## ingest the sample corpus, search it and answer from it (bundle
 	$(BIN)/tunewise search "Who won the 2018 football world cup?" --threshold 0.3
 	$(BIN)/tunewise ask "What is the one-time home-office allowance for remote employees?"
 	$(BIN)/tunewise ask "How much is the per diem for business travel?"
-	$(BIN)/tunewise ask "How long does a firmware release candidate run in the climate chamber?"
+	$(BIN)/tunewise ask "What are the dimensions of the HX200 outdoor unit?"
 	$(BIN)/tunewise ask "Who won the 2018 football world cup?"
 	$(BIN)/tunewise stats
 	# the measurement behind the decision: the model alone vs with retrieval, same 32 questions
