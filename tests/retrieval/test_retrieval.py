@@ -117,8 +117,8 @@ def test_one_hit_per_page_shows_more_pages(tmp_path, settings, embedder):
     with Workspace(settings.replace("chunking", size=40, overlap=0), embedder=embedder) as ws:
         ws.ingest([path])
         query = "heat pump defrost cycle"
-        plain = Retriever(ws.store, embedder, replace(ws.settings.retrieval, one_per_page=False))
-        plain = plain.search(query, k=3, mode="dense")
+        every = Retriever(ws.store, embedder, replace(ws.settings.retrieval, one_per_page=False))
+        plain = every.search(query, k=3, mode="dense")
         assert {h.chunk.page for h in plain} == {1}
         hits = ws.search(query, k=3, mode="dense")
         assert len(hits) == 3 and len({h.chunk.page for h in hits}) == 3

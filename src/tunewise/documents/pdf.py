@@ -366,22 +366,27 @@ def _headings(text: str) -> list[tuple[int, str]]:
     """(offset, heading) of the lines of a page that read as headings: an upper-case title of a
     few words ("CONSOLIDATED BALANCE SHEETS"), an "Item 7." / "Note 4" line of a filing, or a
     table's caption (_captions)."""
-    found, at, lines = [], 0, text.split("\n")
-    starts = []
-    for line in lines:
-        starts.append(at)
+    lines = text.split("\n")
+    captions = dict(_captions(lines))
+    found, at = [], 0
+    for i, line in enumerate(lines):
         clean = " ".join(line.split())
-        letters = [c for c in clean if c.isalpha()]
-        words = clean.split()
-        if not clean.startswith("|") and 4 <= len(clean) <= 90 and len(words) <= 12 \
-                and len(letters) >= 0.6 * len(clean):
-            upper = sum(c.isupper() for c in letters) >= 0.9 * len(letters) and len(words) >= 2
-            if upper or _ITEM.match(clean):
-                found.append((at, clean))
+        if _heading_line(clean):
+            found.append((at, clean))
+        elif i in captions:
+            found.append((at, captions[i]))
         at += len(line) + 1
-    taken = {a for a, _ in found}
-    found += [(starts[i], caption) for i, caption in _captions(lines) if starts[i] not in taken]
-    return sorted(found)
+    return found
+
+
+def _heading_line(clean: str) -> bool:
+    letters = [c for c in clean if c.isalpha()]
+    words = clean.split()
+    if clean.startswith("|") or not 4 <= len(clean) <= 90 or len(words) > 12 \
+            or len(letters) < 0.6 * len(clean):
+        return False
+    upper = sum(c.isupper() for c in letters) >= 0.9 * len(letters) and len(words) >= 2
+    return upper or bool(_ITEM.match(clean))
 
 
 CAPTION_GAP = 6  # lines a caption may stand above its table ("$ in millions", the years line, …)
@@ -406,14 +411,14 @@ def _captions(lines: list[str]) -> list[tuple[int, str]]:
     found, i = [], 0
     while i < len(lines):
         j = i
-        while j < len(lines) and not lines[j].startswith("|") and _title_case(lines[j].strip()):
+        while j < len(lines) and _title_case(lines[j].strip()):  # a table row is not: "| …"
             j += 1
         if j == i:
             i += 1
             continue
         below = lines[j : i + CAPTION_GAP + 1]
         if below and not below[0].startswith("|") and any(x.startswith("|") for x in below):
-            found.append((i, " ".join(" ".join(x.split()) for x in lines[i:j])))
+            found.append((i, " ".join(" ".join(lines[i:j]).split())))
         i = j
     return found
 
