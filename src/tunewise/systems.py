@@ -1,9 +1,12 @@
 """A *system* — anything that answers a question: a chat model, with or without retrieval — and
 its one parser. Evaluation, the cost model, the report and the server all take systems.
 
-Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`; and the trivial
-baselines every run measures beside them (evaluate/baselines.py): `baseline:majority`,
-`baseline:abstain`, `baseline:extractive`."""
+Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`; `NAME:shots=4` (a
+prompted model shown the 4 nearest labelled examples, for tasks); the systems a task run trains
+(tasks/runner.py): `encoder`, `encoder:frozen`, `finetune:lora`, `finetune:full`; and the
+trivial baselines every run measures beside them: `baseline:majority`, `baseline:abstain`,
+`baseline:extractive` for questions (evaluate/baselines.py), each task's own for tasks
+(`baseline:tfidf`, `baseline:rules`, `baseline:lead` …)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,17 @@ from tunewise.config import ConfigError
 
 RAG = "+rag"
 BASELINE = "baseline:"
-BASELINES = ("majority", "abstain", "extractive")
+BASELINES = ("majority", "abstain", "extractive")  # of question runs; tasks name their own
+# systems a task run trains on its training part: name as written -> what is trained
+TRAINED = {"encoder": "encoder", "encoder:frozen": "encoder-frozen", "finetune:lora": "lora",
+           "finetune:full": "full"}
+TRAINED_FOLDER = "trained"  # RUN/trained/SYSTEM: what a task run trained for SYSTEM
+SIZE = "@"  # `encoder@100`: a trained system at one point of its learning curve (100 examples)
+
+
+def base_name(name: str) -> str:
+    """A system's name without its learning-curve size (`encoder@100` -> `encoder`)."""
+    return name.split(SIZE)[0]
 
 
 @dataclass(frozen=True)
@@ -24,7 +37,9 @@ class System:
     rag: bool = False
     k: int | None = None  # passages retrieved; None: [retrieval] k
     threshold: float | None = None  # minimum cosine of a passage; None: [rag] threshold
-    baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive
+    baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive …
+    shots: int | None = None  # tasks: labelled examples shown in the prompt (nearest first)
+    trained: str = ""  # tasks: encoder | encoder-frozen | lora | full, trained by the run
 
     def __str__(self) -> str:
         return self.name
@@ -35,9 +50,12 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     spec = spec.strip()
     if spec.startswith(BASELINE):
         kind = spec[len(BASELINE):]
-        if kind not in BASELINES:
-            raise ConfigError(f"system {spec!r}: baselines are {', '.join(BASELINE + b for b in BASELINES)}")
+        if not kind.isidentifier():
+            raise ConfigError(f"system {spec!r}: baselines are written baseline:NAME, e.g. "
+                              f"{', '.join(BASELINE + b for b in BASELINES)}")
         return System(spec, "", rag=kind == "extractive", baseline=kind)
+    if spec in TRAINED:
+        return System(spec, "", trained=TRAINED[spec])
     head, *options = spec.split(":")
     model, plus, what = head.partition("+")
     if plus and what != "rag":
@@ -51,13 +69,16 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     for option in options:
         key, _, value = option.partition("=")
         try:
-            values[key] = {"k": int, "threshold": float}[key](value)
+            values[key] = {"k": int, "threshold": float, "shots": int}[key](value)
         except (KeyError, ValueError):
             raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X "
-                              "(after +rag)") from None
-    if options and not plus:
+                              "(after +rag), shots=N") from None
+    if set(values) - {"shots"} and not plus:
         raise ConfigError(f"system {spec!r}: k and threshold need '+rag'")
-    return System(spec, model, bool(plus), values.get("k"), values.get("threshold"))
+    if values.get("shots", 0) < 0:
+        raise ConfigError(f"system {spec!r}: shots must be 0 or more")
+    return System(spec, model, bool(plus), values.get("k"), values.get("threshold"),
+                  shots=values.get("shots"))
 
 
 def parse_systems(specs: str | Iterable[str], models: Iterable[str] | None = None) -> list[System]:

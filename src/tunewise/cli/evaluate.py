@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -30,6 +31,10 @@ from tunewise.evaluate.runner import run_eval
 from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
 from tunewise.objects import parse_where
 from tunewise.systems import parse_systems
+from tunewise.tasks import ALL, task_named
+from tunewise.tasks.datasets import load_items, prepare_task, task_of
+from tunewise.tasks.runner import ALL as ALL_EXAMPLES
+from tunewise.tasks.runner import TaskOptions, run_task, subsets
 from tunewise.workspace import Workspace
 
 app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "
@@ -45,9 +50,21 @@ SplitOpt = Annotated[Optional[str], typer.Option(
 @app.command("prepare")
 def prepare_cmd(
     dataset: Annotated[Path, typer.Argument(help="A SQuAD .json, BEIR folder, PubMedQA folder or "
-                                            "question .jsonl.")],
+                                            "question .jsonl; with --task: a .csv/.tsv/.jsonl of "
+                                            "labelled examples or a Kleister-style folder.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for documents.jsonl, dev.jsonl, "
-                                          "test.jsonl.")],
+                                          "test.jsonl (with --task: train.jsonl, test.jsonl).")],
+    task: Annotated[str, typer.Option(
+        help=f"What the set measures: {', '.join(ALL)}.")] = "qa",
+    text: Annotated[str, typer.Option(help="--task: the column holding the input text.")] = "text",
+    label: Annotated[str, typer.Option(
+        help="--task: the column holding the gold output: a label (classify), a summary "
+        "(summarize), key=value pairs or a JSON object (extract).")] = "label",
+    file: Annotated[Optional[str], typer.Option(
+        help="--task: a column naming input files (read like `ingest` reads them: PDF, DOCX, "
+        "HTML …), instead of --text.")] = None,
+    test_fraction: Annotated[float, typer.Option(
+        min=0.01, max=0.99, help="--task: the share of items held out in test.jsonl.")] = 0.2,
     fmt: FormatOpt = "auto",
     dev_fraction: Annotated[float, typer.Option(help="Share of questions in dev.jsonl.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the dev/test shuffle.")] = 0,
@@ -68,8 +85,15 @@ def prepare_cmd(
     --withhold 0.5 builds an answerability test: half of each article's paragraphs are not
     ingested, and the questions about them should be abstained on.
 
+    With --task classify, extract or summarize, labelled examples are split (seeded) into
+    train.jsonl, for the systems that learn, and test.jsonl.
+
     Example: `tunewise eval prepare ../shared/data/xquad-en/xquad.en.json --out eval/xquad --ingest`
+
+    Example: `tunewise eval prepare phrases.csv --task classify --text sentence --label label --out eval/fpb`
     """
+    if task != "qa":
+        return _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed)
     counts = prepare(dataset, out_dir, fmt, dev_fraction, seed, instruction, withhold)
     console.print(f"wrote {out_dir}/documents.jsonl ({counts['documents']} documents), "
                   f"dev.jsonl ({counts['dev']} questions), test.jsonl ({counts['test']} questions)")
@@ -85,6 +109,19 @@ def prepare_cmd(
                           f"store: {ws.stats()['documents']} documents")
     else:
         console.print(f"next: tunewise ingest {out_dir}/documents.jsonl")
+
+
+def _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed) -> None:
+    with Progress(*bar_columns(), console=console, transient=True) as bars:
+        reading = bars.add_task("items", total=None)
+        counts = prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed,
+                              on_item=lambda: bars.advance(reading))
+    for problem in counts["problems"]:
+        console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
+    console.print(f"wrote {out_dir}/train.jsonl ({counts['train']} items) and test.jsonl "
+                  f"({counts['test']} items)")
+    console.print(f"next: tunewise eval run --questions {out_dir}/test.jsonl --systems "
+                  f"local,local:shots=4{',encoder' if task == 'classify' else ''} --out runs/{task}")
 
 
 @app.command("run")
@@ -108,6 +145,14 @@ def run_cmd(
     instruction: Annotated[Optional[str], typer.Option(
         help="Appended to every question for the model (overrides the file's).")] = None,
     where: WhereOpt = None,
+    train: Annotated[Optional[Path], typer.Option(
+        help="Task sets: the training part (default: train.jsonl beside --questions).")] = None,
+    train_sizes: Annotated[Optional[str], typer.Option(
+        help="Task sets: train each learning system on seeded nested subsets of these sizes, "
+        "e.g. 25,50,100,200,all (the learning curve; default: all).")] = None,
+    max_input_tokens: Annotated[int, typer.Option(
+        min=64, help="Task sets: what a prompted model reads of an input; a longer document is "
+        "cut to its passages most like each key (extract) or its beginning.")] = 1536,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -122,6 +167,9 @@ def run_cmd(
 
     Example: `tunewise eval run --systems local,local+rag --questions eval/xquad/test.jsonl --out runs/xquad`
     """
+    if task_of(questions) != "qa":
+        return _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens,
+                         max_input_tokens, instruction, config, store)
     qs = load_questions(questions, fmt, split)
     with Workspace(settings_for(config, store)) as ws:
         chosen = parse_systems(systems, ws.settings.models)
@@ -145,6 +193,49 @@ def run_cmd(
     _print_summary(summarize(out_dir))
     if report.failed:
         raise typer.Exit(1)
+
+
+def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens,
+              max_input_tokens, instruction, config, store) -> None:
+    """`eval run` on a task set: systems trained and prompted, the task's baselines beside them."""
+    name, test = load_items(questions)
+    train_name, train_items = load_items(train or Path(questions).with_name("train.jsonl"))
+    if train_name != name:
+        raise typer.BadParameter(f"the training part is a {train_name} set, the test part "
+                                 f"{name}", param_hint="--train")
+    try:
+        sizes = tuple(ALL_EXAMPLES if x.strip() == "all" else int(x)
+                      for x in train_sizes.split(",") if x.strip()) if train_sizes else (ALL_EXAMPLES,)
+    except ValueError:
+        raise typer.BadParameter(f"{train_sizes!r}: whole numbers, e.g. 25,50,100",
+                                 param_hint="--train-sizes") from None
+    options = TaskOptions(max_tokens=max_tokens, max_input_tokens=max_input_tokens,
+                          train_sizes=sizes, instruction=instruction or "")
+    with Workspace(settings_for(config, store)) as ws:
+        chosen = parse_systems(systems, None)
+        for s in chosen:
+            if not (s.baseline or s.trained or s.model in ws.settings.models):
+                raise typer.BadParameter(f"unknown model {s.model!r}; configured: "
+                                         f"{', '.join(ws.settings.models)}", param_hint="--systems")
+        named = {s.name for s in chosen}
+        chosen += [b for b in parse_systems([f"baseline:{b.name}" for b in
+                                             task_named(name).baselines]) if b.name not in named]
+        test = test[:limit]
+        learning = sum(1 for s in chosen if s.trained or s.baseline == "tfidf")
+        total = len(test) * (len(chosen) + learning * (len(subsets(train_items, sizes, 0)) - 1))
+        try:
+            with Progress(*bar_columns(), console=console, transient=True) as bars:
+                task = bars.add_task("predictions", total=total)
+                report = run_task(ws, name, chosen, train_items, test, out_dir, options,
+                                  on_record=lambda _: bars.advance(task),
+                                  on_status=lambda text: bars.update(task, description=text))
+        except KeyboardInterrupt:
+            console.print(f"interrupted: predictions so far are in {out_dir}; run the same "
+                          "command again to resume")
+            raise typer.Exit(130) from None
+    console.print(f"predicted {report.answered}, already done {report.skipped}, failed "
+                  f"{report.failed}")
+    _print_summary(summarize(out_dir))
 
 
 @app.command("summary")
@@ -180,7 +271,7 @@ def _print_summary(summary) -> None:
                                  for title, h, _ in comparison_rows(summary)]
     for table, table_rows_ in zip(tables, [rows] + [r for _, _, r in comparison_rows(summary)]):
         for row in table_rows_:
-            table.add_row(*row)
+            table.add_row(*map(escape, row))  # "f1[positive]" is a metric, not rich markup
         out.print(table)
     out.print("[dim]means with 95% bootstrap intervals; failed answers and failed verdicts are "
               "counted, not averaged[/dim]")

@@ -16,7 +16,7 @@ from tunewise.cost.serving import Footprint, Hosting, Workload, api_monthly, bre
 from tunewise.cost.training import ModelSize, TrainingCost, finetune_plan, training_cost
 from tunewise.evaluate.summary import Summary
 from tunewise.models import capabilities
-from tunewise.systems import parse_system
+from tunewise.systems import SIZE, TRAINED_FOLDER, parse_system
 
 
 @dataclass
@@ -200,18 +200,27 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
     for s in summary.systems:
         if s.prompt_tokens is None:
             continue
-        system = parse_system(s.system, list(models))
+        system = parse_system(s.system.split(SIZE)[0], list(models))
         if system.baseline:
             continue  # calls no model: nothing to serve
         work = Workload(s.prompt_tokens, s.completion_tokens)
         workloads.setdefault(system.rag, work)
-        rows += price_system(s.system, models[system.model], work, system.rag, settings.cost,
+        model = trained_model(summary.run, s.system) if system.trained else models[system.model]
+        rows += price_system(s.system, model, work, system.rag, settings.cost,
                              prices, s.latency_mean_s)
     rag = True in workloads
     work = workloads.get(True) or workloads.get(False)
     if work:
         rows += reference_rows(settings.cost.reference, work, prices, rag)
     return rows
+
+
+def trained_model(run: str | Path, system: str) -> ModelSettings:
+    """The weights a task run trained for `system`: RUN/trained/SYSTEM/merged (a fine-tuned LLM)
+    or RUN/trained/SYSTEM/encoder (a classifier), priced as a self-hosted model."""
+    folder = Path(run) / TRAINED_FOLDER / system
+    weights = folder / "merged" if (folder / "merged").is_dir() else folder / "encoder"
+    return ModelSettings(backend="local", model=str(weights))
 
 
 def at_size(row: SystemCost, size: ModelSize, cost: CostSettings, prices: Prices,

@@ -32,7 +32,7 @@ from tunewise.evaluate.judge import judge
 from tunewise.jsonl import open_append
 from tunewise.models.base import ModelError
 from tunewise.rag import PromptError, answer
-from tunewise.systems import System
+from tunewise.systems import BASELINE, BASELINES, System
 
 RECORDS = "records.jsonl"
 MANIFEST = "run.json"
@@ -131,6 +131,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     already holds. `ws` is the Workspace whose store, retriever and models the systems use.
     A run belongs to the whole question set, so a larger `limit` later extends it."""
     out = Path(out)
+    _check_systems(systems)
     _check_manifest(out, questions, ws, max_tokens, judge_model, instruction, where)
     questions = questions[:limit]
     done = load_records(out)
@@ -184,6 +185,17 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     finally:
         writer.close()
     return RunReport(**counts)
+
+
+def _check_systems(systems: list[System]) -> None:
+    """Systems that answer questions: a model (with or without retrieval) or a question baseline."""
+    for s in systems:
+        if s.baseline and s.baseline not in BASELINES:
+            raise EvalError(f"system {s.name!r}: question runs measure "
+                            f"{', '.join(BASELINE + b for b in BASELINES)}")
+        if s.trained or s.shots is not None:
+            raise EvalError(f"system {s.name!r}: trained and few-shot systems are for task sets "
+                            "(tunewise eval prepare --task …)")
 
 
 def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnRecord | None) -> None:

@@ -12,6 +12,8 @@ from tunewise.evaluate.metrics import answer_scores
 from tunewise.evaluate.retrieval import gold_ranking, mrr, ndcg, recall
 from tunewise.evaluate.runner import EvalError, load_manifest, load_records
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap, paired
+from tunewise.tasks.scoring import compare as compare_task
+from tunewise.tasks.scoring import estimates, metrics_of
 
 # Quality metrics in display order; the retrieval ones are suffixed with the system's k.
 QUALITY = ("em", "f1", "rouge_l", "contains", "accuracy", "abstained", "abstained_unanswerable",
@@ -24,8 +26,8 @@ def record_scores(r: dict, mixed: bool = False) -> dict[str, float]:
     answerable and unanswerable questions, abstention is also measured on each kind: on the
     unanswerable it is right (abstained_unanswerable), on the answerable a false abstention
     (abstained_answerable)."""
-    if r.get("error"):
-        return {}
+    if r.get("error") or r.get("task", "qa") != "qa":
+        return {}  # task records are scored over the whole set (tasks/scoring.py)
     unanswerable = r.get("unanswerable", False)
     scores = answer_scores(r["prediction"], r["answers"], r["choices"], r["abstained"],
                            unanswerable)
@@ -73,8 +75,15 @@ class Summary:
     systems: list[SystemSummary]
     comparisons: list[Comparison]
 
+    @property
+    def task(self) -> str:
+        """qa, or the task of a task run (classify, extract, summarize)."""
+        return self.manifest.get("task", "qa")
+
     def metric_names(self) -> list[str]:
         present = {m for s in self.systems for m in s.metrics}
+        if self.task != "qa":
+            return [m.name for m in metrics_of(self.manifest) if m.name in present]
         ordered = [m for m in QUALITY if m in present]
         return ordered + sorted(m for m in present if m.split("@")[0] in RETRIEVAL)
 
@@ -94,6 +103,9 @@ def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] 
     for (system, _), record in load_records(run).items():
         by_system.setdefault(system, []).append(record)
     systems = [_summarize_system(name, records, seed) for name, records in by_system.items()]
+    if manifest.get("task", "qa") != "qa":
+        for system in systems:
+            system.metrics = estimates(manifest, by_system[system.system], seed)
     names = list(by_system)
     if compare:
         pairs = [compare] if isinstance(compare, tuple) else list(compare)
@@ -102,7 +114,11 @@ def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] 
             raise EvalError(f"no system {unknown[0]!r} in {run}; it has: {', '.join(names)}")
     else:
         pairs = [(other, names[0]) for other in names[1:]]
-    comparisons = [c for a, b in pairs for c in _compare(a, b, by_system, seed)]
+    if manifest.get("task", "qa") != "qa":
+        comparisons = [c for a, b in pairs
+                       for c in compare_task(manifest, a, b, by_system[a], by_system[b], seed)]
+    else:
+        comparisons = [c for a, b in pairs for c in _compare(a, b, by_system, seed)]
     return Summary(str(run), manifest, systems, comparisons)
 
 

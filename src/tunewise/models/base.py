@@ -44,6 +44,9 @@ class Capabilities:
 
     concurrent: bool  # several requests at once help (the endpoint batches): callers run them in parallel
     priced_per_token: bool  # billed per token by a provider; otherwise priced as weights you host
+    # generate() takes `schema` (a JSON schema) and the answer follows it: llama.cpp grammars,
+    # OpenAI's response_format. Others are asked in the prompt and their answers parsed strictly.
+    structured: bool = False
 
 
 class ChatModel(Protocol):
@@ -61,4 +64,5 @@ class ChatModel(Protocol):
 
     def generate(self, messages: Messages, max_tokens: int | None = None,
                  on_token: OnToken | None = None) -> Generation:
-        """The answer; `on_token` receives the text as it streams."""
+        """The answer; `on_token` receives the text as it streams. A `structured` backend also
+        takes `schema=`, a JSON schema the answer must follow."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def make(name: str, settings: ModelSettings):
 
 
 class LlamaCppModel:
-    capabilities = CAPABILITIES
+    capabilities = replace(CAPABILITIES, structured=True)  # a JSON schema becomes a grammar
 
     def __init__(self, name: str, path: Path, settings: ModelSettings):
         self.name, self.path, self.settings = name, path, settings
@@ -89,10 +90,12 @@ class LlamaCppModel:
         return len(self.llama.tokenize(prompt.encode(), add_bos=False, special=True))
 
     def generate(self, messages: Messages, max_tokens: int | None = None,
-                 on_token: OnToken | None = None) -> Generation:
+                 on_token: OnToken | None = None, schema: dict | None = None) -> Generation:
         args = dict(messages=messages, max_tokens=max_tokens or self.settings.max_tokens,
                     temperature=self.settings.temperature, seed=0,
                     repeat_penalty=self.settings.repeat_penalty)
+        if schema is not None:
+            args["response_format"] = {"type": "json_object", "schema": schema}
         if self.settings.temperature == 0:
             args["top_k"] = 1  # greedy
         started = time.perf_counter()

@@ -13,8 +13,9 @@ from tunewise.models.base import Capabilities, Generation, Messages, ModelError,
 from tunewise.openai_client import openai_client
 
 DEFAULT_CONTEXT = 8192
-# The endpoint batches concurrent requests; a provider bills per token.
-CAPABILITIES = Capabilities(concurrent=True, priced_per_token=True)
+# The endpoint batches concurrent requests; a provider bills per token; response_format takes a
+# JSON schema (OpenAI, vLLM, llama.cpp server and Ollama all accept it).
+CAPABILITIES = Capabilities(concurrent=True, priced_per_token=True, structured=True)
 
 
 class TruncatedAnswer(ModelError):
@@ -54,12 +55,15 @@ class OpenAIChatModel:
         return sum(len(m["content"]) // 3 + 4 for m in messages) + 3
 
     def generate(self, messages: Messages, max_tokens: int | None = None,
-                 on_token: OnToken | None = None) -> Generation:
+                 on_token: OnToken | None = None, schema: dict | None = None) -> Generation:
         import openai
 
         s = self.settings
         args = dict(model=s.model, messages=messages, temperature=s.temperature,
                     max_tokens=max_tokens or s.max_tokens)
+        if schema is not None:
+            args["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "answer", "schema": schema, "strict": True}}
         started = time.perf_counter()
         try:
             for attempt in range(s.max_retries + 1):

@@ -17,7 +17,9 @@ from tunewise.cost.training import model_size
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores, summarize
-from tunewise.systems import BASELINE, parse_system
+from tunewise.report.tasks import TaskFindings, task_findings
+from tunewise.systems import BASELINE, SIZE, base_name, parse_system
+from tunewise.tasks.scoring import metrics_of
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
 PRIMARY = ("judge_correct", "accuracy", "f1", "contains", "rouge_l", "em")
@@ -63,6 +65,7 @@ class Report:
     failures: list[str] = field(default_factory=list)  # where the wrong answers of RAG went wrong
     target_size: str | None = None  # [cost] target_size
     at_target: list[str] = field(default_factory=list)  # the recommended recipe at that size
+    task: TaskFindings | None = None  # a task run's learning curve and confusion matrices
 
 
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
@@ -75,6 +78,8 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     floor = settings.report.min_score if min_score is None else min_score
     rows = price_run(summary, settings, prices)
     candidates, baselines = _candidates(run, summary, rows, metric, qpd)
+    measured = {c.system for c in candidates}  # learning-curve points are not served
+    rows = [r for r in rows if r.kind == "reference" or r.quality_of in measured]
     _qualify(candidates, baselines, floor)
     qualified = [c for c in candidates if c.qualifies]
     recommended = _recommend(qualified, qpd) if qualified else max(
@@ -87,6 +92,8 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
                     candidates, recommended, [], [], prices=prices, baselines=baselines,
                     floor=floor, qualified=bool(qualified))
     report.failures = failure_split(run, metric)
+    if summary.task != "qa":
+        report.task = task_findings(run, summary, metric)
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)
     report.provenance = _provenance(run, summary, prices, settings)
@@ -100,6 +107,8 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
 def _primary(summary: Summary, wanted: str | None) -> str:
     present = [m for m in summary.metric_names()
                if all(m in s.metrics and s.metrics[m].n for s in summary.systems)]
+    if summary.task != "qa" and not wanted:  # each task names the metric it is ranked by
+        wanted = next(m.name for m in metrics_of(summary.manifest) if m.primary)
     if wanted:
         if wanted not in present:
             raise EvalError(f"metric {wanted!r} is not measured for every system; "
@@ -117,6 +126,8 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
     with the best baseline (paired, in one pass over the records)."""
     systems, baselines = [], []
     for s in summary.systems:
+        if not _largest_size(s.system, summary):
+            continue  # a learning-curve point: the report's curve shows it
         options = [r for r in rows if r.quality_of == s.system and r.monthly(qpd) is not None]
         cheapest = min(options, key=lambda r: r.monthly(qpd)) if options else None
         (baselines if s.system.startswith(BASELINE) else systems).append(
@@ -134,6 +145,17 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
             c.versus_best = paired.get((c.system, best.system)) if c is not best else None
             c.versus_baseline = paired.get((c.system, base.system)) if base else None
     return systems, baselines
+
+
+def _largest_size(name: str, summary: Summary) -> bool:
+    """Whether `name` is its system's largest training size (`encoder`, or `finetune:lora@400`
+    when no larger one ran); every untrained system is."""
+    if SIZE not in name and not any(SIZE in s.system and base_name(s.system) == name
+                                    for s in summary.systems):
+        return True
+    size = lambda n: int(n.split(SIZE)[1]) if SIZE in n else 10 ** 12  # noqa: E731
+    sizes = [size(s.system) for s in summary.systems if base_name(s.system) == base_name(name)]
+    return size(name) == max(sizes)
 
 
 def _equivalent(c: Candidate) -> bool:
@@ -216,6 +238,13 @@ def failure_split(run: Path, metric: str, correct: float = 0.5) -> list[str]:
 
 def _next_steps(r: Report) -> list[str]:
     """What to try when nothing qualifies, from what was measured."""
+    if r.summary.task != "qa":
+        return ["more labelled examples: see where the learning curve is still rising "
+                "(tunewise eval run --train-sizes 25,50,100,200,all)",
+                "a trained system beside the prompted ones: --systems encoder (classify), "
+                "finetune:lora",
+                "a stronger prompted model, with examples: --systems NAME:shots=8 (an API model "
+                "in a [models.NAME] table)"]
     out = []
     if not any(parse_system(c.system).rag for c in r.candidates):
         out.append("retrieval: run the model with the documents (--systems MODEL+rag)")

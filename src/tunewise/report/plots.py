@@ -107,3 +107,48 @@ def _break_even_pairs(r: Report) -> list:
     if rec.hosting:
         return [(rec, row) for row in r.rows if row.kind in ("api", "reference")]
     return [(row, rec) for row in r.rows if row.hosting]
+
+
+def learning_curve(r: Report) -> str:
+    """Quality of each trained system against its labelled examples, prompted systems as lines."""
+    fig, ax = _figure()
+    found = r.task
+    for i, system in enumerate(sorted({p.system for p in found.curve})):
+        points = [p for p in found.curve if p.system == system]
+        x = [p.examples for p in points]
+        ax.plot(x, [p.quality.mean for p in points], "o-", color=COLOURS[i % len(COLOURS)],
+                label=system)
+        ax.fill_between(x, [p.quality.low for p in points], [p.quality.high for p in points],
+                        color=COLOURS[i % len(COLOURS)], alpha=0.15)
+    for system, score in sorted(found.prompted.items()):
+        ax.axhline(score, linestyle="--", linewidth=1, color="#6b7280")
+        ax.annotate(f"{system} (prompted)", (0.01, score), xycoords=("axes fraction", "data"),
+                    fontsize=7, color="#374151", va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training examples (log scale)")
+    ax.set_ylabel(f"{r.metric} (95% CI)")
+    ax.set_title("How many labels does training need?")
+    if found.curve:
+        ax.legend(fontsize=7, loc="lower right")
+    return _svg(fig)
+
+
+def confusion_matrix(r: Report, system: str) -> str:
+    """Gold label (rows) against predicted label (columns) of one classifier."""
+    matrix = r.task.confusions[system]
+    labels = list(r.task.labels)
+    fig, ax = _figure(4.2, 3.6)
+    ax.imshow(matrix, cmap="Blues")
+    ax.grid(False)
+    columns = labels + ["(unparseable)"]
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    top = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                    color="white" if value > top / 2 else "#111827")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    ax.set_title(system, fontsize=9)
+    return _svg(fig)

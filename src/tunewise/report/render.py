@@ -33,6 +33,12 @@ def write_report(r: Report, out: str | Path) -> tuple[Path, Path]:
     for slug, _title, draw in PLOTS:
         svgs[slug] = draw(r)
         (out / f"report-{slug}.svg").write_text(svgs[slug], encoding="utf-8")
+    if r.task is not None:
+        svgs["learning-curve"] = plots.learning_curve(r)
+        for i, system in enumerate(r.task.confusions):
+            svgs[f"confusion-{i}"] = plots.confusion_matrix(r, system)
+        for slug in [k for k in svgs if k == "learning-curve" or k.startswith("confusion-")]:
+            (out / f"report-{slug}.svg").write_text(svgs[slug], encoding="utf-8")
     html_path, md_path = out / "report.html", out / "report.md"
     html_path.write_text(to_html(r, svgs), encoding="utf-8")
     md_path.write_text(to_markdown(r), encoding="utf-8")
@@ -56,6 +62,12 @@ def to_markdown(r: Report) -> str:
     if r.failures:
         parts.append("Where the wrong answers went wrong:\n\n"
                      + "\n".join(f"- {x}" for x in r.failures))
+    if r.task is not None:
+        parts += [f"## The {r.task.task} task: how many labels does training need?",
+                  "\n".join(f"- {x}" for x in r.task.notes) or "- no learning curve was run "
+                  "(eval run --train-sizes)", "![Learning curve](report-learning-curve.svg)"]
+        parts += [f"![Confusion matrix of {s}](report-confusion-{i}.svg)"
+                  for i, s in enumerate(r.task.confusions)]
     parts += [f"## {title}\n\n![{title}](report-{slug}.svg)" for slug, title, _ in PLOTS[:2]]
     parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
     for title, header, rows in comparison_rows(r.summary):
@@ -86,6 +98,8 @@ th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:left;vertical-a
 th{background:#f9fafb;font-weight:600} td.num{white-space:nowrap}
 ul{margin:6px 0 0;padding-left:20px} li{margin:3px 0}
 .basis{color:#4b5563;font-size:.75rem;max-width:420px}
+.matrices{display:flex;flex-wrap:wrap;gap:8px} figure.confusion svg{width:300px}
+.verdict.none{border-left-color:#d97706} .verdict.none .level{color:#92400e}
 """
 
 
@@ -105,6 +119,19 @@ def _list(items: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items) + "</ul>"
 
 
+def _task_section(r: Report, svgs: dict[str, str]) -> str:
+    if r.task is None:
+        return ""
+    notes = _list(r.task.notes) if r.task.notes else "<p>No learning curve was run (eval run " \
+        "--train-sizes 25,50,100,all).</p>"
+    matrices = "".join(f'<figure class="confusion">{svgs[f"confusion-{i}"]}</figure>'
+                       for i in range(len(r.task.confusions)))
+    return (f'<section class="card" id="task"><h2>The {html.escape(r.task.task)} task: how many '
+            f'labels does training need?</h2>{notes}<figure>{svgs["learning-curve"]}</figure>'
+            + (f'<h3>Confusion matrices</h3><div class="matrices">{matrices}</div>'
+               if matrices else "") + "</section>")
+
+
 def to_html(r: Report, svgs: dict[str, str]) -> str:
     comparisons = "".join(f"<h3>Paired per question: {html.escape(title)}</h3>"
                           + _table(header, rows, "comparison")
@@ -122,10 +149,10 @@ def to_html(r: Report, svgs: dict[str, str]) -> str:
 <div class="meta">Decision report for run <code>{html.escape(r.run)}</code> · written {r.created}
 by <code>tunewise report</code> · {r.queries_per_day:,.0f} queries/day · ranked by
 <b>{html.escape(r.metric)}</b></div>
-<section class="card verdict" id="recommendation"><h2>Recommendation</h2>
+<section class="card verdict{"" if r.qualified else " none"}" id="recommendation"><h2>Recommendation</h2>
 <div class="level">{html.escape(headline(r))}</div>
 <b>Why</b>{_list(r.reasons)}<b>{next_title}</b>{_list(r.changes)}{failures}</section>
-<section class="card" id="plot-quality"><h2>Quality against cost</h2>
+{_task_section(r, svgs)}<section class="card" id="plot-quality"><h2>Quality against cost</h2>
 <figure>{svgs["quality-vs-cost"]}</figure></section>
 <section class="card" id="plot-monthly"><h2>Monthly cost against volume</h2>
 <figure>{svgs["monthly-cost"]}</figure></section>

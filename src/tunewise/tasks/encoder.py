@@ -1,0 +1,156 @@
+"""The small-encoder classifier: the bundled sentence embedder (all-MiniLM-L6-v2, 22M parameters)
+with a linear head over its mean-pooled embedding, fine-tuned end to end on the labelled
+examples — the BERT-era option, minutes on a CPU. `frozen=True` trains the head alone on fixed
+embeddings (seconds; the SetFit head without its contrastive step).
+
+The training loop is a few lines of plain PyTorch rather than the transformers Trainer: the model
+must keep the embedder's own mean pooling (a sequence-classification head would start from an
+untrained [CLS] pooler), and a loop this size reads top to bottom."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunewise.tasks.base import Item, TaskError
+
+HEAD = "head.pt"
+LABELS = "labels.json"
+
+
+@dataclass(frozen=True)
+class EncoderRecipe:
+    epochs: int = 4
+    batch_size: int = 16
+    learning_rate: float = 5e-5  # the encoder's; the new head learns 20x faster
+    max_length: int = 128  # tokens of a text; longer texts are cut
+    frozen: bool = False
+    seed: int = 0
+
+
+class EncoderClassifier:
+    """Train with `fit`, save to a folder and `load` it back, `predict` labels."""
+
+    def __init__(self, model, head, labels: list[str], max_length: int):
+        self.model, self.head, self.labels, self.max_length = model, head, labels, max_length
+        self.losses: list[float] = []  # mean training loss of each epoch
+        self.seconds = 0.0
+
+    @classmethod
+    def fit(cls, items: list[Item], labels: list[str], recipe: EncoderRecipe,
+            base: str | Path | None = None, on_step=None) -> "EncoderClassifier":
+        import torch
+
+        from tunewise.embeddings.local import bundled_model_dir
+
+        torch.manual_seed(recipe.seed)
+        model = _sentence_transformer(base or bundled_model_dir(), recipe.max_length)
+        dimension = _dimension(model)
+        head = torch.nn.Linear(dimension, len(labels))
+        classifier = cls(model, head, labels, recipe.max_length)
+        index = {x: i for i, x in enumerate(labels)}
+        unknown = {str(i.gold) for i in items} - set(index)
+        if unknown:
+            raise TaskError(f"labels {sorted(unknown)} are not among {labels}")
+        order = list(range(len(items)))
+        params = [{"params": head.parameters(), "lr": recipe.learning_rate * 20}]
+        if not recipe.frozen:
+            params.append({"params": model.parameters(), "lr": recipe.learning_rate})
+        optimizer = torch.optim.AdamW(params, weight_decay=0.01)
+        model.train(not recipe.frozen)
+        started = time.perf_counter()
+        rng = random.Random(recipe.seed)
+        for _ in range(recipe.epochs):
+            rng.shuffle(order)
+            total = 0.0
+            for start in range(0, len(order), recipe.batch_size):
+                batch = [items[j] for j in order[start:start + recipe.batch_size]]
+                target = torch.tensor([index[str(i.gold)] for i in batch])
+                logits = classifier._logits([i.text for i in batch], grad=not recipe.frozen)
+                loss = torch.nn.functional.cross_entropy(logits, target)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(batch)
+                if on_step:
+                    on_step()
+            classifier.losses.append(total / len(items))
+        classifier.seconds = time.perf_counter() - started
+        model.eval()
+        return classifier
+
+    def _logits(self, texts: list[str], grad: bool):
+        import torch
+
+        # `preprocess` since sentence-transformers 6 (`tokenize` before)
+        features = getattr(self.model, "preprocess", self.model.tokenize)(texts)
+        with torch.set_grad_enabled(grad):
+            embedding = self.model(features)["sentence_embedding"]  # (B, d), mean-pooled
+        return self.head(embedding)  # (B, labels)
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                logits = self._logits(texts[start:start + batch_size], grad=False)
+                out += [self.labels[i] for i in logits.argmax(dim=1).tolist()]
+        return out
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens the encoder reads of each text: what serving it costs."""
+        ids = self.model.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(x) for x in ids]
+
+    def save(self, folder: str | Path) -> None:
+        import torch
+
+        folder = Path(folder)
+        self.model.save(str(folder / "encoder"))
+        torch.save(self.head.state_dict(), folder / HEAD)
+        (folder / LABELS).write_text(json.dumps(
+            {"labels": self.labels, "max_length": self.max_length, "losses": self.losses,
+             "seconds": self.seconds}))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "EncoderClassifier":
+        import torch
+
+        folder = Path(folder)
+        meta = json.loads((folder / LABELS).read_text())
+        model = _sentence_transformer(folder / "encoder", meta["max_length"])
+        head = torch.nn.Linear(_dimension(model), len(meta["labels"]))
+        head.load_state_dict(torch.load(folder / HEAD))
+        classifier = cls(model.eval(), head, meta["labels"], meta["max_length"])
+        classifier.losses, classifier.seconds = meta["losses"], meta["seconds"]
+        return classifier
+
+    @staticmethod
+    def saved(folder: str | Path) -> bool:
+        return (Path(folder) / LABELS).exists()
+
+
+def _sentence_transformer(path: str | Path, max_length: int):
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path), device="cpu" if not _cuda() else None)
+    model.max_seq_length = max_length
+    return model
+
+
+def _dimension(model) -> int:
+    # renamed in sentence-transformers 6
+    return getattr(model, "get_embedding_dimension", model.get_sentence_embedding_dimension)()
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,312 @@
+"""Task runs: every system predicts every test item of a task set; each prediction is appended to
+RUN/records.jsonl as soon as it exists (the same file, manifest and resume rules as question
+runs, so `eval summary` and `report` read both).
+
+Systems of a task run (systems.py parses them):
+- a prompted model, `MODEL` (zero-shot) or `MODEL:shots=4` (the 4 training examples nearest to
+  the input by embedding — retrieval applied to labelled examples); output constrained to the
+  task's JSON schema where the backend can (llama.cpp grammar, OpenAI `response_format`) and
+  parsed strictly: an unparseable answer is a counted failure;
+- `encoder` / `encoder:frozen` (classify): the bundled embedder fine-tuned as a classifier;
+- `finetune:lora` / `finetune:full`: the [finetune] base fine-tuned on the training part with
+  the same prompt, then prompted zero-shot;
+- `baseline:NAME`: the task's no-model baselines.
+With `train_sizes`, each trainable system is also trained on seeded nested subsets of the
+training part and recorded as `SYSTEM@N`: the learning curve."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tunewise.evaluate.runner import RECORDS, EvalError, RunReport, _Writer, load_records
+from tunewise.models.base import ModelError
+from tunewise.systems import SIZE, TRAINED_FOLDER, System
+from tunewise.tasks import task_named
+from tunewise.tasks.base import Item, ParseError, TaskSpec
+
+MANIFEST = "run.json"
+ALL = -1  # a train size: the whole training part
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    max_tokens: int | None = None  # answer budget; None: the task's own
+    max_input_tokens: int = 1536  # what a prompted model reads of one input (and its examples)
+    # examples each learning system is trained on (ALL: the whole training part); one run per size
+    train_sizes: tuple[int, ...] = (-1,)
+    seed: int = 0
+    instruction: str = ""  # added to the task's instruction
+    finetune_epochs: float = 2.0
+    encoder_epochs: int = 4
+
+
+def digest(items: list[Item]) -> str:
+    h = hashlib.sha256()
+    for i in items:
+        h.update(json.dumps([i.id, i.text, i.gold], sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def subsets(train: list[Item], sizes: tuple[int, ...], seed: int) -> dict[int, list[Item]]:
+    """Nested seeded subsets {size: items}: each size's items include the smaller ones'; ALL (or
+    a size beyond the training part) is the whole training part."""
+    order = list(train)
+    random.Random(seed).shuffle(order)
+    wanted = sorted({len(train) if n == ALL or n >= len(train) else n for n in sizes if n})
+    return {n: (list(train) if n == len(train) else order[:n]) for n in wanted}
+
+
+def run_task(ws, task_name: str, systems: list[System], train: list[Item], test: list[Item],
+             out: str | Path, options: TaskOptions = TaskOptions(),
+             on_record: Callable[[dict], None] | None = None,
+             on_status: Callable[[str], None] | None = None) -> RunReport:
+    """Predict every test item with every system into OUT, resuming what OUT holds."""
+    task = task_named(task_name)
+    out = Path(out)
+    spec = task.spec(train + test, options.instruction)
+    _check_manifest(out, task_name, spec, train, test, options)
+    done = load_records(out)
+    writer = _Writer(out / RECORDS)
+    counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
+    say = on_status or (lambda _: None)
+    runner = _Predictors(ws, task, spec, train, out, options, say)
+    try:
+        for system in systems:
+            sizes = subsets(train, options.train_sizes, options.seed) if runner.learns(system) \
+                else {len(train): train}
+            for n, part in sizes.items():
+                name = system.name if n == len(train) else f"{system.name}{SIZE}{n}"
+                todo = [i for i in test if (prev := done.get((name, i.id))) is None
+                        or prev.get("error")]
+                counts["skipped"] += len(test) - len(todo)
+                if on_record:
+                    for _ in range(len(test) - len(todo)):
+                        on_record({})
+                if not todo:
+                    continue
+                predict = runner.predictor(system, name, part)
+                for record in predict(todo):
+                    record = {"system": name, "train_size": n, **_record_base(task_name, record)}
+                    writer.write(record)
+                    counts["failed" if record.get("error") else "answered"] += 1
+                    if on_record:
+                        on_record(record)
+    finally:
+        writer.close()
+    return RunReport(**counts)
+
+
+def _record_base(task_name: str, fields: dict) -> dict:
+    """A task record carries the fields question runs have, so shared code reads both."""
+    return {"task": task_name, "rag": False, "k": 0, "doc_ids": [], "answers": [], "choices": [],
+            "unanswerable": False, "abstained": False, "retrieved": [], "sources": [],
+            "first_token_s": None, "retrieval_s": 0.0, **fields}
+
+
+class _Predictors:
+    """Makes the predict function of each system: (items) -> records, training what must be
+    trained first (into RUN/trained/NAME, reused on resume)."""
+
+    def __init__(self, ws, task, spec: TaskSpec, train: list[Item], out: Path,
+                 options: TaskOptions, say: Callable[[str], None]):
+        self.ws, self.task, self.spec, self.train = ws, task, spec, train
+        self.out, self.options, self.say = out, options, say
+        self._train_vectors = None
+
+    def learns(self, system: System) -> bool:
+        if system.baseline:
+            return any(b.name == system.baseline and b.learns for b in self.task.baselines)
+        return bool(system.trained)
+
+    def predictor(self, system: System, name: str, part: list[Item]):
+        if system.baseline:
+            return self._baseline(system, part)
+        if system.trained in ("encoder", "encoder-frozen"):
+            return self._encoder(system, name, part)
+        if system.trained:
+            model = self._finetuned(system, name, part)
+            return self._prompted(model, 0)
+        return self._prompted(self.ws.model(system.model), system.shots or 0)
+
+    # --- no model -------------------------------------------------------------------------------
+    def _baseline(self, system: System, part: list[Item]):
+        found = [b for b in self.task.baselines if b.name == system.baseline]
+        if not found:
+            raise EvalError(f"{system.name}: not a baseline of the {self.task.name} task; valid: "
+                            + ", ".join(f"baseline:{b.name}" for b in self.task.baselines))
+        baseline = found[0]
+        self.say(f"fitting {system.name} on {len(part)} examples")
+        state = baseline.fit(part, self.spec)
+
+        def predict(items: list[Item]):
+            for item in items:
+                started = time.perf_counter()
+                value = baseline.predict(state, item)
+                yield self._scored(item, self.task.answer_text(self.spec, value), value, None,
+                                   time.perf_counter() - started)
+        return predict
+
+    # --- prompted models --------------------------------------------------------------------------
+    def _prompted(self, model, shots: int):
+        schema = self.task.schema(self.spec)
+        structured = schema is not None and getattr(model.capabilities, "structured", False)
+        budget = self.options.max_tokens or self.task.answer_tokens
+
+        def predict(items: list[Item]):
+            for item in items:
+                messages = self._messages(model, item, self._shots(item, shots))
+                try:
+                    gen = (model.generate(messages, budget, schema=schema) if structured
+                           else model.generate(messages, budget))
+                except ModelError as exc:
+                    yield {"question_id": item.id, "question": item.id, "error": str(exc)}
+                    continue
+                try:
+                    parsed, problem = self.task.parse(self.spec, gen.text), None
+                except ParseError as exc:
+                    parsed, problem = None, str(exc)
+                yield {**self._scored(item, gen.text, parsed, problem, gen.latency_s),
+                       "prompt_tokens": gen.usage.prompt_tokens,
+                       "completion_tokens": gen.usage.completion_tokens, "shots": shots,
+                       "constrained": structured}
+        return predict
+
+    def _messages(self, model, item: Item, shots: list[Item]) -> list[dict]:
+        """The prompt within `max_input_tokens` of input (and the model's window): a long input
+        is cut to its most relevant passages (extract) or its beginning, examples likewise."""
+        limit = min(self.options.max_input_tokens,
+                    model.context_window - (self.options.max_tokens or self.task.answer_tokens) - 64)
+        chars = limit * 4  # about 4 characters a token; checked with the model's count below
+        for _ in range(6):
+            share = chars // (len(shots) + 1)
+            cut = [replace(s, text=self._view(s.text, share)) for s in shots]
+            messages = self.task.messages(self.spec, self._view(item.text, share), cut)
+            if model.count_tokens(messages) <= limit + 200:
+                return messages
+            chars = int(chars * 0.75)
+        return messages
+
+    def _view(self, text: str, chars: int) -> str:
+        if len(text) <= chars:
+            return text
+        if self.spec.keys:
+            return passages_for_keys(text, self.spec.keys, chars, self.ws.embedder)
+        return text[:chars].rsplit(" ", 1)[0]
+
+    def _shots(self, item: Item, k: int) -> list[Item]:
+        """The k training examples nearest to the item (least similar first, so the closest is
+        right before the input)."""
+        if k <= 0:
+            return []
+        if self._train_vectors is None:
+            self.say(f"embedding {len(self.train)} training examples for few-shot prompts")
+            self._train_vectors = self.ws.embedder.embed([t.text[:2000] for t in self.train])
+        query = self.ws.embedder.embed([item.text[:2000]])[0]
+        best = np.argsort(self._train_vectors @ query)[::-1][:k]
+        return [self.train[i] for i in best[::-1] if self.train[i].id != item.id]
+
+    # --- trained systems --------------------------------------------------------------------------
+    def _encoder(self, system: System, name: str, part: list[Item]):
+        from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
+
+        if not self.spec.labels:
+            raise EvalError(f"{system.name}: the encoder classifies; the {self.task.name} task "
+                            "has no labels")
+        folder = self.out / TRAINED_FOLDER / name
+        if EncoderClassifier.saved(folder):
+            classifier = EncoderClassifier.load(folder)
+        else:
+            recipe = EncoderRecipe(epochs=self.options.encoder_epochs, seed=self.options.seed,
+                                   frozen=system.trained == "encoder-frozen")
+            self.say(f"training {name} on {len(part)} examples ({recipe.epochs} epochs)")
+            classifier = EncoderClassifier.fit(part, list(self.spec.labels), recipe)
+            folder.mkdir(parents=True, exist_ok=True)
+            classifier.save(folder)
+
+        def predict(items: list[Item]):
+            started = time.perf_counter()
+            labels = classifier.predict([i.text for i in items])
+            each = (time.perf_counter() - started) / max(1, len(items))
+            tokens = classifier.token_counts([i.text for i in items])
+            for item, label, n in zip(items, labels, tokens):
+                yield {**self._scored(item, label, label, None, each), "prompt_tokens": n,
+                       "train_seconds": round(classifier.seconds, 2)}
+        return predict
+
+    def _finetuned(self, system: System, name: str, part: list[Item]):
+        from tunewise.config import ModelSettings
+        from tunewise.data.formats import Example, write_examples
+        from tunewise.models import make_model
+        from tunewise.train.finetune import finetune, load_recipe
+
+        folder = self.out / TRAINED_FOLDER / name
+        served = folder / "merged"
+        if not (served / "config.json").exists():
+            examples = [Example(tuple((m["role"], m["content"]) for m in self.task.messages(
+                self.spec, self._view(i.text, self.options.max_input_tokens * 4), [])) + (
+                ("assistant", self.task.answer_text(self.spec, i.gold)),)) for i in part]
+            write_examples(folder / "train.jsonl", examples)
+            config = load_recipe(None, method=system.trained, epochs=self.options.finetune_epochs,
+                                 seed=self.options.seed, gguf="none", batch_size=4,
+                                 max_length=self.options.max_input_tokens + 256)
+            self.say(f"fine-tuning {name} ({config.method}) on {len(part)} examples")
+            finetune(folder / "train.jsonl", folder, config)
+        settings = ModelSettings(backend="local", model=str(served), runtime="transformers")
+        return make_model(name, {name: settings})
+
+    def _scored(self, item: Item, text: str, parsed, problem: str | None, seconds: float) -> dict:
+        return {"question_id": item.id, "question": item.id, "text": item.text, "gold": item.gold,
+                "prediction": text, "parsed": parsed, "parse_error": problem,
+                "latency_s": round(seconds, 4), "prompt_tokens": 0, "completion_tokens": 0}
+
+
+def passages_for_keys(text: str, keys: tuple[str, ...], chars: int, embedder) -> str:
+    """The passages of a long document most similar to each key's description, taken in turn
+    (the best for each key, then the second best …) until `chars` are used, in document order:
+    how a model with a small window sees a 20-page contract."""
+    from tunewise.tasks.extract import KNOWN_KEYS
+
+    size = 600
+    pieces = [text[i:i + size] for i in range(0, len(text), size)]
+    vectors = embedder.embed(pieces)
+    queries = embedder.embed([KNOWN_KEYS.get(k, k.replace("_", " ")) for k in keys])
+    rankings = [list(np.argsort(vectors @ q)[::-1]) for q in queries]
+    chosen: list[int] = [0]  # the opening names the parties and often the date
+    while sum(len(pieces[i]) for i in chosen) + size <= chars and any(rankings):
+        for ranking in rankings:
+            while ranking and ranking[0] in chosen:
+                ranking.pop(0)
+            if ranking and sum(len(pieces[i]) for i in chosen) + size <= chars:
+                chosen.append(ranking.pop(0))
+    return "\n…\n".join(pieces[i] for i in sorted(chosen))
+
+
+def _check_manifest(out: Path, task: str, spec: TaskSpec, train: list[Item], test: list[Item],
+                    options: TaskOptions) -> None:
+    """A run folder belongs to one task set and one setup; resuming with others is refused."""
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {"task": task, "spec": spec.to_json(), "questions": len(test),
+              "questions_digest": digest(test), "train": len(train), "train_digest": digest(train),
+              "max_tokens": options.max_tokens, "max_input_tokens": options.max_input_tokens,
+              "seed": options.seed, "instruction": options.instruction,
+              "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs}
+    path = out / MANIFEST
+    if path.exists():
+        have = json.loads(path.read_text())
+        changed = [k for k in wanted if have.get(k) != wanted[k]]
+        if changed:
+            raise EvalError(f"{out} was run with other {', '.join(changed)}; use another --out "
+                            "to start a new run")
+    manifest = {**wanted, "train_sizes": list(options.train_sizes),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str))
+    tmp.replace(path)

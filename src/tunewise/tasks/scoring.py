@@ -1,0 +1,97 @@
+"""Scores of a task run from its records: each record's counts (the task's `counts`), each
+metric with a bootstrap interval over items, paired comparisons by approximate randomization,
+the confusion matrix and the learning curve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tunewise.evaluate.stats import Comparison, Estimate, bootstrap_counts, paired_counts
+from tunewise.systems import SIZE
+from tunewise.tasks import task_named
+from tunewise.tasks.base import Item, Metric, TaskSpec
+
+
+def spec_of(manifest: dict) -> TaskSpec:
+    s = manifest.get("spec", {})
+    return TaskSpec(manifest["task"], tuple(s.get("labels", ())), tuple(s.get("keys", ())),
+                    s.get("instruction", ""))
+
+
+def metrics_of(manifest: dict) -> tuple[Metric, ...]:
+    return task_named(manifest["task"]).metrics_for(spec_of(manifest))
+
+
+def _counts(task, spec: TaskSpec, records: list[dict]) -> tuple[list[str], np.ndarray]:
+    """(count names, items × counts) of the answered records, in record order."""
+    rows = [task.counts(spec, Item(r["question_id"], r.get("text", ""), r["gold"]), r["parsed"])
+            for r in records]
+    names = sorted({k for row in rows for k in row})
+    return names, np.array([[row.get(k, 0.0) for k in names] for row in rows]).reshape(
+        len(rows), len(names))
+
+
+def estimates(manifest: dict, records: list[dict], seed: int = 0) -> dict[str, Estimate]:
+    """Every metric of one system's answered records."""
+    task, spec = task_named(manifest["task"]), spec_of(manifest)
+    ok = [r for r in records if not r.get("error")]
+    if not ok:
+        return {}
+    names, matrix = _counts(task, spec, ok)
+    return {m.name: bootstrap_counts(matrix, names, m.compute, seed)
+            for m in task.metrics_for(spec)}
+
+
+def compare(manifest: dict, a: str, b: str, records_a: list[dict], records_b: list[dict],
+            seed: int = 0) -> list[Comparison]:
+    """A − B on every metric, over the items both answered."""
+    task, spec = task_named(manifest["task"]), spec_of(manifest)
+    by_b = {r["question_id"]: r for r in records_b if not r.get("error")}
+    both = [(r, by_b[r["question_id"]]) for r in records_a
+            if not r.get("error") and r["question_id"] in by_b]
+    if not both:
+        return []
+    names_a, counts_a = _counts(task, spec, [x for x, _ in both])
+    names_b, counts_b = _counts(task, spec, [y for _, y in both])
+    names = sorted(set(names_a) | set(names_b))
+    counts_a, counts_b = _aligned(names, names_a, counts_a), _aligned(names, names_b, counts_b)
+    return [paired_counts(m.name, a, b, counts_a, counts_b, names, m.compute, seed)
+            for m in task.metrics_for(spec)]
+
+
+def _aligned(names: list[str], have: list[str], matrix: np.ndarray) -> np.ndarray:
+    out = np.zeros((matrix.shape[0], len(names)))
+    for j, n in enumerate(have):
+        out[:, names.index(n)] = matrix[:, j]
+    return out
+
+
+def confusion(manifest: dict, records: list[dict]) -> list[list[int]] | None:
+    """Classify runs: gold × predicted label counts (last column: unparseable answers)."""
+    if manifest["task"] != "classify":
+        return None
+    from tunewise.tasks.classify import confusion as matrix
+
+    return matrix(spec_of(manifest), [(r["gold"], r["parsed"]) for r in records
+                                      if not r.get("error")])
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    system: str  # the trained system, without its size
+    examples: int
+    quality: Estimate
+
+
+def learning_curve(systems: dict[str, Estimate], sizes: dict[str, int]) -> list[CurvePoint]:
+    """The points of the learning curve: every trained system at every size it was run with
+    (`systems`: run system name -> estimate on the primary metric; `sizes`: -> train size)."""
+    points = []
+    grouped = {name.split(SIZE)[0] for name in systems if SIZE in name}
+    for name, estimate in systems.items():
+        base = name.split(SIZE)[0]
+        if base in grouped and name in sizes:
+            points.append(CurvePoint(base, sizes[name], estimate))
+    return sorted(points, key=lambda p: (p.system, p.examples))

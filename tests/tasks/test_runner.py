@@ -1,0 +1,99 @@
+"""Task runs end to end: a prompted API model (constrained by a JSON schema, parsed strictly),
+few-shot examples chosen by embedding, the bundled model under a llama.cpp grammar, a trained
+encoder with its learning curve, the task's baselines — into records, a summary and a report."""
+
+import json
+
+import pytest
+
+from tests.evaluate.scripted import ScriptedModel, last_user, with_api_model
+from tests.models.chat_server import ChatServer
+from tests.tasks.conftest import DOWN, UP, sentiment_items
+from tunewise.config import Settings
+from tunewise.evaluate.runner import load_records
+from tunewise.evaluate.summary import summarize
+from tunewise.report.build import build_report
+from tunewise.report.render import write_report
+from tunewise.systems import parse_systems
+from tunewise.tasks import classify
+from tunewise.tasks.runner import TaskOptions, run_task
+from tunewise.workspace import Workspace
+
+
+def keyword_classifier(messages):
+    """Right by the sentence's words, except on quarter 4, where it answers off the schema."""
+    text = last_user(messages)
+    if "quarter 4" in text:
+        return "I think this one is rather good news."
+    label = ("positive" if any(p in text for p in UP) else
+             "negative" if any(p in text for p in DOWN) else "neutral")
+    return json.dumps({"label": label})
+
+
+@pytest.fixture
+def task_ws(tmp_path, embedder, local_model):
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}"),
+                   embedder=embedder, models={"local": local_model})
+    with ChatServer(ScriptedModel(keyword_classifier), parallel=True) as server:
+        api = with_api_model(ws, "api", server.base_url)
+        api.server = server
+        yield api
+
+
+def test_a_classify_run_measures_prompted_trained_and_baseline_systems(task_ws, tmp_path):
+    train, test = sentiment_items(30, seed=1), sentiment_items(12, seed=2)
+    systems = parse_systems("api,api:shots=2,encoder:frozen,baseline:tfidf,baseline:majority")
+    out = tmp_path / "run"
+    options = TaskOptions(train_sizes=(6, -1), encoder_epochs=3)
+    report = run_task(task_ws, "classify", systems, train, test, out, options)
+    # api and api:shots=2 (12 each), encoder:frozen and tfidf at 6 and 30 examples, majority
+    assert report.answered == 12 * 7 and report.failed == 0
+    records = load_records(out)
+    shown = [json.loads(json.dumps(r)) for r in task_ws.server.requests]
+    schema = shown[0]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["label"]["enum"] == ["negative", "neutral", "positive"]
+    assert max(len(r["messages"]) for r in shown) == 2 + 2 * 2  # system, 2 examples, input
+    quarter4 = [r for r in records.values() if r["system"] == "api" and "quarter 4" in r["text"]]
+    assert quarter4 and all(r["parsed"] is None and r["parse_error"] for r in quarter4)
+
+    summary = summarize(out)
+    by = {s.system: s.metrics for s in summary.systems}
+    assert set(by) == {"api", "api:shots=2", "encoder:frozen", "encoder:frozen@6",
+                       "baseline:tfidf", "baseline:tfidf@6", "baseline:majority"}
+    unparseable = by["api"]["unparseable"].mean
+    assert unparseable == pytest.approx(len(quarter4) / 12)
+    assert by["api"]["accuracy"].mean == pytest.approx(1 - unparseable)
+    assert by["baseline:majority"]["macro_f1"].mean < 0.3
+    assert summary.metric_names()[:3] == ["accuracy", "macro_f1", "unparseable"]
+
+    built = build_report(out, task_ws.settings)
+    assert built.metric == "macro_f1"
+    assert "encoder:frozen@6" not in {c.system for c in built.candidates}
+    assert {p.examples for p in built.task.curve} == {6, 30}
+    assert any(n.startswith("encoder:frozen") for n in built.task.notes)
+    assert built.task.confusions["api"][0][-1] + built.task.confusions["api"][1][-1] \
+        + built.task.confusions["api"][2][-1] == len(quarter4)
+    html, md = write_report(built, tmp_path / "report")
+    assert "how many labels does training need" in md.read_text().lower()
+    assert (tmp_path / "report" / "report-learning-curve.svg").exists()
+
+    again = run_task(task_ws, "classify", systems, train, test, out, options)
+    assert (again.answered, again.skipped) == (0, 12 * 7)
+
+
+def test_the_bundled_model_under_a_grammar_always_names_a_valid_label(task_ws, tmp_path):
+    train, test = sentiment_items(9, seed=1), sentiment_items(4, seed=3)
+    run_task(task_ws, "classify", parse_systems("local"), train, test, tmp_path / "run")
+    records = [r for r in load_records(tmp_path / "run").values() if r["system"] == "local"]
+    assert len(records) == 4
+    assert all(r["constrained"] and r["parsed"] in classify.spec(train).labels for r in records)
+
+
+def test_a_resumed_run_with_another_training_part_is_refused(task_ws, tmp_path):
+    from tunewise.evaluate.runner import EvalError
+
+    systems = parse_systems("baseline:majority")
+    test = sentiment_items(6, seed=2)
+    run_task(task_ws, "classify", systems, sentiment_items(9, seed=1), test, tmp_path / "run")
+    with pytest.raises(EvalError, match="train"):
+        run_task(task_ws, "classify", systems, sentiment_items(12, seed=1), test, tmp_path / "run")
