@@ -26,7 +26,7 @@ COMMANDS = _commands()
 
 def test_the_tree_is_what_the_readme_lists():
     assert COMMANDS == sorted([
-        "ask", "chat", "cost", "data import", "data paraphrase", "data stats", "data synth",
+        "ask", "chat", "cost", "data from-task", "data import", "data paraphrase", "data stats", "data synth",
         "eval prepare",
         "eval retrieval", "eval run", "eval summary", "finetune", "ingest", "pretrain", "remove",
         "report", "search", "serve", "stats", "store copy", "tokenizer train"])
@@ -55,6 +55,8 @@ def _bad_arguments(tmp):
         "stats": [["--store", "mysql://db/docs"], ["--config", missing]],
         "serve": [["--host", "0.0.0.0", *store]],
         "eval prepare": [[missing, "--out", str(tmp / "p")],
+                         [str(QUESTIONS), "--out", str(tmp / "p"), "--task", "translate"],
+                         [str(QUESTIONS), "--out", str(tmp / "p"), "--task", "classify"],
                          [str(QUESTIONS), "--out", str(tmp / "p"), "--dev-fraction", "2"],
                          [str(QUESTIONS), "--out", str(tmp / "p"), "--format", "csv"]],
         "eval run": [["--systems", "+rag", "--questions", str(QUESTIONS), "--out", str(tmp / "r")],
@@ -66,6 +68,8 @@ def _bad_arguments(tmp):
         "data import": [[missing, "--out", str(tmp / "d")],
                         [str(QUESTIONS), "--out", str(tmp / "d"), "--val-fraction", "1.5"]],
         "data stats": [[missing]],
+        "data from-task": [[missing, "--out", str(tmp / "d.jsonl")],
+                           [str(QUESTIONS), "--out", str(tmp / "d.jsonl")]],
         "data synth": [["--teacher", "nope", "--out", str(tmp / "s.jsonl"), *store]],
         "data paraphrase": [["--teacher", "nope", "--out", str(tmp / "p.jsonl"), *store],
                             ["--copies", "0", "--out", str(tmp / "p.jsonl"), *store]],

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from tests.tasks.conftest import contract
 from tunewise.tasks import extract
 from tunewise.tasks.base import Item, ParseError, TaskSpec
-from tests.tasks.conftest import contract
 
 SPEC = TaskSpec("extract", keys=("effective_date", "jurisdiction", "party", "term"))
 

@@ -12,12 +12,16 @@ from rich.table import Table
 
 from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out, settings_for
 from tunewise.data.clean import length_stats
-from tunewise.data.formats import FORMATS, load_examples
+from tunewise.data.formats import FORMATS, load_examples, write_examples
 from tunewise.data.prepare import import_data
 from tunewise.data.synth import synthesize
+from tunewise.tasks import task_named
+from tunewise.tasks.datasets import load_items
+from tunewise.tasks.runner import instruction_examples, view
 from tunewise.workspace import Workspace
 
-app = typer.Typer(help="Instruction data for fine-tuning: import, stats, synth.",
+app = typer.Typer(help="Instruction data for fine-tuning: import, from-task, stats, synth, "
+                  "paraphrase.",
                        no_args_is_help=True, rich_markup_mode="markdown")
 
 
@@ -47,6 +51,36 @@ def import_cmd(
                   f"{report.exact_duplicates} exact and {report.near_duplicates} near duplicates "
                   f"dropped | wrote {out_dir}/train.jsonl ({report.train}), "
                   f"{out_dir}/val.jsonl ({report.validation})")
+
+
+@app.command("from-task")
+def from_task_cmd(
+    items: Annotated[Path, typer.Argument(help="A task set's training part (train.jsonl of "
+                                          "`eval prepare --task …`).")],
+    out_file: Annotated[Path, typer.Option("--out", help="Chat examples (JSONL) for "
+                                           "`tunewise finetune --data`.")],
+    max_input_tokens: Annotated[int, typer.Option(
+        min=64, help="What the model reads of an input, as `eval run` cuts it.")] = 1536,
+    config: ConfigOpt = None,
+) -> None:
+    """Instruction data from labelled examples: each item in the exact prompt `eval run` asks a
+    model with, its gold label, fields or summary as the answer.
+
+    Fine-tune on it, then measure the registered model as a prompted system beside the others
+    (`eval run` does both in one go with `--systems finetune:lora`).
+
+    Example: `tunewise data from-task eval/fpb/train.jsonl --out data/fpb.jsonl`
+    """
+    name, loaded = load_items(items)
+    task = task_named(name)
+    spec = task.spec(loaded)
+    with Workspace(settings_for(config, None)) as ws:
+        examples = instruction_examples(task, spec, loaded,
+                                        lambda text, chars: view(text, chars, spec, ws.embedder),
+                                        max_input_tokens * 4)
+    write_examples(out_file, examples)
+    console.print(f"wrote {len(examples)} {name} examples to {out_file}; next: tunewise finetune "
+                  f"--data {out_file} --out ft/{name}")
 
 
 @app.command("stats")

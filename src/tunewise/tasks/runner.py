@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -195,11 +196,7 @@ class _Predictors:
         return messages
 
     def _view(self, text: str, chars: int) -> str:
-        if len(text) <= chars:
-            return text
-        if self.spec.keys:
-            return passages_for_keys(text, self.spec.keys, chars, self.ws.embedder)
-        return text[:chars].rsplit(" ", 1)[0]
+        return view(text, chars, self.spec, self.ws.embedder)
 
     def _shots(self, item: Item, k: int) -> list[Item]:
         """The k training examples nearest to the item (least similar first, so the closest is
@@ -243,29 +240,56 @@ class _Predictors:
 
     def _finetuned(self, system: System, name: str, part: list[Item]):
         from tunewise.config import ModelSettings
-        from tunewise.data.formats import Example, write_examples
+        from tunewise.data.formats import write_examples
         from tunewise.models import make_model
         from tunewise.train.finetune import finetune, load_recipe
 
         folder = self.out / TRAINED_FOLDER / name
-        served = folder / "merged"
-        if not (served / "config.json").exists():
-            examples = [Example(tuple((m["role"], m["content"]) for m in self.task.messages(
-                self.spec, self._view(i.text, self.options.max_input_tokens * 4), [])) + (
-                ("assistant", self.task.answer_text(self.spec, i.gold)),)) for i in part]
+        if not (folder / "finetune.json").exists():
+            examples = instruction_examples(self.task, self.spec, part, self._view,
+                                            self.options.max_input_tokens * 4)
             write_examples(folder / "train.jsonl", examples)
+            # registered as a model (`ask --model`, `serve`) under the run's and system's name
             config = load_recipe(None, method=system.trained, epochs=self.options.finetune_epochs,
-                                 seed=self.options.seed, gguf="none", batch_size=4,
+                                 seed=self.options.seed, batch_size=4, name=_model_name(folder),
                                  max_length=self.options.max_input_tokens + 256)
             self.say(f"fine-tuning {name} ({config.method}) on {len(part)} examples")
             finetune(folder / "train.jsonl", folder, config)
-        settings = ModelSettings(backend="local", model=str(served), runtime="transformers")
-        return make_model(name, {name: settings})
+        # the GGUF export runs on llama.cpp, which also constrains the answer to the schema
+        gguf = folder / "model.gguf"
+        served = gguf if gguf.exists() else folder / "merged"
+        return make_model(name, {name: ModelSettings(backend="local", model=str(served))})
 
     def _scored(self, item: Item, text: str, parsed, problem: str | None, seconds: float) -> dict:
         return {"question_id": item.id, "question": item.id, "text": item.text, "gold": item.gold,
                 "prediction": text, "parsed": parsed, "parse_error": problem,
                 "latency_s": round(seconds, 4), "prompt_tokens": 0, "completion_tokens": 0}
+
+
+def instruction_examples(task, spec: TaskSpec, items: list[Item],
+                         read: Callable[[str, int], str], chars: int) -> list:
+    """Chat examples in the exact zero-shot prompt a task run asks with, the gold answer as the
+    assistant's turn: what fine-tuning on a task trains on (each input through `read`)."""
+    from tunewise.data.formats import Example
+
+    return [Example(tuple((m["role"], m["content"]) for m in task.messages(
+        spec, read(i.text, chars), [])) + (("assistant", task.answer_text(spec, i.gold)),),
+        meta={"id": i.id}) for i in items]
+
+
+def _model_name(folder: Path) -> str:
+    """`RUN/trained/finetune:lora@100` -> `RUN-finetune-lora-100`: a model name to register."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{folder.parent.parent.name}-{folder.name}")
+
+
+def view(text: str, chars: int, spec: TaskSpec, embedder) -> str:
+    """What a model with a small window reads of `text`: all of it when it fits, else its
+    passages most like each key (extract) or its beginning."""
+    if len(text) <= chars:
+        return text
+    if spec.keys:
+        return passages_for_keys(text, spec.keys, chars, embedder)
+    return text[:chars].rsplit(" ", 1)[0]
 
 
 def passages_for_keys(text: str, keys: tuple[str, ...], chars: int, embedder) -> str:
