@@ -30,22 +30,33 @@ def keyword_classifier(messages):
     return json.dumps({"label": label})
 
 
-@pytest.fixture
-def task_ws(tmp_path, embedder, local_model):
-    ws = Workspace(Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}"),
-                   embedder=embedder, models={"local": local_model})
+SYSTEMS = "api,api:shots=2,encoder:frozen,baseline:tfidf,baseline:majority"
+OPTIONS = TaskOptions(train_sizes=(6, -1), encoder_epochs=3)
+
+
+@pytest.fixture(scope="module")
+def task_ws(tmp_path_factory, embedder, local_model):
+    path = tmp_path_factory.mktemp("tasks") / "s.db"
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{path}"), embedder=embedder,
+                   models={"local": local_model})
     with ChatServer(ScriptedModel(keyword_classifier), parallel=True) as server:
         api = with_api_model(ws, "api", server.base_url)
         api.server = server
         yield api
 
 
-def test_a_classify_run_measures_prompted_trained_and_baseline_systems(task_ws, tmp_path):
-    train, test = sentiment_items(30, seed=1), sentiment_items(12, seed=2)
-    systems = parse_systems("api,api:shots=2,encoder:frozen,baseline:tfidf,baseline:majority")
-    out = tmp_path / "run"
-    options = TaskOptions(train_sizes=(6, -1), encoder_epochs=3)
-    report = run_task(task_ws, "classify", systems, train, test, out, options)
+@pytest.fixture(scope="module")
+def classify_run(task_ws, tmp_path_factory):
+    """(run folder, what run_task reported): five systems, two training sizes, 12 test items."""
+    out = tmp_path_factory.mktemp("classify") / "run"
+    report = run_task(task_ws, "classify", parse_systems(SYSTEMS), sentiment_items(30, seed=1),
+                      sentiment_items(12, seed=2), out, OPTIONS)
+    return out, report
+
+
+def test_a_classify_run_measures_prompted_trained_and_baseline_systems(task_ws, classify_run,
+                                                                        tmp_path):
+    out, report = classify_run
     # api and api:shots=2 (12 each), encoder:frozen and tfidf at 6 and 30 examples, majority
     assert report.answered == 12 * 7 and report.failed == 0
     records = load_records(out)
@@ -77,8 +88,29 @@ def test_a_classify_run_measures_prompted_trained_and_baseline_systems(task_ws, 
     assert "how many labels does training need" in md.read_text().lower()
     assert (tmp_path / "report" / "report-learning-curve.svg").exists()
 
-    again = run_task(task_ws, "classify", systems, train, test, out, options)
+    again = run_task(task_ws, "classify", parse_systems(SYSTEMS), sentiment_items(30, seed=1),
+                     sentiment_items(12, seed=2), out, OPTIONS)
     assert (again.answered, again.skipped) == (0, 12 * 7)
+
+
+def test_a_task_report_shows_its_learning_curve_and_confusion_matrices_in_chromium(
+        task_ws, classify_run, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import chromium
+
+    html_path, _ = write_report(build_report(classify_run[0], task_ws.settings), tmp_path)
+    with chromium() as browser:
+        browser.get(html_path.as_uri())
+        section = browser.find_element(By.CSS_SELECTOR, "#task")
+        assert section.is_displayed() and "how many labels" in section.text.lower()
+        assert "encoder:frozen" in section.text  # the learning-curve sentence
+        curve = section.find_element(By.CSS_SELECTOR, "figure svg")
+        assert curve.size["width"] > 400 and len(curve.find_elements(By.CSS_SELECTOR, "path")) > 5
+        matrices = section.find_elements(By.CSS_SELECTOR, "figure.confusion svg")
+        assert len(matrices) == 5 and all(m.is_displayed() and m.size["height"] > 100
+                                          for m in matrices)
+        assert "(unparseable)" in matrices[0].text
 
 
 def test_the_bundled_model_under_a_grammar_always_names_a_valid_label(task_ws, tmp_path):

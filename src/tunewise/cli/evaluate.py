@@ -31,7 +31,7 @@ from tunewise.evaluate.runner import run_eval
 from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
 from tunewise.objects import parse_where
 from tunewise.systems import parse_systems
-from tunewise.tasks import ALL, task_named
+from tunewise.tasks import ALL, metric_help, task_named
 from tunewise.tasks.datasets import load_items, prepare_task, task_of
 from tunewise.tasks.runner import ALL as ALL_EXAMPLES
 from tunewise.tasks.runner import TaskOptions, run_task, subsets
@@ -238,7 +238,19 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
     _print_summary(summarize(out_dir))
 
 
-@app.command("summary")
+SUMMARY_HELP = """Metrics per system with bootstrap 95% intervals, and paired comparisons that say
+whether a difference is significant.
+
+Question sets: em, f1, rouge_l, contains (answer text), accuracy (choices), abstention,
+recall/mrr/ndcg@k (retrieval), judge_correct/judge_faithful (with --judge). Task sets:
+
+""" + "\n".join(f"- {line}" for line in metric_help().splitlines()) + """
+
+Example: `tunewise eval summary runs/xquad --output markdown`
+"""
+
+
+@app.command("summary", help=SUMMARY_HELP)
 def summary_cmd(
     run: Annotated[Path, typer.Argument(help="A run folder written by `tunewise eval run`.")],
     output: Annotated[str, typer.Option("--output", "-o", help="table, markdown or json.")] = "table",
@@ -246,11 +258,6 @@ def summary_cmd(
         help="Two systems to compare, A,B (default: each against the first).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap resampling.")] = 0,
 ) -> None:
-    """Metrics per system with bootstrap 95% intervals, and paired comparisons that say whether
-    a difference is significant.
-
-    Example: `tunewise eval summary runs/xquad --output markdown`
-    """
     pair = tuple(compare.split(",")) if compare else None
     if pair is not None and len(pair) != 2:
         raise typer.BadParameter("give two systems: A,B", param_hint="--compare")

@@ -97,6 +97,12 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)
     report.provenance = _provenance(run, summary, prices, settings)
+    if summary.task != "qa":
+        report.provenance += [f"{m.name}: {m.description}" for m in metrics_of(summary.manifest)
+                              if m.name in summary.metric_names() and "[" not in m.name]
+        report.provenance.append("task metrics are computed over the whole test part; their "
+                                 "differences are tested by approximate randomization (each "
+                                 "item's two outputs swapped at random)")
     if settings.cost.target_size and recommended.cheapest:
         size = model_size(settings.cost.target_size)
         report.target_size = size.name

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tunewise.tasks.base import Item, TaskError
@@ -38,6 +38,8 @@ class EncoderClassifier:
         self.model, self.head, self.labels, self.max_length = model, head, labels, max_length
         self.losses: list[float] = []  # mean training loss of each epoch
         self.seconds = 0.0
+        self.tokens = 0  # real (non-padding) tokens trained on, all epochs: what training cost
+        self.recipe: EncoderRecipe | None = None
 
     @classmethod
     def fit(cls, items: list[Item], labels: list[str], recipe: EncoderRecipe,
@@ -51,6 +53,7 @@ class EncoderClassifier:
         dimension = _dimension(model)
         head = torch.nn.Linear(dimension, len(labels))
         classifier = cls(model, head, labels, recipe.max_length)
+        classifier.recipe = recipe
         index = {x: i for i, x in enumerate(labels)}
         unknown = {str(i.gold) for i in items} - set(index)
         if unknown:
@@ -87,6 +90,8 @@ class EncoderClassifier:
 
         # `preprocess` since sentence-transformers 6 (`tokenize` before)
         features = getattr(self.model, "preprocess", self.model.tokenize)(texts)
+        if self.model.training or grad:
+            self.tokens += int(features["attention_mask"].sum())
         with torch.set_grad_enabled(grad):
             embedding = self.model(features)["sentence_embedding"]  # (B, d), mean-pooled
         return self.head(embedding)  # (B, labels)
@@ -115,6 +120,15 @@ class EncoderClassifier:
         (folder / LABELS).write_text(json.dumps(
             {"labels": self.labels, "max_length": self.max_length, "losses": self.losses,
              "seconds": self.seconds}))
+        if self.recipe is not None:  # what the cost model prices a fine-tune by (cost/systems.py)
+            parameters = sum(p.numel() for p in self.model.parameters())
+            (folder / "finetune.json").write_text(json.dumps({
+                # a frozen encoder runs forward only (2·N a token); priced as a frozen base
+                # (4·N, "lora"), an upper bound
+                "config": {**asdict(self.recipe), "objective": "classify",
+                           "method": "lora" if self.recipe.frozen else "full"},
+                "result": {"tokens": self.tokens, "seconds": self.seconds,
+                           "parameters": parameters, "losses": self.losses}}, indent=2))
 
     @classmethod
     def load(cls, folder: str | Path) -> "EncoderClassifier":
