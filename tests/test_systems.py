@@ -26,3 +26,24 @@ def test_systems_parse_with_their_options():
 def test_without_models_any_name_parses_for_price_table_apis():
     assert parse_system("gpt-4o-mini+rag:k=2") == System("gpt-4o-mini+rag:k=2", "gpt-4o-mini", True, 2)
     assert [s.model for s in parse_systems(["a", "b+rag"])] == ["a", "b"]
+
+
+def test_task_systems_parse_shots_views_trained_systems_and_baselines():
+    s = parse_system("local:shots=4:view=head", {"local": ModelSettings()})
+    assert (s.model, s.rag, s.shots, s.view) == ("local", False, 4, "head")
+    assert parse_system("encoder").trained == "encoder"
+    assert parse_system("encoder:frozen").trained == "encoder-frozen"
+    assert parse_system("finetune:lora").trained == "lora"
+    assert parse_system("baseline:tfidf").baseline == "tfidf"
+    for bad, message in [("local:shots=-1", "0 or more"), ("local:view=tail", "bad option"),
+                         ("baseline:tf idf", "baseline:NAME")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_system(bad)
+
+
+def test_a_question_run_refuses_task_systems_and_unknown_baselines(tmp_path):
+    from tunewise.evaluate.runner import EvalError, run_eval
+
+    for spec in ("baseline:tfidf", "encoder", "local:shots=2"):
+        with pytest.raises(EvalError, match=spec.split(":")[0]):
+            run_eval(None, [parse_system(spec)], [], tmp_path / "r")

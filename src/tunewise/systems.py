@@ -2,7 +2,8 @@
 its one parser. Evaluation, the cost model, the report and the server all take systems.
 
 Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`; `NAME:shots=4` (a
-prompted model shown the 4 nearest labelled examples, for tasks); the systems a task run trains
+prompted model shown the 4 nearest labelled examples, for tasks; `:view=head` reads the start of
+a long document instead of its passages most like each key); the systems a task run trains
 (tasks/runner.py): `encoder`, `encoder:frozen`, `finetune:lora`, `finetune:full`; and the
 trivial baselines every run measures beside them: `baseline:majority`, `baseline:abstain`,
 `baseline:extractive` for questions (evaluate/baselines.py), each task's own for tasks
@@ -21,6 +22,7 @@ BASELINES = ("majority", "abstain", "extractive")  # of question runs; tasks nam
 # systems a task run trains on its training part: name as written -> what is trained
 TRAINED = {"encoder": "encoder", "encoder:frozen": "encoder-frozen", "finetune:lora": "lora",
            "finetune:full": "full"}
+VIEWS = ("passages", "head")  # how a task's long input is cut to a model's window
 TRAINED_FOLDER = "trained"  # RUN/trained/SYSTEM: what a task run trained for SYSTEM
 SIZE = "@"  # `encoder@100`: a trained system at one point of its learning curve (100 examples)
 
@@ -40,6 +42,7 @@ class System:
     baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive …
     shots: int | None = None  # tasks: labelled examples shown in the prompt (nearest first)
     trained: str = ""  # tasks: encoder | encoder-frozen | lora | full, trained by the run
+    view: str = ""  # tasks: how a long input is cut to fit: passages (per key; default) | head
 
     def __str__(self) -> str:
         return self.name
@@ -69,16 +72,22 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     for option in options:
         key, _, value = option.partition("=")
         try:
-            values[key] = {"k": int, "threshold": float, "shots": int}[key](value)
+            values[key] = {"k": int, "threshold": float, "shots": int, "view": _view}[key](value)
         except (KeyError, ValueError):
             raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X "
-                              "(after +rag), shots=N") from None
-    if set(values) - {"shots"} and not plus:
+                              "(after +rag), shots=N, view=passages|head") from None
+    if set(values) - {"shots", "view"} and not plus:
         raise ConfigError(f"system {spec!r}: k and threshold need '+rag'")
     if values.get("shots", 0) < 0:
         raise ConfigError(f"system {spec!r}: shots must be 0 or more")
     return System(spec, model, bool(plus), values.get("k"), values.get("threshold"),
-                  shots=values.get("shots"))
+                  shots=values.get("shots"), view=values.get("view", ""))
+
+
+def _view(value: str) -> str:
+    if value not in VIEWS:
+        raise ValueError(value)
+    return value
 
 
 def parse_systems(specs: str | Iterable[str], models: Iterable[str] | None = None) -> list[System]:

@@ -135,7 +135,7 @@ class _Predictors:
         if system.trained:
             model = self._finetuned(system, name, part)
             return self._prompted(model, 0)
-        return self._prompted(self.ws.model(system.model), system.shots or 0)
+        return self._prompted(self.ws.model(system.model), system.shots or 0, system.view)
 
     # --- no model -------------------------------------------------------------------------------
     def _baseline(self, system: System, part: list[Item]):
@@ -156,14 +156,14 @@ class _Predictors:
         return predict
 
     # --- prompted models --------------------------------------------------------------------------
-    def _prompted(self, model, shots: int):
+    def _prompted(self, model, shots: int, how: str = ""):
         schema = self.task.schema(self.spec)
         structured = schema is not None and getattr(model.capabilities, "structured", False)
         budget = self.options.max_tokens or self.task.answer_tokens
 
         def predict(items: list[Item]):
             for item in items:
-                messages = self._messages(model, item, self._shots(item, shots))
+                messages = self._messages(model, item, self._shots(item, shots), how)
                 try:
                     gen = (model.generate(messages, budget, schema=schema) if structured
                            else model.generate(messages, budget))
@@ -180,7 +180,7 @@ class _Predictors:
                        "constrained": structured}
         return predict
 
-    def _messages(self, model, item: Item, shots: list[Item]) -> list[dict]:
+    def _messages(self, model, item: Item, shots: list[Item], how: str = "") -> list[dict]:
         """The prompt within `max_input_tokens` of input (and the model's window): a long input
         is cut to its most relevant passages (extract) or its beginning, examples likewise."""
         limit = min(self.options.max_input_tokens,
@@ -188,15 +188,15 @@ class _Predictors:
         chars = limit * 4  # about 4 characters a token; checked with the model's count below
         for _ in range(6):
             share = chars // (len(shots) + 1)
-            cut = [replace(s, text=self._view(s.text, share)) for s in shots]
-            messages = self.task.messages(self.spec, self._view(item.text, share), cut)
+            cut = [replace(s, text=self._view(s.text, share, how)) for s in shots]
+            messages = self.task.messages(self.spec, self._view(item.text, share, how), cut)
             if model.count_tokens(messages) <= limit + 200:
                 return messages
             chars = int(chars * 0.75)
         return messages
 
-    def _view(self, text: str, chars: int) -> str:
-        return view(text, chars, self.spec, self.ws.embedder)
+    def _view(self, text: str, chars: int, how: str = "") -> str:
+        return view(text, chars, self.spec, self.ws.embedder, how)
 
     def _shots(self, item: Item, k: int) -> list[Item]:
         """The k training examples nearest to the item (least similar first, so the closest is
@@ -282,12 +282,12 @@ def _model_name(folder: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{folder.parent.parent.name}-{folder.name}")
 
 
-def view(text: str, chars: int, spec: TaskSpec, embedder) -> str:
+def view(text: str, chars: int, spec: TaskSpec, embedder, how: str = "") -> str:
     """What a model with a small window reads of `text`: all of it when it fits, else its
-    passages most like each key (extract) or its beginning."""
+    passages most like each key (extract; `how` "head": its beginning) or its beginning."""
     if len(text) <= chars:
         return text
-    if spec.keys:
+    if spec.keys and how != "head":
         return passages_for_keys(text, spec.keys, chars, embedder)
     return text[:chars].rsplit(" ", 1)[0]
 
