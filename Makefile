@@ -64,6 +64,9 @@ bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 co
 	$(BIN)/python bench/pubmedqa_finetune.py
 	$(BIN)/python -m pip install --quiet bm25s  # the page baseline of the next script
 	$(BIN)/python bench/financebench_retrieval.py
+	$(BIN)/python bench/task_eval.py phrasebank
+	$(BIN)/python bench/task_eval.py kleister
+	$(BIN)/python bench/task_eval.py pubmedqa
 	$(BIN)/python bench/gpu_training.py --tiny  # on a GPU machine: without --tiny
 
 clean:
