@@ -92,10 +92,11 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
                     candidates, recommended, [], [], prices=prices, baselines=baselines,
                     floor=floor, qualified=bool(qualified))
     report.failures = failure_split(run, metric)
-    if summary.task != "qa":
-        report.task = task_findings(run, summary, metric)
+    report.task = task_findings(run, summary, metric) if summary.task != "qa" else None
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)
+    if report.task is not None:  # how the choice depends on the labels one has
+        report.changes += report.task.notes
     report.provenance = _provenance(run, summary, prices, settings)
     if summary.task != "qa":
         report.provenance += [f"{m.name}: {m.description}" for m in metrics_of(summary.manifest)
