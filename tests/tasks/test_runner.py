@@ -129,3 +129,68 @@ def test_a_resumed_run_with_another_training_part_is_refused(task_ws, tmp_path):
     run_task(task_ws, "classify", systems, sentiment_items(9, seed=1), test, tmp_path / "run")
     with pytest.raises(EvalError, match="train"):
         run_task(task_ws, "classify", systems, sentiment_items(12, seed=1), test, tmp_path / "run")
+
+
+def contract_items(n: int, seed: int):
+    import random
+
+    from tests.tasks.conftest import contract
+    from tunewise.tasks.base import Item
+
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        a, b = rng.choice(["Acme Corp", "Globex Inc", "Initech LLC"]), rng.choice(["Jane Roe", "John Smith"])
+        state, years = rng.choice(["Delaware", "New York", "Oregon"]), rng.randint(1, 5)
+        items.append(Item(f"c{seed}-{i}", contract(a, b, f"May {i + 1}, 2020", years, state),
+                          {"party": [a, b], "jurisdiction": [state], "term": [f"{years} years"],
+                           "effective_date": [f"2020-05-{i + 1:02d}"]}))
+    return items
+
+
+def summary_items(n: int, seed: int):
+    from tunewise.tasks.base import Item
+
+    return [Item(f"m{seed}-{i}", f"Trial {i} enrolled {10 * i + 5} patients. The drug lowered "
+                 f"blood pressure. Side effects were rare.", "The drug lowered blood pressure.")
+            for i in range(n)]
+
+
+def parties_or_second_sentence(messages):
+    """An API model that answers every extraction with the parties only, and summarizes with
+    the input's second sentence."""
+    text = last_user(messages)
+    if "Extract these fields" in messages[0]["content"]:
+        return json.dumps({"party": ["Acme Corp"], "jurisdiction": [], "term": [],
+                           "effective_date": []})
+    return text.split(". ")[1] + "."
+
+
+@pytest.mark.parametrize("task, items", [("extract", contract_items), ("summarize", summary_items)])
+def test_extract_and_summarize_reports_render_in_chromium(task, items, tmp_path, embedder):
+    from selenium.webdriver.common.by import By
+
+    from tests.browser import chromium
+    from tunewise.tasks import task_named
+
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}"), embedder=embedder)
+    baselines = ",".join(f"baseline:{b.name}" for b in task_named(task).baselines)
+    with ChatServer(ScriptedModel(parties_or_second_sentence), parallel=True) as server:
+        api = with_api_model(ws, "api", server.base_url)
+        run_task(api, task, parse_systems(f"api,{baselines}"), items(12, 1), items(8, 2),
+                 tmp_path / "run")
+        built = build_report(tmp_path / "run", api.settings)
+    primary = {"extract": "f1", "summarize": "rouge_l"}[task]
+    assert built.metric == primary
+    scores = {s.system: s.metrics[primary].mean for s in built.summary.systems}
+    if task == "extract":  # the rules read every key of these contracts; the API only parties
+        assert scores["baseline:rules"] > scores["api"] > 0
+    else:  # the API's sentence is the gold summary
+        assert scores["api"] == pytest.approx(1.0) and scores["baseline:lead"] < 1.0
+    html_path, _ = write_report(built, tmp_path / "report")
+    with chromium() as browser:
+        browser.get(html_path.as_uri())
+        section = browser.find_element(By.CSS_SELECTOR, "#task")
+        assert section.is_displayed() and task in section.text
+        assert browser.find_element(By.CSS_SELECTOR, "#recommendation .level").is_displayed()
+        assert not section.find_elements(By.CSS_SELECTOR, "figure.confusion")
