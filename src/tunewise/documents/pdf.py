@@ -178,6 +178,126 @@ class _Table:
     contents: bool = False  # a table of contents: navigation, not content (left out of the text)
 
 
+def _unwrapped(lines: list[_Line]) -> list[_Line]:
+    """Table rows whose label wrapped onto two lines, made one line again: a label-only line
+    followed by a row whose label goes on in lower case ("Purchases of property and" /
+    "equipment (1,577) (1,381)"), a row followed by a label-only line in lower case (numbers on
+    the first line), or label lines followed by their numbers alone on a line that stands beside
+    them (PDFium gives lines in the order the page draws them). A section label ("Investing
+    activities:") ends in a colon and is kept."""
+    out: list[_Line] = []
+    i = 0
+    while i < len(lines):
+        block = _label_block(lines, i)
+        if block:
+            out.append(_concatenated(lines[i:i + block]))
+            i += block
+            continue
+        line, previous = lines[i], out[-1] if out else None
+        joined = _join_wrapped(previous, line) if previous is not None and line.boxes \
+            and previous.boxes else None
+        if joined is not None:
+            out[-1] = joined
+        else:
+            out.append(line)
+        i += 1
+    return out
+
+
+def _label_block(lines: list[_Line], i: int) -> int:
+    """How many lines from `i` form one row drawn label first: label lines (the later ones in
+    lower case, under the first) then the numbers alone, level with one of them; 0 if none."""
+    first = _cells(lines[i]) if lines[i].boxes else []
+    if not first or any(c.numeric for c in first) or first[-1].text.endswith(":"):
+        return 0
+    height = lines[i].height or 8.0
+    for j in range(i + 1, min(i + 4, len(lines))):
+        cells = _cells(lines[j]) if lines[j].boxes else []
+        if not cells:
+            return 0
+        if cells[0].numeric:
+            labels = lines[i:j]
+            level = lines[j].boxes[0][1]
+            if j > i + 1 and all(c.numeric for c in cells) and \
+                    min(_labels_right(x) for x in labels) < cells[0].left and \
+                    min(x.boxes[0][1] for x in labels) - height <= level <= \
+                    max(x.boxes[0][1] for x in labels) + height:
+                return j - i + 1
+            return 0
+        if any(c.numeric for c in cells) or not cells[0].text[:1].islower() or \
+                not _continues(first[0].left, cells[0].left, height):
+            return 0
+    return 0
+
+
+def _labels_right(line: _Line) -> float:
+    return max(right for (_, _, right, _), c in zip(line.boxes, line.text) if not c.isspace())
+
+
+def _concatenated(lines: list[_Line]) -> _Line:
+    """The lines as one, joined by a zero-width space box (the labels read as one cell)."""
+    text, boxes = "", []
+    for line in lines:
+        piece = line.text.strip()
+        start = len(line.text) - len(line.text.lstrip())
+        if text:
+            text, boxes = text + " ", boxes + [boxes[-1]]
+        text += piece
+        boxes += line.boxes[start:start + len(piece)]
+    return _Line(text, boxes)
+
+
+def _join_wrapped(first: _Line, second: _Line) -> _Line | None:
+    a, b = _cells(first), _cells(second)
+    if not a or not b or not b[0].text[:1].islower() or b[0].numeric:
+        return None
+    height = max(first.height, second.height) or 8.0
+    if not _continues(a[0].left, b[0].left, height) or a[-1].text.endswith(":"):
+        return None
+    space = [first.boxes[-1]]  # a zero-width gap: the two labels read as one cell
+    if not any(c.numeric for c in a) and _is_row(b) and a[-1].right < _first_number(b).left:
+        return _Line(f"{first.text.rstrip()} {second.text.lstrip()}",
+                     first.boxes[:len(first.text.rstrip())] + space
+                     + second.boxes[len(second.text) - len(second.text.lstrip()):])
+    if _is_row(a) and not a[0].numeric and not any(c.numeric for c in b) \
+            and b[-1].right < _first_number(a).left:
+        label = first.text[:_label_end(first)].rstrip()
+        rest = second.text.strip()
+        start = len(second.text) - len(second.text.lstrip())
+        return _Line(f"{label} {rest}{first.text[len(label):]}",
+                     first.boxes[:len(label)] + space + second.boxes[start:start + len(rest)]
+                     + first.boxes[len(label):])
+    return None
+
+
+def _continues(label_left: float, next_left: float, height: float) -> bool:
+    """Whether a line starting at `next_left` can continue a label starting at `label_left`:
+    level with it, or indented as a hanging indent (up to about two ems)."""
+    return -height <= next_left - label_left <= max(3 * height, 12.0)
+
+
+def _first_number(cells: list[_Cell]) -> _Cell:
+    return next(c for c in cells if c.numeric)
+
+
+def _label_end(line: _Line) -> int:
+    """The character index where the line's first number (or its "$") starts: the cells are cut
+    as `_cells` cuts them."""
+    gap = 1.2 * (line.height or 8.0)
+    starts, previous_right = [], None
+    for i, (char, (left, _, right, _)) in enumerate(zip(line.text, line.boxes)):
+        if char.isspace():
+            continue
+        if previous_right is None or left - previous_right > gap:
+            starts.append(i)
+        previous_right = right
+    for start, end in zip(starts[1:], starts[2:] + [len(line.text)]):
+        piece = line.text[start:end].strip()
+        if _NUMBER.match(piece) or _CURRENCY.match(piece):
+            return start
+    return len(line.text)
+
+
 def _tables(lines: list[_Line], pages: int) -> list[_Table]:
     cells = [_cells(line) for line in lines]
     tables, i = [], 0
@@ -307,6 +427,7 @@ def _assemble(pages: list[list[_Line]]):
         out: list[str] = []
         blocks = []  # (where the table's text starts in the joined lines, the table)
         length = 0  # of "\n".join(out) so far
+        lines = _unwrapped(lines)
         found = {t.first: t for t in _tables(lines, len(pages))}
         k = 0
         while k < len(lines):
