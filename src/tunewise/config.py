@@ -96,9 +96,14 @@ class RetrievalSettings:
     # passage of each page, not three pieces of one statement; FinanceBench's evidence page in the
     # top 5: 0.58 without, 0.66 with). Documents without pages are not affected.
     one_per_page: bool = True
+    # Metadata values the store holds that the question names (a company, "FY2018") narrow the
+    # search to the documents that have them: filter | off (retrieval/question_filter.py)
+    question_filter: str = "filter"
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k", self.k, "at least 1")
+        _check(self.question_filter in ("filter", "off"), "retrieval.question_filter",
+               self.question_filter, "filter or off")
         _check(0.0 <= self.alpha <= 1.0, "retrieval.alpha", self.alpha, "from 0 to 1")
         _check(self.depth >= 1, "retrieval.depth", self.depth, "at least 1")
         _check(self.rerank_depth >= 1, "retrieval.rerank_depth", self.rerank_depth, "at least 1")

@@ -18,6 +18,7 @@ from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
 from tunewise.rerank import Reranker, make_reranker
 from tunewise.retrieval import Retriever
+from tunewise.retrieval.question_filter import QuestionFilter
 from tunewise.store import Store, open_store, with_collection
 
 
@@ -91,12 +92,19 @@ class Workspace:
     def search(self, query: str, k: int | None = None, mode: str | None = None,
                threshold: float | None = None, source: str | None = None,
                where: Iterable = ()) -> list[Hit]:
-        """`where`: metadata conditions, as `KEY=VALUE` / `KEY>=NUMBER` strings or Conditions."""
+        """`where`: metadata conditions, as `KEY=VALUE` / `KEY>=NUMBER` strings or Conditions;
+        metadata values the query names narrow it too ([retrieval] question_filter)."""
+        return self.search_explained(query, k, mode, threshold, source, where)[0]
+
+    def search_explained(self, query: str, k: int | None = None, mode: str | None = None,
+                         threshold: float | None = None, source: str | None = None,
+                         where: Iterable = ()) -> tuple[list[Hit], QuestionFilter]:
+        """The hits, and the filter the query named (`.note` says it to the user)."""
         where = as_where(where)
+        retriever = self.retriever
         if (mode or self.settings.retrieval.mode) == "keyword":  # no model load for keywords
-            return Retriever(self.store, None, self.settings.retrieval, self.reranker).search(
-                query, k, mode, threshold, source, where=where)
-        return self.retriever.search(query, k, mode, threshold, source, where=where)
+            retriever = Retriever(self.store, None, self.settings.retrieval, self.reranker)
+        return retriever.search_explained(query, k, mode, threshold, source, where=where)
 
     def model(self, name: str | None = None) -> ChatModel:
         """A configured chat model by name (default: [rag] model), loaded once per workspace."""

@@ -201,6 +201,17 @@ class StoreContract:
         narrowed = store.iter_chunks(source="*/1.md", where=parse_where(["company=NIKE"]))
         assert [c.source for c in narrowed] == ["/m/1.md"]
 
+    def test_metadata_values_are_the_distinct_scalars_of_keys_with_few_values(self, store):
+        store.check_embedder("test-embedder", DIM)
+        metadata = [{"company": "NIKE", "year": 2022, "id": "a", "tags": ["x"]},
+                    {"company": "NIKE", "year": 2019, "id": "b"},
+                    {"company": "AMD", "year": 2022, "id": "c", "ratio": 0.5}, {}]
+        store.write(WriteBatch(documents=[stored(f"/v/{i}.md", [f"Text {i}."], [vec(1, i)],
+                                                 metadata=m) for i, m in enumerate(metadata)]))
+        values = store.metadata_values(most=2)
+        assert values == {"company": ["AMD", "NIKE"], "year": [2019, 2022], "ratio": [0.5]}
+        assert store.metadata_values()["id"] == ["a", "b", "c"]
+
     def test_source_names_and_globs(self, store):
         """Sources are `path` or `path#key`; globs by extension, folder or record key match them
         in SQL exactly as objects.source_matches does in Python."""

@@ -158,7 +158,8 @@ def search_cmd(
     Example: `tunewise search "How many days can I work from home?" -k 3 --threshold 0.3`
     """
     with Workspace(settings_for(config, store)) as ws:
-        hits = ws.search(query, k=k, mode=mode, threshold=threshold, source=source, where=where)
+        hits, named = ws.search_explained(query, k=k, mode=mode, threshold=threshold,
+                                          source=source, where=where)
         thresholded = threshold is not None or ws.settings.retrieval.threshold is not None
     if as_json:
         out.print_json(json.dumps([{
@@ -167,6 +168,9 @@ def search_cmd(
             "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text}
             for i, h in enumerate(hits, start=1)]))
         return
+    if named.note:  # what the question named among the documents' metadata
+        out.print(f"[dim]{named.note} ([retrieval] question_filter = \"off\" to search "
+                  "everything)[/dim]", highlight=False)
     if not hits:
         out.print("No matching passages" + (" above the threshold." if thresholded else "."))
         return
@@ -213,6 +217,8 @@ def ask_cmd(
 
 
 def _print_sources(result) -> None:
+    if result.filtered:  # what the question named among the documents' metadata
+        out.print(f"[dim]({result.filtered})[/dim]", highlight=False)
     for s in result.sources:
         sim = f", cos {s.similarity:.2f}" if s.similarity is not None else ""
         out.print(f"[dim]{s.cite()} (score {s.score:.2f}{sim})[/dim]", highlight=False)

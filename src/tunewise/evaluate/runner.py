@@ -246,7 +246,7 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
                         for s in a.sources],
             "latency_s": round(a.latency_s, 4),
             "first_token_s": None if a.first_token_s is None else round(a.first_token_s, 4),
-            "retrieval_s": round(a.retrieval_s, 4),
+            "retrieval_s": round(a.retrieval_s, 4), "filtered": a.filtered,
             "prompt_tokens": a.usage.prompt_tokens,
             "completion_tokens": a.usage.completion_tokens}
 

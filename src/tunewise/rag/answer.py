@@ -29,6 +29,7 @@ class Answer:
     support: float | None = None  # share of the answer's new words found in the passages (RAG;
     # 1.0 when it claims nothing new)
     withheld: str = ""  # the model's answer, replaced by the abstain message: support too low
+    filtered: str = ""  # the filter the question named: "filtered to company=3M, year=2018"
 
     @property
     def supported(self) -> bool | None:
@@ -53,16 +54,17 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     if not question:
         raise PromptError("the question is empty")
     budget = max_tokens or model.settings.max_tokens
-    hits = []
+    hits, filtered = [], ""
     if retriever is not None:
         limit = settings.threshold if threshold is None else threshold
-        hits = retriever.search(question, k=k, threshold=limit, where=where)
+        hits, named = retriever.search_explained(question, k=k, threshold=limit, where=where)
+        filtered = named.note
         if not hits and settings.on_no_context == "abstain":
             if on_token:
                 on_token(settings.abstain_message)
             elapsed = time.perf_counter() - started
             return Answer(question, settings.abstain_message, model.name, latency_s=elapsed,
-                          retrieval_s=elapsed, abstained=True)
+                          retrieval_s=elapsed, abstained=True, filtered=filtered)
     retrieval_s = time.perf_counter() - started
     asked = f"{question}\n{instruction.strip()}" if instruction else question
     messages, sources = pack(asked, hits, model, settings, budget)
@@ -73,7 +75,7 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     if sources and says_not_found(text):  # the model abstained in its own words
         return Answer(question, text, model.name, sources, gen.usage,
                       time.perf_counter() - started, first, retrieval_s, abstained=True,
-                      retrieved=retrieved)
+                      retrieved=retrieved, filtered=filtered)
     if sources:
         score = support(strip_citations(text), [s.text for s in sources], question)
         score = 1.0 if score is None else score
@@ -84,7 +86,7 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
                          "by the passages.)")
     return Answer(question, text, model.name, sources, gen.usage,
                   time.perf_counter() - started, first, retrieval_s, abstained=bool(withheld),
-                  retrieved=retrieved, support=score, withheld=withheld)
+                  retrieved=retrieved, support=score, withheld=withheld, filtered=filtered)
 
 
 __all__ = ["Answer", "Source", "PromptError", "answer"]

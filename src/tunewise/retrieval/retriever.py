@@ -1,8 +1,10 @@
-"""Dense, keyword and hybrid retrieval over a Store, with a similarity threshold and a source
-filter. `Retriever.search` is what `tunewise search` and the RAG level call."""
+"""Dense, keyword and hybrid retrieval over a Store, with a similarity threshold, a source
+filter, metadata conditions and those the question names. `Retriever.search` is what `tunewise
+search` and the RAG level call."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -13,10 +15,12 @@ from tunewise.errors import TunewiseError
 from tunewise.objects import Hit
 from tunewise.rerank import Reranker
 from tunewise.retrieval.fusion import FUSIONS, convex, rrf
+from tunewise.retrieval.question_filter import QuestionFilter, read_filter
 from tunewise.store import Store, ensure_built_with
 from tunewise.store.base import Where
 
 MODES = ("dense", "keyword", "hybrid")
+VALUES_TTL_S = 5.0  # how long the store's metadata values are reused for question filters
 PAGE_SPARE = 4  # one_per_page: candidates fetched per hit kept
 
 
@@ -29,14 +33,51 @@ class Retriever:
                  reranker: Reranker | None = None):
         self.store, self.embedder, self.settings = store, embedder, settings
         self.reranker = reranker  # reorders the best `rerank_depth` candidates when given
+        self._values: tuple[float, dict[str, list]] | None = None  # (read at, metadata values)
+
+    def question_filter(self, query: str, where: Where = ()) -> QuestionFilter:
+        """The metadata conditions `query` names among the values the store holds (none when
+        `[retrieval] question_filter` is off or `where` already sets their keys)."""
+        if self.settings.question_filter == "off":
+            return QuestionFilter()
+        return read_filter(query, self._metadata_values(), {c.key for c in where})
+
+    def _metadata_values(self) -> dict[str, list]:
+        """The store's metadata values, read again at most every few seconds (a server sees an
+        uploaded company's documents without a restart)."""
+        now = time.monotonic()
+        if self._values is None or now - self._values[0] > VALUES_TTL_S:
+            self._values = (now, self.store.metadata_values())
+        return self._values[1]
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
                threshold: float | None = None, source: str | None = None,
-               vector: np.ndarray | None = None, where: Where = ()) -> list[Hit]:
-        """The k best chunks for `query`. `threshold` is a minimum cosine similarity (a minimum
-        BM25 score in keyword mode); when nothing passes it the answer is an empty list.
-        `source` (a glob) and `where` (metadata conditions) narrow the documents searched.
-        `vector` is the query's embedding when the caller already has it."""
+               vector: np.ndarray | None = None, where: Where = (),
+               question_filter: bool = True) -> list[Hit]:
+        """The hits of `search_explained`."""
+        return self.search_explained(query, k, mode, threshold, source, vector, where,
+                                     question_filter)[0]
+
+    def search_explained(self, query: str, k: int | None = None, mode: str | None = None,
+                         threshold: float | None = None, source: str | None = None,
+                         vector: np.ndarray | None = None, where: Where = (),
+                         question_filter: bool = True) -> tuple[list[Hit], QuestionFilter]:
+        """The k best chunks for `query`, and the filter the question named. `threshold` is a
+        minimum cosine similarity (a minimum BM25 score in keyword mode); when nothing passes
+        it the answer is an empty list. `source` (a glob) and `where` (metadata conditions)
+        narrow the documents searched, and so do the metadata values the query names
+        (`question_filter()`): when nothing is found with all of them, the last is dropped, and
+        the filter returned says so. `vector` is the query's embedding when the caller has it."""
+        found = self.question_filter(query, where) if question_filter else QuestionFilter()
+        while True:
+            hits = self._search(query, k, mode, threshold, source, vector,
+                                tuple(where) + found.conditions)
+            if hits or not found:
+                return hits, found
+            found = found.without_last()
+
+    def _search(self, query: str, k: int | None, mode: str | None, threshold: float | None,
+                source: str | None, vector: np.ndarray | None, where: Where) -> list[Hit]:
         s = replace(self.settings, **{n: v for n, v in
                     {"k": k, "mode": mode, "threshold": threshold}.items() if v is not None})
         if s.mode not in MODES:

@@ -77,9 +77,9 @@ async def delete(doc_id: str, request: Request, collection: str | None = None) -
 async def search(body: SearchRequest, request: Request) -> dict:
     svc = services(request)
     collection = scoped(request.state.caller, body.collection)
-    hits = await asyncio.to_thread(svc.search, body.query, body.k, body.mode, body.threshold,
-                                   parse_where(body.where), collection)
-    return {"object": "list", "data": [
+    hits, named = await asyncio.to_thread(svc.search, body.query, body.k, body.mode,
+                                          body.threshold, parse_where(body.where), collection)
+    return {"object": "list", "filtered": named.note, "data": [
         {"source": svc.display(h.chunk.source), "title": h.chunk.title, "page": h.chunk.page,
          "position": h.chunk.position, "score": round(h.score, 4),
          "similarity": None if h.similarity is None else round(h.similarity, 4),

@@ -109,6 +109,10 @@ class _LockedRetriever:
         with self.lock:
             return self.retriever.search(*args, **kwargs)
 
+    def search_explained(self, *args, **kwargs):
+        with self.lock:
+            return self.retriever.search_explained(*args, **kwargs)
+
 
 class Collection:
     """One collection's workspace (its own store), the lock its store calls take, and the
@@ -218,7 +222,8 @@ class Services:
         if mode != "keyword":
             _ = self.ws.embedder  # load outside the lock: the first load takes seconds
         with found.lock:
-            return found.ws.search(query, k=k, mode=mode, threshold=threshold, where=where)
+            return found.ws.search_explained(query, k=k, mode=mode, threshold=threshold,
+                                             where=where)
 
     def display(self, source: str) -> str:
         """A source as a client sees it: an upload by its file name, a file under the folder

@@ -84,6 +84,17 @@ def ensure_built_with(store: "Store", name: str) -> None:
                                "use that embedder, or another store")
 
 
+METADATA_VALUES = 1000  # a key with more distinct values names documents, not groups of them
+
+
+def grouped_values(rows) -> dict[str, list]:
+    """{key: sorted distinct values} from (key, value) rows, keys with too many values left out."""
+    out: dict[str, set] = {}
+    for key, value in rows:
+        out.setdefault(key, set()).add(value)
+    return {k: sorted(v, key=str) for k, v in out.items()}
+
+
 class Store(Protocol):
     def embedder(self) -> tuple[str, int] | None:
         """(name, dimension) of the embedder that built the store; None while it is empty."""
@@ -131,6 +142,11 @@ class Store(Protocol):
 
     def file_hashes(self) -> list[tuple[str, str]]:
         """(path, file hash) of every completely written file."""
+
+    def metadata_values(self, most: int = METADATA_VALUES) -> dict[str, list]:
+        """{key: its distinct values} of the documents' metadata (strings and numbers), for keys
+        with at most `most` values: what a question can be matched against (company names,
+        years), not per-document ids."""
 
     def stats(self) -> dict: ...
 

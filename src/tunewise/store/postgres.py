@@ -23,6 +23,7 @@ import numpy as np
 from tunewise.objects import Chunk, source_glob
 from tunewise.store.base import (
     DEFAULT_COLLECTION,
+    METADATA_VALUES,
     SOURCE_SQL,
     EmbedderMismatch,
     StoredDocument,
@@ -32,6 +33,7 @@ from tunewise.store.base import (
     check_collection,
     chunk_from_row,
     exported,
+    grouped_values,
 )
 from tunewise.store.bm25 import LOG_KEEP, KeywordRows
 
@@ -320,6 +322,15 @@ class PostgresStore:
             return [(r[0], int(r[1]), int(r[2])) for r in c.execute(
                 f"SELECT path, count(*), sum(n_chunks) FROM {self.schema}.documents "
                 "GROUP BY path ORDER BY path").fetchall()]
+
+    def metadata_values(self, most: int = METADATA_VALUES) -> dict[str, list]:
+        with self._tx() as c:
+            rows = c.execute(
+                f"WITH v AS (SELECT DISTINCT e.key AS key, e.value AS value FROM "
+                f"{self.schema}.documents d, jsonb_each(d.metadata) e WHERE jsonb_typeof(e.value) "
+                "IN ('string', 'number')) SELECT key, value FROM v WHERE key IN (SELECT key FROM "
+                "v GROUP BY key HAVING count(*) <= %s)", (most,)).fetchall()
+        return grouped_values(rows)  # psycopg gives JSON strings and numbers as Python values
 
     # -- reading ----------------------------------------------------------------------------
     def _scope(self, source: str | None, where: Where) -> tuple[str, dict]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from tunewise.objects import Chunk, source_glob
 from tunewise.store.base import (
+    METADATA_VALUES,
     SOURCE_SQL,
     EmbedderMismatch,
     StoredDocument,
@@ -29,6 +30,7 @@ from tunewise.store.base import (
     WriteBatch,
     chunk_from_row,
     exported,
+    grouped_values,
 )
 from tunewise.store.bm25 import LOG_KEEP, KeywordRows, encode_terms, grown, query_term_ids
 
@@ -199,6 +201,14 @@ class SQLiteStore:
     def files(self) -> list[tuple[str, int, int]]:
         return [tuple(r) for r in self.db.execute(
             "SELECT path, count(*), sum(n_chunks) FROM documents GROUP BY path ORDER BY path")]
+
+    def metadata_values(self, most: int = METADATA_VALUES) -> dict[str, list]:
+        rows = self.db.execute(
+            "WITH v AS (SELECT DISTINCT j.key AS key, j.value AS value FROM documents d, "
+            "json_each(d.metadata) j WHERE j.type IN ('text', 'integer', 'real')) "
+            "SELECT key, value FROM v WHERE key IN (SELECT key FROM v GROUP BY key "
+            "HAVING count(*) <= ?)", (most,)).fetchall()
+        return grouped_values(rows)
 
     # -- reading ----------------------------------------------------------------------------
     def _read(self) -> "_Memory":
