@@ -6,8 +6,9 @@ financial statement tables), scored by whether retrieval finds the right documen
                                            [--chunk-size 256]
 
 For each question (its evidence pages are zero-indexed in the data; tunewise's pages count from
-1), each mode — dense, keyword, hybrid, and hybrid filtered to the question's company and year
-through document metadata (`--where`) — retrieves 10 chunks; a document hit is a chunk of the
+1), each mode — dense, keyword, hybrid, hybrid filtered to the gold filing's company and year
+(an oracle: `--where` from the answer), and hybrid with the filter the question itself names
+among the store's metadata (`[retrieval] question_filter`, the default) — retrieves 10 chunks; a document hit is a chunk of the
 gold filing, a page hit a chunk of the gold filing on a gold page. In the same run a plain
 baseline ranks whole pages with BM25 (`bm25s`, pip install bm25s). `--docs` limits the run to
 some filings (and their questions): the whole set is 3,105 pages, 10-15 minutes of ingestion
@@ -76,20 +77,29 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
     results = {}
     every = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=False))
     per_page = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=True))
+    named = 0
     for label, mode, filtered, search in (
             ("dense", "dense", False, every.search), ("keyword", "keyword", False, every.search),
             ("hybrid", "hybrid", False, every.search),
-            ("hybrid + company/year filter", "hybrid", True, every.search),
-            ("hybrid + one hit per page (the default)", "hybrid", False, per_page.search),
-            ("hybrid + filter + one hit per page", "hybrid", True, per_page.search)):
+            ("hybrid + company/year filter given (oracle)", "hybrid", True, every.search),
+            ("hybrid + one hit per page", "hybrid", False, per_page.search),
+            ("hybrid + filter given (oracle) + one hit per page", "hybrid", True, per_page.search),
+            ("hybrid + filter from the question", "hybrid", "question", every.search),
+            ("hybrid + filter from the question + one hit per page (the default)", "hybrid",
+             "question", per_page.search)):
         rows = []
         for q in questions:
             d = info[q["doc"]]
-            where = [f"company={d['company']}", f"year={d['doc_period']}"] if filtered else []
-            hits = search(q["question"], k=k, mode=mode, where=as_where(where))
+            where = [f"company={d['company']}", f"year={d['doc_period']}"] \
+                if filtered is True else []
+            hits = search(q["question"], k=k, mode=mode, where=as_where(where),
+                          question_filter=filtered == "question")
+            if filtered == "question" and search == per_page.search:
+                named += bool(per_page.question_filter(q["question"]))
             ranked = [(Path(h.chunk.source).stem, h.chunk.page) for h in hits]
             rows.append(score(ranked, q))
         results[label] = mean(rows)
+    print(f"the question named a filter for {named} of {len(questions)} questions")
     return results
 
 

@@ -10,7 +10,7 @@ from tunewise.retrieval.question_filter import read_filter
 from tunewise.workspace import Workspace
 
 VALUES = {"company": ["3M", "Best Buy", "PepsiCo", "AMD"], "year": [2018, 2019, 2022],
-          "doc_type": ["10k", "10q", "earnings"]}
+          "doc_type": ["10k", "10q", "earnings"]}  # AMCOR not among the companies
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -19,7 +19,9 @@ VALUES = {"company": ["3M", "Best Buy", "PepsiCo", "AMD"], "year": [2018, 2019, 
     ("Did Best Buy's fiscal 2019 10-K report a rise in revenue?",
      ["company=Best Buy", "doc_type=10k", "year=2019"]),
     ("How did AMD's gross margin move in FY22?", ["company=AMD", "year=2022"]),
-    ("Compare PepsiCo's FY2018 and FY2019 operating income", ["company=PepsiCo"]),  # 2 years
+    ("Compare PepsiCo's FY2018 and FY2019 operating income", ["company=PepsiCo", "year=2019"]),
+    ("Compare AMD and PepsiCo on earnings per share", []),  # two companies; a common word
+    ("What did the Earnings release of AMCOR say?", ["doc_type=earnings"]),
     ("What was the revenue in 2017?", []),  # a year no document has
     ("How do bestbuying habits change?", []),  # not the words of a value
 ])

@@ -6,8 +6,11 @@ with company=3M and year=2018.
 Only values the store really holds are matched, so an invented key or value cannot appear (the
 failure of LLM self-query retrievers). A value is named when its letters and digits appear as
 consecutive words of the question ("Best Buy", "10-K" for 10k, "3M"); a year key (`year`,
-`fiscal_year`, `*_year`, `period`) also matches "FY2018", "FY18" and "fiscal 2018". A key named
-with two of its values (two companies, two years) is not filtered on: conditions are ANDed."""
+`fiscal_year`, `*_year`, `period`) also matches "FY2018", "FY18" and "fiscal 2018"; of several
+years the latest is kept (a report of a year also states the years before it). A one-word value
+that is also an ordinary word counts only when capitalised ("Earnings" is not "earnings per
+share"). Another key named with two of its values (two companies) is not filtered on: the
+conditions are ANDed."""
 
 from __future__ import annotations
 
@@ -93,14 +96,23 @@ def read_filter(question: str, values: dict[str, list], given_keys: set[str] = f
         else:
             for value in held:
                 if isinstance(value, str) and not value.isdigit() and len(_norm(value)) >= 2:
-                    if (written := spans.get(_norm(value))) is not None:
+                    written = spans.get(_norm(value))
+                    if written is not None and _named(value, written):
                         found[value] = written
         found = _longest(found)
-        if len(found) == 1:  # two values of one key: which one is meant is not known
+        if len(found) > 1 and YEAR_KEY.search(key):  # "from FY2015 to FY2016": the later
+            found = dict([max(found.items(), key=lambda kv: _as_year(kv[0]))])  # report has both
+        if len(found) == 1:  # two values of another key: which one is meant is not known
             value, written = next(iter(found.items()))
             conditions.append(Condition(key, "=", value))
             named.append((key, written))
     return QuestionFilter(tuple(conditions), tuple(named))
+
+
+def _named(value: str, written: str) -> bool:
+    """A one-word value that is also an ordinary word ("Earnings") counts only when written as
+    a name, with a capital letter ("AMCOR", "Nike"; not "earnings per share")."""
+    return not value.isalpha() or written[:1].isupper()
 
 
 def _as_year(value) -> int | None:
