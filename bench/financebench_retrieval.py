@@ -8,8 +8,9 @@ financial statement tables), scored by whether retrieval finds the right documen
 For each question (its evidence pages are zero-indexed in the data; tunewise's pages count from
 1), each mode — dense, keyword, hybrid, hybrid filtered to the gold filing's company and year
 (an oracle: `--where` from the answer), and hybrid with the filter the question itself names
-among the store's metadata (`[retrieval] question_filter`, the default) — retrieves 10 chunks; a document hit is a chunk of the
-gold filing, a page hit a chunk of the gold filing on a gold page. In the same run a plain
+among the store's metadata (`[retrieval] question_filter`, the default) — retrieves 10 chunks;
+a document hit is a chunk of the gold filing, a page hit a chunk of the gold filing on a gold
+page. In the same run a plain
 baseline ranks whole pages with BM25 (`bm25s`, pip install bm25s). `--docs` limits the run to
 some filings (and their questions): the whole set is 3,105 pages, 10-15 minutes of ingestion
 on 2 cores. The store is kept (bench/out/), so a second run only scores. The first four rows
