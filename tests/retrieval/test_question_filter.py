@@ -19,6 +19,7 @@ VALUES = {"company": ["3M", "Best Buy", "PepsiCo", "AMD"], "year": [2018, 2019, 
     ("Did Best Buy's fiscal 2019 10-K report a rise in revenue?",
      ["company=Best Buy", "doc_type=10k", "year=2019"]),
     ("How did AMD's gross margin move in FY22?", ["company=AMD", "year=2022"]),
+    ("As of FY2022Q1, did 3M raise its guidance?", ["company=3M", "year=2022"]),
     ("Compare PepsiCo's FY2018 and FY2019 operating income", ["company=PepsiCo", "year=2019"]),
     ("Compare AMD and PepsiCo on earnings per share", []),  # two companies; a common word
     ("What did the Earnings release of AMCOR say?", ["doc_type=earnings"]),

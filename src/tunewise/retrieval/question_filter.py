@@ -21,7 +21,7 @@ from tunewise.objects import Condition
 
 YEAR_KEY = re.compile(r"(^|_)(year|fiscal_year|fy|period|doc_period)$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9]+")
-_FY = re.compile(r"^fy(\d{2}|\d{4})$")
+_FY = re.compile(r"^fy(\d{2}|\d{4})(q[1-4])?$")  # FY2018, FY18, FY2023Q1
 LONGEST = 4  # words one value may span
 
 
@@ -66,7 +66,7 @@ def _spans(question: str) -> dict[str, str]:
 
 
 def _years(spans: dict[str, str]) -> dict[int, str]:
-    """Years the question names: 2018, FY2018, FY18 (as 20xx)."""
+    """Years the question names: 2018, FY2018, FY18 (as 20xx), FY2023Q1."""
     out = {}
     for joined, written in spans.items():
         if joined.isdigit() and len(joined) == 4:
