@@ -121,6 +121,28 @@ def test_the_bundled_model_under_a_grammar_always_names_a_valid_label(task_ws, t
     assert all(r["constrained"] and r["parsed"] in classify.spec(train).labels for r in records)
 
 
+@pytest.mark.parametrize("system, message", [
+    ("baseline:lead", "not a baseline of the classify task; valid: baseline:majority, "
+                      "baseline:tfidf"),
+    ("api+rag", "drop '\\+rag'")])
+def test_a_system_that_does_not_fit_the_task_is_refused_before_anything_runs(
+        task_ws, tmp_path, system, message):
+    from tunewise.evaluate.runner import EvalError
+
+    with pytest.raises(EvalError, match=message):
+        run_task(task_ws, "classify", parse_systems(f"encoder,{system}"), sentiment_items(9, 1),
+                 sentiment_items(3, 2), tmp_path / "run")
+    assert not (tmp_path / "run" / "trained").exists()
+
+
+def test_an_encoder_on_a_task_without_labels_is_refused(task_ws, tmp_path):
+    from tunewise.evaluate.runner import EvalError
+
+    with pytest.raises(EvalError, match="the encoder classifies"):
+        run_task(task_ws, "summarize", parse_systems("encoder"), summary_items(4, 1),
+                 summary_items(2, 2), tmp_path / "run")
+
+
 def test_a_resumed_run_with_another_training_part_is_refused(task_ws, tmp_path):
     from tunewise.evaluate.runner import EvalError
 

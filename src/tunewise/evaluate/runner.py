@@ -75,7 +75,7 @@ def load_manifest(run: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-class _Writer:
+class RecordWriter:
     """Appends whole JSON lines, flushed and synced, from any thread."""
 
     def __init__(self, path: Path):
@@ -138,7 +138,7 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     judge_with = ws.model(judge_model) if judge_model else None
     judge_lock = (threading.Lock() if judge_with and not judge_with.capabilities.concurrent
                   else None)
-    writer, pace = _Writer(out / RECORDS), _Pace(rpm)
+    writer, pace = RecordWriter(out / RECORDS), _Pace(rpm)
     baselines = Baselines(ws, questions, where)
     counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
     counts_lock = threading.Lock()

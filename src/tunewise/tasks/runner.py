@@ -27,7 +27,14 @@ from typing import Callable
 
 import numpy as np
 
-from tunewise.evaluate.runner import RECORDS, EvalError, RunReport, _Writer, load_records
+from tunewise.evaluate.runner import (
+    RECORDS,
+    STOP_AFTER_FAILURES,
+    EvalError,
+    RecordWriter,
+    RunReport,
+    load_records,
+)
 from tunewise.models.base import ModelError
 from tunewise.systems import SIZE, TRAINED_FOLDER, System
 from tunewise.tasks import task_named
@@ -73,9 +80,10 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
     task = task_named(task_name)
     out = Path(out)
     spec = task.spec(train + test, options.instruction)
+    _check_systems(task, spec, systems)
     _check_manifest(out, task_name, spec, train, test, options)
     done = load_records(out)
-    writer = _Writer(out / RECORDS)
+    writer = RecordWriter(out / RECORDS)
     counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
     say = on_status or (lambda _: None)
     runner = _Predictors(ws, task, spec, train, out, options, say)
@@ -94,15 +102,34 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
                 if not todo:
                     continue
                 predict = runner.predictor(system, name, part)
+                failures_in_a_row = 0
                 for record in predict(todo):
                     record = {"system": name, "train_size": n, **_record_base(task_name, record)}
                     writer.write(record)
                     counts["failed" if record.get("error") else "answered"] += 1
+                    failures_in_a_row = failures_in_a_row + 1 if record.get("error") else 0
                     if on_record:
                         on_record(record)
+                    if failures_in_a_row >= STOP_AFTER_FAILURES:
+                        raise EvalError(f"{name}: {failures_in_a_row} predictions in a row "
+                                        f"failed, stopping (last: {record['error']}); fix it and "
+                                        "run the same command again to resume")
     finally:
         writer.close()
     return RunReport(**counts)
+
+
+def _check_systems(task, spec: TaskSpec, systems: list[System]) -> None:
+    """Every system fits the task before anything runs (not after an hour of training)."""
+    baselines = [b.name for b in task.baselines]
+    for s in systems:
+        if s.baseline and s.baseline not in baselines:
+            raise EvalError(f"{s.name}: not a baseline of the {task.name} task; valid: "
+                            + ", ".join(f"baseline:{b}" for b in baselines))
+        if s.trained.startswith("encoder") and not spec.labels:
+            raise EvalError(f"{s.name}: the encoder classifies; the {task.name} task has no labels")
+        if s.rag:
+            raise EvalError(f"{s.name}: task runs read each item's own text; drop '+rag'")
 
 
 def _record_base(task_name: str, fields: dict) -> dict:
@@ -139,11 +166,7 @@ class _Predictors:
 
     # --- no model -------------------------------------------------------------------------------
     def _baseline(self, system: System, part: list[Item]):
-        found = [b for b in self.task.baselines if b.name == system.baseline]
-        if not found:
-            raise EvalError(f"{system.name}: not a baseline of the {self.task.name} task; valid: "
-                            + ", ".join(f"baseline:{b.name}" for b in self.task.baselines))
-        baseline = found[0]
+        baseline = next(b for b in self.task.baselines if b.name == system.baseline)
         self.say(f"fitting {system.name} on {len(part)} examples")
         state = baseline.fit(part, self.spec)
 
@@ -214,9 +237,6 @@ class _Predictors:
     def _encoder(self, system: System, name: str, part: list[Item]):
         from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
 
-        if not self.spec.labels:
-            raise EvalError(f"{system.name}: the encoder classifies; the {self.task.name} task "
-                            "has no labels")
         folder = self.out / TRAINED_FOLDER / name
         if EncoderClassifier.saved(folder):
             classifier = EncoderClassifier.load(folder)
