@@ -93,6 +93,21 @@ class RecordWriter:
         self._file.close()
 
 
+class FailureStreak:
+    """Ends a run after STOP_AFTER_FAILURES failed answers of one system in a row: an endpoint
+    that is down or a key that is refused fails every question alike."""
+
+    def __init__(self, system: str):
+        self.system, self.count = system, 0
+
+    def add(self, record: dict) -> None:
+        self.count = self.count + 1 if record.get("error") else 0
+        if self.count >= STOP_AFTER_FAILURES:
+            raise EvalError(f"{self.system}: {self.count} answers in a row failed, stopping "
+                            f"(last: {record['error']}); fix it and run the same command again "
+                            "to resume")
+
+
 class _Pace:
     """At most `rpm` calls started per minute across threads (None: no limit)."""
 
@@ -199,7 +214,7 @@ def _check_systems(systems: list[System]) -> None:
 
 
 def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnRecord | None) -> None:
-    failures_in_a_row = 0
+    streak = FailureStreak(system.name)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending, queue = set(), iter(todo)
         try:
@@ -211,13 +226,9 @@ def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnReco
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     record = future.result()
-                    failures_in_a_row = failures_in_a_row + 1 if record.get("error") else 0
                     if on_record:
                         on_record(record)
-                if failures_in_a_row >= STOP_AFTER_FAILURES:
-                    raise EvalError(f"{system.name}: {failures_in_a_row} answers in a row failed, "
-                                    f"stopping (last: {record['error']}); fix it and run the "
-                                    "same command again to resume")
+                    streak.add(record)
         except BaseException:
             for future in pending:
                 future.cancel()

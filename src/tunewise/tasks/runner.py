@@ -29,8 +29,8 @@ import numpy as np
 
 from tunewise.evaluate.runner import (
     RECORDS,
-    STOP_AFTER_FAILURES,
     EvalError,
+    FailureStreak,
     RecordWriter,
     RunReport,
     load_records,
@@ -101,19 +101,14 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
                         on_record({})
                 if not todo:
                     continue
-                predict = runner.predictor(system, name, part)
-                failures_in_a_row = 0
+                predict, streak = runner.predictor(system, name, part), FailureStreak(name)
                 for record in predict(todo):
                     record = {"system": name, "train_size": n, **_record_base(task_name, record)}
                     writer.write(record)
                     counts["failed" if record.get("error") else "answered"] += 1
-                    failures_in_a_row = failures_in_a_row + 1 if record.get("error") else 0
                     if on_record:
                         on_record(record)
-                    if failures_in_a_row >= STOP_AFTER_FAILURES:
-                        raise EvalError(f"{name}: {failures_in_a_row} predictions in a row "
-                                        f"failed, stopping (last: {record['error']}); fix it and "
-                                        "run the same command again to resume")
+                    streak.add(record)
     finally:
         writer.close()
     return RunReport(**counts)
