@@ -80,6 +80,7 @@ def main() -> None:
     p.add_argument("--stage", action="append", help="only these stages (default: all)")
     p.add_argument("--limit", type=int, default=None, help="only the first N test items")
     p.add_argument("--max-input-tokens", type=int, default=1024)
+    p.add_argument("--finetune-epochs", type=float, default=2.0)
     args = p.parse_args()
     folder = OUT / "tasks" / args.set
     prepare(args.set, folder)
@@ -95,6 +96,7 @@ def main() -> None:
         for stage, (systems, sizes) in stages:
             learns = [s for s in parse_systems(systems) if s.trained or s.baseline == "tfidf"]
             options = TaskOptions(max_input_tokens=args.max_input_tokens,
+                                  finetune_epochs=args.finetune_epochs,
                                   train_sizes=sizes if learns else (ALL,))
             started = time.perf_counter()
             report = run_task(ws, task, parse_systems(systems), train, test, run, options,
@@ -102,7 +104,8 @@ def main() -> None:
             # tf-idf learns too: its curve comes with the trained stage
             if stage == "trained" and task == "classify":
                 run_task(ws, task, parse_systems("baseline:tfidf"), train, test, run,
-                         TaskOptions(max_input_tokens=args.max_input_tokens, train_sizes=sizes))
+                         TaskOptions(max_input_tokens=args.max_input_tokens, train_sizes=sizes,
+                                     finetune_epochs=args.finetune_epochs))
             print(f"{stage}: {systems} — {report.answered} predicted, {report.skipped} already "
                   f"done, {report.failed} failed in {time.perf_counter() - started:.0f} s",
                   flush=True)
