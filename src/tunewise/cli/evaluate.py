@@ -127,7 +127,10 @@ def _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed
 @app.command("run")
 def run_cmd(
     systems: Annotated[str, typer.Option(help="Comma-separated systems: MODEL or MODEL+rag, with "
-                                         "optional :k=N:threshold=X, e.g. local,local+rag:k=3.")],
+                                         "optional :k=N:threshold=X, e.g. local,local+rag:k=3. "
+                                         "Task sets: MODEL, MODEL:shots=4 (nearest labelled "
+                                         "examples in the prompt), encoder, encoder:frozen, "
+                                         "finetune:lora, finetune:full.")],
     questions: Annotated[Path, typer.Option(help="Question file or dataset (any --format).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder; an existing one resumes.")],
     fmt: FormatOpt = "auto",
@@ -162,10 +165,16 @@ def run_cmd(
     `baseline:majority` (questions with choices), `baseline:abstain` (sets with unanswerable
     questions) and `baseline:extractive` (the best-matching sentence of the top passage).
 
+    A task set (`eval prepare --task …`) is run against its training part (train.jsonl beside
+    it): prompted systems read the task's prompt, trained ones are trained first (into
+    OUT/trained/), and the task's own baselines are measured beside them.
+
     An interrupted run resumes where it stopped when the same command is run again; failed
     answers are retried then. Ends with the summary table.
 
     Example: `tunewise eval run --systems local,local+rag --questions eval/xquad/test.jsonl --out runs/xquad`
+
+    Example: `tunewise eval run --systems local:shots=4,encoder --questions eval/fpb/test.jsonl --train-sizes 50,200,all --out runs/fpb`
     """
     if task_of(questions) != "qa":
         return _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens,
