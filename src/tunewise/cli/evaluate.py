@@ -174,7 +174,7 @@ def run_cmd(
 
     Example: `tunewise eval run --systems local,local+rag --questions eval/xquad/test.jsonl --out runs/xquad`
 
-    Example: `tunewise eval run --systems local:shots=4,encoder --questions eval/fpb/test.jsonl --out runs/fpb`
+    Example: `tunewise eval run --systems local:shots=4,encoder --questions fpb/test.jsonl --out runs/fpb`
     """
     if task_of(questions) != "qa":
         return _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens,
