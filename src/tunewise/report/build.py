@@ -17,8 +17,8 @@ from tunewise.cost.training import model_size
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores, summarize
-from tunewise.report.tasks import TaskFindings, task_findings
-from tunewise.systems import BASELINE, SIZE, base_name, parse_system
+from tunewise.report.tasks import TaskFindings, largest_size, task_findings
+from tunewise.systems import BASELINE, parse_system
 from tunewise.tasks.scoring import metrics_of
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
@@ -133,7 +133,7 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
     with the best baseline (paired, in one pass over the records)."""
     systems, baselines = [], []
     for s in summary.systems:
-        if not _largest_size(s.system, summary):
+        if not largest_size(s.system, summary):
             continue  # a learning-curve point: the report's curve shows it
         options = [r for r in rows if r.quality_of == s.system and r.monthly(qpd) is not None]
         cheapest = min(options, key=lambda r: r.monthly(qpd)) if options else None
@@ -152,17 +152,6 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
             c.versus_best = paired.get((c.system, best.system)) if c is not best else None
             c.versus_baseline = paired.get((c.system, base.system)) if base else None
     return systems, baselines
-
-
-def _largest_size(name: str, summary: Summary) -> bool:
-    """Whether `name` is its system's largest training size (`encoder`, or `finetune:lora@400`
-    when no larger one ran); every untrained system is."""
-    if SIZE not in name and not any(SIZE in s.system and base_name(s.system) == name
-                                    for s in summary.systems):
-        return True
-    size = lambda n: int(n.split(SIZE)[1]) if SIZE in n else 10 ** 12  # noqa: E731
-    sizes = [size(s.system) for s in summary.systems if base_name(s.system) == base_name(name)]
-    return size(name) == max(sizes)
 
 
 def _equivalent(c: Candidate) -> bool:

@@ -22,6 +22,17 @@ class TaskFindings:
     confusions: dict[str, list[list[int]]] = field(default_factory=dict)
 
 
+def largest_size(name: str, summary: Summary) -> bool:
+    """Whether `name` is its system's largest training size (`encoder`, or `finetune:lora@400`
+    when no larger one ran): the one the report compares and prices. Every untrained system is."""
+    if SIZE not in name and not any(SIZE in s.system and base_name(s.system) == name
+                                    for s in summary.systems):
+        return True
+    size = lambda n: int(n.split(SIZE)[1]) if SIZE in n else 10 ** 12  # noqa: E731
+    sizes = [size(s.system) for s in summary.systems if base_name(s.system) == base_name(name)]
+    return size(name) == max(sizes)
+
+
 def curve_points(summary: Summary, metric: str, sizes: dict[str, int]) -> list[CurvePoint]:
     """Every trained or learning-baseline system at each training size it ran with."""
     points = []
@@ -47,7 +58,7 @@ def task_findings(run, summary: Summary, metric: str) -> TaskFindings:
     found.notes = _crossings(found, metric)
     if summary.task == "classify":
         for s in summary.systems:
-            if SIZE not in s.system:
+            if largest_size(s.system, summary):
                 found.confusions[s.system] = confusion(
                     manifest, [r for r in records if r["system"] == s.system])
     return found
