@@ -38,7 +38,7 @@ STAGES = {
     "phrasebank": {"trained": ("encoder", (25, 50, 100, 200, 400, ALL)),
                    "prompted": ("local,local:shots=4", (ALL,)),
                    "finetune": ("finetune:lora", (100, 400))},
-    "kleister": {"prompted": ("local,local:view=head,local:shots=1", (ALL,)),
+    "kleister": {"prompted": ("local,local:view=head", (ALL,)),
                  "finetune": ("finetune:lora", (50,))},
     "pubmedqa": {"prompted": ("local,local:shots=1", (ALL,)),
                  "finetune": ("finetune:lora", (100,))},

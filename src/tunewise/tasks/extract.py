@@ -28,7 +28,7 @@ from tunewise.tasks.base import (
 
 name = "extract"
 description = "a document in, the values of named keys out (a contract's parties, dates, law)"
-answer_tokens = 96
+answer_tokens = 128
 
 # What the keys of Kleister-NDA (and keys named like them) mean, for the prompt.
 KNOWN_KEYS = {
@@ -83,8 +83,11 @@ def messages(spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str
     return out + [{"role": "user", "content": text}]
 
 
+MOST_VALUES = 4  # values one key may have in an answer: a small model loops without a bound
+
+
 def schema(spec: TaskSpec) -> dict:
-    values = {"type": "array", "items": {"type": "string"}}
+    values = {"type": "array", "items": {"type": "string"}, "maxItems": MOST_VALUES}
     return {"type": "object", "properties": {k: values for k in spec.keys},
             "required": list(spec.keys), "additionalProperties": False}
 
