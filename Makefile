@@ -64,6 +64,7 @@ bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 co
 	$(BIN)/python bench/pubmedqa_finetune.py
 	$(BIN)/python -m pip install --quiet bm25s  # the page baseline of the next script
 	$(BIN)/python bench/financebench_retrieval.py
+	$(BIN)/python bench/table_rows.py
 	$(BIN)/python bench/task_eval.py phrasebank
 	$(BIN)/python bench/task_eval.py kleister
 	$(BIN)/python bench/task_eval.py pubmedqa
