@@ -266,11 +266,21 @@ def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_
                     instruction, where: tuple = ()) -> None:
     """A run directory belongs to one question set and one generation setup: resuming with other
     questions or settings would mix incomparable records, so it is refused."""
-    out.mkdir(parents=True, exist_ok=True)
     wanted = {"questions": len(questions), "questions_digest": questions_digest(questions),
               "max_tokens": max_tokens, "instruction": instruction,
               # only when given, so runs made before metadata conditions existed still resume
               **({"where": [str(c) for c in where]} if where else {})}
+    write_manifest(out, wanted, {
+        "judge": judge_model, "store": ws.settings.store.url,
+        "models": {n: {k: v for k, v in vars(m).items() if k != "api_key_env"}
+                   for n, m in ws.settings.models.items()},
+        "retrieval": vars(ws.settings.retrieval), "rag_threshold": ws.settings.rag.threshold})
+
+
+def write_manifest(out: Path, wanted: dict, recorded: dict) -> None:
+    """Refuse a run folder made with other `wanted` values (resuming it would mix incomparable
+    records); else write RUN/run.json with them, what else is `recorded`, and the time."""
+    out.mkdir(parents=True, exist_ok=True)
     path = out / MANIFEST
     if path.exists():
         have = json.loads(path.read_text())
@@ -279,11 +289,7 @@ def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_
             raise EvalError(f"{out} was run with other {', '.join(changed)} "
                             f"({', '.join(f'{k}={have.get(k)!r}' for k in changed)}); "
                             "use another --out to start a new run")
-    manifest = {**wanted, "judge": judge_model, "store": ws.settings.store.url,
-                "models": {n: {k: v for k, v in vars(m).items() if k != "api_key_env"}
-                           for n, m in ws.settings.models.items()},
-                "retrieval": vars(ws.settings.retrieval), "rag_threshold": ws.settings.rag.threshold,
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    manifest = {**wanted, **recorded, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(path)
+    tmp.replace(path)  # a crash never leaves a half-written manifest

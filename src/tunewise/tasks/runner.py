@@ -34,13 +34,13 @@ from tunewise.evaluate.runner import (
     RecordWriter,
     RunReport,
     load_records,
+    write_manifest,
 )
 from tunewise.models.base import ModelError
 from tunewise.systems import SIZE, TRAINED_FOLDER, System
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, ParseError, TaskSpec
 
-MANIFEST = "run.json"
 ALL = -1  # a train size: the whole training part
 
 
@@ -331,21 +331,10 @@ def passages_for_keys(text: str, keys: tuple[str, ...], chars: int, embedder) ->
 def _check_manifest(out: Path, task: str, spec: TaskSpec, train: list[Item], test: list[Item],
                     options: TaskOptions) -> None:
     """A run folder belongs to one task set and one setup; resuming with others is refused."""
-    out.mkdir(parents=True, exist_ok=True)
-    wanted = {"task": task, "spec": spec.to_json(), "questions": len(test),
-              "questions_digest": digest(test), "train": len(train), "train_digest": digest(train),
-              "max_tokens": options.max_tokens, "max_input_tokens": options.max_input_tokens,
-              "seed": options.seed, "instruction": options.instruction,
-              "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs}
-    path = out / MANIFEST
-    if path.exists():
-        have = json.loads(path.read_text())
-        changed = [k for k in wanted if have.get(k) != wanted[k]]
-        if changed:
-            raise EvalError(f"{out} was run with other {', '.join(changed)}; use another --out "
-                            "to start a new run")
-    manifest = {**wanted, "train_sizes": list(options.train_sizes),
-                "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    tmp.replace(path)
+    write_manifest(out, {
+        "task": task, "spec": spec.to_json(), "questions": len(test),
+        "questions_digest": digest(test), "train": len(train), "train_digest": digest(train),
+        "max_tokens": options.max_tokens, "max_input_tokens": options.max_input_tokens,
+        "seed": options.seed, "instruction": options.instruction,
+        "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs},
+        {"train_sizes": list(options.train_sizes)})
