@@ -90,22 +90,17 @@ def main() -> None:
     run = folder / "run"
     settings = load_settings(env={**os.environ, "TUNEWISE_STORE_URL": f"sqlite:{folder / 'unused.db'}"})
     baselines = ",".join(f"baseline:{b.name}" for b in task_named(task).baselines)
-    stages = [("baselines", (baselines, (ALL,)))] + [
+    # baselines that learn (TF-IDF) get the trained systems' learning curve; the others one run
+    curve = STAGES[args.set].get("trained", ("", (ALL,)))[1]
+    stages = [("baselines", (baselines, curve))] + [
         (s, v) for s, v in STAGES[args.set].items() if not args.stage or s in args.stage]
     with Workspace(settings) as ws:
         for stage, (systems, sizes) in stages:
-            learns = [s for s in parse_systems(systems) if s.trained or s.baseline == "tfidf"]
             options = TaskOptions(max_input_tokens=args.max_input_tokens,
-                                  finetune_epochs=args.finetune_epochs,
-                                  train_sizes=sizes if learns else (ALL,))
+                                  finetune_epochs=args.finetune_epochs, train_sizes=sizes)
             started = time.perf_counter()
             report = run_task(ws, task, parse_systems(systems), train, test, run, options,
                               on_status=lambda text: print(f"  {text}", flush=True))
-            # tf-idf learns too: its curve comes with the trained stage
-            if stage == "trained" and task == "classify":
-                run_task(ws, task, parse_systems("baseline:tfidf"), train, test, run,
-                         TaskOptions(max_input_tokens=args.max_input_tokens, train_sizes=sizes,
-                                     finetune_epochs=args.finetune_epochs))
             print(f"{stage}: {systems} — {report.answered} predicted, {report.skipped} already "
                   f"done, {report.failed} failed in {time.perf_counter() - started:.0f} s",
                   flush=True)

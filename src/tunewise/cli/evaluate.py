@@ -34,7 +34,7 @@ from tunewise.systems import parse_systems
 from tunewise.tasks import ALL, metric_help, task_named
 from tunewise.tasks.datasets import load_items, prepare_task, task_of
 from tunewise.tasks.runner import ALL as ALL_EXAMPLES
-from tunewise.tasks.runner import TaskOptions, run_task, subsets
+from tunewise.tasks.runner import TaskOptions, learns, run_task, subsets
 from tunewise.workspace import Workspace
 
 app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "
@@ -194,14 +194,18 @@ def run_cmd(
                                   instruction, limit, on_record=lambda _: bars.advance(task),
                                   where=parse_where(where))
         except KeyboardInterrupt:
-            console.print(f"interrupted: answers so far are in {out_dir}; run the same command "
-                          "again to resume")
-            raise typer.Exit(130) from None
+            _interrupted(out_dir, "answers")
     console.print(f"answered {report.answered}, judged {report.judged}, already done "
                   f"{report.skipped}, failed {report.failed}")
     _print_summary(summarize(out_dir))
     if report.failed:
         raise typer.Exit(1)
+
+
+def _interrupted(out_dir: Path, what: str) -> None:
+    console.print(f"interrupted: {what} so far are in {out_dir}; run the same command again to "
+                  "resume")
+    raise typer.Exit(130) from None
 
 
 def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens,
@@ -230,7 +234,7 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
         chosen += [b for b in parse_systems([f"baseline:{b.name}" for b in
                                              task_named(name).baselines]) if b.name not in named]
         test = test[:limit]
-        learning = sum(1 for s in chosen if s.trained or s.baseline == "tfidf")
+        learning = sum(learns(task_named(name), s) for s in chosen)
         total = len(test) * (len(chosen) + learning * (len(subsets(train_items, sizes, 0)) - 1))
         try:
             with Progress(*bar_columns(), console=console, transient=True) as bars:
@@ -239,9 +243,7 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
                                   on_record=lambda _: bars.advance(task),
                                   on_status=lambda text: bars.update(task, description=text))
         except KeyboardInterrupt:
-            console.print(f"interrupted: predictions so far are in {out_dir}; run the same "
-                          "command again to resume")
-            raise typer.Exit(130) from None
+            _interrupted(out_dir, "predictions")
     console.print(f"predicted {report.answered}, already done {report.skipped}, failed "
                   f"{report.failed}")
     _print_summary(summarize(out_dir))

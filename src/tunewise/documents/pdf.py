@@ -92,6 +92,11 @@ class _Line:
         heights = [t - b for (_, b, _, t), c in zip(self.boxes, self.text) if not c.isspace()]
         return statistics.median(heights) if heights else 0.0
 
+    @cached_property
+    def cells(self) -> list["_Cell"]:
+        """The line cut into cells (`_cells`), once: unwrapping and table finding both ask."""
+        return _cells(self)
+
 
 def _page_lines(page) -> list[_Line]:
     textpage = page.get_textpage()
@@ -207,12 +212,12 @@ def _unwrapped(lines: list[_Line]) -> list[_Line]:
 def _label_block(lines: list[_Line], i: int) -> int:
     """How many lines from `i` form one row drawn label first: label lines (the later ones in
     lower case, under the first) then the numbers alone, level with one of them; 0 if none."""
-    first = _cells(lines[i]) if lines[i].boxes else []
+    first = lines[i].cells
     if not first or any(c.numeric for c in first) or first[-1].text.endswith(":"):
         return 0
     height = lines[i].height or 8.0
     for j in range(i + 1, min(i + 4, len(lines))):
-        cells = _cells(lines[j]) if lines[j].boxes else []
+        cells = lines[j].cells
         if not cells:
             return 0
         if cells[0].numeric:
@@ -248,7 +253,7 @@ def _concatenated(lines: list[_Line]) -> _Line:
 
 
 def _join_wrapped(first: _Line, second: _Line) -> _Line | None:
-    a, b = _cells(first), _cells(second)
+    a, b = first.cells, second.cells
     if not a or not b or not b[0].text[:1].islower() or b[0].numeric:
         return None
     height = max(first.height, second.height) or 8.0
@@ -299,7 +304,7 @@ def _label_end(line: _Line) -> int:
 
 
 def _tables(lines: list[_Line], pages: int) -> list[_Table]:
-    cells = [_cells(line) for line in lines]
+    cells = [line.cells for line in lines]
     tables, i = [], 0
     while i < len(lines):
         if not _is_row(cells[i]):

@@ -7,9 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tunewise.evaluate.runner import load_records
+from tunewise.evaluate.stats import Estimate
 from tunewise.evaluate.summary import Summary
 from tunewise.systems import SIZE, base_name, parse_system
-from tunewise.tasks.scoring import CurvePoint, confusion, spec_of
+from tunewise.tasks.scoring import confusion, spec_of
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    system: str  # the trained system, without its size
+    examples: int
+    quality: Estimate
 
 
 @dataclass

@@ -89,7 +89,7 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
     runner = _Predictors(ws, task, spec, train, out, options, say)
     try:
         for system in systems:
-            sizes = subsets(train, options.train_sizes, options.seed) if runner.learns(system) \
+            sizes = subsets(train, options.train_sizes, options.seed) if learns(task, system) \
                 else {len(train): train}
             for n, part in sizes.items():
                 name = system.name if n == len(train) else f"{system.name}{SIZE}{n}"
@@ -112,6 +112,14 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
     finally:
         writer.close()
     return RunReport(**counts)
+
+
+def learns(task, system: System) -> bool:
+    """Whether `system` is fitted to the training part (a learning-curve point per train size):
+    a trained system, or a baseline that learns (TF-IDF), not one that only counts."""
+    if system.baseline:
+        return any(b.name == system.baseline and b.learns for b in task.baselines)
+    return bool(system.trained)
 
 
 def _check_systems(task, spec: TaskSpec, systems: list[System]) -> None:
@@ -143,11 +151,6 @@ class _Predictors:
         self.ws, self.task, self.spec, self.train = ws, task, spec, train
         self.out, self.options, self.say = out, options, say
         self._train_vectors = None
-
-    def learns(self, system: System) -> bool:
-        if system.baseline:
-            return any(b.name == system.baseline and b.learns for b in self.task.baselines)
-        return bool(system.trained)
 
     def predictor(self, system: System, name: str, part: list[Item]):
         if system.baseline:

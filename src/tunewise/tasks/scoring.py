@@ -1,16 +1,13 @@
 """Scores of a task run from its records: each record's counts (the task's `counts`), each
 metric with a bootstrap interval over items, paired comparisons by approximate randomization,
-the confusion matrix and the learning curve."""
+and the confusion matrix."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap_counts, paired_counts
-from tunewise.systems import SIZE
-from tunewise.tasks import task_named
+from tunewise.tasks import classify, task_named
 from tunewise.tasks.base import Item, Metric, TaskSpec
 
 
@@ -53,45 +50,15 @@ def compare(manifest: dict, a: str, b: str, records_a: list[dict], records_b: li
             if not r.get("error") and r["question_id"] in by_b]
     if not both:
         return []
-    names_a, counts_a = _counts(task, spec, [x for x, _ in both])
-    names_b, counts_b = _counts(task, spec, [y for _, y in both])
-    names = sorted(set(names_a) | set(names_b))
-    counts_a, counts_b = _aligned(names, names_a, counts_a), _aligned(names, names_b, counts_b)
+    names, counts_a = _counts(task, spec, [x for x, _ in both])
+    _, counts_b = _counts(task, spec, [y for _, y in both])  # one task and spec: the same names
     return [paired_counts(m.name, a, b, counts_a, counts_b, names, m.compute, seed)
             for m in task.metrics_for(spec)]
-
-
-def _aligned(names: list[str], have: list[str], matrix: np.ndarray) -> np.ndarray:
-    out = np.zeros((matrix.shape[0], len(names)))
-    for j, n in enumerate(have):
-        out[:, names.index(n)] = matrix[:, j]
-    return out
 
 
 def confusion(manifest: dict, records: list[dict]) -> list[list[int]] | None:
     """Classify runs: gold × predicted label counts (last column: unparseable answers)."""
     if manifest["task"] != "classify":
         return None
-    from tunewise.tasks.classify import confusion as matrix
-
-    return matrix(spec_of(manifest), [(r["gold"], r["parsed"]) for r in records
+    return classify.confusion(spec_of(manifest), [(r["gold"], r["parsed"]) for r in records
                                       if not r.get("error")])
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    system: str  # the trained system, without its size
-    examples: int
-    quality: Estimate
-
-
-def learning_curve(systems: dict[str, Estimate], sizes: dict[str, int]) -> list[CurvePoint]:
-    """The points of the learning curve: every trained system at every size it was run with
-    (`systems`: run system name -> estimate on the primary metric; `sizes`: -> train size)."""
-    points = []
-    grouped = {name.split(SIZE)[0] for name in systems if SIZE in name}
-    for name, estimate in systems.items():
-        base = name.split(SIZE)[0]
-        if base in grouped and name in sizes:
-            points.append(CurvePoint(base, sizes[name], estimate))
-    return sorted(points, key=lambda p: (p.system, p.examples))
