@@ -157,6 +157,10 @@ class RagSettings:
     # given. 0 turns the check off. The default is chosen from the trade-off measured on XQuAD
     # (bench/answerability.py, bench/RESULTS.md).
     min_support: float = 0.6
+    # Before generation, with a cross-encoder reranker: the reranker's probability that the best
+    # passage answers the question must reach this, else the model is not asked and the abstain
+    # message given (a second answerability signal; bench/answerability.py --reranker). 0: off.
+    min_relevance: float = 0.0
     prompt: str = DEFAULT_PROMPT  # {context} and {question} are filled in
     system: str = "You are a helpful assistant that answers questions about the company's documents."
 

@@ -1,7 +1,9 @@
 """A *system* — anything that answers a question: a chat model, with or without retrieval — and
 its one parser. Evaluation, the cost model, the report and the server all take systems.
 
-Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`; `NAME:shots=4` (a
+Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`,
+`NAME+rag:retriever=runs/ret` (retrieving with what `tunewise finetune-retriever` fitted in that
+folder: its embedder over the store `store reembed` wrote, and its reranker); `NAME:shots=4` (a
 prompted model shown the 4 nearest labelled examples, for tasks; `:view=head` reads the start of
 a long document instead of its passages most like each key); the systems a task run trains
 (tasks/runner.py): `encoder`, `encoder:frozen`, `finetune:lora`, `finetune:full`; and the
@@ -43,6 +45,7 @@ class System:
     shots: int | None = None  # tasks: labelled examples shown in the prompt (nearest first)
     trained: str = ""  # tasks: encoder | encoder-frozen | lora | full, trained by the run
     view: str = ""  # tasks: how a long input is cut to fit: passages (per key; default) | head
+    retriever: str = ""  # a `tunewise finetune-retriever` folder; "": the configured retriever
 
     def __str__(self) -> str:
         return self.name
@@ -72,16 +75,24 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     for option in options:
         key, _, value = option.partition("=")
         try:
-            values[key] = {"k": int, "threshold": float, "shots": int, "view": _view}[key](value)
+            values[key] = {"k": int, "threshold": float, "shots": int, "view": _view,
+                           "retriever": _folder}[key](value)
         except (KeyError, ValueError):
-            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X "
-                              "(after +rag), shots=N, view=passages|head") from None
+            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X, "
+                              "retriever=FOLDER (after +rag), shots=N, view=passages|head") from None
     if set(values) - {"shots", "view"} and not plus:
-        raise ConfigError(f"system {spec!r}: k and threshold need '+rag'")
+        raise ConfigError(f"system {spec!r}: k, threshold and retriever need '+rag'")
     if values.get("shots", 0) < 0:
         raise ConfigError(f"system {spec!r}: shots must be 0 or more")
     return System(spec, model, bool(plus), values.get("k"), values.get("threshold"),
-                  shots=values.get("shots"), view=values.get("view", ""))
+                  shots=values.get("shots"), view=values.get("view", ""),
+                  retriever=values.get("retriever", ""))
+
+
+def _folder(value: str) -> str:
+    if not value:
+        raise ValueError(value)
+    return value
 
 
 def _view(value: str) -> str:

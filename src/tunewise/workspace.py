@@ -37,6 +37,7 @@ class Workspace:
         self.settings = settings or load_settings(config)
         self._store, self._embedder = store, embedder
         self._models: dict[str, ChatModel] = dict(models or {})
+        self._fitted: dict[str, Retriever] = {}  # finetune-retriever folder -> its retriever
 
     @property
     def store(self) -> Store:
@@ -58,6 +59,17 @@ class Workspace:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.store, self.embedder, self.settings.retrieval, self.reranker)
+
+    def retriever_for(self, folder: str = "") -> Retriever:
+        """The retriever a `tunewise finetune-retriever` folder fitted (built once), or the
+        configured one when `folder` is empty."""
+        if not folder:
+            return self.retriever
+        if folder not in self._fitted:
+            from tunewise.train.retriever import fitted_retriever
+
+            self._fitted[folder] = fitted_retriever(self, folder)
+        return self._fitted[folder]
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,
                progress: Progress | None = None, metadata: dict | None = None,
@@ -132,6 +144,9 @@ class Workspace:
         return self.store.stats()
 
     def close(self) -> None:
+        for retriever in self._fitted.values():
+            if retriever.store is not self._store:
+                retriever.store.close()
         if self._store is not None:
             self._store.close()
 

@@ -26,10 +26,10 @@ COMMANDS = _commands()
 
 def test_the_tree_is_what_the_readme_lists():
     assert COMMANDS == sorted([
-        "ask", "chat", "cost", "data from-task", "data import", "data paraphrase", "data stats", "data synth",
-        "eval prepare",
-        "eval retrieval", "eval run", "eval summary", "finetune", "ingest", "pretrain", "remove",
-        "report", "search", "serve", "stats", "store copy", "tokenizer train"])
+        "ask", "chat", "cost", "data from-task", "data import", "data paraphrase", "data stats",
+        "data synth", "eval prepare", "eval retrieval", "eval run", "eval summary", "finetune",
+        "finetune-retriever", "ingest", "pretrain", "remove", "report", "search", "serve", "stats",
+        "store copy", "store reembed", "tokenizer train"])
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -79,6 +79,10 @@ def _bad_arguments(tmp):
                      ["--plan", "--size", "huge", "--examples", "5", "--tokens-per-example", "9"],
                      ["--plan", "--size", "7b"], ["--out", str(tmp / "ft")],
                      ["--plan", "--examples", "5", "--tokens-per-example", "9", "--gpu", "h900"]],
+        "finetune-retriever": [[missing, "--out", str(tmp / "ret"), *store],
+                               [str(QUESTIONS), "--out", str(tmp / "ret"), "--no-embedder",
+                                "--no-reranker", *store],
+                               [str(QUESTIONS), "--out", str(tmp / "ret"), *store]],
         "tokenizer train": [["--corpus", str(SAMPLE), "--out", str(tmp / "t"), "--vocab-size", "100"],
                             ["--corpus", missing, "--out", str(tmp / "t")]],
         "pretrain": [["--plan", "--size", "huge"], ["--plan", "--tokens", "-5"],
@@ -88,6 +92,9 @@ def _bad_arguments(tmp):
         "report": [[not_a_run], [missing]],
         "store copy": [["--from", "mysql://x", "--to", f"sqlite:{tmp / 'c.db'}"],
                        ["--from", f"sqlite:{tmp / 'none.db'}", "--to", "sqlite:" + missing + "/x/y.db"]],
+        "store reembed": [["--embedder", missing, "--to", f"sqlite:{tmp / 'r.db'}"],
+                          ["--embedder", "all-MiniLM-L6-v2", "--from", f"sqlite:{tmp / 'none.db'}",
+                           "--to", f"sqlite:{tmp / 'r.db'}"]],
     }
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.progress import Progress
 
-from tunewise.cli.common import bar_columns, console, out
+from tunewise.cli.common import ConfigOpt, bar_columns, console, out
 from tunewise.store import open_store
 
-app = typer.Typer(help="Whole-store operations: copy a store to another backend.",
+app = typer.Typer(help="Whole-store operations: copy a store to another backend, re-embed it "
+                  "with another embedder.",
                         no_args_is_help=True, rich_markup_mode="markdown")
 
 
@@ -43,3 +45,55 @@ def copy_cmd(
     finally:
         src.close()
         dst.close()
+
+
+@app.command("reembed")
+def reembed_cmd(
+    embedder: Annotated[str, typer.Option(help="The new embedder: a sentence-transformers folder "
+                                          "(e.g. OUT/embedder of `tunewise finetune-retriever`).")],
+    target: Annotated[str, typer.Option("--to", help="Store URL to write (a new one; the old "
+                                        "store keeps serving until you switch).")],
+    source: Annotated[Optional[str], typer.Option(
+        "--from", help="Store URL to read (default: [store] url).")] = None,
+    use: Annotated[bool, typer.Option(
+        "--use", help="When done, set [store] url and [embedder] model in the settings file.")
+    ] = False,
+    batch: Annotated[int, typer.Option(min=1, help="Documents per transaction.")] = 200,
+    settings_file: ConfigOpt = None,
+) -> None:
+    """Embed every chunk of a store again with another embedder, into a new store: chunks,
+    metadata and file records are copied, only the vectors change. Run it again to finish an
+    interrupted run: documents already written are skipped.
+
+    Example: `tunewise store reembed --embedder runs/ret/embedder --to sqlite:runs/ret/store.db --use`
+    """
+    from tunewise.config import load_settings, write_settings
+    from tunewise.embeddings import make_embedder
+    from tunewise.store.copy import copy_store
+
+    creating = use and settings_file is not None and not settings_file.exists()  # --use writes it
+    settings = load_settings(None if creating else settings_file)
+    settings = settings.replace("embedder", model=embedder)
+    new = make_embedder(settings.embedder)
+    src, dst = open_store(source or settings.store.url), open_store(target)
+    try:
+        total = src.stats()["documents"]
+        started = time.perf_counter()
+        with Progress(*bar_columns(), console=console, transient=True) as progress:
+            task = progress.add_task("embedding", total=total)
+            report = copy_store(src, dst, batch, lambda: progress.advance(task), embedder=new)
+        out.print(f"embedded {report.chunks} chunks of {report.documents} documents with "
+                  f"{new.name} ({report.skipped} documents already there) in "
+                  f"{time.perf_counter() - started:.1f} s → {dst.stats()['store']}")
+    finally:
+        src.close()
+        dst.close()
+    from tunewise.train.retriever import record_reembedded
+
+    if record_reembedded(embedder, target):
+        out.print(f"noted in {Path(embedder).resolve().parent / 'retriever.json'}: systems written "
+                  f"MODEL+rag:retriever={Path(embedder).parent} retrieve from it")
+    if use:
+        path = write_settings(settings_file or "tunewise.toml",
+                              {"store": {"url": target}, "embedder": {"model": embedder}})
+        out.print(f"{path}: [store] url = {target!r}, [embedder] model = {embedder!r}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunewise.cli.common import ConfigOpt, console, out
+from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out, settings_for
 
 app = typer.Typer()
 
@@ -115,6 +115,77 @@ def finetune_cmd(
             out.print(f"{label}: {path}")
     if result.name:
         out.print(f"registered as model {result.name!r}: tunewise ask \"…\" --model {result.name}")
+
+
+@app.command("finetune-retriever")
+def finetune_retriever_cmd(
+    data: Annotated[Path, typer.Argument(
+        help="Training questions: a BEIR folder, a SQuAD file or question JSONL whose questions "
+        "name their gold documents (doc_ids); `tunewise data synth` output; or JSONL lines "
+        "{\"question\", \"passage\"}.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder: embedder/, reranker/, "
+                                          "retriever.json; one with a finished stage resumes.")],
+    embedder: Annotated[bool, typer.Option("--embedder/--no-embedder",
+                                           help="Fine-tune the embedder.")] = True,
+    reranker: Annotated[bool, typer.Option("--reranker/--no-reranker",
+                                           help="Train a cross-encoder reranker.")] = True,
+    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, squad or beir.")] = "auto",
+    split: Annotated[Optional[str], typer.Option(
+        help="BEIR qrels split to train on (train; never the split you report).")] = None,
+    negatives: Annotated[int, typer.Option(min=0, help="Hard negatives mined per question.")] = 4,
+    epochs: Annotated[float, typer.Option(min=0.01, help="Passes over the pairs.")] = 2,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per step (the embedder's "
+                                            "in-batch negatives).")] = 32,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")] = 2e-5,
+    store: StoreOpt = None,
+    settings_file: ConfigOpt = None,
+) -> None:
+    """Fit the retriever to your documents: fine-tune the bundled embedder on (question,
+    passage) pairs with in-batch and mined hard negatives, and train a cross-encoder reranker
+    from the same MiniLM weights. The passages and negatives come from the store, so ingest
+    the documents first.
+
+    Then re-embed the store with the new embedder (`tunewise store reembed`) and/or set
+    `[retrieval] rerank = "cross-encoder"` with `rerank_model` = OUT/reranker; measure both with
+    `tunewise eval retrieval` before switching.
+
+    Example: `tunewise finetune-retriever ../shared/data/scifact --split train --out runs/ret`
+
+    Example: `tunewise finetune-retriever data/synth.jsonl --out runs/ret --no-reranker`
+    """
+    from rich.progress import Progress
+
+    from tunewise.train.retriever import finetune_retriever
+    from tunewise.workspace import Workspace
+
+    if not (embedder or reranker):
+        raise typer.BadParameter("nothing to train: --no-embedder and --no-reranker")
+    with Workspace(settings_for(settings_file, store)) as ws, \
+            Progress(*bar_columns(), console=console, transient=True) as bars:
+        def stage(name: str, total: int):
+            task = bars.add_task(name, total=total)
+            return lambda *_: bars.advance(task)
+
+        try:
+            record = finetune_retriever(ws, data, out_dir, embedder, reranker, fmt, split,
+                                        negatives, epochs, batch_size, lr, progress=stage)
+        except KeyboardInterrupt:
+            console.print("interrupted: run the same command to resume (a finished stage is kept)")
+            raise typer.Exit(130) from None
+    out.print(f"{record.get('pairs', '?')} pairs, {record.get('mined', '?')} mined negatives "
+              f"(store {record['store']})")
+    for what in ("embedder", "reranker"):
+        if what in record:
+            r = record[what]
+            losses = f"{r['losses'][0]:.3f} → {r['losses'][-1]:.3f}" if r["losses"] else "–"
+            out.print(f"{what}: {r['folder']} | {r['steps']} steps, loss {losses}, "
+                      f"{r['seconds']:.0f} s")
+    if "embedder" in record:
+        out.print(f"next: tunewise store reembed --embedder {record['embedder']['folder']} "
+                  f"--to sqlite:{out_dir}/store.db --use")
+    if "reranker" in record:
+        out.print(f'next: [retrieval] rerank = "cross-encoder", rerank_model = '
+                  f'"{record["reranker"]["folder"]}"')
 
 
 def _print_finetune_plan(config, data, size, examples, tokens_per_example, gpu, gpus,

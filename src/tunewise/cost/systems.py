@@ -206,13 +206,58 @@ def price_run(summary: Summary, settings: Settings, prices: Prices) -> list[Syst
         work = Workload(s.prompt_tokens, s.completion_tokens)
         workloads.setdefault(system.rag, work)
         model = trained_model(summary.run, s.system) if system.trained else models[system.model]
-        rows += price_system(s.system, model, work, system.rag, settings.cost,
-                             prices, s.latency_mean_s)
+        priced = price_system(s.system, model, work, system.rag, settings.cost,
+                              prices, s.latency_mean_s)
+        if system.retriever:
+            priced = [with_fitted_retriever(r, system.retriever, settings.cost, prices)
+                      for r in priced]
+        rows += priced
     rag = True in workloads
     work = workloads.get(True) or workloads.get(False)
     if work:
         rows += reference_rows(settings.cost.reference, work, prices, rag)
     return rows
+
+
+def with_fitted_retriever(row: SystemCost, folder: str, cost: CostSettings,
+                          prices: Prices) -> SystemCost:
+    """`row` for a system that retrieves with what `finetune-retriever` fitted in `folder`: its
+    level says so, and the embedder's and reranker's training (6·N·D, full fine-tunes of small
+    encoders) is added to the one-off training cost."""
+    from tunewise.train.retriever import RECORD
+
+    try:
+        record = json.loads((Path(folder) / RECORD).read_text())
+    except (OSError, ValueError):
+        row.notes.append(f"{folder}: no {RECORD}, the retriever's training is not priced")
+        return row
+    gpu = prices.gpu(cost.train_gpu)
+    stages = [record[s] for s in ("embedder", "reranker") if s in record]
+    costs = [training_cost(_parameters(st["folder"]), st["tokens"], gpu, cost.finetune_mfu, "full")
+             for st in stages]
+    if row.training:
+        costs.append(row.training)
+    if costs:
+        row.training = TrainingCost(
+            "+".join(c.method for c in costs), sum(c.parameters for c in costs),
+            sum(c.tokens for c in costs), sum(c.flops for c in costs), gpu.name,
+            cost.finetune_mfu, sum(c.gpu_hours for c in costs), sum(c.usd for c in costs))
+    done = ", ".join(f"{st['what']} {st['tokens']:,} tokens in {st['seconds']:,.0f} s" for st in stages)
+    row.training_basis = "; ".join(b for b in (row.training_basis, (
+        f"retriever ({folder}): {done} on the measuring machine, priced as 6·N FLOPs a token on "
+        f"{gpu.name} at {cost.finetune_mfu:.0%} MFU") if stages else "") if b)
+    row.level = row.level.replace(" + RAG", ", fitted retriever + RAG")
+    return row
+
+
+def _parameters(folder: str) -> int:
+    try:
+        return footprint(folder).parameters
+    except CostError:
+        return MINILM_PARAMETERS
+
+
+MINILM_PARAMETERS = 22_713_216  # all-MiniLM-L6-v2, the base every fitted retriever starts from
 
 
 def trained_model(run: str | Path, system: str) -> ModelSettings:

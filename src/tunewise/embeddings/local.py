@@ -35,9 +35,19 @@ def resolve_model_dir(model: str) -> Path:
         f"path of a sentence-transformers model folder, or use the bundled 'all-MiniLM-L6-v2'")
 
 
+MANIFEST = "tunewise.json"  # written beside an embedder tunewise trained: {"name": ...}
+
+
 def model_name(model: str, model_dir: Path) -> str:
-    """The name a store records for the vectors of this model (the bundled one by its own)."""
-    return "all-MiniLM-L6-v2" if model in BUNDLED else model_dir.name
+    """The name a store records for the vectors of this model: the bundled one by its own, one
+    tunewise trained by the name it was given (folders called `embedder` are common), else the
+    folder's name."""
+    if model in BUNDLED:
+        return "all-MiniLM-L6-v2"
+    try:
+        return str(json.loads((model_dir / MANIFEST).read_text())["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return model_dir.name
 
 
 class HFTokenizer:

@@ -60,9 +60,11 @@ RUNS = (("dense", {}), ("keyword", {}), ("hybrid rrf", {"fusion": "rrf"}),
 
 
 def evaluate_retrieval(ws, questions, recall_ks: tuple[int, ...] = (5, 100),
-                       runs=RUNS, on_query: Callable[[], None] | None = None) -> list[RetrievalScores]:
+                       runs=RUNS, on_query: Callable[[], None] | None = None,
+                       reranker=None) -> list[RetrievalScores]:
     """Score each retrieval run on `questions` (with `doc_ids`) over the workspace's store. Each
-    query is embedded once and every mode ranks the same vector."""
+    query is embedded once and every mode ranks the same vector. With `reranker`, it reorders
+    every candidate fetched (3x the deepest cut), and its time counts in the latency."""
     from dataclasses import replace
 
     from tunewise.retrieval import Retriever
@@ -76,7 +78,7 @@ def evaluate_retrieval(ws, questions, recall_ks: tuple[int, ...] = (5, 100),
         mode = name.split()[0]
         settings = replace(ws.settings.retrieval, depth=max(ws.settings.retrieval.depth, depth),
                            **options)
-        retriever = Retriever(ws.store, ws.embedder, settings)
+        retriever = Retriever(ws.store, ws.embedder, settings, reranker)
         n, rec, rr, times = [], {k: [] for k in recall_ks}, [], []
         for q, vector in zip(questions, vectors):
             started = time.perf_counter()

@@ -147,6 +147,9 @@ def run_eval(ws, systems: list[System], questions: list[Question], out: str | Pa
     A run belongs to the whole question set, so a larger `limit` later extends it."""
     out = Path(out)
     _check_systems(systems)
+    for system in systems:  # a fitted retriever that cannot be opened stops the run at once
+        if system.rag and system.retriever:
+            ws.retriever_for(system.retriever)
     _check_manifest(out, questions, ws, max_tokens, judge_model, instruction, where)
     questions = questions[:limit]
     done = load_records(out)
@@ -244,8 +247,11 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
     if system.baseline:
         return {**record, **(baselines or Baselines(ws, [q], where)).answer(system, q)}
     try:
+        retriever = ws.retriever_for(system.retriever) if system.rag else None
+        if retriever is not None:
+            record["retriever"] = retriever.description
         a = answer(q.question, ws.model(system.model), ws.settings.rag,
-                   ws.retriever if system.rag else None, k=system.k, threshold=system.threshold,
+                   retriever, k=system.k, threshold=system.threshold,
                    on_token=lambda _: None, max_tokens=max_tokens,
                    instruction=instruction or q.instruction, where=where)
     except (ModelError, PromptError) as exc:
@@ -258,6 +264,7 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
             "latency_s": round(a.latency_s, 4),
             "first_token_s": None if a.first_token_s is None else round(a.first_token_s, 4),
             "retrieval_s": round(a.retrieval_s, 4), "filtered": a.filtered,
+            "relevance": None if a.relevance is None else round(a.relevance, 4),
             "prompt_tokens": a.usage.prompt_tokens,
             "completion_tokens": a.usage.completion_tokens}
 

@@ -66,6 +66,7 @@ class SystemSummary:
     judge_failed: int = 0
     judge_prompt_tokens: int = 0
     judge_completion_tokens: int = 0
+    retriever: str = ""  # what retrieved for it (embedder, mode, reranker); "" without retrieval
 
 
 @dataclass
@@ -145,6 +146,7 @@ def _summarize_system(name: str, records: list[dict], seed: int) -> SystemSummar
     s.judge_failed = sum(v["failed"] for v in verdicts)
     s.judge_prompt_tokens = sum(v["prompt_tokens"] for v in verdicts)
     s.judge_completion_tokens = sum(v["completion_tokens"] for v in verdicts)
+    s.retriever = next((r["retriever"] for r in ok if r.get("retriever")), "")
     return s
 
 
@@ -190,6 +192,8 @@ def table_rows(summary: Summary) -> tuple[list[str], list[list[str]]]:
              ["first token p50 s"] + [_seconds(s.first_token_median_s) for s in systems],
              ["prompt tokens"] + [_count(s.prompt_tokens) for s in systems],
              ["answer tokens"] + [_count(s.completion_tokens) for s in systems]]
+    if any(s.retriever for s in systems):
+        rows.append(["retriever"] + [s.retriever or "–" for s in systems])
     if any(s.judge_calls for s in systems):
         rows += [["judge calls"] + [str(s.judge_calls) for s in systems],
                  ["judge failed"] + [str(s.judge_failed) for s in systems],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-from tunewise.config import RagSettings
+from tunewise.config import ConfigError, RagSettings
 from tunewise.models.base import ChatModel, OnToken, Usage
 from tunewise.rag.prompt import PromptError, Source, pack, strip_citations
 from tunewise.rag.support import says_not_found, support
@@ -30,6 +30,7 @@ class Answer:
     # 1.0 when it claims nothing new)
     withheld: str = ""  # the model's answer, replaced by the abstain message: support too low
     filtered: str = ""  # the filter the question named: "filtered to company=3M, year=2018"
+    relevance: float | None = None  # the cross-encoder's probability for the best passage
 
     @property
     def supported(self) -> bool | None:
@@ -54,17 +55,21 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     if not question:
         raise PromptError("the question is empty")
     budget = max_tokens or model.settings.max_tokens
-    hits, filtered = [], ""
+    hits, filtered, relevance = [], "", None
     if retriever is not None:
         limit = settings.threshold if threshold is None else threshold
         hits, named = retriever.search_explained(question, k=k, threshold=limit, where=where)
         filtered = named.note
-        if not hits and settings.on_no_context == "abstain":
+        relevance = _relevance(hits, retriever, settings)
+        irrelevant = relevance is not None and relevance < settings.min_relevance
+        if (not hits and settings.on_no_context == "abstain") or irrelevant:
             if on_token:
                 on_token(settings.abstain_message)
             elapsed = time.perf_counter() - started
             return Answer(question, settings.abstain_message, model.name, latency_s=elapsed,
-                          retrieval_s=elapsed, abstained=True, filtered=filtered)
+                          retrieval_s=elapsed, abstained=True, filtered=filtered,
+                          retrieved=list(dict.fromkeys(h.chunk.source for h in hits)),
+                          relevance=relevance)
     retrieval_s = time.perf_counter() - started
     asked = f"{question}\n{instruction.strip()}" if instruction else question
     messages, sources = pack(asked, hits, model, settings, budget)
@@ -75,7 +80,7 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     if sources and says_not_found(text):  # the model abstained in its own words
         return Answer(question, text, model.name, sources, gen.usage,
                       time.perf_counter() - started, first, retrieval_s, abstained=True,
-                      retrieved=retrieved, filtered=filtered)
+                      retrieved=retrieved, filtered=filtered, relevance=relevance)
     if sources:
         score = support(strip_citations(text), [s.text for s in sources], question)
         score = 1.0 if score is None else score
@@ -86,7 +91,20 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
                          "by the passages.)")
     return Answer(question, text, model.name, sources, gen.usage,
                   time.perf_counter() - started, first, retrieval_s, abstained=bool(withheld),
-                  retrieved=retrieved, support=score, withheld=withheld, filtered=filtered)
+                  retrieved=retrieved, support=score, withheld=withheld, filtered=filtered,
+                  relevance=relevance)
+
+
+def _relevance(hits: list, retriever: Retriever, settings: RagSettings) -> float | None:
+    """The best passage's probability of answering the question, from a calibrated reranker
+    (a cross-encoder) when `min_relevance` asks for it; None otherwise."""
+    if not settings.min_relevance or not hits:
+        return None
+    if retriever.reranker is None or not getattr(retriever.reranker, "calibrated", False):
+        raise ConfigError("[rag] min_relevance needs a cross-encoder reranker: set [retrieval] "
+                          "rerank = \"cross-encoder\" and rerank_model (tunewise "
+                          "finetune-retriever trains one), or min_relevance = 0")
+    return max(h.score for h in hits)
 
 
 __all__ = ["Answer", "Source", "PromptError", "answer"]

@@ -28,7 +28,11 @@ LEVELS = {"open model": "Level 0: an open model alone", "API": "Level 0: an API 
           "API + RAG": "Level 1: RAG with an API model",
           "fine-tuned": "Level 2: a fine-tuned model", "fine-tuned + RAG":
           "Level 2: a fine-tuned model with RAG", "pretrained": "Level 3: a model trained from "
-          "scratch", "pretrained + RAG": "Level 3: a model trained from scratch, with RAG"}
+          "scratch", "pretrained + RAG": "Level 3: a model trained from scratch, with RAG",
+          "open model, fitted retriever + RAG": "Level 1+: RAG with a fine-tuned retriever and a "
+          "self-hosted open model", "API, fitted retriever + RAG": "Level 1+: RAG with a "
+          "fine-tuned retriever and an API model", "fine-tuned, fitted retriever + RAG":
+          "Level 2: a fine-tuned model with a fine-tuned retriever"}
 VOLUMES = [10 ** (x / 20) for x in range(20, 141)]  # 10 … 10^7 queries per day
 
 

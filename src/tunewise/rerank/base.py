@@ -13,6 +13,8 @@ class RerankError(TunewiseError):
 
 class Reranker(Protocol):
     name: str
+    calibrated: bool  # scores are probabilities of relevance (a threshold means something)
 
     def scores(self, query: str, passages: list[str]) -> list[float]:
-        """One relevance score per passage, higher is better (only the order is used)."""
+        """One relevance score per passage, higher is better: a probability when `calibrated`,
+        else only the order means something."""

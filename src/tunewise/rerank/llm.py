@@ -20,6 +20,8 @@ ANSWER_TOKENS = 64
 
 
 class LLMReranker:
+    calibrated = False  # scores are ranks
+
     def __init__(self, model: ChatModel, passage_chars: int = 1200):
         self.model, self.passage_chars = model, passage_chars
         self.name = f"llm:{model.name}"

@@ -35,6 +35,15 @@ class Retriever:
         self.reranker = reranker  # reorders the best `rerank_depth` candidates when given
         self._values: tuple[float, dict[str, list]] | None = None  # (read at, metadata values)
 
+    @property
+    def description(self) -> str:
+        """What retrieves, as records and reports show it: embedder, mode, reranker."""
+        s = self.settings
+        mode = (f"hybrid {'convex α=' + str(s.alpha) if s.fusion == 'convex' else s.fusion}"
+                if s.mode == "hybrid" else s.mode)
+        name = self.embedder.name if self.embedder is not None else "no embedder"
+        return f"{name}, {mode}" + (f", reranked by {self.reranker.name}" if self.reranker else "")
+
     def question_filter(self, query: str, where: Where = ()) -> QuestionFilter:
         """The metadata conditions `query` names among the values the store holds (none when
         `[retrieval] question_filter` is off or `where` already sets their keys)."""

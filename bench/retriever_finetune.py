@@ -1,0 +1,99 @@
+"""Fitting the retriever on SciFact: the bundled embedder fine-tuned and a cross-encoder trained on
+the **train** qrels (809 claims) or on questions a teacher synthesized from the corpus (no human
+labels), measured on the 300 **test** claims beside the shipped retriever; then query latency
+with the reranker at k = 10 over 20 and 50 candidates.
+
+    python bench/retriever_finetune.py                      # train qrels
+    python bench/retriever_finetune.py --pairs synth.jsonl  # `tunewise data synth` output
+
+Stores and models go to bench/out (the SciFact store is built first when missing; the
+re-embedded copy beside it). A finished training stage is reused by a second run."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from common import OUT, SCIFACT, percentile
+from tunewise.config import Settings
+from tunewise.evaluate.datasets import load_questions
+from tunewise.evaluate.retrieval import evaluate_retrieval
+from tunewise.rerank.cross_encoder import CrossEncoderReranker
+from tunewise.retrieval import Retriever
+from tunewise.store.copy import copy_store
+from tunewise.train.retriever import finetune_retriever
+from tunewise.workspace import Workspace
+
+RUNS = (("dense", {}), ("keyword", {}), ("hybrid convex", {"fusion": "convex"}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pairs", default="", help="training data (default: SciFact's train qrels)")
+    p.add_argument("--out", default="", help="folder for the trained models")
+    p.add_argument("--epochs", type=float, default=2)
+    args = p.parse_args()
+    base_store = OUT / "scifact.db"
+    out = Path(args.out or OUT / ("ret-scifact-" + ("synth" if args.pairs else "train")))
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{base_store}"))
+    started = time.perf_counter()
+    ws.ingest([SCIFACT / "corpus.jsonl"])
+    print(f"store: {ws.stats()['chunks']} chunks ({time.perf_counter() - started:.0f} s)",
+          file=sys.stderr)
+
+    record = finetune_retriever(ws, Path(args.pairs) if args.pairs else SCIFACT, out,
+                                split=None if args.pairs else "train", epochs=args.epochs)
+    print(f"trained on {record.get('pairs')} pairs: embedder {record['embedder']['seconds']:.0f} s, "
+          f"reranker {record['reranker']['seconds']:.0f} s", file=sys.stderr)
+    tuned = Workspace(Settings().replace("store", url=f"sqlite:{out / 'store.db'}")
+                      .replace("embedder", model=str(out / "embedder")))
+    started = time.perf_counter()
+    copy_store(ws.store, tuned.store, embedder=tuned.embedder)
+    print(f"re-embedded in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    test = load_questions(SCIFACT, "beir", "test")
+    reranker = CrossEncoderReranker(str(out / "reranker"))
+    rows = []
+    for label, w in (("shipped embedder", ws), ("fine-tuned embedder", tuned)):
+        for r in evaluate_retrieval(w, test, recall_ks=(10, 100), runs=RUNS):
+            rows.append((f"{label}, {r.mode}", r.ndcg_at_10, r.recall_at[100]))
+        # the reranker reorders the 30 best chunks (3x the cut of 10)
+        [r] = evaluate_retrieval(w, test, recall_ks=(10,), runs=RUNS[2:], reranker=reranker)
+        rows.append((f"{label}, hybrid + trained cross-encoder", r.ndcg_at_10, None))
+    print(f"\nSciFact test ({len(test)} claims); trained on "
+          f"{'synthesized questions' if args.pairs else 'the train qrels'} "
+          f"({record.get('pairs')} pairs, {record.get('mined')} mined negatives, "
+          f"{args.epochs:g} epochs)\n")
+    print("| retrieval | nDCG@10 | recall@100 |\n|---|---|---|")
+    for name, ndcg, rec in rows:
+        print(f"| {name} | {ndcg:.3f} | {'–' if rec is None else f'{rec:.3f}'} |")
+    print(f"\ntraining on this machine: embedder {record['embedder']['seconds']:.0f} s "
+          f"({record['embedder']['steps']} steps), cross-encoder "
+          f"{record['reranker']['seconds']:.0f} s ({record['reranker']['steps']} steps)")
+    latency(ws, reranker, test[:100])
+
+
+def latency(ws, reranker, questions) -> None:
+    """ms per query at k = 10: hybrid alone, and reranking 20 and 50 candidates (the query's
+    embedding excluded, as in the other latency tables)."""
+    from dataclasses import replace
+
+    vectors = ws.embedder.embed([q.question for q in questions])
+    print("\n| k = 10 | median ms | p95 ms |\n|---|---|---|")
+    for label, depth in (("hybrid", None), ("hybrid + rerank 20", 20), ("hybrid + rerank 50", 50)):
+        settings = replace(ws.settings.retrieval, rerank_depth=depth or 20)
+        retriever = Retriever(ws.store, ws.embedder, settings, reranker if depth else None)
+        retriever.search(questions[0].question, k=10, vector=vectors[0])  # loads the models
+        times = []
+        for q, v in zip(questions, vectors):
+            t = time.perf_counter()
+            retriever.search(q.question, k=10, vector=v, question_filter=False)
+            times.append((time.perf_counter() - t) * 1000)
+        print(f"| {label} | {statistics.median(times):.1f} | {percentile(times, 95):.1f} |")
+
+
+if __name__ == "__main__":
+    main()

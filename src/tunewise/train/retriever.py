@@ -1,0 +1,402 @@
+"""Fitting the retriever to a corpus — the cheapest fine-tune a team can make: the bundled
+embedder trained on (question, passage) pairs, and a cross-encoder reranker trained from the same
+MiniLM weights on the same pairs.
+
+Pairs come from questions that name their gold documents (a BEIR folder, a SQuAD file, a JSONL
+question set with `doc_ids`: the gold document's chunk the store ranks highest for the question is
+the passage), from `tunewise data synth` output (each question's own chunk), or from JSONL lines
+that give the passage itself (`{"question", "passage"}`). Hard negatives are mined from the store:
+chunks the current retriever ranks high for the question that belong to no gold document, below
+the very top few, which are often relevant passages nobody labelled (the false negatives that GPL
+and sentence-transformers' `mine_hard_negatives` keep out with a margin or a rank range).
+
+The embedder learns with MultipleNegativesRankingLoss (every other passage in the batch is a
+negative, plus one mined negative a question); the cross-encoder with binary cross-entropy over
+each positive and its mined negatives. Both loops are plain PyTorch around sentence-transformers'
+own losses, because the library's trainers need `datasets` (pyarrow and more) for what is here a
+few hundred to a few thousand pairs. Each stage writes its folder when it is done, and a second
+run skips the stages already written."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tunewise.embeddings.local import MANIFEST, bundled_model_dir, resolve_model_dir
+from tunewise.errors import TunewiseError
+
+NEGATIVE_RANKS = (3, 30)  # mined negatives come from these ranks of the store's own search
+RECORD = "retriever.json"  # OUT/retriever.json: what was trained from what (and its store)
+MAX_TOKENS = 256  # passages are chunks of at most the embedder's 254 tokens
+OnStep = Callable[[float], None]
+
+
+class RetrieverTrainingError(TunewiseError):
+    """Training pairs that cannot be read or are too few; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    positive: str  # the passage as the embedder reads it (context, then text)
+    negatives: tuple[str, ...] = ()
+
+
+@dataclass
+class Trained:
+    """What one stage trained, as retriever.json records it (the cost model reads `seconds`)."""
+
+    what: str  # embedder | reranker
+    folder: str
+    name: str
+    pairs: int
+    steps: int
+    seconds: float
+    tokens: int
+    losses: list[float] = field(default_factory=list)  # mean loss of each tenth of the steps
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# -- pairs ------------------------------------------------------------------------------------
+def load_pairs(ws, path: str | Path, fmt: str = "auto", split: str | None = None,
+               negatives: int = 4, seed: int = 0, on_pair: Callable[[], None] | None = None
+               ) -> list[Pair]:
+    """Training pairs from `path` (see the module's docstring), each with up to `negatives`
+    hard negatives mined from `ws`'s store. Questions whose passage cannot be found are left
+    out; none found at all is an error that says why."""
+    return mine_pairs(ws, _items(ws, Path(path), fmt, split), negatives, seed, on_pair, path)
+
+
+def mine_pairs(ws, items: list[tuple[str, str | None, tuple]], negatives: int = 4, seed: int = 0,
+               on_pair: Callable[[], None] | None = None, path: str | Path = "the data"
+               ) -> list[Pair]:
+    """Pairs from (question, passage or None, gold) items, negatives mined from the store."""
+    rng = random.Random(seed)
+    pairs = []
+    for question, positive, gold in items:
+        hits = ws.retriever.search(question, k=NEGATIVE_RANKS[1], question_filter=False)
+        if positive is None:  # the gold document's chunk ranked highest, else its first
+            positive = next((h.chunk.indexed_text for h in hits if _is_gold(h.chunk, gold)), None)
+            positive = positive or _first_chunk(ws.store, gold)
+        if positive is not None:
+            pool = [h.chunk.indexed_text for h in hits if not _is_gold(h.chunk, gold)
+                    and h.chunk.indexed_text != positive][NEGATIVE_RANKS[0]:]
+            pairs.append(Pair(question, positive, tuple(rng.sample(pool, min(negatives, len(pool))))))
+        if on_pair:
+            on_pair()
+    if not pairs:
+        raise RetrieverTrainingError(
+            f"{path}: no question's passage was found in the store; ingest the documents the "
+            "questions are about first, or give the passage in each line ({\"question\", "
+            "\"passage\"})")
+    return pairs
+
+
+def _items(ws, path: Path, fmt: str, split: str | None) -> list[tuple[str, str | None, tuple]]:
+    """(question, passage or None, gold: document ids or ("chunk", id)) from any input form."""
+    from tunewise.evaluate.datasets import load_questions
+
+    first = _first_record(path) if path.suffix == ".jsonl" else None
+    if first is not None and "messages" in first:
+        return _synth_items(ws, path)
+    if first is not None and ("passage" in first or "positive" in first):
+        return [(r["question"], r.get("passage", r.get("positive")), ()) for r in _records(path)]
+    questions = load_questions(path, fmt, split)
+    items = [(q.question, None if q.doc_ids else q.context, q.doc_ids) for q in questions
+             if q.doc_ids or q.context]
+    if not items:
+        raise RetrieverTrainingError(f"{path}: no question names its gold documents (doc_ids) "
+                                     "or gives its passage (context)")
+    return items
+
+
+def _records(path: Path) -> list[dict]:
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RetrieverTrainingError(f"{path} line {number}: invalid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise RetrieverTrainingError(f"{path} line {number}: not a JSON object")
+        records.append(record)
+    return records
+
+
+def _first_record(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    records = _records(path)
+    return records[0] if records else None
+
+
+def _synth_items(ws, path: Path) -> list[tuple[str, str | None, tuple]]:
+    """`tunewise data synth` output: the first user message is the question; its chunk (by id,
+    among the chunks of the source it names) is the passage."""
+    items, by_source = [], {}
+    for number, r in enumerate(_records(path), start=1):
+        meta = r.get("meta") or {}
+        question = next((m.get("content") for m in r.get("messages", [])
+                         if isinstance(m, dict) and m.get("role") == "user"), None)
+        if not question or "chunk_id" not in meta or "source" not in meta:
+            raise RetrieverTrainingError(f"{path} line {number}: a synthesized pair needs a user "
+                                         "message and meta.chunk_id and meta.source")
+        source = meta["source"]
+        if source not in by_source:
+            by_source[source] = {c.id: c.indexed_text for c in ws.store.iter_chunks(source)}
+        items.append((question, by_source[source].get(meta["chunk_id"]), ("chunk", meta["chunk_id"])))
+    return [i for i in items if i[1] is not None] or items
+
+
+def _is_gold(chunk, gold: tuple) -> bool:
+    from tunewise.evaluate.retrieval import matches
+
+    if gold[:1] == ("chunk",):
+        return chunk.id == gold[1]
+    return any(matches(chunk.source, g) for g in gold)
+
+
+def _first_chunk(store, gold: tuple) -> str | None:
+    if not gold or gold[:1] == ("chunk",):
+        return None
+    for g in gold:
+        for chunk in store.iter_chunks(f"*{g}"):
+            if _is_gold(chunk, (g,)):
+                return chunk.indexed_text
+    return None
+
+
+# -- training ---------------------------------------------------------------------------------
+def train_embedder(pairs: list[Pair], out: str | Path, name: str, base: str = "all-MiniLM-L6-v2",
+                   epochs: float = 2, batch_size: int = 32, lr: float = 2e-5, seed: int = 0,
+                   on_step: OnStep | None = None) -> Trained:
+    """Fine-tune the sentence-transformers model `base` on `pairs` and save it in `out` with a
+    tunewise.json naming it `name` (the name a store records for its vectors)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    torch.manual_seed(seed)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    model = SentenceTransformer(str(resolve_model_dir(base)), device=_device())
+    model.max_seq_length = min(model.max_seq_length, MAX_TOKENS)
+    loss_fn = MultipleNegativesRankingLoss(model)
+    batches = _batches(pairs, batch_size, epochs, seed, distinct=lambda p: p.positive)
+
+    def step(batch: list[Pair]) -> tuple[torch.Tensor, int]:
+        columns = [[p.question for p in batch], [p.positive for p in batch]]
+        if all(p.negatives for p in batch):  # one mined negative each, beside the in-batch ones
+            columns.append([p.negatives[0] for p in batch])
+        tokenize = getattr(model, "preprocess", None) or model.tokenize  # renamed in ST 5
+        features = [_to(tokenize(c), model.device) for c in columns]
+        return loss_fn(features, None), sum(int(f["attention_mask"].sum()) for f in features)
+
+    return _train(model, step, batches, lr, out, "embedder", name, len(pairs), on_step)
+
+
+def train_reranker(pairs: list[Pair], out: str | Path, name: str, epochs: float = 2,
+                   batch_size: int = 32, lr: float = 2e-5, seed: int = 0,
+                   on_step: OnStep | None = None) -> Trained:
+    """Train a cross-encoder from the bundled MiniLM weights (a new one-logit head) to tell each
+    pair's passage from its mined negatives, and save it in `out`."""
+    import torch
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+
+    if not any(p.negatives for p in pairs):
+        raise RetrieverTrainingError("a reranker learns from negatives and none were mined: "
+                                     "the store holds too few other chunks")
+    torch.manual_seed(seed)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected
+    model = CrossEncoder(str(bundled_model_dir()), num_labels=1, max_length=MAX_TOKENS,
+                         device=_device())
+    rows = [(p.question, text, label) for p in pairs
+            for text, label in [(p.positive, 1.0)] + [(n, 0.0) for n in p.negatives]]
+    negatives = sum(1 for r in rows if r[2] == 0.0)
+    loss_fn = BinaryCrossEntropyLoss(model, pos_weight=torch.tensor(negatives / len(pairs)))
+    batches = _batches(rows, batch_size, epochs, seed)
+
+    def step(batch: list[tuple]) -> tuple[torch.Tensor, int]:
+        labels = torch.tensor([r[2] for r in batch], device=model.device)
+        queries, passages = [r[0] for r in batch], [r[1] for r in batch]
+        tokens = model.tokenizer(queries, passages, truncation=True, max_length=MAX_TOKENS)
+        return (loss_fn([queries, passages], labels),
+                sum(len(ids) for ids in tokens["input_ids"]))
+
+    return _train(model, step, batches, lr, out, "reranker", name, len(pairs), on_step)
+
+
+def _train(model, step, batches: list[list], lr: float, out: str | Path, what: str, name: str,
+           pairs: int, on_step: OnStep | None) -> Trained:
+    """The loop both stages share: AdamW, linear warm-up over the first tenth, linear decay."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    schedule = get_linear_schedule_with_warmup(optimizer, max(1, len(batches) // 10), len(batches))
+    losses, tokens, started = [], 0, time.perf_counter()
+    for batch in batches:
+        loss, n = step(batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+        tokens += n
+        if on_step:
+            on_step(losses[-1])
+    model.eval()
+    out = Path(out)
+    model.save(str(out))
+    tenth = max(1, len(losses) // 10)
+    trained = Trained(what, str(out.resolve()), name, pairs, len(batches),
+                      round(time.perf_counter() - started, 1), tokens,
+                      [round(sum(losses[i:i + tenth]) / len(losses[i:i + tenth]), 4)
+                       for i in range(0, len(losses), tenth)])
+    (out / MANIFEST).write_text(json.dumps(trained.to_dict(), indent=2))  # written last: done
+    return trained
+
+
+def _batches(rows: list, size: int, epochs: float, seed: int, distinct=None) -> list[list]:
+    """Shuffled batches for `epochs` passes (a fraction runs part of one). With `distinct`, no
+    batch holds two rows with the same key: a repeated positive would be scored as a negative
+    of its own question."""
+    rng, batches = random.Random(seed), []
+    whole, part = int(epochs), epochs - int(epochs)
+    for epoch in range(whole + (1 if part > 0 else 0)):
+        order = rows[:]
+        rng.shuffle(order)
+        if epoch == whole:
+            order = order[: max(1, round(part * len(order)))]
+        open_batches: list[tuple[list, set]] = []
+        for row in order:
+            key = distinct(row) if distinct else None
+            home = next((b for b in open_batches if len(b[0]) < size and key not in b[1]), None)
+            if home is None:
+                home = ([], set())
+                open_batches.append(home)
+            home[0].append(row)
+            if distinct:
+                home[1].add(key)
+        batches += [b for b, _ in open_batches]
+    return batches
+
+
+def _to(features: dict, device) -> dict:
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in features.items()}
+
+
+def _device() -> str | None:
+    import torch
+
+    return None if torch.cuda.is_available() else "cpu"
+
+
+def finetune_retriever(ws, data: str | Path, out: str | Path, embedder: bool = True,
+                       reranker: bool = True, fmt: str = "auto", split: str | None = None,
+                       negatives: int = 4, epochs: float = 2, batch_size: int = 32,
+                       lr: float = 2e-5, seed: int = 0, progress=None) -> dict:
+    """Mine pairs from `data` over `ws`'s store, train the chosen stages into OUT/embedder and
+    OUT/reranker (a stage an earlier run finished is kept), and write OUT/retriever.json: what
+    was trained from what, for how long. `progress(stage, total)` returns a per-item callback."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tick = progress or (lambda stage, total: None)
+    stages = {"embedder": embedder, "reranker": reranker}
+    todo = [s for s, wanted in stages.items() if wanted and trained_stage(out / s) is None]
+    record = {"data": str(data), "base": "all-MiniLM-L6-v2", "store": ws.store.stats()["store"],
+              "built_with": ws.embedder.name, "negatives": negatives, "epochs": epochs,
+              "batch_size": batch_size, "lr": lr, "seed": seed}
+    if todo:
+        items = _items(ws, Path(data), fmt, split)
+        pairs = mine_pairs(ws, items, negatives, seed, tick("mining", len(items)), data)
+        record.update(pairs=len(pairs), mined=sum(len(p.negatives) for p in pairs))
+        name = f"ft-{out.resolve().name}"
+        if "embedder" in todo:
+            train_embedder(pairs, out / "embedder", name, epochs=epochs, batch_size=batch_size,
+                           lr=lr, seed=seed, on_step=tick("embedder", len(
+                               _batches(pairs, batch_size, epochs, seed, lambda p: p.positive))))
+        if "reranker" in todo:
+            rows = sum(1 + len(p.negatives) for p in pairs)
+            train_reranker(pairs, out / "reranker", f"{name}-reranker", epochs=epochs,
+                           batch_size=batch_size, lr=lr, seed=seed,
+                           on_step=tick("reranker", -(-rows // batch_size) * max(1, round(epochs))))
+    previous = out / RECORD
+    if previous.exists() and not todo:
+        record = {**json.loads(previous.read_text()), **{k: v for k, v in record.items()
+                                                          if k not in ("pairs", "mined")}}
+    for stage in stages:
+        done = trained_stage(out / stage)
+        if done:
+            record[stage] = done.to_dict()
+    tmp = previous.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(previous)
+    return record
+
+
+def fitted_retriever(ws, folder: str | Path):
+    """The Retriever a `finetune-retriever` folder describes: its embedder over the store
+    `tunewise store reembed` wrote with it, and its reranker; a stage not trained keeps the
+    workspace's own. Opening the store is the caller's to close (`retriever.store.close()`)."""
+    from tunewise.embeddings.local import LocalEmbedder
+    from tunewise.rerank.cross_encoder import CrossEncoderReranker
+    from tunewise.retrieval import Retriever
+    from tunewise.store import open_store
+
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / RECORD).read_text())
+    except (OSError, ValueError):
+        raise RetrieverTrainingError(f"{folder}: no {RECORD}; give a folder written by "
+                                     "`tunewise finetune-retriever`") from None
+    store, embedder = ws.store, ws.embedder
+    if trained_stage(folder / "embedder"):
+        if not record.get("reembedded"):
+            raise RetrieverTrainingError(
+                f"{folder}: its embedder has no store yet: tunewise store reembed --embedder "
+                f"{folder / 'embedder'} --to sqlite:{folder / 'store.db'}")
+        store, embedder = open_store(record["reembedded"]), LocalEmbedder(str(folder / "embedder"))
+    reranker = (CrossEncoderReranker(str(folder / "reranker"))
+                if trained_stage(folder / "reranker") else ws.reranker)
+    return Retriever(store, embedder, ws.settings.retrieval, reranker)
+
+
+def record_reembedded(embedder_folder: str | Path, url: str) -> bool:
+    """Note in the fitted retriever's record which store holds its embedder's vectors (when the
+    embedder came from `finetune-retriever`); True when there was a record to note it in."""
+    path = Path(embedder_folder).resolve().parent / RECORD
+    if not path.is_file() or trained_stage(embedder_folder) is None:
+        return False
+    record = {**json.loads(path.read_text()), "reembedded": url}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)
+    return True
+
+
+def trained_stage(folder: str | Path) -> Trained | None:
+    """The record of a stage written by an earlier run, or None when it is not finished."""
+    try:
+        return Trained(**json.loads((Path(folder) / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+__all__ = ["Pair", "Trained", "RetrieverTrainingError", "finetune_retriever",
+           "fitted_retriever", "load_pairs", "record_reembedded", "train_embedder",
+           "train_reranker", "trained_stage"]
