@@ -149,3 +149,20 @@ def test_prepare_writes_documents_and_seeded_splits(tmp_path):
     assert len(splits) > 1  # the seed matters
     lines = (tmp_path / "a" / "documents.jsonl").read_text().splitlines()
     assert [json.loads(x)["id"] for x in lines] == ["000-000", "000-001"]
+
+
+def test_synthesized_pairs_load_as_questions_whose_gold_is_their_chunks_document(tmp_path):
+    from tunewise.evaluate.retrieval import matches
+
+    path = tmp_path / "synth.jsonl"
+    lines = [{"messages": [{"role": "user", "content": "How long is the trial?"},
+                           {"role": "assistant", "content": "30 days"}],
+              "meta": {"chunk_id": "c1", "source": "docs/terms.md"}},
+             {"messages": [{"role": "user", "content": "Who funded it?"},
+                           {"role": "assistant", "content": "NIH"}],
+              "meta": {"chunk_id": "c2", "source": "corpus.jsonl#4983"}}]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    first, second = load_questions(path)
+    assert (first.question, first.answers, first.doc_ids) == ("How long is the trial?", ("30 days",),
+                                                            ("docs/terms.md",))
+    assert second.doc_ids == ("4983",) and matches("corpus.jsonl#4983", second.doc_ids[0])

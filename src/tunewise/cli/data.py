@@ -120,6 +120,9 @@ def synth_cmd(
     teacher: TeacherOpt = None,
     per_chunk: Annotated[int, typer.Option(help="Questions asked for per chunk.")] = 3,
     limit: ChunkLimitOpt = None,
+    sample: Annotated[Optional[int], typer.Option(
+        min=1, help="Use a seeded random sample of N chunks, spread over all the documents "
+        "(the same N chunks on every run, so it resumes).")] = None,
     source: SourceOpt = None,
     raft: Annotated[bool, typer.Option(
         "--raft", help="Write RAFT examples: each question in the RAG prompt with its gold chunk "
@@ -144,6 +147,10 @@ def synth_cmd(
     with Workspace(settings_for(config, store)) as ws:
         model = ws.model(teacher)
         chunks = list(ws.store.iter_chunks(source))
+        if sample is not None and sample < len(chunks):
+            import random
+
+            chunks = random.Random(0).sample(chunks, sample)
         total = min(len(chunks), limit) if limit is not None else len(chunks)
         with Progress(*bar_columns(), console=console, transient=True) as bars:
             task = bars.add_task("chunks", total=total)

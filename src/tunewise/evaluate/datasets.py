@@ -92,7 +92,9 @@ def _strings(value, where: str) -> tuple[str, ...]:
 
 def _load_jsonl(path: Path, split: str | None) -> list[Question]:
     """Lines of {"question", "answers" (or "answer"), optional "id", "context", "doc_ids" (or
-    "sources"), "choices", "instruction", "unanswerable"}."""
+    "sources"), "choices", "instruction", "unanswerable"}; or `tunewise data synth` output
+    ({"messages", "meta": {"source"}}: the user message asks, the assistant's answers, the
+    chunk's document is the gold one), so synthesized questions can tune retrieval."""
     questions, seen = [], set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -102,6 +104,8 @@ def _load_jsonl(path: Path, split: str | None) -> list[Question]:
             r = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{where}: invalid JSON ({exc.msg})") from None
+        if isinstance(r, dict) and "messages" in r and "question" not in r:
+            r = _synthesized(r)
         if not isinstance(r, dict) or not isinstance(r.get("question"), str) or not r["question"].strip():
             raise DatasetError(f"{where}: no 'question' text")
         qid = str(r.get("id", number))
@@ -113,6 +117,16 @@ def _load_jsonl(path: Path, split: str | None) -> list[Question]:
             r.get("context"), _strings(r.get("doc_ids", r.get("sources")), where),
             _strings(r.get("choices"), where), r.get("instruction"), bool(r.get("unanswerable"))))
     return questions
+
+
+def _synthesized(r: dict) -> dict:
+    """A synthesized pair as a question record (anything malformed is left to fail as such)."""
+    said = {m.get("role"): m.get("content") for m in r["messages"] if isinstance(m, dict)}
+    meta = r.get("meta") if isinstance(r.get("meta"), dict) else {}
+    source = meta.get("source") if isinstance(meta.get("source"), str) else ""
+    gold = source.rpartition("#")[2] if "#" in source else source  # a record by its key
+    return {"question": said.get("user"), "answers": said.get("assistant"),
+            **({"doc_ids": [gold]} if gold else {})}
 
 
 def _load_squad(path: Path, split: str | None) -> list[Question]:
