@@ -1,10 +1,12 @@
 """Fitting the retriever on SciFact: the bundled embedder fine-tuned and a cross-encoder trained on
-the **train** qrels (809 claims) or on questions a teacher synthesized from the corpus (no human
-labels), measured on the 300 **test** claims beside the shipped retriever; then query latency
-with the reranker at k = 10 over 20 and 50 candidates.
+the **train** qrels (809 claims), on questions a teacher synthesized from the corpus, or on
+pseudo-questions (the Inverse Cloze Task: no labels, no teacher), measured on the 300 **test**
+claims beside the shipped retriever; then query latency with the reranker at k = 10 over 20 and
+50 candidates.
 
     python bench/retriever_finetune.py                      # train qrels
     python bench/retriever_finetune.py --pairs synth.jsonl  # `tunewise data synth` output
+    python bench/retriever_finetune.py --pseudo 2000        # inverse cloze task on 2,000 chunks
 
 Stores and models go to bench/out (the SciFact store is built first when missing; the
 re-embedded copy beside it). A finished training stage is reused by a second run."""
@@ -34,18 +36,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--pairs", default="", help="training data (default: SciFact's train qrels)")
     p.add_argument("--out", default="", help="folder for the trained models")
+    p.add_argument("--pseudo", type=int, default=0, help="inverse cloze task on N chunks")
     p.add_argument("--epochs", type=float, default=2)
     args = p.parse_args()
     base_store = OUT / "scifact.db"
-    out = Path(args.out or OUT / ("ret-scifact-" + ("synth" if args.pairs else "train")))
+    kind = "synth" if args.pairs else "ict" if args.pseudo else "train"
+    out = Path(args.out or OUT / f"ret-scifact-{kind}")
     ws = Workspace(Settings().replace("store", url=f"sqlite:{base_store}"))
     started = time.perf_counter()
     ws.ingest([SCIFACT / "corpus.jsonl"])
     print(f"store: {ws.stats()['chunks']} chunks ({time.perf_counter() - started:.0f} s)",
           file=sys.stderr)
 
-    record = finetune_retriever(ws, Path(args.pairs) if args.pairs else SCIFACT, out,
-                                split=None if args.pairs else "train", epochs=args.epochs)
+    data = None if args.pseudo else Path(args.pairs) if args.pairs else SCIFACT
+    record = finetune_retriever(ws, data, out, split="train" if kind == "train" else None,
+                                epochs=args.epochs, pseudo=args.pseudo)
     print(f"trained on {record.get('pairs')} pairs: embedder {record['embedder']['seconds']:.0f} s, "
           f"reranker {record['reranker']['seconds']:.0f} s", file=sys.stderr)
     tuned = Workspace(Settings().replace("store", url=f"sqlite:{out / 'store.db'}")
@@ -63,8 +68,9 @@ def main() -> None:
         # the reranker reorders the 30 best chunks (3x the cut of 10)
         [r] = evaluate_retrieval(w, test, recall_ks=(10,), runs=RUNS[2:], reranker=reranker)
         rows.append((f"{label}, hybrid + trained cross-encoder", r.ndcg_at_10, None))
-    print(f"\nSciFact test ({len(test)} claims); trained on "
-          f"{'synthesized questions' if args.pairs else 'the train qrels'} "
+    source = {"synth": "synthesized questions", "ict": "pseudo-questions (inverse cloze task)",
+              "train": "the train qrels"}[kind]
+    print(f"\nSciFact test ({len(test)} claims); trained on {source} "
           f"({record.get('pairs')} pairs, {record.get('mined')} mined negatives, "
           f"{args.epochs:g} epochs)\n")
     print("| retrieval | nDCG@10 | recall@100 |\n|---|---|---|")

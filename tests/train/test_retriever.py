@@ -220,3 +220,14 @@ def test_a_system_retrieving_with_a_fitted_retriever_is_recorded_summarised_and_
     assert fitted.level == "open model, fitted retriever + RAG" and plain.level == "open model + RAG"
     assert fitted.training.usd > 0 and plain.training is None
     assert "retriever (" in fitted.training_basis
+
+
+def test_pseudo_questions_are_a_sentence_of_a_chunk_and_the_rest_of_it(sample_workspace):
+    from tunewise.train.retriever import pseudo_items
+
+    items = pseudo_items(sample_workspace.store, 10, seed=1)
+    chunks = {c.id: c for c in sample_workspace.store.iter_chunks()}
+    assert 5 <= len(items) <= 10 and items == pseudo_items(sample_workspace.store, 10, seed=1)
+    for query, passage, (kind, chunk_id) in items:
+        assert kind == "chunk" and query in chunks[chunk_id].text and query not in passage
+        assert 6 <= len(query.split()) <= 40

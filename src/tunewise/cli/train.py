@@ -119,12 +119,12 @@ def finetune_cmd(
 
 @app.command("finetune-retriever")
 def finetune_retriever_cmd(
-    data: Annotated[Path, typer.Argument(
-        help="Training questions: a BEIR folder, a SQuAD file or question JSONL whose questions "
-        "name their gold documents (doc_ids); `tunewise data synth` output; or JSONL lines "
-        "{\"question\", \"passage\"}.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder: embedder/, reranker/, "
                                           "retriever.json; one with a finished stage resumes.")],
+    data: Annotated[Optional[Path], typer.Argument(
+        help="Training questions: a BEIR folder, a SQuAD file or question JSONL whose questions "
+        "name their gold documents (doc_ids); `tunewise data synth` output; or JSONL lines "
+        "{\"question\", \"passage\"}. Leave out with --pseudo.")] = None,
     embedder: Annotated[bool, typer.Option("--embedder/--no-embedder",
                                            help="Fine-tune the embedder.")] = True,
     reranker: Annotated[bool, typer.Option("--reranker/--no-reranker",
@@ -137,6 +137,9 @@ def finetune_retriever_cmd(
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per step (the embedder's "
                                             "in-batch negatives).")] = 32,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")] = 2e-5,
+    pseudo: Annotated[int, typer.Option(
+        min=0, help="Without DATA: train on N chunks' pseudo-questions (a sentence of the chunk "
+        "finds the rest of it: the Inverse Cloze Task), no labels and no teacher.")] = 0,
     store: StoreOpt = None,
     settings_file: ConfigOpt = None,
 ) -> None:
@@ -152,6 +155,8 @@ def finetune_retriever_cmd(
     Example: `tunewise finetune-retriever ../shared/data/scifact --split train --out runs/ret`
 
     Example: `tunewise finetune-retriever data/synth.jsonl --out runs/ret --no-reranker`
+
+    Example: `tunewise finetune-retriever --pseudo 2000 --out runs/ret` (no questions at all)
     """
     from rich.progress import Progress
 
@@ -160,6 +165,8 @@ def finetune_retriever_cmd(
 
     if not (embedder or reranker):
         raise typer.BadParameter("nothing to train: --no-embedder and --no-reranker")
+    if (data is None) == (not pseudo):
+        raise typer.BadParameter("give the training questions (DATA) or --pseudo N, not both")
     with Workspace(settings_for(settings_file, store)) as ws, \
             Progress(*bar_columns(), console=console, transient=True) as bars:
         def stage(name: str, total: int):
@@ -168,7 +175,8 @@ def finetune_retriever_cmd(
 
         try:
             record = finetune_retriever(ws, data, out_dir, embedder, reranker, fmt, split,
-                                        negatives, epochs, batch_size, lr, progress=stage)
+                                        negatives, epochs, batch_size, lr, progress=stage,
+                                        pseudo=pseudo)
         except KeyboardInterrupt:
             console.print("interrupted: run the same command to resume (a finished stage is kept)")
             raise typer.Exit(130) from None

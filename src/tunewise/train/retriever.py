@@ -117,6 +117,28 @@ def _items(ws, path: Path, fmt: str, split: str | None) -> list[tuple[str, str |
     return items
 
 
+def pseudo_items(store, n: int, seed: int = 0) -> list[tuple[str, str | None, tuple]]:
+    """Questions without labels or a teacher: the Inverse Cloze Task (Lee et al. 2019). From each
+    of `n` chunks sampled with the seed, one sentence of 6–40 words becomes the query and the
+    chunk without it the passage, so the embedder learns to find the context a statement comes
+    from. Cheap (no model writes anything), and a floor for what synthesized questions add."""
+    from tunewise.documents.chunker import SENTENCE_END
+
+    rng = random.Random(seed)
+    chunks = list(store.iter_chunks())
+    items = []
+    for chunk in rng.sample(chunks, min(n, len(chunks))):
+        sentences = [s.strip() for s in SENTENCE_END.split(chunk.text) if s.strip()]
+        usable = [s for s in sentences if 6 <= len(s.split()) <= 40]
+        if len(sentences) < 2 or not usable:
+            continue
+        query = rng.choice(usable)
+        rest = " ".join(s for s in sentences if s is not query)
+        passage = f"{chunk.context}\n\n{rest}" if chunk.context else rest
+        items.append((query, passage, ("chunk", chunk.id)))
+    return items
+
+
 def _records(path: Path) -> list[dict]:
     records = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -306,11 +328,12 @@ def _device() -> str | None:
     return None if torch.cuda.is_available() else "cpu"
 
 
-def finetune_retriever(ws, data: str | Path, out: str | Path, embedder: bool = True,
+def finetune_retriever(ws, data: str | Path | None, out: str | Path, embedder: bool = True,
                        reranker: bool = True, fmt: str = "auto", split: str | None = None,
                        negatives: int = 4, epochs: float = 2, batch_size: int = 32,
-                       lr: float = 2e-5, seed: int = 0, progress=None) -> dict:
-    """Mine pairs from `data` over `ws`'s store, train the chosen stages into OUT/embedder and
+                       lr: float = 2e-5, seed: int = 0, progress=None, pseudo: int = 0) -> dict:
+    """Mine pairs from `data` (or, with `pseudo`, from that many chunks by the Inverse Cloze
+    Task: no labels) over `ws`'s store, train the chosen stages into OUT/embedder and
     OUT/reranker (a stage an earlier run finished is kept), and write OUT/retriever.json: what
     was trained from what, for how long. `progress(stage, total)` returns a per-item callback."""
     out = Path(out)
@@ -318,11 +341,12 @@ def finetune_retriever(ws, data: str | Path, out: str | Path, embedder: bool = T
     tick = progress or (lambda stage, total: None)
     stages = {"embedder": embedder, "reranker": reranker}
     todo = [s for s, wanted in stages.items() if wanted and trained_stage(out / s) is None]
-    record = {"data": str(data), "base": "all-MiniLM-L6-v2", "store": ws.store.stats()["store"],
+    what = str(data) if data else f"inverse cloze task on {pseudo} chunks"
+    record = {"data": what, "base": "all-MiniLM-L6-v2", "store": ws.store.stats()["store"],
               "built_with": ws.embedder.name, "negatives": negatives, "epochs": epochs,
               "batch_size": batch_size, "lr": lr, "seed": seed}
     if todo:
-        items = _items(ws, Path(data), fmt, split)
+        items = pseudo_items(ws.store, pseudo, seed) if pseudo else _items(ws, Path(data), fmt, split)
         pairs = mine_pairs(ws, items, negatives, seed, tick("mining", len(items)), data)
         record.update(pairs=len(pairs), mined=sum(len(p.negatives) for p in pairs))
         name = f"ft-{out.resolve().name}"
