@@ -13,7 +13,8 @@ def test_systems_parse_with_their_options():
     assert (s.model, s.rag, s.k, s.threshold, s.name) == ("gpt", True, 3, 0.25, "gpt+rag:k=3:threshold=0.25")
     assert parse_system("local+rag:retriever=runs/ret:k=4", models).retriever == "runs/ret"
     for bad, message in [("local:retriever=runs/ret", "need '\\+rag'"),
-                         ("local+rag:retriever=", "bad option 'retriever='"),("nope", "unknown model 'nope'; configured: gpt, local"),
+                         ("local+rag:retriever=", "bad option 'retriever='"),
+                         ("nope", "unknown model 'nope'; configured: gpt, local"),
                          ("local+web", r"only '\+rag'"), ("local+rag:k=x", "bad option 'k=x'"),
                          ("local:k=3", "need '\\+rag'"), ("local+rag:depth=3", "bad option"),
                          ("+rag", "no model name")]:
