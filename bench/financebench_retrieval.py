@@ -15,7 +15,9 @@ baseline ranks whole pages with BM25 (`bm25s`, pip install bm25s). `--docs` limi
 some filings (and their questions): the whole set is 3,105 pages, 10-15 minutes of ingestion
 on 2 cores. The store is kept (bench/out/), so a second run only scores. The first four rows
 return every hit; the last two keep one hit per page of a filing (`[retrieval] one_per_page`,
-the default), so that 5 hits show 5 pages."""
+the default), so that 5 hits show 5 pages. `--retriever DIR` adds the default search with what
+`tunewise finetune-retriever --out DIR` fitted (its reranker; its embedder once `tunewise store
+reembed` wrote its store)."""
 
 from __future__ import annotations
 
@@ -72,6 +74,24 @@ def score(ranked: list[tuple[str, int | None]], q: dict, ks=(1, 5, 10)) -> dict:
 
 def mean(rows: list[dict]) -> dict:
     return {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]} if rows else {}
+
+
+def fitted_runs(ws: Workspace, folder: str, questions: list[dict], k: int) -> dict[str, dict]:
+    """The default search (question filter, one hit per page) with what `finetune-retriever`
+    fitted in `folder`: its reranker over the same store, and its embedder where re-embedded."""
+    fitted = ws.retriever_for(folder)
+    runs = {"reranker": Retriever(ws.store, ws.embedder, ws.settings.retrieval, fitted.reranker)}
+    if fitted.store is not ws.store:
+        runs["embedder"] = Retriever(fitted.store, fitted.embedder, ws.settings.retrieval)
+        runs["embedder + reranker"] = fitted
+    results = {}
+    for label, retriever in runs.items():
+        rows = []
+        for q in questions:
+            hits = retriever.search(q["question"], k=k)
+            rows.append(score([(Path(h.chunk.source).stem, h.chunk.page) for h in hits], q))
+        results[f"the default + fitted {label} ({folder})"] = mean(rows)
+    return results
 
 
 def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> dict[str, dict]:
@@ -143,6 +163,8 @@ def main() -> None:
     p.add_argument("--store", default=f"sqlite:{OUT / 'financebench.db'}")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--chunk-size", type=int, help="[chunking] size (default 256 tokens)")
+    p.add_argument("--retriever", help="also the default search with what `tunewise "
+                   "finetune-retriever` fitted in this folder")
     args = p.parse_args()
     docs = {d.strip() for d in args.docs.split(",")} if args.docs else None
     info, questions = load(docs)
@@ -154,6 +176,8 @@ def main() -> None:
         print(f"{len(info)} filings, {len(questions)} questions | store: {stats['documents']} "
               f"documents, {stats['chunks']} chunks | ingest (or check) {seconds:.0f} s")
         results = tunewise_runs(ws, info, questions, args.k)
+        if args.retriever:
+            results.update(fitted_runs(ws, args.retriever, questions, args.k))
     results["baseline: BM25 over whole pages (bm25s)"], pypdf_s = bm25_pages(info, questions, args.k)
     print(f"reading the PDFs alone: tunewise (PDFium, tables) {extraction_seconds(info):.0f} s, "
           f"pypdf's extract_text {pypdf_s:.0f} s")

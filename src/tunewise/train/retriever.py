@@ -86,8 +86,11 @@ def mine_pairs(ws, items: list[tuple[str, str | None, tuple]], negatives: int = 
             positive = next((h.chunk.indexed_text for h in hits if _is_gold(h.chunk, gold)), None)
             positive = positive or _first_chunk(ws.store, gold)
         if positive is not None:
+            # not a negative: a gold chunk, the passage itself, a chunk quoting the question
+            # (overlapping chunks share the sentence a pseudo-question is)
             pool = [h.chunk.indexed_text for h in hits if not _is_gold(h.chunk, gold)
-                    and h.chunk.indexed_text != positive][NEGATIVE_RANKS[0]:]
+                    and h.chunk.indexed_text != positive and question not in h.chunk.text
+                    ][NEGATIVE_RANKS[0]:]
             pairs.append(Pair(question, positive, tuple(rng.sample(pool, min(negatives, len(pool))))))
         if on_pair:
             on_pair()
@@ -107,7 +110,14 @@ def _items(ws, path: Path, fmt: str, split: str | None) -> list[tuple[str, str |
     if first is not None and "messages" in first:
         return _synth_items(ws, path)
     if first is not None and ("passage" in first or "positive" in first):
-        return [(r["question"], r.get("passage", r.get("positive")), ()) for r in _records(path)]
+        items = []
+        for number, r in enumerate(_records(path), start=1):
+            question, passage = r.get("question"), r.get("passage", r.get("positive"))
+            if not (isinstance(question, str) and isinstance(passage, str)):
+                raise RetrieverTrainingError(f"{path} record {number}: needs \"question\" and "
+                                             "\"passage\" texts")
+            items.append((question, passage, ()))
+        return items
     questions = load_questions(path, fmt, split)
     items = [(q.question, None if q.doc_ids else q.context, q.doc_ids) for q in questions
              if q.doc_ids or q.context]
