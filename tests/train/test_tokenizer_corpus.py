@@ -75,3 +75,20 @@ def test_a_store_gives_back_its_documents(sample_workspace):
     # chunk texts are the document text between offsets; whitespace between chunks may differ
     normal = lambda s: " ".join(s.split())  # noqa: E731
     assert {normal(t) for t in rebuilt} == {normal(t) for t in originals}
+
+
+@pytest.mark.parametrize("given", ["{path}", "sqlite:{path}", "{path}#default"])
+def test_finetune_corpus_reads_a_store_given_in_any_url_form(sample_workspace, given):
+    from tunewise.cli.train import _corpus_texts
+
+    path = sample_workspace.settings.store.url.removeprefix("sqlite:")
+    texts = list(_corpus_texts([given.format(path=path)]))
+    assert set(texts) == set(store_texts(sample_workspace.store))
+
+
+def test_store_urls_are_told_from_file_paths():
+    from tunewise.store import is_store_url
+
+    assert all(map(is_store_url, ["postgres://u@h/db", "postgresql://u@h/db#hr", "sqlite:x",
+                                  "x.db", "dir/x.sqlite3#hr"]))
+    assert not any(map(is_store_url, ["docs/", "report.pdf", "notes.db.md", "https://x/y.db"]))

@@ -248,11 +248,10 @@ CorpusOpt = Annotated[list[str], typer.Option(
 
 
 def _corpus_texts(corpus: list[str]):
+    from tunewise.store import is_store_url, open_store
     from tunewise.train.corpus import document_texts, store_texts
 
-    if len(corpus) == 1 and corpus[0].startswith(("sqlite:", "postgresql:")):
-        from tunewise.store import open_store
-
+    if len(corpus) == 1 and is_store_url(corpus[0]):
         return store_texts(open_store(corpus[0]))
     texts, problems = document_texts(corpus)
 

@@ -20,6 +20,13 @@ SCHEMES = ("sqlite:PATH[#COLLECTION]", "PATH.db",
            "postgresql://USER:PASSWORD@HOST:PORT/DB[#COLLECTION]")
 
 
+def is_store_url(text: str) -> bool:
+    """Whether `text` names a store (any form `open_store` takes) rather than a file or folder."""
+    base = text.partition("#")[0]
+    return (text.startswith(("postgresql://", "postgres://", "sqlite:"))
+            or (base.endswith((".db", ".sqlite", ".sqlite3")) and "://" not in base))
+
+
 def with_collection(url: str, collection: str) -> str:
     """The URL of `collection` in the store that `url` names."""
     return f"{url.partition('#')[0]}#{check_collection(collection)}"
@@ -48,5 +55,5 @@ def open_store(url: str) -> Store:
     return SQLiteStore(path)
 
 
-__all__ = ["open_store", "with_collection", "DEFAULT_COLLECTION", "COLLECTION", "Store",
+__all__ = ["open_store", "is_store_url", "with_collection", "DEFAULT_COLLECTION", "COLLECTION", "Store",
            "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch", "ensure_built_with"]
