@@ -1,0 +1,35 @@
+"""The README is a front page that links the reference in docs/; every page is reachable from it,
+every link resolves, and every setting is listed in examples/tunewise.toml, the configuration
+reference docs/configuration.md points to (so the two cannot drift apart)."""
+
+import dataclasses
+import re
+
+from tests.conftest import ROOT
+from tunewise.config import Settings
+
+LINK = re.compile(r"\]\(([^)#]+)(?:#[^)]*)?\)")
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_every_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    linked = set(LINK.findall(readme))
+    pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in LINK.findall(page.read_text()):
+            if "://" not in target:
+                assert (page.parent / target).exists(), (page.name, target)
+
+
+def test_every_setting_is_in_the_example_configuration():
+    example = (ROOT / "examples" / "tunewise.toml").read_text()
+    for section in dataclasses.fields(Settings):
+        if section.name == "models":
+            continue  # tables by name, shown with [models.local]
+        header = example.index(f"[{section.name}]")
+        body = example[header:].split("\n[", 1)[0]
+        listed = set(re.findall(r"^#? ?([a-z_]+) = ", body, flags=re.M))
+        fields = {f.name for f in dataclasses.fields(section.default_factory())}
+        assert fields <= listed, (section.name, fields - listed)
+    assert "examples/tunewise.toml" in (ROOT / "docs" / "configuration.md").read_text()
