@@ -103,3 +103,19 @@ def test_wrong_answers_are_split_by_where_they_went_wrong(decision_run, tmp_path
     assert not any(x.startswith("gpt-4o-mini+rag:") for x in r.failures)  # never wrong
     write_report(r, tmp_path)
     assert "Where the wrong answers went wrong" in (tmp_path / "report.md").read_text()
+
+
+def test_what_to_try_next_puts_the_model_first_when_the_evidence_was_retrieved(
+        sample_workspace, tmp_path):
+    from tests.conftest import QUESTIONS
+
+    wrong = ScriptedModel(lambda messages: "Nobody knows.")  # evidence in the prompt, no answer
+    with ChatServer(wrong, parallel=True) as server:
+        ws = with_api_model(sample_workspace, "wrong", server.base_url)
+        run_eval(ws, parse_systems("wrong+rag", ws.settings.models), load_questions(QUESTIONS),
+                 tmp_path / "run", max_tokens=8)
+    r = build_report(tmp_path / "run", ws.settings, queries_per_day=1000, min_score=0.5)
+    assert not r.qualified and "most gain is in the model" in r.failures[0]
+    first_model = next(i for i, x in enumerate(r.changes) if x.startswith("a stronger model"))
+    first_retrieval = next(i for i, x in enumerate(r.changes) if "retrieval" in x)
+    assert first_model < first_retrieval

@@ -215,6 +215,21 @@ def failure_split(run: Path, metric: str, correct: float = 0.5) -> list[str]:
     """For each system with retrieval, on questions whose gold documents are known: of its wrong
     answers (`metric` below `correct`), how many had the gold document missing from what was
     retrieved (a retrieval failure) and how many had it in the prompt (the model's)."""
+    out = []
+    for system, (n, missed, wrong) in sorted(failure_counts(run, metric, correct).items()):
+        if missed + wrong == 0:
+            continue
+        lean = ("retrieval: better search finds more of them" if missed > wrong else
+                "the model: a stronger or fine-tuned one answers more of them")
+        out.append(f"{system}: {missed + wrong} of {n} answers wrong ({metric} < {correct:g}) — "
+                   f"{missed} with the gold document not retrieved, {wrong} with it in the "
+                   f"prompt; most gain is in {lean}")
+    return out
+
+
+def failure_counts(run: Path, metric: str, correct: float = 0.5) -> dict[str, list[int]]:
+    """{system: [answers, wrong with the gold document not retrieved, wrong with it in the
+    prompt]} over the systems with retrieval, questions with known gold documents."""
     split: dict[str, list[int]] = {}
     for r in load_records(run).values():
         scores = record_scores(r)
@@ -224,16 +239,7 @@ def failure_split(run: Path, metric: str, correct: float = 0.5) -> list[str]:
         counts[0] += 1
         if scores[metric] < correct:  # recall: a gold document among those retrieved
             counts[1 if scores[f"recall@{r['k']}"] == 0 else 2] += 1
-    out = []
-    for system, (n, missed, wrong) in sorted(split.items()):
-        if missed + wrong == 0:
-            continue
-        lean = ("retrieval: better search finds more of them" if missed > wrong else
-                "the model: a stronger or fine-tuned one answers more of them")
-        out.append(f"{system}: {missed + wrong} of {n} answers wrong ({metric} < {correct:g}) — "
-                   f"{missed} with the gold document not retrieved, {wrong} with it in the "
-                   f"prompt; most gain is in {lean}")
-    return out
+    return split
 
 
 def _next_steps(r: Report) -> list[str]:
@@ -245,16 +251,20 @@ def _next_steps(r: Report) -> list[str]:
                 "finetune:lora",
                 "a stronger prompted model, with examples: --systems NAME:shots=8 (an API model "
                 "in a [models.NAME] table)"]
-    out = []
     if not any(parse_system(c.system).rag for c in r.candidates):
-        out.append("retrieval: run the model with the documents (--systems MODEL+rag)")
+        retrieval = "retrieval: run the model with the documents (--systems MODEL+rag)"
     else:
-        out.append("better retrieval: fit it to your questions (tunewise eval retrieval --tune), "
-                   "add a reranker ([retrieval] rerank)")
-    out.append("a stronger model: an API model or a larger open one as a system "
-               "(a [models.NAME] table, then --systems NAME+rag)")
-    out.append("a fine-tune on instruction data from your documents (tunewise data synth, "
-               "tunewise finetune), then measure it as a system")
+        retrieval = ("better retrieval: fit it to your questions (tunewise eval retrieval --tune), "
+                     "fit the embedder and a reranker (tunewise finetune-retriever), then "
+                     "measure MODEL+rag:retriever=DIR")
+    model = ["a stronger model: an API model or a larger open one as a system "
+             "(a [models.NAME] table, then --systems NAME+rag)",
+             "a fine-tune on instruction data from your documents (tunewise data synth, "
+             "tunewise finetune), then measure it as a system"]
+    counts = failure_counts(Path(r.run), r.metric).values()
+    missed, wrong = sum(c[1] for c in counts), sum(c[2] for c in counts)
+    # the failure split says where the wrong answers come from: that remedy first
+    out = model + [retrieval] if wrong > missed else [retrieval] + model
     if r.floor is not None:
         out.append(f"or, if {r.floor:g} asks too much for this use, a lower [report] min_score")
     return out
