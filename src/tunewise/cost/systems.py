@@ -26,7 +26,7 @@ class SystemCost:
 
     name: str
     system: str  # the evaluated system, or the reference API's name
-    level: str  # API | open model | fine-tuned | pretrained, "+ RAG" when retrieving
+    model_level: str  # API | open model | fine-tuned | pretrained
     kind: str  # api | self-hosted | reference
     workload: Workload
     basis: str  # how the $/query was found
@@ -37,6 +37,14 @@ class SystemCost:
     training_basis: str = ""
     quality_of: str | None = None
     notes: list[str] = field(default_factory=list)
+    rag: bool = False  # retrieves
+    fitted_retriever: bool = False  # with an embedder or reranker fitted by finetune-retriever
+
+    @property
+    def level(self) -> str:
+        """"open model + RAG", "fine-tuned, fitted retriever + RAG" …: the report's rung."""
+        return (self.model_level + (", fitted retriever" if self.fitted_retriever else "")
+                + (" + RAG" if self.rag else ""))
 
     def per_query(self) -> float | None:
         if self.api:
@@ -76,14 +84,13 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
                  prices: Prices, measured_latency_s: float | None = None) -> list[SystemCost]:
     """The ways to serve one system: one row for an API model; for a self-hosted model, one on
     `cost.gpu` (roofline) and, when a measured latency is given, one on `cost.measured_on`."""
-    suffix = " + RAG" if rag else ""
     if capabilities(model).priced_per_token:
         api = api_price_of(model, prices)
-        row = SystemCost(system, system, "API" + suffix, "api", work,
+        row = SystemCost(system, system, "API", "api", work,
                          f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} "
                          f"answer tokens × " + (f"{api.name} prices ({api.source}, {api.date})"
                                                 if api else "no known price"),
-                         api=api, quality_of=system)
+                         api=api, quality_of=system, rag=rag)
         if api is None:
             row.notes.append(f"no price for {model.model!r}: set input_price/output_price in "
                              f"[models.{system.split('+')[0]}] or add [api.{model.model}] to prices")
@@ -98,26 +105,27 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
     try:
         seconds = roofline_seconds(size, gpu, work, cost.batch, cost.serve_mfu)
         rows.append(SystemCost(
-            f"{system} @ {gpu.name}", system, level + suffix, "self-hosted", work,
+            f"{system} @ {gpu.name}", system, level, "self-hosted", work,
             f"roofline on {gpu.name} ({gpu.peak_tflops:g} TFLOP/s at {cost.serve_mfu:.0%}, "
             f"{gpu.bandwidth_gbs:g} GB/s; batch {cost.batch}; {size.parameters / 1e6:,.0f}M "
             f"parameters in {size.weight_bytes / 1e6:,.0f} MB) at {cost.utilisation:.0%} "
             f"utilisation, ${gpu.price_per_hour}/h ({gpu.source}, {gpu.date})",
             hosting=Hosting(gpu, seconds, cost.utilisation, "roofline"), footprint=size,
-            training=training, training_basis=training_basis, quality_of=system))
+            training=training, training_basis=training_basis, quality_of=system, rag=rag))
     except CostError as exc:
-        rows.append(SystemCost(f"{system} @ {gpu.name}", system, level + suffix, "self-hosted",
+        rows.append(SystemCost(f"{system} @ {gpu.name}", system, level, "self-hosted",
                                work, str(exc), footprint=size, quality_of=system,
-                               notes=[str(exc)]))
+                               notes=[str(exc)], rag=rag))
     if measured_latency_s:
         here = prices.gpu(cost.measured_on)
         rows.append(SystemCost(
-            f"{system} @ {here.name}", system, level + suffix, "self-hosted", work,
+            f"{system} @ {here.name}", system, level, "self-hosted", work,
             f"measured: mean answer time {measured_latency_s:.2f} s, one query at a time, on a "
             f"machine like {here.name} (${here.price_per_hour}/h, {here.source}, {here.date}) at "
             f"{cost.utilisation:.0%} utilisation",
             hosting=Hosting(here, measured_latency_s, cost.utilisation, "measured"),
-            footprint=size, training=training, training_basis=training_basis, quality_of=system))
+            footprint=size, training=training, training_basis=training_basis, quality_of=system,
+            rag=rag))
     return rows
 
 
@@ -129,11 +137,12 @@ def reference_rows(names: tuple[str, ...], work: Workload, prices: Prices, rag: 
     for name in names:
         api = prices.api_price(name)
         rows.append(SystemCost(
-            name, name, "API" + (" + RAG" if rag else ""), "reference", work,
+            name, name, "API", "reference", work,
             f"{work.prompt_tokens:,.0f} prompt + {work.completion_tokens:,.0f} answer tokens "
             f"({'measured' if measured else 'assumed'}) × {api.name} prices "
             f"(${api.input}/${api.output} per 1M; {api.source}, {api.date})", api=api,
-            notes=["quality not measured: evaluate it with a [models] entry and an API key"]))
+            notes=["quality not measured: evaluate it with a [models] entry and an API key"],
+            rag=rag))
     return rows
 
 
@@ -246,7 +255,7 @@ def with_fitted_retriever(row: SystemCost, folder: str, cost: CostSettings,
     row.training_basis = "; ".join(b for b in (row.training_basis, (
         f"retriever ({folder}): {done} on the measuring machine, priced as 6·N FLOPs a token on "
         f"{gpu.name} at {cost.finetune_mfu:.0%} MFU") if stages else "") if b)
-    row.level = row.level.replace(" + RAG", ", fitted retriever + RAG")
+    row.fitted_retriever = True
     return row
 
 

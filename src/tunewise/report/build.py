@@ -91,7 +91,7 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     if recommended.cheapest:  # the reference APIs answer the recommended system's queries
         rec = recommended.cheapest
         rows = [r for r in rows if r.kind != "reference"] + reference_rows(
-            settings.cost.reference, rec.workload, prices, rec.level.endswith("+ RAG"))
+            settings.cost.reference, rec.workload, prices, rec.rag)
     report = Report(str(run), time.strftime("%Y-%m-%d %H:%M"), summary, metric, qpd, rows,
                     candidates, recommended, [], [], prices=prices, baselines=baselines,
                     floor=floor, qualified=bool(qualified))
