@@ -21,7 +21,7 @@ from pathlib import Path
 from ingest_speed import split_corpus
 from tunewise.config import Settings
 from tunewise.ingest import Progress, ingest
-from tunewise.ray_ingest import RayWorkers, local_cluster
+from tunewise.ingest.ray import RayWorkers, local_cluster
 from tunewise.store import open_store
 from tunewise.workspace import Workspace
 

@@ -82,7 +82,7 @@ class Workspace:
         if ray is None:
             doers = nullcontext(self.embedder)
         else:
-            from tunewise.ray_ingest import RayWorkers  # ray is an optional extra
+            from tunewise.ingest.ray import RayWorkers  # ray is an optional extra
 
             doers = RayWorkers(self.settings, ray, workers)
         with doers as embedder_or_pool:

@@ -22,8 +22,8 @@ FORMAT = "tunewise-tokens-1"
 def document_texts(sources: Iterable[str | Path]) -> tuple[Iterator[str], list[tuple[str, str]]]:
     """The text of every document under `sources` (files or folders, any ingestible format),
     and the files that could not be read (path, reason); the rest is still read."""
+    from tunewise.documents.discover import discover
     from tunewise.documents.loaders import LoadError, load_file
-    from tunewise.ingest import discover
 
     files, problems = discover(sources)
 

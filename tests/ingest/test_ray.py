@@ -23,7 +23,7 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def cluster():
     """`ray start --head` plus `ray start --address=...`: the address of a two-node cluster."""
-    from tunewise.ray_ingest import local_cluster
+    from tunewise.ingest.ray import local_cluster
 
     with local_cluster(nodes=2, cpus=1) as address:
         yield address
@@ -79,7 +79,7 @@ def assert_same_store(ray_store: Path | str, local_path: Path) -> None:
 def test_ray_ingest_stores_what_a_local_ingest_stores_and_resumes(cluster, corpus, local_store,
                                                                   tmp_path):
     from tunewise.ingest import ingest
-    from tunewise.ray_ingest import RayWorkers
+    from tunewise.ingest.ray import RayWorkers
     from tunewise.store import open_store
 
     path = tmp_path / "ray.db"
@@ -99,7 +99,7 @@ def test_ray_ingest_stores_what_a_local_ingest_stores_and_resumes(cluster, corpu
 def test_ray_ingest_into_postgresql(cluster, corpus, local_store, pg_collection):
     """The cluster case: the driver writes a PostgreSQL collection, the same as SQLite gets."""
     from tunewise.ingest import ingest
-    from tunewise.ray_ingest import RayWorkers
+    from tunewise.ingest.ray import RayWorkers
     from tunewise.store import open_store
 
     settings = _settings(local_store).replace("store", url=pg_collection)
@@ -115,7 +115,7 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, corpus, local_store, tmp
     """SIGKILL one worker process as the first batch is handed out: Ray restarts the actor and
     retries its calls, and the store ends up exactly as a local ingest leaves it."""
     from tunewise.ingest import Progress, ingest
-    from tunewise.ray_ingest import RayWorkers
+    from tunewise.ingest.ray import RayWorkers
     from tunewise.store import open_store
 
     class KillOnce(Progress):
@@ -143,7 +143,7 @@ def test_an_interrupted_ray_ingest_resumes_to_the_same_store(cluster, corpus, lo
     command again finishes the job, ending where a local ingest ends."""
     from tests.e2e.test_crash_and_concurrency import check_consistent
     from tunewise.ingest import Progress, ingest
-    from tunewise.ray_ingest import RayWorkers
+    from tunewise.ingest.ray import RayWorkers
     from tunewise.store import open_store
 
     class StopAtBatch(Progress):
@@ -184,7 +184,7 @@ def test_cli_ingest_on_ray(cluster, tmp_path):
 def test_an_unreachable_cluster_is_a_one_line_error_in_seconds(tmp_path):
     from tunewise.config import Settings
     from tunewise.ingest import IngestError
-    from tunewise.ray_ingest import RayWorkers
+    from tunewise.ingest.ray import RayWorkers
 
     started = time.perf_counter()
     with pytest.raises(IngestError, match="no Ray cluster at '127.0.0.1:"):
@@ -198,7 +198,7 @@ def test_a_file_a_worker_cannot_see_is_reported_by_name(embedder):
 
     from tunewise.config import Settings
     from tunewise.ingest import FileJob
-    from tunewise.ray_ingest import _Worker
+    from tunewise.ingest.ray import _Worker
 
     worker = _Worker.__new__(_Worker)  # the actor's class, in this process, with the loaded model
     worker.settings, worker.embedder = Settings(), embedder

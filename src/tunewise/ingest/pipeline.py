@@ -21,11 +21,11 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from tunewise.config import Settings
-from tunewise.documents import LOADERS, LoadError, chunk_document, load_file
+from tunewise.documents import LoadError, chunk_document, load_file
+from tunewise.documents.discover import discover
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.embeddings import Embedder
 from tunewise.errors import TunewiseError
-from tunewise.objects import source_matches
 from tunewise.store import Store, StoredDocument, WriteBatch, ensure_built_with
 
 
@@ -56,39 +56,6 @@ class Progress:
     def file_done(self, path: str) -> None: ...
     def embedding(self, chunks: int) -> None: ...
     def embedded(self, chunks: int) -> None: ...
-
-
-def discover(paths: Iterable[str | Path], include: tuple[str, ...] = (),
-             exclude: tuple[str, ...] = ()) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files under `paths` (recursively) in a known format, filtered by globs on their path.
-    A path named explicitly is kept whatever its format, so that the user hears why it failed."""
-    files, missing = [], []
-    for given in paths:
-        p = Path(given).expanduser().resolve()
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file()
-                           and f.suffix.lower() in LOADERS and not _hidden(f.relative_to(p)))
-        elif p.exists():
-            found = [p]
-        else:
-            missing.append((str(p), "no such file or folder"))
-            continue
-        files.extend(f for f in found if _wanted(f, include, exclude))
-    return list(dict.fromkeys(files)), missing
-
-
-def _hidden(relative: Path) -> bool:
-    return any(part.startswith(".") for part in relative.parts)
-
-
-def _wanted(path: Path, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """Globs match as source globs do (objects.source_glob): '*.pdf' and 'drafts/*' anywhere."""
-    text = path.as_posix()
-
-    def match(pattern: str) -> bool:
-        return source_matches(text, pattern)
-
-    return (not include or any(map(match, include))) and not any(map(match, exclude))
 
 
 class IngestError(TunewiseError):
@@ -156,7 +123,7 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
 
 class Workers:
     """Where files are read and chunks embedded. `LocalWorkers` is this process; a Ray actor pool
-    (tunewise.ray_ingest) is the other. Embedding is asynchronous: `embed` returns a function that
+    (tunewise.ingest.ray) is the other. Embedding is asynchronous: `embed` returns a function that
     waits for the vectors, and up to `ahead` batches may be in flight while earlier ones are
     written, in order."""
 

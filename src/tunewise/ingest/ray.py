@@ -4,7 +4,7 @@ An actor pool does the work that scales: each actor loads the embedder once, the
 files and embeds batches of chunks. The driver keeps what must stay in one place: it asks the store
 what is already there, batches the chunks in file order and writes each batch through the Store
 protocol, in order, so that a file is marked complete only with its last document, exactly as a
-local ingest does (tunewise.ingest). Hence a run stopped anywhere is resumed by running it again,
+local ingest does (tunewise.ingest.pipeline). Hence a run stopped anywhere is resumed by running it again,
 and the chunk ids and vectors equal a local ingest's.
 
 A killed worker loses nothing: Ray restarts the actor (it loads the embedder again) and retries the
@@ -31,7 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from tunewise.config import Settings
-from tunewise.ingest import FileJob, FileWork, IngestError, Progress, Workers, read_file
+from tunewise.ingest.pipeline import FileJob, FileWork, IngestError, Progress, Workers, read_file
 
 LOCAL = "local"  # --ray with no address: Ray's name for "start a new cluster on this machine"
 
