@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
-from tunewise.documents.loaders import Deadline, LoadError, file_properties
+from tunewise.config import IngestSettings
+from tunewise.documents.base import Deadline, Loaded, LoadError, file_properties, nonempty
 
 OCR_DPI = 300  # tesseract reads 300 dpi renderings best
 SCANNED_CHARS = 20  # a page with an image and less text than this (a stamped number) is a scan
@@ -625,3 +626,28 @@ def _pdf_date(value: str) -> datetime | None:
         return datetime(int(m.group(2)), int(m.group(3) or 1), int(m.group(4) or 1))
     except ValueError:
         return None
+
+
+def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Loaded:
+    """A PDF's pages with their layout (documents/pdf.py); scanned pages are OCR'd, and those that
+    cannot be (no tesseract) are reported, never silently empty."""
+    pdf = read_pdf(path, settings.max_pages, deadline)
+    problems = []
+    if pdf.unread_pages:
+        one = len(pdf.unread_pages) == 1
+        problems.append(f"{_pages(pdf.unread_pages)} {'has' if one else 'have'} no text layer and "
+                        f"{'was' if one else 'were'} not read: install tesseract-ocr to OCR "
+                        f"{'it' if one else 'them'}")
+    if not pdf.text.strip():
+        reason = problems[0] if problems else "no text found"
+        raise LoadError(f"PDF has no text: {reason}")
+    doc = nonempty(path, pdf.text, pdf.title, pages=pdf.pages)
+    doc = replace(doc, metadata=pdf.properties, sections=pdf.sections)
+    return Loaded([doc], problems, ocr_pages=pdf.ocr_pages)
+
+
+def _pages(numbers: list[int]) -> str:
+    """"page 3", "pages 1, 2 and 5"."""
+    if len(numbers) == 1:
+        return f"page {numbers[0]}"
+    return "pages " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
