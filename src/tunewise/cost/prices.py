@@ -14,6 +14,14 @@ from tunewise.errors import TunewiseError
 BUNDLED = Path(__file__).with_name("prices.toml")
 
 
+def money(x: float | None, digits: int = 2, missing: str = "unknown") -> str:
+    """US$ for people: whole dollars from $1,000, `digits` decimals from a cent, else 2 figures."""
+    if x is None:
+        return missing
+    return f"${x:,.0f}" if abs(x) >= 1000 else f"${x:,.{digits}f}" if abs(x) >= 0.01 \
+        else f"${x:.2g}"
+
+
 class CostError(TunewiseError):
     """A price or cost that cannot be worked out; the message says what is missing."""
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tunewise.config import CostSettings, ModelSettings, Settings
 from tunewise.cost.footprint import footprint
-from tunewise.cost.prices import ApiPrice, CostError, Prices
+from tunewise.cost.prices import ApiPrice, CostError, Prices, money
 from tunewise.cost.serving import Footprint, Hosting, Workload, api_monthly, break_even, roofline_seconds
 from tunewise.cost.training import ModelSize, TrainingCost, finetune_plan, training_cost
 from tunewise.evaluate.summary import Summary
@@ -282,12 +282,10 @@ def at_size(row: SystemCost, size: ModelSize, cost: CostSettings, prices: Prices
     """What `row`'s recipe would cost at `size`: the one-time training (a fine-tune of the same
     tokens and method, or pretraining on 20 tokens a parameter) and the month of serving the same
     workload on `cost.gpu`, the weights kept at the measured model's bytes per parameter."""
-    from tunewise.cost.table import money as _money  # table imports this module
-
     n = size.parameters
     if row.kind != "self-hosted" or row.footprint is None:
         return [f"{row.name} is an API model: its size is not yours to choose, and its cost stays "
-                f"{_money(row.monthly(queries_per_day))} a month"]
+                f"{money(row.monthly(queries_per_day))} a month"]
     out = []
     train_gpu = prices.gpu(cost.train_gpu)
     if row.training and row.training.method != "pretrain":
@@ -295,13 +293,13 @@ def at_size(row: SystemCost, size: ModelSize, cost: CostSettings, prices: Prices
                           mfu=cost.finetune_mfu)
         out.append(f"fine-tuning {size.name} the same way ({row.training.method}, "
                    f"{row.training.tokens:,.0f} tokens): {p.hours * p.gpus:,.1f} GPU-hours on "
-                   f"{p.gpus} × {train_gpu.name} at {p.mfu:.0%} MFU, {_money(p.usd)} once "
+                   f"{p.gpus} × {train_gpu.name} at {p.mfu:.0%} MFU, {money(p.usd)} once "
                    f"({p.memory.total / 1e9:,.0f} GB per GPU)")
     elif row.training:
         c = training_cost(n, 20 * n, train_gpu, cost.train_mfu)
         out.append(f"pretraining {size.name} on {20 * n / 1e9:,.0f}B tokens (20 a parameter, "
                    f"Chinchilla): {c.gpu_hours:,.0f} GPU-hours on {train_gpu.name} at "
-                   f"{c.mfu:.0%} MFU, {_money(c.usd)} once")
+                   f"{c.mfu:.0%} MFU, {money(c.usd)} once")
     per_weight = row.footprint.weight_bytes / row.footprint.parameters
     shape = size.shape
     scaled = Footprint(n, int(n * per_weight), 2 * shape.layers * shape.kv_width * 2)
@@ -313,8 +311,8 @@ def at_size(row: SystemCost, size: ModelSize, cost: CostSettings, prices: Prices
     hosting = Hosting(gpu, seconds, cost.utilisation, "roofline")
     out.append(f"serving {size.name} ({scaled.weight_bytes / 1e9:,.1f} GB of weights at the "
                f"measured {per_weight:.2g} bytes a parameter) on {gpu.name}: "
-               f"{_money(hosting.monthly(queries_per_day))} a month at {queries_per_day:,.0f} "
+               f"{money(hosting.monthly(queries_per_day))} a month at {queries_per_day:,.0f} "
                f"queries/day ({hosting.devices(queries_per_day)} device"
                f"{'s' if hosting.devices(queries_per_day) > 1 else ''}), against "
-               f"{_money(row.monthly(queries_per_day))} for the measured model")
+               f"{money(row.monthly(queries_per_day))} for the measured model")
     return out

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
+from tunewise.cost.prices import money
 from tunewise.cost.systems import SystemCost, break_even_with
-
-
-def money(x: float | None, digits: int = 2, missing: str = "unknown") -> str:
-    """US$ for people: whole dollars from $1,000, `digits` decimals from a cent, else 2 figures."""
-    if x is None:
-        return missing
-    return f"${x:,.0f}" if abs(x) >= 1000 else f"${x:,.{digits}f}" if abs(x) >= 0.01 \
-        else f"${x:.2g}"
 
 
 def _money(x: float | None, digits: int = 2) -> str:
