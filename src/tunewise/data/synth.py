@@ -25,7 +25,7 @@ from tunewise.evaluate.baselines import best_sentence
 from tunewise.evaluate.metrics import rouge_l
 from tunewise.jsonl import open_append
 from tunewise.models.base import ChatModel, ModelError
-from tunewise.rag.prompt import Source, messages_for
+from tunewise.rag.prompt import Passage, messages_for
 from tunewise.rag.support import support
 
 PROMPT = """Here is a passage from a document.
@@ -235,7 +235,7 @@ def raft_examples(pairs: list[Example], chunks: dict, settings: RagSettings, dis
         with_gold = rng.random() >= no_gold
         passages = others + ([gold] if with_gold else [])
         rng.shuffle(passages)
-        sources = [Source(i, c.source, c.title, c.page, c.text, 0.0, None, c.table_header)
+        sources = [Passage(i, c.source, c.title, c.page, c.text, 0.0, None, c.table_header)
                    for i, c in enumerate(passages, start=1)]
         if with_gold:
             quote = best_sentence(answer, gold.text)

@@ -2,6 +2,6 @@
 when no passage is similar enough. The logic lives in `answer.py` and `prompt.py`."""
 
 from tunewise.rag.answer import Answer, answer
-from tunewise.rag.prompt import PromptError, Source
+from tunewise.rag.prompt import Passage, PromptError
 
-__all__ = ["Answer", "answer", "PromptError", "Source"]
+__all__ = ["Answer", "answer", "PromptError", "Passage"]

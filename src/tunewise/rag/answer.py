@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 from tunewise.config import ConfigError, RagSettings
 from tunewise.models.base import ChatModel, OnToken, Usage
-from tunewise.rag.prompt import PromptError, Source, pack, strip_citations
+from tunewise.rag.prompt import Passage, PromptError, pack, strip_citations
 from tunewise.rag.support import says_not_found, support
 from tunewise.retrieval import Retriever
 from tunewise.store.base import Where
@@ -19,7 +19,7 @@ class Answer:
     question: str
     text: str
     model: str
-    sources: list[Source] = field(default_factory=list)
+    sources: list[Passage] = field(default_factory=list)
     usage: Usage = Usage()
     latency_s: float = 0.0  # question to answer, retrieval included
     first_token_s: float | None = None  # question to first streamed token
@@ -107,4 +107,4 @@ def _relevance(hits: list, retriever: Retriever, settings: RagSettings) -> float
     return max(h.score for h in hits)
 
 
-__all__ = ["Answer", "Source", "PromptError", "answer"]
+__all__ = ["Answer", "Passage", "PromptError", "answer"]

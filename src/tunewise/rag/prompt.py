@@ -1,4 +1,5 @@
-"""Prompt building: retrieved chunks merged per document, numbered as sources, and packed into
+"""Prompt building: retrieved chunks merged per document into numbered passages (the answer cites
+them by number; a passage's `source` is the document it comes from), and packed into
 the model's context window minus the answer budget, counted with the model's own tokenizer."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class PromptError(TunewiseError):
 
 
 @dataclass(frozen=True)
-class Source:
+class Passage:
     """A numbered passage of the prompt: one chunk, or overlapping chunks of one document merged."""
 
     number: int
@@ -43,7 +44,7 @@ class Source:
         return f"[{self.number}] {name}" + (f", page {self.page}" if self.page else "")
 
 
-def merge_hits(hits: list[Hit]) -> list[Source]:
+def merge_hits(hits: list[Hit]) -> list[Passage]:
     """One passage per run of overlapping or adjacent chunks of a document, best score first."""
     by_doc: dict[str, list[Hit]] = {}
     for h in hits:
@@ -63,7 +64,7 @@ def merge_hits(hits: list[Hit]) -> list[Source]:
                 run, text, end, best, sim = h, h.chunk.text, h.chunk.end, h.score, h.similarity
         merged.append((best, run, text, sim))
     merged.sort(key=lambda m: -m[0])
-    return [Source(i, h.chunk.source, h.chunk.title, h.chunk.page, text, score, sim,
+    return [Passage(i, h.chunk.source, h.chunk.title, h.chunk.page, text, score, sim,
                    h.chunk.table_header) for i, (score, h, text, sim) in enumerate(merged, start=1)]
 
 
@@ -71,19 +72,19 @@ def _best(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def messages_for(question: str, sources: list[Source], settings: RagSettings) -> Messages:
-    """With sources: the system prompt and the filled-in template; without: the bare question,
+def messages_for(question: str, passages: list[Passage], settings: RagSettings) -> Messages:
+    """With passages: the system prompt and the filled-in template; without: the bare question,
     as the model alone would be asked."""
-    if not sources:
+    if not passages:
         return [{"role": "user", "content": question}]
     context = "\n\n".join(f"{s.cite(short=True)}\n" + (f"{s.header}\n" if s.header else "") + s.text
-                          for s in sources)
+                          for s in passages)
     messages = [{"role": "user", "content": settings.prompt.format(context=context, question=question)}]
     return ([{"role": "system", "content": settings.system}] + messages) if settings.system else messages
 
 
 def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings,
-         max_tokens: int) -> tuple[Messages, list[Source]]:
+         max_tokens: int) -> tuple[Messages, list[Passage]]:
     """The messages for `question` with as many sources as fit in the context window minus
     `max_tokens`, best first; a source that does not fit is left out, a smaller later one may fit."""
     if not question.strip():
@@ -94,7 +95,7 @@ def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings
         raise PromptError(f"the question is too long: {base} tokens, and the model "
                           f"{model.name} holds {model.context_window} with {max_tokens} kept "
                           "for the answer")
-    kept: list[Source] = []
+    kept: list[Passage] = []
     for source in merge_hits(hits):
         trial = kept + [source]
         if model.count_tokens(messages_for(question, _renumber(trial), settings)) <= budget:
@@ -103,5 +104,5 @@ def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings
     return messages_for(question, kept, settings), kept
 
 
-def _renumber(sources: list[Source]) -> list[Source]:
+def _renumber(sources: list[Passage]) -> list[Passage]:
     return [replace(s, number=i) for i, s in enumerate(sources, start=1)]
