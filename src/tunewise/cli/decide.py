@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tunewise.cli.common import ConfigOpt, out, show_path
 from tunewise.config import load_settings
+from tunewise.evaluate.metrics import PRIMARY
 
 QueriesOpt = Annotated[Optional[float], typer.Option(
     "--queries-per-day", "-q", min=0.0, help="The volume monthly costs assume (default: [cost] "
@@ -95,8 +96,8 @@ def report_cmd(
     run: Annotated[Path, typer.Argument(help="A run folder written by `tunewise eval run`.")],
     queries_per_day: QueriesOpt = None,
     metric: Annotated[Optional[str], typer.Option(
-        help="The quality measure to rank by (default: judge_correct, accuracy, f1, contains, "
-        "rouge_l, em — the first measured).")] = None,
+        help=f"The quality measure to rank by (default: {', '.join(PRIMARY)} — the first "
+        "measured; a task run: its task's).")] = None,
     gpu: GpuOpt = None,
     out_dir: Annotated[Optional[Path], typer.Option(
         "--out", help="Folder for report.html and report.md (default: the run folder).")] = None,

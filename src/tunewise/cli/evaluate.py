@@ -26,6 +26,7 @@ from tunewise.cli.common import (
 from tunewise.config import CONFIG_FILE
 from tunewise.evaluate.baselines import baselines_for
 from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
+from tunewise.evaluate.metrics import QA_METRICS
 from tunewise.evaluate.retrieval import evaluate_retrieval
 from tunewise.evaluate.runner import run_eval
 from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
@@ -252,8 +253,11 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
 SUMMARY_HELP = """Metrics per system with bootstrap 95% intervals, and paired comparisons that say
 whether a difference is significant.
 
-Question sets: em, f1, rouge_l, contains (answer text), accuracy (choices), abstention,
-recall/mrr/ndcg@k (retrieval), judge_correct/judge_faithful (with --judge). Task sets:
+Question sets (and recall/mrr/ndcg@k of the retrieved documents):
+
+""" + "\n".join(f"- {m.name}: {m.description}" for m in QA_METRICS) + """
+
+Task sets:
 
 """ + "\n".join(f"- {line}" for line in metric_help().splitlines()) + """
 

@@ -7,11 +7,41 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
+from dataclasses import dataclass
 
 from tunewise.rag.prompt import strip_citations
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = set(string.punctuation)
+
+
+@dataclass(frozen=True)
+class QaMetric:
+    """A question-answering measure: what summary, report and `--help` show, defined once."""
+
+    name: str
+    description: str
+    rank: int | None = None  # the report ranks by the first measured, lowest rank first
+
+
+# In display order. Task metrics (classify, extract, summarize) are defined by each task module.
+QA_METRICS = (
+    QaMetric("em", "exact match with a gold answer after normalising case, punctuation and "
+             "articles (SQuAD)", 5),
+    QaMetric("f1", "token overlap F1 with the best gold answer (SQuAD)", 2),
+    QaMetric("rouge_l", "longest-common-subsequence F1 with the best gold answer", 4),
+    QaMetric("contains", "a gold answer appears in the answer", 3),
+    QaMetric("accuracy", "the choice the answer picks is the gold one (yes/no/maybe sets)", 1),
+    QaMetric("abstained", "the system said the documents do not hold the answer"),
+    QaMetric("abstained_unanswerable", "abstained, on questions the documents cannot answer"),
+    QaMetric("abstained_answerable", "abstained, on questions they can answer (false)"),
+    QaMetric("judge_correct", "an LLM judge says the answer is correct (--judge)", 0),
+    QaMetric("judge_faithful", "an LLM judge says the answer keeps to its passages (--judge)"),
+)
+QUALITY = tuple(m.name for m in QA_METRICS)
+PRIMARY = tuple(m.name for m in sorted((m for m in QA_METRICS if m.rank is not None),
+                                       key=lambda m: m.rank))
+RETRIEVAL = ("recall", "mrr", "ndcg")  # of a system's retrieved documents, suffixed @k
 
 
 def normalize(text: str) -> str:

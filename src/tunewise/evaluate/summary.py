@@ -8,17 +8,12 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tunewise.evaluate.metrics import answer_scores
+from tunewise.evaluate.metrics import QUALITY, RETRIEVAL, answer_scores
 from tunewise.evaluate.retrieval import gold_ranking, mrr, ndcg, recall
 from tunewise.evaluate.runner import EvalError, load_manifest, load_records
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap, paired
 from tunewise.tasks.scoring import compare as compare_task
 from tunewise.tasks.scoring import estimates, metrics_of
-
-# Quality metrics in display order; the retrieval ones are suffixed with the system's k.
-QUALITY = ("em", "f1", "rouge_l", "contains", "accuracy", "abstained", "abstained_unanswerable",
-           "abstained_answerable", "judge_correct", "judge_faithful")
-RETRIEVAL = ("recall", "mrr", "ndcg")
 
 
 def record_scores(r: dict, mixed: bool = False) -> dict[str, float]:

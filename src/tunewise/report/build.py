@@ -14,6 +14,7 @@ from tunewise.cost.prices import Prices, load_prices
 from tunewise.cost.systems import SystemCost, at_size, break_even_with, price_run, reference_rows
 from tunewise.cost.table import money
 from tunewise.cost.training import model_size
+from tunewise.evaluate.metrics import PRIMARY
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores, summarize
@@ -22,7 +23,6 @@ from tunewise.systems import BASELINE, parse_system
 from tunewise.tasks.scoring import metrics_of
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
-PRIMARY = ("judge_correct", "accuracy", "f1", "contains", "rouge_l", "em")
 LEVELS = {"open model": "Level 0: an open model alone", "API": "Level 0: an API model alone",
           "open model + RAG": "Level 1: RAG with a self-hosted open model",
           "API + RAG": "Level 1: RAG with an API model",
