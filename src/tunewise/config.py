@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tunewise.errors import TunewiseError
+from tunewise.objects import COLLECTION
 
 CONFIG_FILE = "tunewise.toml"
 ENV_PREFIX = "TUNEWISE_"
@@ -209,8 +210,6 @@ class KeySettings:
     admin: bool = False  # every collection, read and write
 
     def __post_init__(self) -> None:
-        from tunewise.store.base import COLLECTION
-
         for name in self.read + self.write:
             _check(bool(COLLECTION.fullmatch(name)), "read/write", name,
                    "collection names of lower-case letters, digits and _")

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from tunewise.errors import TunewiseError
 
+DEFAULT_COLLECTION = "default"
+COLLECTION = re.compile(r"[a-z][a-z0-9_]{0,50}")  # a collection's name (a schema, a file name)
+
 
 def source_name(path: str, key: str = "") -> str:
     """The citation name of a document: its path, plus `#key` for a record of a JSONL file."""

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tunewise.store.base import DEFAULT_COLLECTION
+from tunewise.objects import DEFAULT_COLLECTION
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 OPEN_PATHS = ("/", "/health")  # the page asks for the key itself; health says only "ok" and counts

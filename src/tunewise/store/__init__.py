@@ -4,9 +4,8 @@ SQLite (`store.db#hr` is `store.hr.db`; the default collection is PATH itself)."
 
 from __future__ import annotations
 
+from tunewise.objects import COLLECTION, DEFAULT_COLLECTION
 from tunewise.store.base import (
-    COLLECTION,
-    DEFAULT_COLLECTION,
     EmbedderMismatch,
     Store,
     StoredDocument,

@@ -5,20 +5,15 @@ Every backend passes the contract suite in tests/store/contract.py."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
 import numpy as np
 
 from tunewise.errors import TunewiseError
-from tunewise.objects import Chunk, Condition, Document, source_name
+from tunewise.objects import COLLECTION, Chunk, Condition, Document, source_name
 
 Where = tuple[Condition, ...]  # metadata conditions, all of which must hold
-
-
-DEFAULT_COLLECTION = "default"
-COLLECTION = re.compile(r"[a-z][a-z0-9_]{0,50}")  # a collection's name (a schema, a file name)
 
 
 class StoreError(TunewiseError):

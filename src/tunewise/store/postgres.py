@@ -20,9 +20,8 @@ from typing import Iterator
 
 import numpy as np
 
-from tunewise.objects import Chunk, source_glob
+from tunewise.objects import DEFAULT_COLLECTION, Chunk, source_glob
 from tunewise.store.base import (
-    DEFAULT_COLLECTION,
     METADATA_VALUES,
     SOURCE_SQL,
     EmbedderMismatch,
