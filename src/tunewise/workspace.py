@@ -66,7 +66,7 @@ class Workspace:
         if not folder:
             return self.retriever
         if folder not in self._fitted:
-            from tunewise.train.retriever import fitted_retriever
+            from tunewise.retrieval.fitted import fitted_retriever
 
             self._fitted[folder] = fitted_retriever(self, folder)
         return self._fitted[folder]

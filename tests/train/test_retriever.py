@@ -187,10 +187,10 @@ def test_a_system_retrieving_with_a_fitted_retriever_is_recorded_summarised_and_
     from tunewise.evaluate.datasets import load_questions
     from tunewise.evaluate.runner import run_eval
     from tunewise.evaluate.summary import summarize, table_rows
+    from tunewise.retrieval.fitted import record_reembedded
     from tunewise.store import open_store
     from tunewise.store.copy import copy_store
     from tunewise.systems import parse_systems
-    from tunewise.train.retriever import record_reembedded
 
     folder = tmp_path / "ret"
     for stage in (trained_embedder, trained_reranker):

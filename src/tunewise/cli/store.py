@@ -88,7 +88,7 @@ def reembed_cmd(
     finally:
         src.close()
         dst.close()
-    from tunewise.train.retriever import record_reembedded
+    from tunewise.retrieval.fitted import record_reembedded
 
     if record_reembedded(embedder, target):
         out.print(f"noted in {Path(embedder).resolve().parent / 'retriever.json'}: systems written "

@@ -233,7 +233,7 @@ def with_fitted_retriever(row: SystemCost, folder: str, cost: CostSettings,
     """`row` for a system that retrieves with what `finetune-retriever` fitted in `folder`: its
     level says so, and the embedder's and reranker's training (6·N·D, full fine-tunes of small
     encoders) is added to the one-off training cost."""
-    from tunewise.train.retriever import RECORD
+    from tunewise.retrieval.fitted import RECORD
 
     try:
         record = json.loads((Path(folder) / RECORD).read_text())

@@ -23,15 +23,15 @@ import json
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from tunewise.embeddings.local import MANIFEST, bundled_model_dir, resolve_model_dir
 from tunewise.errors import TunewiseError
+from tunewise.retrieval.fitted import RECORD, Trained, trained_stage
 
 NEGATIVE_RANKS = (3, 30)  # mined negatives come from these ranks of the store's own search
-RECORD = "retriever.json"  # OUT/retriever.json: what was trained from what (and its store)
 MAX_TOKENS = 256  # passages are chunks of at most the embedder's 254 tokens
 OnStep = Callable[[float], None]
 
@@ -45,23 +45,6 @@ class Pair:
     question: str
     positive: str  # the passage as the embedder reads it (context, then text)
     negatives: tuple[str, ...] = ()
-
-
-@dataclass
-class Trained:
-    """What one stage trained, as retriever.json records it (the cost model reads `seconds`)."""
-
-    what: str  # embedder | reranker
-    folder: str
-    name: str
-    pairs: int
-    steps: int
-    seconds: float
-    tokens: int
-    losses: list[float] = field(default_factory=list)  # mean loss of each tenth of the steps
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # -- pairs ------------------------------------------------------------------------------------
@@ -383,54 +366,6 @@ def finetune_retriever(ws, data: str | Path | None, out: str | Path, embedder: b
     return record
 
 
-def fitted_retriever(ws, folder: str | Path):
-    """The Retriever a `finetune-retriever` folder describes: its embedder over the store
-    `tunewise store reembed` wrote with it, and its reranker; a stage not trained keeps the
-    workspace's own. Opening the store is the caller's to close (`retriever.store.close()`)."""
-    from tunewise.embeddings.local import LocalEmbedder
-    from tunewise.rerank.cross_encoder import CrossEncoderReranker
-    from tunewise.retrieval import Retriever
-    from tunewise.store import open_store
-
-    folder = Path(folder)
-    try:
-        record = json.loads((folder / RECORD).read_text())
-    except (OSError, ValueError):
-        raise RetrieverTrainingError(f"{folder}: no {RECORD}; give a folder written by "
-                                     "`tunewise finetune-retriever`") from None
-    store, embedder = ws.store, ws.embedder
-    if trained_stage(folder / "embedder"):
-        if not record.get("reembedded"):
-            raise RetrieverTrainingError(
-                f"{folder}: its embedder has no store yet: tunewise store reembed --embedder "
-                f"{folder / 'embedder'} --to sqlite:{folder / 'store.db'}")
-        store, embedder = open_store(record["reembedded"]), LocalEmbedder(str(folder / "embedder"))
-    reranker = (CrossEncoderReranker(str(folder / "reranker"))
-                if trained_stage(folder / "reranker") else ws.reranker)
-    return Retriever(store, embedder, ws.settings.retrieval, reranker)
-
-
-def record_reembedded(embedder_folder: str | Path, url: str) -> bool:
-    """Note in the fitted retriever's record which store holds its embedder's vectors (when the
-    embedder came from `finetune-retriever`); True when there was a record to note it in."""
-    path = Path(embedder_folder).resolve().parent / RECORD
-    if not path.is_file() or trained_stage(embedder_folder) is None:
-        return False
-    record = {**json.loads(path.read_text()), "reembedded": url}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    tmp.replace(path)
-    return True
-
-
-def trained_stage(folder: str | Path) -> Trained | None:
-    """The record of a stage written by an earlier run, or None when it is not finished."""
-    try:
-        return Trained(**json.loads((Path(folder) / MANIFEST).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-__all__ = ["Pair", "Trained", "RetrieverTrainingError", "finetune_retriever",
-           "fitted_retriever", "load_pairs", "record_reembedded", "train_embedder",
+__all__ = ["Pair", "RetrieverTrainingError", "finetune_retriever", "load_pairs",
+           "pseudo_items", "train_embedder",
            "train_reranker", "trained_stage"]
