@@ -1,0 +1,84 @@
+"""The package layers point one way, and every module imports on its own (an import cycle that
+only works in one import order fails here). Read from the source with `ast`, imports inside
+functions included."""
+
+import ast
+import subprocess
+import sys
+from collections import defaultdict
+
+from tests.conftest import ROOT
+
+SRC = ROOT / "src" / "tunewise"
+
+# what each lower layer may import (besides itself); anything above it is off limits
+ALLOWED = {
+    "errors": set(),
+    "objects": {"errors"},
+    "config": {"errors", "objects"},
+    "systems": {"config", "errors"},
+    "store": {"errors", "objects", "config"},
+    "documents": {"config", "errors", "objects"},
+    "embeddings": {"config", "errors", "openai_client"},
+    "models": {"config", "errors", "openai_client"},
+    "rerank": {"config", "embeddings", "errors", "models"},
+    "retrieval": {"config", "embeddings", "errors", "objects", "rerank", "store"},
+    "rag": {"config", "errors", "models", "objects", "retrieval", "store"},
+    "ingest": {"config", "documents", "embeddings", "errors", "store"},
+}
+TOP = {"cli", "serve", "workspace"}  # only the package root, cli and serve use these
+
+
+def _modules():
+    for path in sorted(SRC.rglob("*.py")):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        yield ".".join(p for p in parts if p != "__init__"), path
+
+
+def _imports() -> dict[str, set[str]]:
+    """{top-level package or module of tunewise: the tunewise packages it imports}."""
+    found = defaultdict(set)
+    for name, path in _modules():
+        layer = name.split(".")[1] if "." in name else "tunewise"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tunewise."):
+                found[layer].add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                found[layer] |= {a.name.split(".")[1] for a in node.names
+                                 if a.name.startswith("tunewise.")}
+    return {layer: used - {layer} for layer, used in found.items()}
+
+
+def test_lower_layers_import_only_what_is_below_them():
+    imports = _imports()
+    wrong = {layer: sorted(imports.get(layer, set()) - allowed)
+             for layer, allowed in ALLOWED.items() if imports.get(layer, set()) - allowed}
+    assert not wrong
+
+
+def test_only_the_command_line_and_the_server_reach_the_top():
+    imports = _imports()
+    wrong = {layer: sorted(used & TOP) for layer, used in imports.items()
+             if used & TOP and layer not in TOP | {"tunewise", "__main__"}}
+    assert not wrong
+
+
+def test_every_module_imports_on_its_own():
+    names = [n for n, _ in _modules() if n != "tunewise.__main__"]
+    script = """
+import importlib, sys
+failed = []
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m == "tunewise" or m.startswith("tunewise.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        if "ray" not in str(exc):  # the optional extra
+            failed.append(f"{name}: {exc}")
+print("\\n".join(failed))
+"""
+    done = subprocess.run([sys.executable, "-c", script, *names], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
