@@ -42,7 +42,7 @@ def test_cross_encoder_orders_the_candidates_by_its_scores(sample_workspace, cro
     plain = _retriever(sample_workspace).search(QUESTION, k=8)
     reranked = _retriever(sample_workspace, rerank="cross-encoder", rerank_model=str(cross_encoder),
                           rerank_depth=8).search(QUESTION, k=3)
-    scores = CrossEncoder(str(cross_encoder)).predict([(QUESTION, h.chunk.text) for h in plain])
+    scores = CrossEncoder(str(cross_encoder)).predict([(QUESTION, h.chunk.indexed_text) for h in plain])
     expected = [plain[i].chunk.id for i in sorted(range(len(plain)), key=lambda i: -scores[i])][:3]
     assert [h.chunk.id for h in reranked] == expected
     assert all(h.retriever == "hybrid+rerank" for h in reranked)

@@ -122,7 +122,7 @@ class Retriever:
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         """The candidates in the reranker's order; a hit's score becomes the reranker's, its
         similarity stays the cosine (what the threshold and abstention use)."""
-        scores = self.reranker.scores(query, [h.chunk.text for h in hits])
+        scores = self.reranker.scores(query, [h.chunk.indexed_text for h in hits])
         order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable on ties
         return [replace(hits[i], score=scores[i], retriever=f"{hits[i].retriever}+rerank")
                 for i in order]
