@@ -1,8 +1,10 @@
-"""Append-only JSONL files that survive a killed process: the jobs that resume (evaluation runs,
-data synthesis) append one whole line per finished item and read back every complete line."""
+"""JSONL files: append-only ones that survive a killed process (the jobs that resume — evaluation
+runs, data synthesis — append one whole line per finished item and read back every complete
+line), and reading a file of JSON objects with errors that name the line."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import IO
@@ -22,3 +24,20 @@ def open_append(path: str | Path) -> IO[str]:
     if torn:
         handle.write("\n")
     return handle
+
+
+def read_objects(path: Path, error: type[Exception]) -> list[dict]:
+    """The JSON objects of a JSONL file, blank lines skipped; a line that is not one raises
+    `error` naming the file and line."""
+    objects = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise error(f"{path} line {number}: invalid JSON ({exc.msg})") from None
+        if not isinstance(value, dict):
+            raise error(f"{path} line {number}: not a JSON object")
+        objects.append(value)
+    return objects

@@ -15,6 +15,7 @@ from typing import Callable
 
 from tunewise.documents.loaders import load_file
 from tunewise.errors import TunewiseError
+from tunewise.jsonl import read_objects
 from tunewise.tasks import TASKS, task_named
 from tunewise.tasks.base import Item, TaskError
 
@@ -24,17 +25,7 @@ TRAIN, TEST = "train.jsonl", "test.jsonl"
 def read_table(path: Path) -> list[dict]:
     """Rows of a CSV, TSV or JSONL file as dicts."""
     if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TaskError(f"{path} line {number}: invalid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise TaskError(f"{path} line {number}: not a JSON object")
-                rows.append(row)
-        return rows
+        return read_objects(path, TaskError)
     if path.suffix not in (".csv", ".tsv"):
         raise TaskError(f"{path}: give a .csv, .tsv or .jsonl file, or a Kleister-style folder")
     csv.field_size_limit(sys.maxsize)

@@ -29,6 +29,7 @@ from typing import Callable
 
 from tunewise.embeddings.local import MANIFEST, bundled_model_dir, resolve_model_dir
 from tunewise.errors import TunewiseError
+from tunewise.jsonl import read_objects
 from tunewise.retrieval.fitted import RECORD, Trained, trained_stage
 
 NEGATIVE_RANKS = (3, 30)  # mined negatives come from these ranks of the store's own search
@@ -134,18 +135,7 @@ def pseudo_items(store, n: int, seed: int = 0) -> list[tuple[str, str | None, tu
 
 
 def _records(path: Path) -> list[dict]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RetrieverTrainingError(f"{path} line {number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise RetrieverTrainingError(f"{path} line {number}: not a JSON object")
-        records.append(record)
-    return records
+    return read_objects(path, RetrieverTrainingError)
 
 
 def _first_record(path: Path) -> dict | None:
