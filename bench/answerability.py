@@ -99,7 +99,7 @@ def cross_encoder(ws, folder, records: list[dict]) -> None:
     dev = load_questions(folder / "dev.jsonl")
     answerable = folder / "dev-answerable.jsonl"
     answerable.write_text("".join(q.to_json() + "\n" for q in dev if not q.unanswerable))
-    trained = finetune_retriever(ws, answerable, OUT / "ret-xquad", embedder=False)
+    trained = finetune_retriever(ws, answerable, OUT / "ret-xquad", embedder=False, reranker=True)
     print(f"cross-encoder: {trained.get('pairs', '?')} dev pairs, "
           f"{trained['reranker']['seconds']:.0f} s", file=sys.stderr)
     retriever = Retriever(ws.store, ws.embedder, ws.settings.retrieval,

@@ -127,8 +127,9 @@ def finetune_retriever_cmd(
         "{\"question\", \"passage\"}. Leave out with --pseudo.")] = None,
     embedder: Annotated[bool, typer.Option("--embedder/--no-embedder",
                                            help="Fine-tune the embedder.")] = True,
-    reranker: Annotated[bool, typer.Option("--reranker/--no-reranker",
-                                           help="Train a cross-encoder reranker.")] = True,
+    reranker: Annotated[bool, typer.Option(
+        "--reranker/--no-reranker", help="Also train a cross-encoder reranker (off by default: "
+        "on SciFact it ranked worse than the retrieval it reorders; bench/RESULTS.md).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="auto, jsonl, squad or beir.")] = "auto",
     split: Annotated[Optional[str], typer.Option(
         help="BEIR qrels split to train on (train; never the split you report).")] = None,
@@ -144,15 +145,15 @@ def finetune_retriever_cmd(
     settings_file: ConfigOpt = None,
 ) -> None:
     """Fit the retriever to your documents: fine-tune the bundled embedder on (question,
-    passage) pairs with in-batch and mined hard negatives, and train a cross-encoder reranker
-    from the same MiniLM weights. The passages and negatives come from the store, so ingest
+    passage) pairs with in-batch and mined hard negatives, and with --reranker train a
+    cross-encoder reranker from the same MiniLM weights. The passages and negatives come from the store, so ingest
     the documents first.
 
     Then re-embed the store with the new embedder (`tunewise store reembed`) and/or set
     `[retrieval] rerank = "cross-encoder"` with `rerank_model` = OUT/reranker; measure both with
     `tunewise eval retrieval` before switching.
 
-    Example: `tunewise finetune-retriever ../shared/data/scifact --split train --out runs/ret`
+    Example: `tunewise finetune-retriever ../shared/data/scifact --split train --out runs/ret --reranker`
 
     Example: `tunewise finetune-retriever data/synth.jsonl --out runs/ret --no-reranker`
 

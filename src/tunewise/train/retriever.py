@@ -323,7 +323,7 @@ def _device() -> str | None:
 
 
 def finetune_retriever(ws, data: str | Path | None, out: str | Path, embedder: bool = True,
-                       reranker: bool = True, fmt: str = "auto", split: str | None = None,
+                       reranker: bool = False, fmt: str = "auto", split: str | None = None,
                        negatives: int = 4, epochs: float = 2, batch_size: int = 32,
                        lr: float = 2e-5, seed: int = 0, progress=None, pseudo: int = 0) -> dict:
     """Mine pairs from `data` (or, with `pseudo`, from that many chunks by the Inverse Cloze
