@@ -146,8 +146,8 @@ def finetune_retriever_cmd(
 ) -> None:
     """Fit the retriever to your documents: fine-tune the bundled embedder on (question,
     passage) pairs with in-batch and mined hard negatives, and with --reranker train a
-    cross-encoder reranker from the same MiniLM weights. The passages and negatives come from the store, so ingest
-    the documents first.
+    cross-encoder reranker from the same MiniLM weights. The passages and negatives come from
+    the store, so ingest the documents first.
 
     Then re-embed the store with the new embedder (`tunewise store reembed`) and/or set
     `[retrieval] rerank = "cross-encoder"` with `rerank_model` = OUT/reranker; measure both with
