@@ -91,12 +91,14 @@ def _items(ws, path: Path, fmt: str, split: str | None) -> list[tuple[str, str |
     """(question, passage or None, gold: document ids or ("chunk", id)) from any input form."""
     from tunewise.evaluate.datasets import load_questions
 
-    first = _first_record(path) if path.suffix == ".jsonl" else None
-    if first is not None and "messages" in first:
-        return _synth_items(ws, path)
-    if first is not None and ("passage" in first or "positive" in first):
+    records = read_objects(path, RetrieverTrainingError) if path.suffix == ".jsonl" \
+        and path.is_file() else []  # read once; question sets are read again by their loader
+    first = records[0] if records else {}
+    if "messages" in first:
+        return _synth_items(ws, path, records)
+    if "passage" in first or "positive" in first:
         items = []
-        for number, r in enumerate(_records(path), start=1):
+        for number, r in enumerate(records, start=1):
             question, passage = r.get("question"), r.get("passage", r.get("positive"))
             if not (isinstance(question, str) and isinstance(passage, str)):
                 raise RetrieverTrainingError(f"{path} record {number}: needs \"question\" and "
@@ -134,22 +136,11 @@ def pseudo_items(store, n: int, seed: int = 0) -> list[tuple[str, str | None, tu
     return items
 
 
-def _records(path: Path) -> list[dict]:
-    return read_objects(path, RetrieverTrainingError)
-
-
-def _first_record(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    records = _records(path)
-    return records[0] if records else None
-
-
-def _synth_items(ws, path: Path) -> list[tuple[str, str | None, tuple]]:
+def _synth_items(ws, path: Path, records: list[dict]) -> list[tuple[str, str | None, tuple]]:
     """`tunewise data synth` output: the first user message is the question; its chunk (by id,
     among the chunks of the source it names) is the passage."""
     items, by_source = [], {}
-    for number, r in enumerate(_records(path), start=1):
+    for number, r in enumerate(records, start=1):
         meta = r.get("meta") or {}
         question = next((m.get("content") for m in r.get("messages", [])
                          if isinstance(m, dict) and m.get("role") == "user"), None)
@@ -160,7 +151,7 @@ def _synth_items(ws, path: Path) -> list[tuple[str, str | None, tuple]]:
         if source not in by_source:
             by_source[source] = {c.id: c.indexed_text for c in ws.store.iter_chunks(source)}
         items.append((question, by_source[source].get(meta["chunk_id"]), ("chunk", meta["chunk_id"])))
-    return [i for i in items if i[1] is not None] or items
+    return items  # a chunk no longer in the store leaves its pair out (mine_pairs)
 
 
 def _is_gold(chunk, gold: tuple) -> bool:
