@@ -36,9 +36,9 @@ def make_data(path: Path) -> Path:
 
 
 def one_run(data: str, packing: bool, steps: int, batch: int, length: int) -> None:
-    from tunewise.train.finetune import FinetuneConfig, finetune
+    from tunewise.train.finetune import FinetuneRecipe, finetune
 
-    config = FinetuneConfig(max_steps=steps, batch_size=batch, max_length=length,
+    config = FinetuneRecipe(max_steps=steps, batch_size=batch, max_length=length,
                             packing=packing, shuffle=False, save_steps=10**6, logging_steps=1,
                             merge=False, gguf="none")
     with tempfile.TemporaryDirectory() as out:

@@ -92,9 +92,9 @@ def _peak_mb() -> float:
 
 
 def run_pretrain(out: Path, shape: dict, steps: int, compile_: bool | None) -> dict:
-    from tunewise.train.pretrain import PretrainConfig, pretrain
+    from tunewise.train.pretrain import PretrainRecipe, pretrain
 
-    config = PretrainConfig(size=shape["size"], vocab_size=shape["vocab"], seq_len=shape["seq_len"],
+    config = PretrainRecipe(size=shape["size"], vocab_size=shape["vocab"], seq_len=shape["seq_len"],
                             batch_size=shape["batch"], max_steps=steps, learning_rate=6e-4,
                             warmup_ratio=0.05, eval_steps=10**6, save_steps=10**6,
                             logging_steps=20, val_fraction=0.01, compile=compile_,
@@ -156,9 +156,9 @@ def run_plain(tokens_dir: Path, shape: dict, steps: int) -> dict:
 
 def run_finetune(base: Path, data: Path, out: Path, shape: dict, steps: int, method: str,
                  compile_: bool | None = None, attention: str = "auto") -> dict:
-    from tunewise.train.finetune import FinetuneConfig, finetune
+    from tunewise.train.finetune import FinetuneRecipe, finetune
 
-    config = FinetuneConfig(base=str(base), method=method, max_steps=steps,
+    config = FinetuneRecipe(base=str(base), method=method, max_steps=steps,
                             batch_size=shape["ft_batch"], max_length=shape["seq_len"],
                             packing=True, shuffle=False, save_steps=10**6, logging_steps=20,
                             merge=False, gguf="none", warmup_ratio=0.05, compile=compile_,

@@ -40,7 +40,7 @@ from tunewise.report.build import build_report  # noqa: E402
 from tunewise.report.render import headline, write_report  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
 from tunewise.train.corpus import store_texts  # noqa: E402
-from tunewise.train.finetune import FinetuneConfig, finetune  # noqa: E402
+from tunewise.train.finetune import FinetuneRecipe, finetune  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402
 
 
@@ -78,7 +78,7 @@ def main() -> None:
             if not (folder / name / "finetune.json").exists():
                 # a RAFT example holds its passages: 512 tokens would cut most answers off
                 length = {"max_length": 1024} if name == "raft" else {}
-                r = finetune(data, folder / name, FinetuneConfig(name=model, **{**common, **length}),
+                r = finetune(data, folder / name, FinetuneRecipe(name=model, **{**common, **length}),
                              documents=documents)
                 loss = f"loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}" if r.losses else "no loss logged"
                 print(f"{model}: {r.rows} rows, {r.steps} steps, {loss}, {r.tokens_per_s:.0f} "

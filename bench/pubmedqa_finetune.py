@@ -26,7 +26,7 @@ from tunewise.evaluate.runner import run_eval  # noqa: E402
 from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
 from tunewise.rag.prompt import Source, messages_for  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
-from tunewise.train.finetune import FinetuneConfig, finetune  # noqa: E402
+from tunewise.train.finetune import FinetuneRecipe, finetune  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     if not data.exists():
         training_data(settings, data)
     if not (folder / args.name / "finetune.json").exists():
-        config = FinetuneConfig(max_steps=args.max_steps, batch_size=4, max_length=512,
+        config = FinetuneRecipe(max_steps=args.max_steps, batch_size=4, max_length=512,
                                 name=args.name, save_steps=25, logging_steps=5)
         r = finetune(data, folder / args.name, config)
         print(f"fine-tuned: {r.steps} steps, loss {r.losses[0]:.3f} -> {r.losses[-1]:.3f}, "

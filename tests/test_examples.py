@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import ROOT
 from tunewise.config import Settings, load_settings
 from tunewise.train.common import read_recipe
-from tunewise.train.finetune import FinetuneConfig
-from tunewise.train.pretrain import PretrainConfig
+from tunewise.train.finetune import FinetuneRecipe
+from tunewise.train.pretrain import PretrainRecipe
 
 
 def _listed(path) -> set[str]:
@@ -23,8 +23,8 @@ def test_tunewise_toml_is_the_defaults():
     assert load_settings(path, env={}) == Settings()
 
 
-@pytest.mark.parametrize("file, cls, table", [("finetune-lora.toml", FinetuneConfig, "finetune"),
-                                              ("pretrain.toml", PretrainConfig, "pretrain")])
+@pytest.mark.parametrize("file, cls, table", [("finetune-lora.toml", FinetuneRecipe, "finetune"),
+                                              ("pretrain.toml", PretrainRecipe, "pretrain")])
 def test_recipes_are_the_defaults(file, cls, table):
     path = ROOT / "examples" / file
     assert read_recipe(cls, table, path) == cls()

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from tunewise.config import CostSettings
+from tunewise.cost.plan import finetune_plan, pretrain_plan
 from tunewise.cost.prices import CostError, Gpu, load_prices
 from tunewise.cost.serving import (
     DAYS_PER_MONTH,
@@ -18,7 +19,6 @@ from tunewise.cost.serving import (
 from tunewise.cost.training import (
     ModelSize,
     Shape,
-    finetune_plan,
     flops_per_token,
     lora_parameters,
     mfu,
@@ -27,7 +27,7 @@ from tunewise.cost.training import (
     training_cost,
     training_memory,
 )
-from tunewise.train.pretrain import llama_config, parameters, plan
+from tunewise.train.pretrain import llama_config, parameters
 
 PRICES = load_prices()
 
@@ -166,14 +166,14 @@ def test_footprint_of_the_bundled_gguf_and_a_safetensors_folder(tmp_path):
 
 def test_llama2_70b_pretraining_plan_matches_its_published_gpu_hours():
     # Touvron et al. 2023b (Llama 2), table 2: 70B, 2T tokens, 1,720,320 A100-80GB GPU-hours.
-    p = plan("70b", tokens=2 * 10**12, count=2048)
+    p = pretrain_plan("70b", tokens=2 * 10**12, count=2048)
     assert p.parameters == pytest.approx(68.98e9, rel=0.005)
     a100 = next(d for d in p.devices if d["device"] == "a100-80gb")
     assert a100["device_hours"] == pytest.approx(1_720_320, rel=0.1)
     assert a100["days"] == pytest.approx(a100["device_hours"] / 2048 / 24)
     assert p.memory_per_gpu == pytest.approx(16 * p.parameters / 2048)
-    assert plan("13b").parameters == pytest.approx(13.0e9, rel=0.01)
-    assert plan("34b").parameters == pytest.approx(33.7e9, rel=0.01)  # CodeLlama-34B
+    assert pretrain_plan("13b").parameters == pytest.approx(13.0e9, rel=0.01)
+    assert pretrain_plan("34b").parameters == pytest.approx(33.7e9, rel=0.01)  # CodeLlama-34B
 
 
 def test_alpaca_finetune_plan_is_within_half_of_the_published_three_hours():

@@ -114,8 +114,9 @@ def test_cli_cost_and_report(decision_run, tmp_path, monkeypatch):
 def test_the_recommended_recipe_priced_at_production_size(decision_run):
     import dataclasses
 
+    from tunewise.cost.plan import finetune_plan
     from tunewise.cost.systems import at_size
-    from tunewise.cost.training import TrainingCost, finetune_plan, model_size
+    from tunewise.cost.training import TrainingCost, model_size
 
     run, settings = decision_run
     settings = settings.replace("cost", target_size="7b")

@@ -5,7 +5,7 @@ import sys
 
 from tests.conftest import QUESTIONS
 from tests.train.conftest import tiny_llama
-from tunewise.train.finetune import FinetuneConfig, finetune
+from tunewise.train.finetune import FinetuneRecipe, finetune
 
 
 def main() -> None:
@@ -14,7 +14,7 @@ def main() -> None:
     tokenizer_dir, out, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
     fsdp = sys.argv[4] if len(sys.argv) > 4 else ""
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    config = FinetuneConfig(method="full", max_steps=4, batch_size=batch, max_length=128,
+    config = FinetuneRecipe(method="full", max_steps=4, batch_size=batch, max_length=128,
                             logging_steps=1, learning_rate=1e-3, warmup_ratio=0.0,
                             scheduler="constant", shuffle=False, save_steps=100, gguf="none",
                             fsdp=fsdp)

@@ -10,7 +10,7 @@ from tests.conftest import QUESTIONS
 from tests.train.conftest import tiny_llama
 from tunewise.config import ConfigError, load_settings
 from tunewise.train.common import TrainingError
-from tunewise.train.finetune import FinetuneConfig, finetune, load_recipe
+from tunewise.train.finetune import FinetuneRecipe, finetune, load_recipe
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def registry(tmp_path, monkeypatch):
 def config(**kw):
     base = dict(max_steps=12, batch_size=4, max_length=128, logging_steps=1, save_steps=100,
                 learning_rate=1e-2, warmup_ratio=0.0, scheduler="constant", shuffle=False)
-    return FinetuneConfig(**{**base, **kw})
+    return FinetuneRecipe(**{**base, **kw})
 
 
 def test_lora_loss_falls_and_outputs_load(smol_tokenizer, tmp_path, registry):

@@ -5,7 +5,7 @@ import pytest
 
 from tests.conftest import QUESTIONS
 from tunewise.config import ModelSettings, load_settings
-from tunewise.train.finetune import FinetuneConfig, finetune
+from tunewise.train.finetune import FinetuneRecipe, finetune
 
 QUESTION = [{"role": "user", "content": "What is the capital of France? Answer in one sentence."}]
 
@@ -13,7 +13,7 @@ QUESTION = [{"role": "user", "content": "What is the capital of France? Answer i
 @pytest.mark.slow
 def test_lora_on_smollm2_exports_merged_and_gguf(tmp_path, monkeypatch):
     monkeypatch.setenv("TUNEWISE_REGISTRY", str(tmp_path / "registry.toml"))
-    config = FinetuneConfig(max_steps=3, batch_size=2, max_length=128, logging_steps=1,
+    config = FinetuneRecipe(max_steps=3, batch_size=2, max_length=128, logging_steps=1,
                             save_steps=100, name="ft-smol")
     result = finetune(QUESTIONS, tmp_path / "ft", config)
     assert result.steps == 3 and all(loss == loss for loss in result.losses)

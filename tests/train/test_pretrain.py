@@ -6,12 +6,12 @@ import json
 import pytest
 
 from tests.conftest import SAMPLE
+from tunewise.cost.plan import pretrain_plan
 from tunewise.train.corpus import document_texts
 from tunewise.train.pretrain import (
-    PretrainConfig,
+    PretrainRecipe,
     llama_config,
     parameters,
-    plan,
     pretrain,
     unigram_perplexity,
 )
@@ -30,7 +30,7 @@ def config(**kw):
     base = dict(size="tiny", vocab_size=600, seq_len=64, batch_size=8, max_steps=30,
                 learning_rate=5e-3, eval_steps=10, save_steps=10, logging_steps=5,
                 val_fraction=0.15, warmup_ratio=0.1)
-    return PretrainConfig(**{**base, **kw})
+    return PretrainRecipe(**{**base, **kw})
 
 
 def test_tiny_model_learns_the_corpus(tmp_path):
@@ -82,22 +82,22 @@ def test_unigram_baseline_by_hand():
 
 
 def test_plan_for_llama_7b_matches_its_published_compute():
-    p = plan("7b", tokens=10**12)
+    p = pretrain_plan("7b", tokens=10**12)
     assert p.parameters == pytest.approx(6.74e9, rel=0.01)
     assert p.flops == pytest.approx(6 * p.parameters * 1e12)
     a100 = next(d for d in p.devices if d["device"] == "a100-80gb")
     assert a100["device_hours"] == pytest.approx(82_432, rel=0.25)  # Touvron et al. 2023
-    assert plan("125m").tokens == 20 * plan("125m").parameters  # Chinchilla
+    assert pretrain_plan("125m").tokens == 20 * pretrain_plan("125m").parameters  # Chinchilla
 
 
 def test_unknown_size_is_a_clear_error():
     from tunewise.cost.prices import CostError
 
     with pytest.raises(CostError, match="unknown model size 'huge': a preset \\(tiny, 3m"):
-        plan("huge")
+        pretrain_plan("huge")
 
 
-def test_cli_tokenizer_pretrain_and_plan(tmp_path):
+def test_cli_tokenizer_pretrain_and_plan_pretrain(tmp_path):
     from typer.testing import CliRunner
 
     from tunewise.cli import app
@@ -112,7 +112,7 @@ def test_cli_tokenizer_pretrain_and_plan(tmp_path):
     assert trained.exit_code == 0, trained.output
     said = " ".join(trained.output.split())
     assert "4 steps" in said and "registered as model 'pt-cli'" in said
-    planned = runner.invoke(app, ["pretrain", "--plan", "--size", "1b"])
+    planned = runner.invoke(app, ["plan", "pretrain", "--size", "1b"])
     assert "a100-80gb" in planned.output and "this machine" in planned.output
     bad = runner.invoke(app, ["pretrain", "--size", "10m"])
     assert bad.exit_code != 0 and "--corpus and --out" in bad.output
@@ -120,10 +120,10 @@ def test_cli_tokenizer_pretrain_and_plan(tmp_path):
 
 def test_a_pretrained_model_can_be_instruction_tuned(tmp_path):
     from tests.conftest import QUESTIONS
-    from tunewise.train.finetune import FinetuneConfig, finetune
+    from tunewise.train.finetune import FinetuneRecipe, finetune
 
     pretrain(texts(), tmp_path / "pt", config(max_steps=10, eval_steps=100))
-    tuned = finetune(QUESTIONS, tmp_path / "ft", FinetuneConfig(
+    tuned = finetune(QUESTIONS, tmp_path / "ft", FinetuneRecipe(
         base=str(tmp_path / "pt" / "model"), method="full", max_steps=8, batch_size=4,
         max_length=128, learning_rate=3e-3, logging_steps=1, save_steps=100, name="ft-pt"))
     assert tuned.losses[-1] < tuned.losses[0] and tuned.gguf is None  # an HF folder base
@@ -141,9 +141,9 @@ def test_the_recipe_size_is_not_overridden_by_an_option_not_given(tmp_path):
 
     recipe = tmp_path / "r.toml"
     recipe.write_text('[pretrain]\nsize = "3m"\n')
-    planned = CliRunner().invoke(app, ["pretrain", "--plan", "--recipe", str(recipe)])
+    planned = CliRunner().invoke(app, ["plan", "pretrain", "--recipe", str(recipe)])
     assert planned.exit_code == 0 and planned.output.startswith("3m:"), planned.output
-    given = CliRunner().invoke(app, ["pretrain", "--plan", "--recipe", str(recipe), "--size", "10m"])
+    given = CliRunner().invoke(app, ["plan", "pretrain", "--recipe", str(recipe), "--size", "10m"])
     assert given.output.startswith("10m:")
 
 
@@ -165,7 +165,7 @@ def test_cli_finetune_plan_counts_the_data_files_tokens():
 
     examples, mean = count_tokens(QUESTIONS, "smollm2", 512)
     assert examples >= 5 and 20 < mean < 512  # a question and a short answer in a chat template
-    planned = CliRunner().invoke(app, ["finetune", "--plan", "--data", str(QUESTIONS), "--size",
+    planned = CliRunner().invoke(app, ["plan", "finetune", "--data", str(QUESTIONS), "--size",
                                        "13b", "--method", "full", "--gpu", "h100", "--epochs", "2"])
     said = " ".join(planned.output.split())
     assert planned.exit_code == 0, planned.output

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from tunewise.cli import data, decide, documents, evaluate, serve, store, train
+from tunewise.cli import data, decide, documents, evaluate, plan, serve, store, train
 from tunewise.cli.common import console, out
 from tunewise.errors import TunewiseError
 
@@ -18,7 +18,7 @@ app = typer.Typer(help="tunewise: answer questions from your documents, measure,
                   "between a closed API, fine-tuning and training your own model.",
                   no_args_is_help=True, add_completion=False, rich_markup_mode="markdown")
 for module, group in ((documents, None), (serve, None), (evaluate, "eval"), (data, "data"),
-                      (train, None), (decide, None), (store, "store")):
+                      (train, None), (plan, "plan"), (decide, None), (store, "store")):
     app.add_typer(module.app, name=group)
 
 

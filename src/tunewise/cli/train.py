@@ -12,6 +12,7 @@ from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out, 
 
 app = typer.Typer()
 
+PLAN_MOVED = "`tunewise plan %s` (the same options)"
 RecipeOpt = Annotated[Optional[Path], typer.Option(
     "--recipe", help="Recipe TOML with a [finetune] / [pretrain] table (examples/finetune-lora.toml, "
     "examples/pretrain.toml); command-line options override it.")]
@@ -20,8 +21,8 @@ RecipeOpt = Annotated[Optional[Path], typer.Option(
 @app.command("finetune")
 def finetune_cmd(
     data: Annotated[Optional[Path], typer.Option(
-        help="Training examples (Alpaca, ShareGPT, OpenAI messages or question/answer JSONL); with "
-        "--plan, the file whose tokens are counted.")] = None,
+        help="Training examples (Alpaca, ShareGPT, OpenAI messages or question/answer JSONL).")
+    ] = None,
     corpus: Annotated[Optional[list[str]], typer.Option(
         "--corpus", help="Instead of --data: continue pretraining on these documents (files, "
         "folders or a store URL such as sqlite:PATH): the loss on every token of the raw text.")
@@ -32,7 +33,7 @@ def finetune_cmd(
     base: Annotated[Optional[str], typer.Option(
         help="smollm2 (bundled), a .gguf file or a Hugging Face model folder.")] = None,
     method: Annotated[Optional[str], typer.Option(help="lora (default), qlora or full.")] = None,
-    recipe: RecipeOpt = None,
+    recipe_file: RecipeOpt = None,
     epochs: Annotated[Optional[float], typer.Option(
         min=0.01, help="Passes over the data (default 3).")] = None,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after N optimizer steps.")] = None,
@@ -44,33 +45,12 @@ def finetune_cmd(
         "--packing/--no-packing", help="Pack short examples into full rows (default on).")] = None,
     name: Annotated[Optional[str], typer.Option(
         help="Register the result as this model name (default ft-<OUT folder>).")] = None,
-    plan_only: Annotated[bool, typer.Option(
-        "--plan", help="Only print what the fine-tune would need at --size: memory per GPU, GPUs, "
-        "hours and $.")] = False,
-    size: Annotated[str, typer.Option(
-        help="--plan: a preset (1b, 7b, 13b, 34b, 70b), a parameter count (3e9) or a config.json.")
-    ] = "7b",
-    examples: Annotated[Optional[int], typer.Option(
-        min=1, help="--plan: number of examples (default: those in --data).")] = None,
-    tokens_per_example: Annotated[Optional[float], typer.Option(
-        min=1, help="--plan: mean tokens an example (default: counted in --data with the base's "
-        "tokenizer).")] = None,
-    gpu: Annotated[Optional[str], typer.Option(
-        help="--plan: a GPU of the price table (default [cost] train_gpu).")] = None,
-    gpus: Annotated[Optional[int], typer.Option(
-        min=1, help="--plan: GPUs to shard over (default: the fewest that hold it).")] = None,
-    checkpointing: Annotated[Optional[bool], typer.Option(
-        "--checkpointing/--no-checkpointing",
-        help="--plan: gradient checkpointing (default: only if needed to fit).")] = None,
-    mfu: Annotated[Optional[float], typer.Option(
-        min=0.001, max=1.0, help="--plan: share of peak FLOP/s reached (default [cost] "
-        "finetune_mfu).")] = None,
-    settings_file: ConfigOpt = None,
+    plan_only: Annotated[bool, typer.Option("--plan", hidden=True)] = False,
 ) -> None:
     """Fine-tune an open model on instruction data, or continue its pretraining on the documents
     (LoRA or full), then write the adapter, a merged model and a GGUF file, and register it as a
-    model for `ask`, `eval` and serving; or, with --plan, work out what the same fine-tune needs
-    at a real size.
+    model for `ask`, `eval` and serving. What it would need at a real size is `tunewise plan
+    finetune`.
 
     The chat template is the model's own, as at inference; only answer tokens carry loss. Run the
     same command again to resume from the last checkpoint.
@@ -79,24 +59,19 @@ def finetune_cmd(
 
     Example: `tunewise finetune --corpus sqlite:.tunewise/store.db --out runs/cpt --epochs 5`
     (continued pretraining on the ingested documents)
-
-    Example: `tunewise finetune --plan --size 7b --method full --examples 52000
-    --tokens-per-example 150 --gpu a100-80gb` (Stanford Alpaca's run)
     """
     from tunewise.train.finetune import finetune, load_recipe
 
-    config = load_recipe(recipe, base=base, method=method, epochs=epochs, max_steps=max_steps,
+    recipe = load_recipe(recipe_file, base=base, method=method, epochs=epochs, max_steps=max_steps,
                          learning_rate=lr, batch_size=batch_size, max_length=max_length,
                          packing=packing, name=name)
     if plan_only:
-        _print_finetune_plan(config, data, size, examples, tokens_per_example, gpu, gpus,
-                             checkpointing, mfu, settings_file)
-        return
+        raise typer.BadParameter(f"planning is its own command now: {PLAN_MOVED % 'finetune'}")
     if (data is None) == (corpus is None) or out_dir is None:
         raise typer.BadParameter("fine-tuning needs --out and one of --data (instructions) or "
-                                 "--corpus (documents), or use --plan")
+                                 "--corpus (documents)")
     try:
-        result = finetune(data, out_dir, config, val,
+        result = finetune(data, out_dir, recipe, val,
                           documents=_corpus_texts(corpus) if corpus else None)
     except KeyboardInterrupt:
         console.print(f"interrupted: run the same command to resume from the last checkpoint in "
@@ -105,7 +80,7 @@ def finetune_cmd(
     losses = f"{result.losses[0]:.3f} → {result.losses[-1]:.3f}" if result.losses else "–"
     val_losses = ", ".join(f"{v:.3f}" for v in result.val_losses) or "–"
     what = (f"{result.examples} documents" if result.objective == "documents" else
-            f"{result.examples} examples ({result.truncated} cut to {config.max_length} tokens)")
+            f"{result.examples} examples ({result.truncated} cut to {recipe.max_length} tokens)")
     out.print(f"{what} in {result.rows} rows | {result.steps} steps, loss {losses}, "
               f"validation {val_losses}")
     out.print(f"{result.tokens_per_s:.0f} tokens/s, peak memory {result.peak_memory_mb:.0f} MiB, "
@@ -197,49 +172,6 @@ def finetune_retriever_cmd(
                   f'"{record["reranker"]["folder"]}"')
 
 
-def _print_finetune_plan(config, data, size, examples, tokens_per_example, gpu, gpus,
-                         checkpointing, mfu, settings_file) -> None:
-    from tunewise.config import load_settings
-    from tunewise.cost.prices import load_prices
-    from tunewise.cost.training import finetune_plan, model_size
-
-    settings = load_settings(settings_file)
-    if tokens_per_example is None or examples is None:
-        if data is None:
-            raise typer.BadParameter("--plan needs --data, or --examples and --tokens-per-example")
-        from tunewise.train.finetune import count_tokens
-
-        counted, mean = count_tokens(data, config.base, config.max_length)
-        examples = examples or counted
-        tokens_per_example = tokens_per_example or mean
-        out.print(f"{data}: {counted:,} examples, {mean:,.0f} tokens each on average "
-                  f"({config.base}'s tokenizer and chat template, cut at {config.max_length})")
-    m = model_size(size)
-    device = load_prices(settings.cost.prices).gpu(gpu or settings.cost.train_gpu)
-    tokens = examples * tokens_per_example * config.epochs
-    p = finetune_plan(m, tokens, device, config.method, gpus, config.max_length, config.batch_size,
-                      checkpointing, config.lora_r, mfu or settings.cost.finetune_mfu)
-    gb = 1e9
-    mem = p.memory
-    out.print(f"{m.name}: {m.parameters / 1e9:,.2f}B parameters{f' ({m.note})' if m.note else ''}; "
-              f"{config.method}, {examples:,} examples × {tokens_per_example:,.0f} tokens × "
-              f"{config.epochs:g} epochs = {tokens / 1e6:,.1f}M tokens")
-    out.print(f"memory per GPU on {p.gpus} × {device.name} ({device.memory_gb:g} GB), micro-batch "
-              f"{config.batch_size} × {config.max_length} tokens:")
-    out.print(f"  weights {mem.weights / gb:,.1f} GB, gradients {mem.gradients / gb:,.1f} GB, "
-              f"optimizer {mem.optimizer / gb:,.1f} GB (sharded over {p.gpus})")
-    out.print(f"  activations {mem.activations_without / gb:,.1f} GB without checkpointing, "
-              f"{mem.activations_with / gb:,.1f} GB with")
-    out.print(f"  total {mem.total / gb:,.1f} GB "
-              f"({'with' if p.checkpointing else 'without'} checkpointing)")
-    if not p.fits:
-        out.print(f"[red]does not fit[/red] in {device.memory_gb:g} GB × {p.gpus}: use more GPUs, "
-                  "a smaller micro-batch, checkpointing or --method qlora")
-    out.print(f"{p.flops:.3g} FLOPs at {p.mfu:.0%} MFU: {p.hours:,.1f} hours on {p.gpus} GPU"
-              f"{'s' if p.gpus > 1 else ''}, {p.hours * p.gpus:,.1f} GPU-hours, ${p.usd:,.0f} at "
-              f"${device.price_per_hour}/h ({device.source}, {device.date})")
-
-
 tokenizer_app = typer.Typer(help="Tokenizers for pretraining: train.", no_args_is_help=True,
                             rich_markup_mode="markdown")
 app.add_typer(tokenizer_app, name="tokenizer")
@@ -284,18 +216,13 @@ def tokenizer_train_cmd(
 @app.command("pretrain")
 def pretrain_cmd(
     size: Annotated[Optional[str], typer.Option(
-        help="Size preset: tiny (default), 3m, 10m, 30m, 125m, 350m, 1b, 7b; --plan also takes 13b, "
-        "34b, 70b, a parameter count (3e9) or a config.json.")] = None,
+        help="Size preset: tiny (default), 3m, 10m, 30m, 125m, 350m, 1b, 7b.")] = None,
     corpus: Annotated[Optional[list[str]], typer.Option(
         "--corpus", help="Files or folders, or a store URL (sqlite:PATH).")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder; one with "
                                                     "checkpoints resumes.")] = None,
-    plan_only: Annotated[bool, typer.Option("--plan", help="Only print the compute plan.")] = False,
-    tokens: Annotated[Optional[float], typer.Option(min=1, help="--plan: training tokens (default 20 per "
-                                                    "parameter).")] = None,
-    gpus: Annotated[int, typer.Option(min=1, help="--plan: GPUs training together (wall-clock "
-                                      "days and memory per GPU).")] = 8,
-    recipe: RecipeOpt = None,
+    plan_only: Annotated[bool, typer.Option("--plan", hidden=True)] = False,
+    recipe_file: RecipeOpt = None,
     tokenizer: Annotated[Optional[Path], typer.Option(help="A tokenizer folder (default: train "
                                                       "one on the corpus).")] = None,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Optimizer steps.")] = None,
@@ -305,47 +232,28 @@ def pretrain_cmd(
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Sequences per step.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Register as this model name.")] = None,
-    settings_file: ConfigOpt = None,
 ) -> None:
-    """Train a LLaMA-style model from scratch on the corpus, or plan what a size would cost.
+    """Train a LLaMA-style model from scratch on the corpus. What a size would cost before
+    training it is `tunewise plan pretrain`.
 
     Example: `tunewise pretrain --corpus docs/ --size 10m --out runs/pt --max-minutes 20`
-
-    Example: `tunewise pretrain --plan --size 7b --tokens 1e12`
     """
     from tunewise.train.common import read_recipe
-    from tunewise.train.pretrain import PretrainConfig, plan, pretrain
+    from tunewise.train.pretrain import PretrainRecipe, pretrain
 
-    config = read_recipe(PretrainConfig, "pretrain", recipe, size=size, max_steps=max_steps,
+    recipe = read_recipe(PretrainRecipe, "pretrain", recipe_file, size=size, max_steps=max_steps,
                          max_minutes=max_minutes, seq_len=seq_len, batch_size=batch_size,
                          learning_rate=lr, name=name)
-    size = config.size
     if plan_only:
-        from tunewise.config import load_settings
-        from tunewise.cost.prices import load_prices
-
-        prices = load_prices(load_settings(settings_file).cost.prices)
-        p = plan(size, int(tokens) if tokens else None, here=True, prices=prices, count=gpus)
-        note = f" ({p.size.note})" if p.size.note else ""
-        out.print(f"{p.size.name}: {p.parameters / 1e6:,.1f}M parameters{note}, "
-                  f"{p.tokens / 1e9:,.2f}B tokens, {p.flops:.3g} FLOPs (6·N·D)")
-        out.print(f"training state (16 bytes a parameter) sharded over {gpus} GPUs: "
-                  f"{p.memory_per_gpu / 1e9:,.1f} GB per GPU, before activations")
-        for d in p.devices:
-            fits = (f"; does not fit in {d['memory_gb']:g} GB" if d["memory_gb"] and
-                    p.memory_per_gpu > d["memory_gb"] * 1e9 else "")
-            out.print(f"  {d['device']}: {d['device_hours']:,.0f} device-hours at MFU "
-                      f"{d['mfu']:.0%} of {d['peak_tflops']:.3g} TFLOP/s, ${d['cost_usd']:,.0f}; "
-                      f"{d['days']:,.1f} days on {gpus}{fits}")
-        return
+        raise typer.BadParameter(f"planning is its own command now: {PLAN_MOVED % 'pretrain'}")
     if not corpus or out_dir is None:
-        raise typer.BadParameter("training needs --corpus and --out (or use --plan)")
+        raise typer.BadParameter("training needs --corpus and --out")
     tok = None
     if tokenizer is not None:
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(tokenizer))
-    r = pretrain(_corpus_texts(corpus), out_dir, config, tok)
+    r = pretrain(_corpus_texts(corpus), out_dir, recipe, tok)
     loss = f", loss {r.losses[0][1]:.3f} → {r.losses[-1][1]:.3f}" if r.losses else ""
     out.print(f"{r.parameters / 1e6:.2f}M parameters, {r.train_tokens:,} corpus tokens | "
               f"{r.steps} steps{loss}")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from tunewise.config import CostSettings, ModelSettings, Settings
 from tunewise.cost.footprint import footprint
+from tunewise.cost.plan import finetune_plan
 from tunewise.cost.prices import ApiPrice, CostError, Prices, money
 from tunewise.cost.serving import Footprint, Hosting, Workload, api_monthly, break_even, roofline_seconds
-from tunewise.cost.training import ModelSize, TrainingCost, finetune_plan, training_cost
+from tunewise.cost.training import ModelSize, TrainingCost, training_cost
 from tunewise.evaluate.summary import Summary
 from tunewise.models import capabilities
 from tunewise.systems import SIZE, TRAINED_FOLDER, parse_system

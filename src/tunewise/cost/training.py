@@ -1,6 +1,6 @@
 """Training cost from first principles: model shapes, FLOPs per token, GPU-hours at a stated MFU,
-dollars, memory per GPU and the GPUs a fine-tune needs; and the data-labelling cost of synthesis
-(teacher tokens × price)."""
+dollars and memory per GPU (the plans built on them are `cost.plan`); and the data-labelling
+cost of synthesis (teacher tokens × price)."""
 
 from __future__ import annotations
 
@@ -224,56 +224,3 @@ def training_memory(size: ModelSize, method: str, seq_len: int, micro_batch: int
     with_ = activation_bytes(size.shape, tokens, seq_len, True, flash)
     return Memory(weights / gpus, gradients / gpus, optimizer / gpus,
                   with_ if checkpointing else without, without, with_)
-
-
-# --- fine-tuning plans --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FinetunePlan:
-    size: ModelSize
-    method: str
-    tokens: float  # trained, all epochs
-    gpu: Gpu
-    gpus: int
-    checkpointing: bool
-    memory: Memory
-    fits: bool
-    mfu: float
-    flops: float
-    hours: float  # wall-clock on `gpus` GPUs
-    usd: float
-
-
-def finetune_plan(size: ModelSize, tokens: float, gpu: Gpu, method: str = "lora",
-                  gpus: int | None = None, seq_len: int = 2048, micro_batch: int = 1,
-                  checkpointing: bool | None = None, lora_r: int = 16, mfu: float = 0.06,
-                  flash: bool = True) -> FinetunePlan:
-    """Memory per GPU, the GPUs it needs and the time and money on them. `gpus` None: the fewest
-    (1, 2, 4, 8 … 512) whose memory holds the sharded state and one micro-batch's activations;
-    `checkpointing` None: off if that fits, else on (it recomputes the forward pass: +2·N FLOPs a
-    token)."""
-    if gpu.memory_gb <= 0 or gpu.peak_flops <= 0:
-        raise CostError(f"{gpu.name} has no memory or peak FLOP/s in the price table to plan on")
-    budget = gpu.memory_gb * 1e9 * HEADROOM
-
-    def memory(n: int, ckpt: bool) -> Memory:
-        return training_memory(size, method, seq_len, micro_batch, n, ckpt, lora_r, flash)
-
-    options = [False, True] if checkpointing is None else [checkpointing]
-    counts = [gpus] if gpus else [2**i for i in range(10)]
-    chosen = None
-    for n in counts:  # fewest GPUs first, and on each, no checkpointing before checkpointing
-        for ckpt in options:
-            if memory(n, ckpt).total <= budget:
-                chosen = (n, ckpt)
-                break
-        if chosen:
-            break
-    fits = chosen is not None
-    n, ckpt = chosen or (counts[-1], options[-1])
-    per_token = flops_per_token(size.parameters, method=method)
-    per_token += 2 * size.parameters if ckpt else 0
-    flops = per_token * tokens
-    hours = flops / (n * gpu.peak_flops * mfu) / 3600
-    return FinetunePlan(size, method, tokens, gpu, n, ckpt, memory(n, ckpt), fits, mfu, flops,
-                        hours, hours * n * gpu.price_per_hour)

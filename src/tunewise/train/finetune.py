@@ -38,7 +38,7 @@ DEFAULT_LR = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 
 
 @dataclass(frozen=True)
-class FinetuneConfig(TrainingSettings):
+class FinetuneRecipe(TrainingSettings):
     """A recipe: the [finetune] table of a recipe TOML (examples/finetune-lora.toml). The
     settings shared with pretraining (batch, steps, warmup, checkpoints …) are TrainingSettings'."""
 
@@ -61,12 +61,12 @@ class FinetuneConfig(TrainingSettings):
         return self.learning_rate if self.learning_rate is not None else DEFAULT_LR[self.method]
 
 
-def load_recipe(path: str | Path | None, **overrides) -> FinetuneConfig:
+def load_recipe(path: str | Path | None, **overrides) -> FinetuneRecipe:
     """The recipe file's [finetune] table, then `overrides` (None values ignored)."""
-    config = read_recipe(FinetuneConfig, "finetune", path, **overrides)
-    if config.method not in METHODS:
-        raise TrainingError(f"unknown method {config.method!r}; valid: {', '.join(METHODS)}")
-    return config
+    recipe = read_recipe(FinetuneRecipe, "finetune", path, **overrides)
+    if recipe.method not in METHODS:
+        raise TrainingError(f"unknown method {recipe.method!r}; valid: {', '.join(METHODS)}")
+    return recipe
 
 
 @dataclass
@@ -94,12 +94,12 @@ class FinetuneResult:
     peak_memory_mb: float = 0.0
 
 
-def finetune(data: str | Path | None, out: str | Path, config: FinetuneConfig,
+def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
              val: str | Path | None = None, model=None, tokenizer=None,
              documents: Iterable[str] | None = None) -> FinetuneResult:
     """Train on `data` (any instruction format), validate on `val`, write OUT; or, given
     `documents` (texts) instead, continue pretraining on them. An OUT that holds checkpoints
-    resumes from the last one. `model`/`tokenizer` replace loading `config.base` (tests pass a
+    resumes from the last one. `model`/`tokenizer` replace loading `recipe.base` (tests pass a
     tiny random model)."""
     out = Path(out)
     result = FinetuneResult(str(out))
@@ -107,33 +107,33 @@ def finetune(data: str | Path | None, out: str | Path, config: FinetuneConfig,
         raise TrainingError("fine-tune on instruction data or on documents: give one of them")
     gguf_source = None
     if model is None:
-        model, tokenizer, gguf_source = load_base(config.base, quantized=config.method == "qlora")
+        model, tokenizer, gguf_source = load_base(recipe.base, quantized=recipe.method == "qlora")
     if documents is not None:
         result.objective = "documents"
-        train_set, val_set, result.examples = text_blocks(documents, tokenizer, config.max_length)
-        config = dataclasses.replace(config, packing=True)  # one block a row, full length
+        train_set, val_set, result.examples = text_blocks(documents, tokenizer, recipe.max_length)
+        recipe = dataclasses.replace(recipe, packing=True)  # one block a row, full length
     else:
         train_examples = load_examples(data).examples
         val_examples = load_examples(val).examples if val else []
-        train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, config)
-        val_set = _encode(val_examples, tokenizer, config)[0] if val_examples else None
-        if config.packing:
-            train_set = pack(train_set, config.max_length)
-            val_set = pack(val_set, config.max_length) if val_set else None
+        train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, recipe)
+        val_set = _encode(val_examples, tokenizer, recipe)[0] if val_examples else None
+        if recipe.packing:
+            train_set = pack(train_set, recipe.max_length)
+            val_set = pack(val_set, recipe.max_length) if val_set else None
     result.rows = len(train_set)
-    check_resumable(out, model.config, config.method)
+    check_resumable(out, model.config, recipe.method)
     model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
-    use_attention(model, config)
+    use_attention(model, recipe)
     result.parameters = sum(p.numel() for p in model.parameters())
-    if config.method in ("lora", "qlora"):
-        model = _with_lora(model, config)
-    trainer = _trainer(model, tokenizer, train_set, val_set, out, config)
+    if recipe.method in ("lora", "qlora"):
+        model = _with_lora(model, recipe)
+    trainer = _trainer(model, tokenizer, train_set, val_set, out, recipe)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
-    _record_progress(result, trainer, config)
+    _record_progress(result, trainer, recipe)
     if trainer.is_world_process_zero():
-        _write_outputs(trainer.model, tokenizer, out, config, gguf_source, result)
+        _write_outputs(trainer.model, tokenizer, out, recipe, gguf_source, result)
     return result
 
 
@@ -176,41 +176,41 @@ def count_tokens(data: str | Path, base: str, max_length: int) -> tuple[int, flo
     return len(lengths), sum(lengths) / len(lengths)
 
 
-def _encode(examples, tokenizer, config: FinetuneConfig) -> tuple[list[Encoded], int, int]:
+def _encode(examples, tokenizer, recipe: FinetuneRecipe) -> tuple[list[Encoded], int, int]:
     encoded, truncated = [], 0
     for e in examples:
         full = encode(tokenizer, e.chat(), 10**9)
-        truncated += len(full) > config.max_length
-        cut = Encoded(full.input_ids[: config.max_length], full.labels[: config.max_length])
+        truncated += len(full) > recipe.max_length
+        cut = Encoded(full.input_ids[: recipe.max_length], full.labels[: recipe.max_length])
         if cut.trained_tokens:  # an answer cut off entirely teaches nothing
             encoded.append(cut)
     if not encoded:
         raise TrainingError("no example has answer tokens within max_length "
-                            f"{config.max_length}: raise max_length")
+                            f"{recipe.max_length}: raise max_length")
     return encoded, len(encoded), truncated
 
 
-def _with_lora(model, config: FinetuneConfig):
+def _with_lora(model, recipe: FinetuneRecipe):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    if config.method == "qlora":
+    if recipe.method == "qlora":
         model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=config.gradient_checkpointing)
-    targets = config.lora_targets if config.lora_targets == "all-linear" else [
-        t.strip() for t in config.lora_targets.split(",") if t.strip()]
+            model, use_gradient_checkpointing=recipe.gradient_checkpointing)
+    targets = recipe.lora_targets if recipe.lora_targets == "all-linear" else [
+        t.strip() for t in recipe.lora_targets.split(",") if t.strip()]
     return get_peft_model(model, LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
         target_modules=targets, task_type="CAUSAL_LM"))
 
 
-def _trainer(model, tokenizer, train_set, val_set, out: Path, config: FinetuneConfig):
-    args = training_arguments(out, config, lr=config.lr, epochs=config.epochs,
-                              scheduler=config.scheduler, shuffle=config.shuffle,
+def _trainer(model, tokenizer, train_set, val_set, out: Path, recipe: FinetuneRecipe):
+    args = training_arguments(out, recipe, lr=recipe.lr, epochs=recipe.epochs,
+                              scheduler=recipe.scheduler, shuffle=recipe.shuffle,
                               eval_strategy="epoch" if val_set else "no")
     # compiled, every batch has one shape (rows of max_length, a short last batch filled with
     # rows that carry no loss), so the graph is compiled once, not again at every epoch's end
-    shape = (config.max_length, config.batch_size) if compiling(config) else (None, None)
-    collator = (PackedCollator if config.packing else PaddedCollator)(tokenizer.pad_token_id, *shape)
+    shape = (recipe.max_length, recipe.batch_size) if compiling(recipe) else (None, None)
+    collator = (PackedCollator if recipe.packing else PaddedCollator)(tokenizer.pad_token_id, *shape)
     return guarded_trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                            data_collator=_Counting(collator))
 
@@ -229,7 +229,7 @@ class _Counting:
         return batch
 
 
-def _record_progress(result: FinetuneResult, trainer, config: FinetuneConfig) -> None:
+def _record_progress(result: FinetuneResult, trainer, recipe: FinetuneRecipe) -> None:
     history = trainer.state.log_history
     result.steps = trainer.state.global_step
     result.losses = [h["loss"] for h in history if "loss" in h]
@@ -237,34 +237,34 @@ def _record_progress(result: FinetuneResult, trainer, config: FinetuneConfig) ->
     result.trained_tokens = trainer.trained
     # LoRA and QLoRA skip the base's weight gradients: 4·N FLOPs a token, not 6·N
     vars(result).update(speed(trainer, result.seconds, result.parameters,
-                              "full" if config.method == "full" else "lora"))
+                              "full" if recipe.method == "full" else "lora"))
 
 
-def _write_outputs(model, tokenizer, out: Path, config: FinetuneConfig, gguf_source,
+def _write_outputs(model, tokenizer, out: Path, recipe: FinetuneRecipe, gguf_source,
                    result: FinetuneResult) -> None:
-    if config.method in ("lora", "qlora"):
+    if recipe.method in ("lora", "qlora"):
         model.save_pretrained(out / "adapter")
         tokenizer.save_pretrained(out / "adapter")
         result.adapter = str(out / "adapter")
-        if config.method == "qlora" and config.merge:  # merge into the unquantized base
+        if recipe.method == "qlora" and recipe.merge:  # merge into the unquantized base
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(load_base(config.base)[0], out / "adapter")
-        model = model.merge_and_unload() if config.merge else None
+            model = PeftModel.from_pretrained(load_base(recipe.base)[0], out / "adapter")
+        model = model.merge_and_unload() if recipe.merge else None
     if model is not None:
         model.config.use_cache = True
         model.save_pretrained(out / "merged", safe_serialization=True)
         tokenizer.save_pretrained(out / "merged")
         result.merged = str(out / "merged")
-    if model is not None and gguf_source is not None and config.gguf != "none":
+    if model is not None and gguf_source is not None and recipe.gguf != "none":
         from tunewise.train.gguf_export import export_gguf
 
-        result.gguf = str(export_gguf(model, gguf_source, out / "model.gguf", config.gguf))
+        result.gguf = str(export_gguf(model, gguf_source, out / "model.gguf", recipe.gguf))
     served = result.gguf or result.merged
     if served:
         from tunewise.config import register_model
 
-        result.name = config.name or f"ft-{out.resolve().name}"
+        result.name = recipe.name or f"ft-{out.resolve().name}"
         register_model(result.name, served)
     (out / "finetune.json").write_text(json.dumps(
-        {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result)}, indent=2))
+        {"config": dataclasses.asdict(recipe), "result": dataclasses.asdict(result)}, indent=2))

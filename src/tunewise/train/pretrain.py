@@ -1,10 +1,11 @@
-"""Pretraining a LLaMA-style model from scratch on the corpus, and planning what it would cost.
+"""Pretraining a LLaMA-style model from scratch on the corpus.
 
 `pretrain()` reads top to bottom: tokenizer (trained on the corpus unless given), the corpus
 tokenized once into OUT/tokens, a `LlamaConfig` from a size preset, then the same guarded
 Trainer as fine-tuning (checkpoints, resume, non-finite loss stop, torchrun/accelerate for
 several processes) on packed fixed-length blocks with warmup and a cosine schedule; validation
-loss and perplexity as it goes, tokens/s and MFU at the end. `plan()` is the arithmetic."""
+loss and perplexity as it goes, tokens/s and MFU at the end. What a size would cost before
+training it is `cost.plan.pretrain_plan`."""
 
 from __future__ import annotations
 
@@ -15,20 +16,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tunewise.cost.training import SIZES, ModelSize, model_size
+from tunewise.cost.training import SIZES
 from tunewise.train.common import (
     TrainingError,
     TrainingSettings,
     check_resumable,
     guarded_trainer,
     last_checkpoint,
-    measured_peak_flops,
     speed,
     training_arguments,
     use_attention,
 )
-
-TOKENS_PER_PARAMETER = 20  # Chinchilla (Hoffmann et al. 2022)
 
 
 def llama_config(size: str, vocab_size: int | None = None, seq_len: int = 2048):
@@ -53,58 +51,10 @@ def parameters(config) -> int:
     return v * d * (1 if config.tie_word_embeddings else 2) + config.num_hidden_layers * per_layer + d
 
 
-# --- planning (prices and arithmetic from tunewise.cost) ----------------------------------------
-
-# MFU assumed per GPU of the price table (tunewise/cost/prices.toml): LLaMA-7B's 1T tokens in
-# 82,432 A100-hours is 3,370 tokens/s/GPU = 44% of peak; H100 runs reach a lower share of a higher peak.
-PLAN_MFU = {"a100-80gb": 0.45, "h100": 0.40}
-HERE_MFU = 0.3  # what small models reach on a CPU
-
-
-@dataclass(frozen=True)
-class Plan:
-    size: ModelSize
-    tokens: int
-    flops: float
-    gpus: int
-    memory_per_gpu: float  # bytes: the sharded training state (16 per parameter) ÷ gpus
-    devices: list[dict]
-
-    @property
-    def parameters(self) -> int:
-        return self.size.parameters
-
-
-def plan(size: str, tokens: int | None = None, gpus: dict[str, float] | None = None,
-         here: bool = False, prices=None, count: int = 1) -> Plan:
-    """Chinchilla-optimal tokens (20 per parameter unless given), training FLOPs (6·N·D), and on
-    each GPU of `gpus` (price-table name → assumed MFU) the device-hours, the cost and the
-    wall-clock days on `count` of them; `here` adds this machine at 30% of its measured matmul
-    peak. `size`: a preset, a config.json or a parameter count (`cost.training.model_size`)."""
-    from tunewise.cost.prices import Gpu, load_prices
-    from tunewise.cost.training import TRAINED_BYTES, training_cost
-
-    prices = prices or load_prices()
-    m = model_size(size)
-    n = m.parameters
-    d = tokens or TOKENS_PER_PARAMETER * n
-    devices = [(prices.gpu(name), mfu) for name, mfu in (gpus or PLAN_MFU).items()]
-    if here:
-        devices.append((Gpu("this machine (measured)", 0.0, measured_peak_flops() / 1e12, 0.0, 0.0,
-                            "measured matmul", time.strftime("%Y-%m-%d")), HERE_MFU))
-    rows = []
-    for gpu, mfu in devices:
-        c = training_cost(n, d, gpu, mfu)
-        rows.append({"device": gpu.name, "peak_tflops": gpu.peak_tflops, "mfu": mfu,
-                     "device_hours": c.gpu_hours, "cost_usd": c.usd,
-                     "days": c.gpu_hours / count / 24, "memory_gb": gpu.memory_gb})
-    return Plan(m, int(d), 6.0 * n * d, count, TRAINED_BYTES * n / count, rows)
-
-
 # --- training ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class PretrainConfig(TrainingSettings):
+class PretrainRecipe(TrainingSettings):
     """A recipe: the [pretrain] table of a recipe TOML (examples/pretrain.toml). The settings
     shared with fine-tuning are TrainingSettings'; these defaults suit small models."""
 
@@ -140,8 +90,8 @@ class PretrainResult:
     peak_memory_mb: float = 0.0
 
 
-def pretrain(corpus, out: str | Path, config: PretrainConfig, tokenizer=None) -> PretrainResult:
-    """Train a `config.size` model on `corpus` (a prepared token folder, or texts) into OUT;
+def pretrain(corpus, out: str | Path, recipe: PretrainRecipe, tokenizer=None) -> PretrainResult:
+    """Train a `recipe.size` model on `corpus` (a prepared token folder, or texts) into OUT;
     an OUT with checkpoints resumes."""
     import torch
     from transformers import AutoTokenizer, LlamaForCausalLM
@@ -156,41 +106,41 @@ def pretrain(corpus, out: str | Path, config: PretrainConfig, tokenizer=None) ->
     else:
         texts = list(corpus)  # read once: the tokenizer and the token files both need them
         if tokenizer is None:
-            tokenizer = train_tokenizer(texts, out / "tokenizer", config.vocab_size)
+            tokenizer = train_tokenizer(texts, out / "tokenizer", recipe.vocab_size)
         else:
             tokenizer.save_pretrained(str(out / "tokenizer"))
-        tokens = prepare_corpus(texts, tokenizer, out / "tokens", config.val_fraction)
-    train, val = Blocks(tokens.tokens("train"), config.seq_len), Blocks(tokens.tokens("val"), config.seq_len)
+        tokens = prepare_corpus(texts, tokenizer, out / "tokens", recipe.val_fraction)
+    train, val = Blocks(tokens.tokens("train"), recipe.seq_len), Blocks(tokens.tokens("val"), recipe.seq_len)
     if len(train) == 0:
         raise TrainingError(f"the corpus has {tokens.meta['train_tokens']} training tokens, fewer "
-                            f"than one block of {config.seq_len}")
-    model_config = llama_config(config.size, len(tokenizer), config.seq_len)
+                            f"than one block of {recipe.seq_len}")
+    model_config = llama_config(recipe.size, len(tokenizer), recipe.seq_len)
     model_config.bos_token_id = tokenizer.bos_token_id
     model_config.eos_token_id = tokenizer.eos_token_id
     model_config.pad_token_id = tokenizer.pad_token_id
     check_resumable(out, model_config)
-    torch.manual_seed(config.seed)
+    torch.manual_seed(recipe.seed)
     model = LlamaForCausalLM(model_config)
     model.config.use_cache = False
-    use_attention(model, config)
+    use_attention(model, recipe)
     result = PretrainResult(str(out), parameters=sum(p.numel() for p in model.parameters()),
                             train_tokens=tokens.meta["train_tokens"])
     result.unigram_perplexity = unigram_perplexity(tokens.tokens("train"), tokens.tokens("val"),
                                                    len(tokenizer))
-    args = training_arguments(out, config, lr=config.learning_rate or 3e-3, epochs=1,
+    args = training_arguments(out, recipe, lr=recipe.learning_rate or 3e-3, epochs=1,
                               scheduler="cosine", eval_strategy="steps" if len(val) else "no",
                               # whole batches only: a short last one would recompile a compiled
                               # model at every epoch's end
-                              eval_steps=config.eval_steps, drop_last=True)
+                              eval_steps=recipe.eval_steps, drop_last=True)
     trainer = guarded_trainer(model=model, args=args, train_dataset=train,
                               eval_dataset=val if len(val) else None, data_collator=_collate,
-                              callbacks=[_TimeLimit(config.max_minutes)] if config.max_minutes else None)
+                              callbacks=[_TimeLimit(recipe.max_minutes)] if recipe.max_minutes else None)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
     _record(result, trainer)
     if trainer.is_world_process_zero():
-        _save(trainer.model, tokenizer, out, config, result)
+        _save(trainer.model, tokenizer, out, recipe, result)
     return result
 
 
@@ -262,13 +212,13 @@ def _record(result: PretrainResult, trainer) -> None:
     vars(result).update(speed(trainer, result.seconds, result.parameters))
 
 
-def _save(model, tokenizer, out: Path, config: PretrainConfig, result: PretrainResult) -> None:
+def _save(model, tokenizer, out: Path, recipe: PretrainRecipe, result: PretrainResult) -> None:
     from tunewise.config import register_model
 
     model.config.use_cache = True
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")
-    result.name = config.name or f"pt-{out.resolve().name}"
+    result.name = recipe.name or f"pt-{out.resolve().name}"
     register_model(result.name, out / "model")
     (out / "pretrain.json").write_text(json.dumps(
-        {"config": dataclasses.asdict(config), "result": dataclasses.asdict(result)}, indent=2))
+        {"config": dataclasses.asdict(recipe), "result": dataclasses.asdict(result)}, indent=2))
