@@ -82,3 +82,38 @@ print("\\n".join(failed))
                           timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == ""
+
+
+def _function_import_groups(tree):
+    """Each run of consecutive import statements inside a function (a `try:` body excepted:
+    that is an import that may fail, handled where it is made)."""
+    def walk(node, in_function):
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            statements = getattr(node, name, None)
+            if not isinstance(statements, list):
+                continue
+            if in_function and not (isinstance(node, ast.Try) and name == "body"):
+                group = []
+                for s in [*statements, None]:
+                    if isinstance(s, (ast.Import, ast.ImportFrom)):
+                        group.append(s)
+                    elif group:
+                        yield group
+                        group = []
+            for s in statements:
+                yield from walk(s, in_function or isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    yield from walk(tree, False)
+
+
+def test_an_import_inside_a_function_says_why_it_is_lazy():
+    """Imports sit at the top of a module unless the import is an optional extra or measurably
+    slow (torch, transformers …, or the command line's per-command imports); then a `# lazy:`
+    comment above the group says which."""
+    unexplained = []
+    for name, path in _modules():
+        lines = path.read_text().split("\n")
+        for group in _function_import_groups(ast.parse("\n".join(lines))):
+            first = group[0].lineno - 1
+            if "# lazy:" not in lines[first - 1] and "# lazy:" not in lines[first]:
+                unexplained.append(f"{name}:{group[0].lineno}")
+    assert not unexplained

@@ -8,6 +8,7 @@ import os
 def openai_client(settings, who: str, error: type[Exception]):
     """A client for `settings` (base_url, api_key_env, timeout, max_retries). The key is read
     from the environment variable the settings name; a local server (base_url) may need none."""
+    # lazy: openai takes 0.4 s to import
     from openai import OpenAI
 
     key = os.environ.get(settings.api_key_env)

@@ -18,6 +18,7 @@ from tunewise.rag import Answer, answer
 from tunewise.rag.chat import Conversation
 from tunewise.rerank import Reranker, make_reranker
 from tunewise.retrieval import Retriever
+from tunewise.retrieval.fitted import fitted_retriever
 from tunewise.retrieval.question_filter import QuestionFilter
 from tunewise.store import Store, open_store, with_collection
 
@@ -66,8 +67,6 @@ class Workspace:
         if not folder:
             return self.retriever
         if folder not in self._fitted:
-            from tunewise.retrieval.fitted import fitted_retriever
-
             self._fitted[folder] = fitted_retriever(self, folder)
         return self._fitted[folder]
 
@@ -82,6 +81,7 @@ class Workspace:
         if ray is None:
             doers = nullcontext(self.embedder)
         else:
+            # lazy: optional extra [ray]
             from tunewise.ingest.ray import RayWorkers  # ray is an optional extra
 
             doers = RayWorkers(self.settings, ray, workers)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from tunewise import __version__
 from tunewise.cli import data, decide, documents, evaluate, plan, serve, store, train
 from tunewise.cli.common import console, out
 from tunewise.errors import TunewiseError
@@ -24,8 +25,6 @@ for module, group in ((documents, None), (serve, None), (evaluate, "eval"), (dat
 
 def _version(value: bool) -> None:
     if value:
-        from tunewise import __version__
-
         out.print(f"tunewise {__version__}")
         raise typer.Exit()
 

@@ -7,6 +7,8 @@ import json
 import struct
 from pathlib import Path
 
+import gguf
+
 from tunewise.cost.prices import CostError
 from tunewise.cost.serving import Footprint
 
@@ -30,8 +32,6 @@ def _kv(layers: int, hidden: int, heads: int, kv_heads: int) -> int:
 
 
 def _gguf(path: Path) -> Footprint:
-    import gguf
-
     reader = gguf.GGUFReader(path)
     arch = reader.fields["general.architecture"].contents()
 

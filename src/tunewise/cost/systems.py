@@ -17,6 +17,8 @@ from tunewise.cost.serving import Footprint, Hosting, Workload, api_monthly, bre
 from tunewise.cost.training import ModelSize, TrainingCost, training_cost
 from tunewise.evaluate.summary import Summary
 from tunewise.models import capabilities
+from tunewise.models.local import resolve
+from tunewise.retrieval.fitted import RECORD
 from tunewise.systems import SIZE, TRAINED_FOLDER, parse_system
 
 
@@ -96,7 +98,6 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
             row.notes.append(f"no price for {model.model!r}: set input_price/output_price in "
                              f"[models.{system.split('+')[0]}] or add [api.{model.model}] to prices")
         return [row]
-    from tunewise.models.local import resolve
 
     path = resolve(model.model)
     size = footprint(path)
@@ -234,8 +235,6 @@ def with_fitted_retriever(row: SystemCost, folder: str, cost: CostSettings,
     """`row` for a system that retrieves with what `finetune-retriever` fitted in `folder`: its
     level says so, and the embedder's and reranker's training (6·N·D, full fine-tunes of small
     encoders) is added to the one-off training cost."""
-    from tunewise.retrieval.fitted import RECORD
-
     try:
         record = json.loads((Path(folder) / RECORD).read_text())
     except (OSError, ValueError):

@@ -4,7 +4,10 @@ cost of synthesis (teacher tokens × price)."""
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from tunewise.cost.prices import ApiPrice, CostError, Gpu
 
@@ -117,9 +120,6 @@ class ModelSize:
 def model_size(spec: str) -> ModelSize:
     """A preset (`7b`), a Hugging Face config.json or a folder holding one, or a parameter count
     (`3e9`, `2.7b`, `500m`): a count takes the layer shape of the preset nearest in size."""
-    import json
-    import math
-    from pathlib import Path
 
     key = spec.strip().lower()
     if key in SIZES:

@@ -50,6 +50,7 @@ def drop_near_duplicates(examples: list[Example], threshold: float = NEAR_DUPLIC
     """Keep the first of each group of examples whose prompt+answer shingles overlap at least
     `threshold` (Jaccard). MinHash LSH (datasketch) finds candidates without comparing every
     pair; each candidate is confirmed with the exact Jaccard, so LSH never drops a non-duplicate."""
+    # lazy: datasketch takes 0.4 s to import
     from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=128)

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Callable
 
 from tunewise.config import RagSettings
+from tunewise.cost.prices import load_prices
+from tunewise.cost.systems import api_price_of
+from tunewise.cost.training import synthesis_cost
 from tunewise.data.formats import Example
 from tunewise.evaluate.baselines import best_sentence
 from tunewise.evaluate.metrics import rouge_l
 from tunewise.jsonl import open_append
+from tunewise.models import capabilities
 from tunewise.models.base import ChatModel, ModelError
 from tunewise.rag.prompt import Passage, messages_for
 from tunewise.rag.support import support
@@ -129,10 +133,6 @@ def synthesize(chunks, teacher: ChatModel, out: str | Path, per_chunk: int = 3,
 def teacher_cost(model, prompt_tokens: int, completion_tokens: int) -> float:
     """The labelling cost: the teacher's tokens × its price ([models] prices, else the price
     table's entry for its model name; a model you host yourself costs 0 here)."""
-    from tunewise.cost.prices import load_prices
-    from tunewise.cost.systems import api_price_of
-    from tunewise.cost.training import synthesis_cost
-    from tunewise.models import capabilities
 
     price = api_price_of(model, load_prices()) if capabilities(model).priced_per_token else None
     return synthesis_cost(prompt_tokens, completion_tokens, price) if price else 0.0

@@ -18,6 +18,9 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
 from tunewise.config import IngestSettings
 from tunewise.documents.base import Deadline, Loaded, LoadError, file_properties, nonempty
 
@@ -43,8 +46,6 @@ class PdfText:
 def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None) -> PdfText:
     """The PDF's text and layout; more than `max_pages` pages, or reading past `deadline`, is
     refused with a LoadError that names the limit."""
-    import pypdfium2 as pdfium
-
     deadline = deadline or Deadline(float("inf"))
 
     try:
@@ -593,8 +594,6 @@ def _ocr(pdf, numbers: list[int], lines: list[list[_Line]],
 
 def _scanned(page, lines: list[_Line]) -> bool:
     """A page that is an image with (next to) no text layer: a scan. A blank page is not one."""
-    import pypdfium2.raw as pdfium_c
-
     if sum(len(line.text.strip()) for line in lines) >= SCANNED_CHARS:
         return False
     return next(iter(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3)),

@@ -8,14 +8,15 @@ import zipfile
 from dataclasses import replace
 from pathlib import Path
 
+import docx
+from docx.opc.exceptions import PackageNotFoundError
+
 from tunewise.config import IngestSettings
 from tunewise.documents.base import Deadline, LoadError, file_properties, nonempty
 from tunewise.objects import Document
 
 
 def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
-    import docx  # python-docx, imported on first use (lxml)
-    from docx.opc.exceptions import PackageNotFoundError
 
     try:
         with zipfile.ZipFile(path) as archive:  # a zip bomb is refused before it is unpacked

@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from tunewise.config import EmbedderSettings
 from tunewise.embeddings.base import EmbedderError, normalise
@@ -63,8 +64,6 @@ class OnnxEmbedder:
 
     @cached_property
     def _encoder(self):
-        from tokenizers import Tokenizer
-
         tok = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
         tok.no_padding()  # the file's own settings (all-MiniLM's: pad and cut at 128) are not
         tok.no_truncation()  # sentence-transformers' (cut at max_seq_length, 256)
@@ -101,6 +100,7 @@ class OnnxEmbedder:
         if not fp32.is_file():
             _export(self.model_dir, fp32)
         if self.quantize == "int8" and not int8.is_file():
+            # lazy: optional extra [onnx]
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
             quiet = logging.getLogger().level

@@ -30,6 +30,7 @@ class OpenAIEmbedder:
         return self._dimension  # type: ignore[return-value]
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        # lazy: openai takes 0.4 s to import
         import openai
 
         rows: list[list[float]] = []

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from tunewise.objects import Hit
+from tunewise.retrieval import Retriever
 
 
 def matches(source: str, gold: str) -> bool:
@@ -65,9 +66,6 @@ def evaluate_retrieval(ws, questions, recall_ks: tuple[int, ...] = (5, 100),
     """Score each retrieval run on `questions` (with `doc_ids`) over the workspace's store. Each
     query is embedded once and every mode ranks the same vector. With `reranker`, it reorders
     every candidate fetched (3x the deepest cut), and its time counts in the latency."""
-    from dataclasses import replace
-
-    from tunewise.retrieval import Retriever
 
     questions = [q for q in questions if q.doc_ids]
     # Chunks, not documents, are retrieved: 3x the deepest cut leaves enough distinct documents.

@@ -9,7 +9,9 @@ import math
 import random
 from dataclasses import dataclass, replace
 
+from tunewise.evaluate.datasets import DatasetError
 from tunewise.evaluate.retrieval import evaluate_retrieval, gold_ranking
+from tunewise.retrieval import Retriever
 
 ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 KS = (3, 5, 8, 10)
@@ -36,8 +38,6 @@ class Tuning:
 
 
 def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
-    from tunewise.evaluate.datasets import DatasetError
-
     questions = [q for q in questions if q.doc_ids]
     if len(questions) < 10:
         raise DatasetError(f"tuning needs at least 10 questions that name their gold documents "
@@ -67,8 +67,6 @@ def _threshold(ws, questions, settings) -> float:
     """The highest cosine (to 0.01) below which at most THRESHOLD_LOSS of the questions would
     lose their best gold passage: answerable questions keep their evidence, and off-topic ones
     (whose passages score lower) are refused."""
-    from tunewise.retrieval import Retriever
-
     retriever = Retriever(ws.store, ws.embedder, settings)
     vectors = ws.embedder.embed([q.question for q in questions])  # one batch, not one a query
     best = []

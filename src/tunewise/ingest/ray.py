@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from tunewise.config import Settings
+from tunewise.embeddings import make_embedder
 from tunewise.ingest.pipeline import FileJob, FileWork, IngestError, Progress, Workers, read_file
 
 LOCAL = "local"  # --ray with no address: Ray's name for "start a new cluster on this machine"
@@ -48,8 +49,6 @@ class _Worker:
     """The actor: one per worker CPU, holding the embedder (and its tokenizer, for chunking)."""
 
     def __init__(self, settings: Settings):
-        from tunewise.embeddings import make_embedder
-
         self.settings = settings
         self.embedder = make_embedder(settings.embedder)
 

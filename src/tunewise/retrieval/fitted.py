@@ -9,8 +9,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tunewise.embeddings.local import MANIFEST
+from tunewise.embeddings.local import MANIFEST, LocalEmbedder
 from tunewise.errors import TunewiseError
+from tunewise.rerank.cross_encoder import CrossEncoderReranker
+from tunewise.retrieval import Retriever
+from tunewise.store import open_store
 
 RECORD = "retriever.json"  # FOLDER/retriever.json
 
@@ -40,10 +43,6 @@ def fitted_retriever(ws, folder: str | Path):
     """The Retriever a `finetune-retriever` folder describes: its embedder over the store
     `tunewise store reembed` wrote with it, and its reranker; a stage not trained keeps the
     workspace's own. Opening the store is the caller's to close (`retriever.store.close()`)."""
-    from tunewise.embeddings.local import LocalEmbedder
-    from tunewise.rerank.cross_encoder import CrossEncoderReranker
-    from tunewise.retrieval import Retriever
-    from tunewise.store import open_store
 
     folder = Path(folder)
     try:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Mapping
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -129,8 +130,6 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
 
 def serve(ws: Workspace, host: str, port: int, log_level: str = "info") -> None:
     """Run the server until Ctrl-C / SIGTERM (uvicorn finishes the requests in flight)."""
-    import uvicorn
-
     app = create_app(ws)
     check_exposure(host, app.keys)
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

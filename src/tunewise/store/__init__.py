@@ -14,6 +14,7 @@ from tunewise.store.base import (
     check_collection,
     ensure_built_with,
 )
+from tunewise.store.sqlite import SQLiteStore
 
 SCHEMES = ("sqlite:PATH[#COLLECTION]", "PATH.db",
            "postgresql://USER:PASSWORD@HOST:PORT/DB[#COLLECTION]")
@@ -33,6 +34,7 @@ def with_collection(url: str, collection: str) -> str:
 
 def open_store(url: str) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
+        # lazy: optional extra [postgres]
         from tunewise.store.postgres import PostgresStore
 
         return PostgresStore(url)
@@ -46,7 +48,6 @@ def open_store(url: str) -> Store:
         path = url
     else:
         raise StoreError(f"unknown store URL {url!r}; valid forms: {', '.join(SCHEMES)}")
-    from tunewise.store.sqlite import SQLiteStore
 
     if collection and collection != DEFAULT_COLLECTION:
         stem, dot, suffix = path.rpartition(".")

@@ -34,7 +34,7 @@ from tunewise.store.base import (
     exported,
     grouped_values,
 )
-from tunewise.store.bm25 import LOG_KEEP, KeywordRows
+from tunewise.store.bm25 import K1, LOG_KEEP, B, KeywordRows, inverse_document_frequency, stem_id
 
 SCHEMA_VERSION = 1
 TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
@@ -149,6 +149,7 @@ class PostgresStore:
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator:
         """A connection inside one transaction; a writer first takes the collection's lock."""
+        # lazy: optional extra [postgres]
         import psycopg
 
         try:
@@ -384,8 +385,6 @@ class PostgresStore:
         the chunks holding the two rarest words gives a k-th best score θ; a word contributes at
         most idf·(k1+1), so chunks holding only the commonest words, whose bounds sum below θ,
         cannot enter the top k and are not scored."""
-        from tunewise.store.bm25 import K1, B, inverse_document_frequency
-
         words = re.findall(r"\w+", query.lower())
         if not words or k <= 0:
             return []
@@ -431,8 +430,6 @@ class PostgresStore:
 
     def _keyword_in_memory(self, words: str, k: int, scope: str, params: dict
                            ) -> list[tuple[int, float]]:
-        from tunewise.store.bm25 import stem_id
-
         with self._tx() as c:
             mem = self._keyword_memory(c)
             lexemes = [r[0] for r in c.execute(
@@ -536,8 +533,6 @@ class PostgresStore:
 
 def _load_postings(mem: KeywordRows, data: list) -> None:
     """Add rows of (row, length, tsvector text) to the in-memory index."""
-    from tunewise.store.bm25 import stem_id
-
     if not data:
         return
     ids: dict[str, int] = {}  # a lexeme's id, hashed once per load rather than once per chunk

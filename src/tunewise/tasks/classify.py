@@ -114,6 +114,7 @@ def _fit_majority(items: list[Item], spec: TaskSpec) -> str:
 
 
 def _fit_tfidf(items: list[Item], spec: TaskSpec):
+    # lazy: sklearn takes 0.7 s to import
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -10,11 +10,13 @@ untrained [CLS] pooler), and a loop this size reads top to bottom."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tunewise.embeddings.local import bundled_model_dir
 from tunewise.tasks.base import Item, TaskError
 
 HEAD = "head.pt"
@@ -44,9 +46,9 @@ class EncoderClassifier:
     @classmethod
     def fit(cls, items: list[Item], labels: list[str], recipe: EncoderRecipe,
             base: str | Path | None = None, on_step=None) -> "EncoderClassifier":
+        # lazy: torch takes 1.5 s to import
         import torch
 
-        from tunewise.embeddings.local import bundled_model_dir
 
         torch.manual_seed(recipe.seed)
         model = _sentence_transformer(base or bundled_model_dir(), recipe.max_length)
@@ -86,6 +88,7 @@ class EncoderClassifier:
         return classifier
 
     def _logits(self, texts: list[str], grad: bool):
+        # lazy: torch takes 1.5 s to import
         import torch
 
         # `preprocess` since sentence-transformers 6 (`tokenize` before)
@@ -97,6 +100,7 @@ class EncoderClassifier:
         return self.head(embedding)  # (B, labels)
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        # lazy: torch takes 1.5 s to import
         import torch
 
         out = []
@@ -112,6 +116,7 @@ class EncoderClassifier:
         return [len(x) for x in ids]
 
     def save(self, folder: str | Path) -> None:
+        # lazy: torch takes 1.5 s to import
         import torch
 
         folder = Path(folder)
@@ -132,6 +137,7 @@ class EncoderClassifier:
 
     @classmethod
     def load(cls, folder: str | Path) -> "EncoderClassifier":
+        # lazy: torch takes 1.5 s to import
         import torch
 
         folder = Path(folder)
@@ -149,9 +155,8 @@ class EncoderClassifier:
 
 
 def _sentence_transformer(path: str | Path, max_length: int):
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # lazy: sentence_transformers takes 5.4 s to import
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(path), device="cpu" if not _cuda() else None)
@@ -165,6 +170,7 @@ def _dimension(model) -> int:
 
 
 def _cuda() -> bool:
+    # lazy: torch takes 1.5 s to import
     import torch
 
     return torch.cuda.is_available()

@@ -27,6 +27,8 @@ from typing import Callable
 
 import numpy as np
 
+from tunewise.config import ModelSettings
+from tunewise.data.formats import Example, write_examples
 from tunewise.evaluate.runner import (
     RECORDS,
     EvalError,
@@ -36,10 +38,14 @@ from tunewise.evaluate.runner import (
     load_records,
     write_manifest,
 )
+from tunewise.models import make_model
 from tunewise.models.base import ModelError
 from tunewise.systems import SIZE, TRAINED_FOLDER, System
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, ParseError, TaskSpec
+from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
+from tunewise.tasks.extract import KNOWN_KEYS
+from tunewise.train.finetune import finetune, load_recipe
 
 ALL = -1  # a train size: the whole training part
 
@@ -233,8 +239,6 @@ class _Predictors:
 
     # --- trained systems --------------------------------------------------------------------------
     def _encoder(self, system: System, name: str, part: list[Item]):
-        from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
-
         folder = self.out / TRAINED_FOLDER / name
         if EncoderClassifier.saved(folder):
             classifier = EncoderClassifier.load(folder)
@@ -257,10 +261,6 @@ class _Predictors:
         return predict
 
     def _finetuned(self, system: System, name: str, part: list[Item]):
-        from tunewise.config import ModelSettings
-        from tunewise.data.formats import write_examples
-        from tunewise.models import make_model
-        from tunewise.train.finetune import finetune, load_recipe
 
         folder = self.out / TRAINED_FOLDER / name
         if not (folder / "finetune.json").exists():
@@ -288,8 +288,6 @@ def instruction_examples(task, spec: TaskSpec, items: list[Item],
                          read: Callable[[str, int], str], chars: int) -> list:
     """Chat examples in the exact zero-shot prompt a task run asks with, the gold answer as the
     assistant's turn: what fine-tuning on a task trains on (each input through `read`)."""
-    from tunewise.data.formats import Example
-
     return [Example(tuple((m["role"], m["content"]) for m in task.messages(
         spec, read(i.text, chars), [])) + (("assistant", task.answer_text(spec, i.gold)),),
         meta={"id": i.id}) for i in items]
@@ -314,8 +312,6 @@ def passages_for_keys(text: str, keys: tuple[str, ...], chars: int, embedder) ->
     """The passages of a long document most similar to each key's description, taken in turn
     (the best for each key, then the second best …) until `chars` are used, in document order:
     how a model with a small window sees a 20-page contract."""
-    from tunewise.tasks.extract import KNOWN_KEYS
-
     size = 600
     pieces = [text[i:i + size] for i in range(0, len(text), size)]
     vectors = embedder.embed(pieces)

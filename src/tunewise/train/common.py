@@ -3,15 +3,23 @@ or the bundled SmolLM2), the device, and resource measurements."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 import os
 import resource
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tunewise.config import build_section
+from tunewise.cost.training import flops_per_token, mfu
 from tunewise.errors import TunewiseError
+from tunewise.models import hf
+from tunewise.models.base import ModelError
+from tunewise.models.local import resolve
 
 
 class TrainingError(TunewiseError):
@@ -19,8 +27,6 @@ class TrainingError(TunewiseError):
 
 
 def resolve_base(base: str) -> Path:
-    from tunewise.models.base import ModelError
-    from tunewise.models.local import resolve
 
     try:
         return resolve(base)
@@ -32,10 +38,6 @@ def load_base(base: str, dtype=None, quantized: bool = False):
     """(model, tokenizer, gguf path or None), trainable. A GGUF file is dequantised to float32
     by transformers, which is what training needs; `quantized` loads a Hugging Face folder in
     4 bits (NF4, bfloat16 compute) for QLoRA."""
-    import importlib.util
-
-    from tunewise.models import hf
-    from tunewise.models.base import ModelError
 
     path = resolve_base(base)
     quantization = None
@@ -46,6 +48,7 @@ def load_base(base: str, dtype=None, quantized: bool = False):
         if path.suffix == ".gguf":
             raise TrainingError("method qlora quantizes a Hugging Face model folder; a GGUF base "
                                 "is dequantised for training: use method lora")
+        # lazy: torch takes 1.5 s to import; transformers takes 0.7 s to import
         import torch
         from transformers import BitsAndBytesConfig
 
@@ -64,6 +67,7 @@ def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
     """The training device's matmul FLOP/s, best of a few runs (float32 on a CPU, bf16 on a GPU,
     as training runs): the MFU denominator, measured since tunewise cannot know every chip's
     datasheet. On a GPU, MFU against the datasheet peak is what `plan` assumes."""
+    # lazy: torch takes 1.5 s to import
     import torch
 
     cuda = torch.cuda.is_available()
@@ -86,8 +90,6 @@ def speed(trainer, seconds: float, parameters: int, method: str = "full") -> dic
     """What a run records of its speed, for finetune.json and pretrain.json alike: tokens, tokens/s
     over the whole run and in the steady state, MFU of the steady (else whole-run) rate against
     the device's measured matmul peak, and peak memory."""
-    from tunewise.cost.training import flops_per_token, mfu
-
     whole = trainer.tokens / seconds if seconds else 0.0
     peak = measured_peak_flops()
     rate = trainer.steady_tokens_per_s or whole
@@ -99,6 +101,7 @@ def speed(trainer, seconds: float, parameters: int, method: str = "full") -> dic
 
 def peak_memory_mb() -> float:
     """Peak resident memory of this process (CPU) or peak allocated GPU memory, in MiB."""
+    # lazy: torch takes 1.5 s to import
     import torch
 
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
@@ -144,6 +147,7 @@ BITSANDBYTES_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "
 
 
 def on_gpu() -> bool:
+    # lazy: torch takes 1.5 s to import
     import torch
 
     return torch.cuda.is_available()
@@ -156,8 +160,6 @@ def compiling(config: TrainingSettings) -> bool:
 def attention_implementation(config: TrainingSettings) -> str:
     """The attention kernel for training: a named one, or the fastest available that keeps packed
     examples apart (flash-attn's variable-length kernel, else SDPA with the block mask)."""
-    import importlib.util
-
     if config.attention not in ATTENTIONS:
         raise TrainingError(f"unknown attention {config.attention!r}; valid: {', '.join(ATTENTIONS)}")
     flash = importlib.util.find_spec("flash_attn") is not None and on_gpu()
@@ -183,8 +185,7 @@ def use_attention(model, config: TrainingSettings) -> None:
 def _speed_arguments(config: TrainingSettings) -> dict:
     """Precision, optimizer, compilation and memory options as TrainingArguments, checked first
     so that what this machine cannot do is one clear line."""
-    import importlib.util
-
+    # lazy: torch takes 1.5 s to import
     import torch
 
     gpu = on_gpu()
@@ -220,6 +221,7 @@ def training_arguments(out: Path, config: TrainingSettings, *, lr: float, epochs
     """TrainingArguments shared by fine-tuning and pretraining: checkpoints in OUT/checkpoints
     (the last two kept), the device picked, gloo between CPU processes under torchrun, and the
     speed options of the recipe."""
+    # lazy: transformers takes 0.7 s to import
     from transformers import TrainingArguments
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -243,8 +245,6 @@ def training_arguments(out: Path, config: TrainingSettings, *, lr: float, epochs
 def check_resumable(out: Path, model_config, method: str | None = None) -> None:
     """Refuse, in one line, to resume checkpoints of another model shape: loading them would end
     in a page of tensor size mismatches."""
-    import json
-
     last = last_checkpoint(out)
     if last is None:
         return
@@ -269,6 +269,7 @@ def check_resumable(out: Path, model_config, method: str | None = None) -> None:
 
 
 def last_checkpoint(out: Path) -> Path | None:
+    # lazy: transformers takes 0.7 s to import
     from transformers.trainer_utils import get_last_checkpoint
 
     folder = Path(out) / "checkpoints"
@@ -277,6 +278,7 @@ def last_checkpoint(out: Path) -> Path | None:
 
 
 def _guarded_class():
+    # lazy: torch takes 1.5 s to import; transformers takes 0.7 s to import
     import torch
     from transformers import Trainer, TrainerCallback
 
@@ -355,6 +357,7 @@ def _guarded_class():
 
 
 def _synchronize() -> None:
+    # lazy: torch takes 1.5 s to import
     import torch
 
     if torch.cuda.is_available():
@@ -374,9 +377,6 @@ def guarded_trainer(**kwargs):
 def read_recipe(cls, table: str, path: str | Path | None, **overrides):
     """A `cls` config from the [table] of a recipe TOML, then `overrides` (None values ignored),
     checked and coerced as tunewise.toml is: an unknown key is an error that lists the valid ones."""
-    import tomllib
-
-    from tunewise.config import build_section
 
     values = {}
     if path is not None:

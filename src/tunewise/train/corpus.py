@@ -14,6 +14,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from tunewise.documents.discover import discover
+from tunewise.documents.loaders import LoadError, load_file
 from tunewise.train.common import TrainingError
 
 FORMAT = "tunewise-tokens-1"
@@ -22,8 +24,6 @@ FORMAT = "tunewise-tokens-1"
 def document_texts(sources: Iterable[str | Path]) -> tuple[Iterator[str], list[tuple[str, str]]]:
     """The text of every document under `sources` (files or folders, any ingestible format),
     and the files that could not be read (path, reason); the rest is still read."""
-    from tunewise.documents.discover import discover
-    from tunewise.documents.loaders import LoadError, load_file
 
     files, problems = discover(sources)
 

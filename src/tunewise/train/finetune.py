@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from tunewise.config import register_model
 from tunewise.data.formats import load_examples
+from tunewise.models import hf
 from tunewise.train.common import (
     TrainingError,
     TrainingSettings,
@@ -31,6 +33,8 @@ from tunewise.train.common import (
     training_arguments,
     use_attention,
 )
+from tunewise.train.corpus import in_validation
+from tunewise.train.gguf_export import export_gguf
 from tunewise.train.sequences import Encoded, PackedCollator, PaddedCollator, encode, pack
 
 METHODS = ("lora", "qlora", "full")  # qlora: LoRA over a 4-bit base (bitsandbytes, CUDA)
@@ -143,8 +147,6 @@ def text_blocks(documents: Iterable[str], tokenizer, length: int, val_fraction: 
     the end-of-text token, concatenated and cut into rows of `length` that carry loss on every
     token, as pretraining does. Documents go to validation by a hash of their text (the same rule
     as pretraining's), once there are 20 or more; a last row shorter than `length` is kept."""
-    from tunewise.train.corpus import in_validation
-
     texts = [t for t in documents if t.strip()]
     if not texts:
         raise TrainingError("no document text to train on")
@@ -164,8 +166,6 @@ def text_blocks(documents: Iterable[str], tokenizer, length: int, val_fraction: 
 def count_tokens(data: str | Path, base: str, max_length: int) -> tuple[int, float]:
     """(examples, mean tokens an example) of a data file as `base`'s chat template and tokenizer
     render them, each cut at `max_length`: what a plan's token count rests on."""
-    from tunewise.models import hf
-
     loaded = load_examples(data)
     if not loaded.examples:
         raise TrainingError(f"{data}: no valid example to count")
@@ -191,6 +191,7 @@ def _encode(examples, tokenizer, recipe: FinetuneRecipe) -> tuple[list[Encoded],
 
 
 def _with_lora(model, recipe: FinetuneRecipe):
+    # lazy: peft takes 3.9 s to import
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if recipe.method == "qlora":
@@ -247,6 +248,7 @@ def _write_outputs(model, tokenizer, out: Path, recipe: FinetuneRecipe, gguf_sou
         tokenizer.save_pretrained(out / "adapter")
         result.adapter = str(out / "adapter")
         if recipe.method == "qlora" and recipe.merge:  # merge into the unquantized base
+            # lazy: peft takes 3.9 s to import
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(load_base(recipe.base)[0], out / "adapter")
@@ -257,13 +259,9 @@ def _write_outputs(model, tokenizer, out: Path, recipe: FinetuneRecipe, gguf_sou
         tokenizer.save_pretrained(out / "merged")
         result.merged = str(out / "merged")
     if model is not None and gguf_source is not None and recipe.gguf != "none":
-        from tunewise.train.gguf_export import export_gguf
-
         result.gguf = str(export_gguf(model, gguf_source, out / "model.gguf", recipe.gguf))
     served = result.gguf or result.merged
     if served:
-        from tunewise.config import register_model
-
         result.name = recipe.name or f"ft-{out.resolve().name}"
         register_model(result.name, served)
     (out / "finetune.json").write_text(json.dumps(

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gguf
+import numpy as np
+
 from tunewise.train.common import TrainingError
 
 QTYPES = ("f16", "q8_0", "f32")
@@ -24,8 +27,6 @@ def _permute(w, n_head: int):
 
 def export_gguf(model, source: str | Path, out: str | Path, qtype: str = "f16") -> Path:
     """Write `model` (a merged transformers LlamaForCausalLM) as OUT, with `source`'s metadata."""
-    import gguf
-    import numpy as np
 
     if qtype not in QTYPES:
         raise TrainingError(f"unknown GGUF type {qtype!r}; valid: {', '.join(QTYPES)}")

@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from tunewise.config import register_model
 from tunewise.cost.training import SIZES
 from tunewise.train.common import (
     TrainingError,
@@ -27,9 +30,12 @@ from tunewise.train.common import (
     training_arguments,
     use_attention,
 )
+from tunewise.train.corpus import TokenFile, prepare_corpus
+from tunewise.train.tokenizer import train_tokenizer
 
 
 def llama_config(size: str, vocab_size: int | None = None, seq_len: int = 2048):
+    # lazy: transformers takes 0.7 s to import
     from transformers import LlamaConfig
 
     if size not in SIZES:
@@ -93,11 +99,10 @@ class PretrainResult:
 def pretrain(corpus, out: str | Path, recipe: PretrainRecipe, tokenizer=None) -> PretrainResult:
     """Train a `recipe.size` model on `corpus` (a prepared token folder, or texts) into OUT;
     an OUT with checkpoints resumes."""
+    # lazy: torch takes 1.5 s to import; transformers takes 0.7 s to import
     import torch
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from tunewise.train.corpus import TokenFile, prepare_corpus
-    from tunewise.train.tokenizer import train_tokenizer
 
     out = Path(out)
     if (out / "tokens" / "meta.json").exists():
@@ -155,13 +160,11 @@ class Blocks:
         return len(self.tokens) // self.seq_len
 
     def __getitem__(self, i: int):
-        import numpy as np
-
         return np.asarray(self.tokens[i * self.seq_len : (i + 1) * self.seq_len], dtype=np.int64)
 
 
 def _collate(blocks) -> dict:
-    import numpy as np
+    # lazy: torch takes 1.5 s to import
     import torch
 
     ids = torch.from_numpy(np.stack(blocks))
@@ -171,8 +174,6 @@ def _collate(blocks) -> dict:
 def unigram_perplexity(train, val, vocab_size: int) -> float:
     """Perplexity of the validation tokens under the training tokens' unigram frequencies
     (add-one smoothed): what a model that ignores context achieves."""
-    import numpy as np
-
     if len(val) == 0:
         return float("nan")
     counts = np.bincount(np.asarray(train, dtype=np.int64), minlength=vocab_size) + 1.0
@@ -181,6 +182,7 @@ def unigram_perplexity(train, val, vocab_size: int) -> float:
 
 
 def _time_limit_class():
+    # lazy: transformers takes 0.7 s to import
     from transformers import TrainerCallback
 
     class TimeLimit(TrainerCallback):
@@ -213,8 +215,6 @@ def _record(result: PretrainResult, trainer) -> None:
 
 
 def _save(model, tokenizer, out: Path, recipe: PretrainRecipe, result: PretrainResult) -> None:
-    from tunewise.config import register_model
-
     model.config.use_cache = True
     model.save_pretrained(out / "model", safe_serialization=True)
     tokenizer.save_pretrained(out / "model")

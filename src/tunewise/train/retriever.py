@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from tunewise.documents.chunker import SENTENCE_END
 from tunewise.embeddings.local import MANIFEST, bundled_model_dir, resolve_model_dir
 from tunewise.errors import TunewiseError
+from tunewise.evaluate.datasets import load_questions
+from tunewise.evaluate.retrieval import matches
 from tunewise.jsonl import read_objects
 from tunewise.retrieval.fitted import RECORD, Trained, trained_stage
 
@@ -89,8 +92,6 @@ def mine_pairs(ws, items: list[tuple[str, str | None, tuple]], negatives: int = 
 
 def _items(ws, path: Path, fmt: str, split: str | None) -> list[tuple[str, str | None, tuple]]:
     """(question, passage or None, gold: document ids or ("chunk", id)) from any input form."""
-    from tunewise.evaluate.datasets import load_questions
-
     records = read_objects(path, RetrieverTrainingError) if path.suffix == ".jsonl" \
         and path.is_file() else []  # read once; question sets are read again by their loader
     first = records[0] if records else {}
@@ -119,8 +120,6 @@ def pseudo_items(store, n: int, seed: int = 0) -> list[tuple[str, str | None, tu
     of `n` chunks sampled with the seed, one sentence of 6–40 words becomes the query and the
     chunk without it the passage, so the embedder learns to find the context a statement comes
     from. Cheap (no model writes anything), and a floor for what synthesized questions add."""
-    from tunewise.documents.chunker import SENTENCE_END
-
     rng = random.Random(seed)
     chunks = list(store.iter_chunks())
     items = []
@@ -155,8 +154,6 @@ def _synth_items(ws, path: Path, records: list[dict]) -> list[tuple[str, str | N
 
 
 def _is_gold(chunk, gold: tuple) -> bool:
-    from tunewise.evaluate.retrieval import matches
-
     if gold[:1] == ("chunk",):
         return chunk.id == gold[1]
     return any(matches(chunk.source, g) for g in gold)
@@ -178,6 +175,7 @@ def train_embedder(pairs: list[Pair], out: str | Path, name: str, base: str = "a
                    on_step: OnStep | None = None) -> Trained:
     """Fine-tune the sentence-transformers model `base` on `pairs` and save it in `out` with a
     tunewise.json naming it `name` (the name a store records for its vectors)."""
+    # lazy: torch takes 1.5 s to import; sentence_transformers takes 5.4 s to import
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -205,6 +203,7 @@ def train_reranker(pairs: list[Pair], out: str | Path, name: str, epochs: float 
                    on_step: OnStep | None = None) -> Trained:
     """Train a cross-encoder from the bundled MiniLM weights (a new one-logit head) to tell each
     pair's passage from its mined negatives, and save it in `out`."""
+    # lazy: torch takes 1.5 s to import; sentence_transformers takes 5.4 s to import
     import torch
     from sentence_transformers import CrossEncoder
     from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
@@ -214,6 +213,7 @@ def train_reranker(pairs: list[Pair], out: str | Path, name: str, epochs: float 
                                      "the store holds too few other chunks")
     torch.manual_seed(seed)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # lazy: transformers takes 0.7 s to import
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # the new head's "newly initialized" report is expected
@@ -242,6 +242,7 @@ def _train(model, step, batches: list[list], lr: float, out: str | Path, what: s
            pairs: int, on_step: OnStep | None, head=None) -> Trained:
     """The loop both stages share: AdamW (parameters `head` names at HEAD_LR times the rate),
     linear warm-up over the first tenth, linear decay."""
+    # lazy: torch takes 1.5 s to import; transformers takes 0.7 s to import
     import torch
     from transformers import get_linear_schedule_with_warmup
 
@@ -308,6 +309,7 @@ def _to(features: dict, device) -> dict:
 
 
 def _device() -> str | None:
+    # lazy: torch takes 1.5 s to import
     import torch
 
     return None if torch.cuda.is_available() else "cpu"

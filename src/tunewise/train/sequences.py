@@ -79,6 +79,7 @@ class PackedCollator:
         self.pad_id, self.width, self.rows = pad_id, width, rows
 
     def __call__(self, rows: list[list[Encoded]]) -> dict:
+        # lazy: torch takes 1.5 s to import
         import torch
 
         rows = rows + [[]] * max(0, (self.rows or 0) - len(rows))
@@ -106,6 +107,7 @@ class PaddedCollator:
         self.pad_id, self.width, self.rows = pad_id, width, rows
 
     def __call__(self, examples: list[Encoded]) -> dict:
+        # lazy: torch takes 1.5 s to import
         import torch
 
         width = max(self.width or 0, max(len(e) for e in examples))

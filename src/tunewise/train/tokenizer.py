@@ -8,6 +8,8 @@ import itertools
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
 from tunewise.train.common import TrainingError
 
 BOS, EOS, PAD = "<|endoftext|>", "<|im_end|>", "<|pad|>"
@@ -21,7 +23,7 @@ def train_tokenizer(texts: Iterable[str], out: str | Path, vocab_size: int = 819
                     min_frequency: int = 2):
     """Train on `texts`, save to OUT (tokenizer.json + tokenizer_config.json), return the
     transformers tokenizer. Byte-level: every string encodes, nothing is unknown."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    # lazy: transformers takes 0.7 s to import
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     if vocab_size < 256 + len(SPECIAL):
