@@ -106,7 +106,7 @@ def cross_encoder(ws, folder, records: list[dict]) -> None:
                           CrossEncoderReranker(trained["reranker"]["folder"]))
 
     def relevance(question: str) -> float | None:
-        hits = retriever.search(question, threshold=ws.settings.rag.threshold)
+        hits = retriever.search(question, min_similarity=ws.settings.rag.min_passage_similarity)
         return max((h.score for h in hits), default=None)  # None: nothing retrieved
 
     def abstains(rel: float | None, t: float) -> bool:

@@ -13,11 +13,11 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
 def test_file_then_environment_then_command(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tunewise.toml").write_text(
-        '[store]\nurl = "sqlite:a.db"\n[retrieval]\nk = 7\nthreshold = 0.3\n'
+        '[store]\nurl = "sqlite:a.db"\n[retrieval]\nk = 7\nmin_similarity = 0.3\n'
         '[ingest]\nexclude = ["*/drafts/*"]\n')
     s = load_settings(env={"TUNEWISE_RETRIEVAL_K": "9", "TUNEWISE_EMBEDDER_BATCH_SIZE": "8",
                            "OTHER": "x"})
-    assert s.store.url == "sqlite:a.db" and s.retrieval.threshold == 0.3
+    assert s.store.url == "sqlite:a.db" and s.retrieval.min_similarity == 0.3
     assert s.retrieval.k == 9 and s.embedder.batch_size == 8
     assert s.ingest.exclude == ("*/drafts/*",)
     t = s.replace("store", url="sqlite:b.db").replace("retrieval", k=None)
@@ -48,7 +48,7 @@ def test_bad_settings_are_named(tmp_path, monkeypatch, text, message):
 def test_none_in_environment_clears_an_optional(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     s = load_settings(env={"TUNEWISE_RETRIEVAL_THRESHOLD": "none", "TUNEWISE_EMBEDDER_BASE_URL": ""})
-    assert s.retrieval.threshold is None and s.embedder.base_url is None
+    assert s.retrieval.min_similarity is None and s.embedder.base_url is None
 
 
 def test_example_config_lists_every_default():
@@ -93,3 +93,11 @@ def test_non_setting_variables_are_left_alone(tmp_path, monkeypatch):
     assert s.store.url == "sqlite:c.db" and s == Settings().replace("store", url="sqlite:c.db")
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['urll'\] in \[store\]"):
         load_settings(env={"TUNEWISE_STORE_URLL": "x"})
+
+
+def test_a_settings_file_with_the_old_threshold_names_still_loads(tmp_path):
+    """`threshold` was one name for two cosine cut-offs; each now says which it is."""
+    path = tmp_path / "old.toml"
+    path.write_text("[retrieval]\nthreshold = 0.2\n[rag]\nthreshold = 0.4\n")
+    s = load_settings(path)
+    assert s.retrieval.min_similarity == 0.2 and s.rag.min_passage_similarity == 0.4

@@ -25,6 +25,7 @@ ALLOWED = {
     "retrieval": {"config", "embeddings", "errors", "objects", "rerank", "store"},
     "rag": {"config", "errors", "models", "objects", "retrieval", "store"},
     "ingest": {"config", "documents", "embeddings", "errors", "store"},
+    "testing": {"documents", "objects", "store"},
 }
 TOP = {"cli", "serve", "workspace"}  # only the package root, cli and serve use these
 

@@ -9,8 +9,9 @@ from tunewise.systems import System, parse_system, parse_systems
 def test_systems_parse_with_their_options():
     models = {"local": ModelSettings(), "gpt": ModelSettings(backend="openai")}
     assert parse_system("local", models) == parse_system(" local ", models)
-    s = parse_system("gpt+rag:k=3:threshold=0.25", models)
-    assert (s.model, s.rag, s.k, s.threshold, s.name) == ("gpt", True, 3, 0.25, "gpt+rag:k=3:threshold=0.25")
+    s = parse_system("gpt+rag:k=3:min_similarity=0.25", models)
+    assert (s.model, s.rag, s.k, s.min_similarity) == ("gpt", True, 3, 0.25)
+    assert parse_system("gpt+rag:threshold=0.25", models).min_similarity == 0.25  # the old name
     assert parse_system("local+rag:retriever=runs/ret:k=4", models).retriever == "runs/ret"
     for bad, message in [("local:retriever=runs/ret", "need '\\+rag'"),
                          ("local+rag:retriever=", "bad option 'retriever='"),

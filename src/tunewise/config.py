@@ -82,9 +82,10 @@ class IngestSettings:
 class RetrievalSettings:
     mode: str = "hybrid"  # dense | keyword | hybrid
     k: int = 5
-    # Minimum cosine similarity for dense and hybrid hits (minimum BM25 score in keyword mode).
-    # None returns the k best whatever their score.
-    threshold: float | None = None
+    # Minimum cosine similarity of a dense or hybrid hit; None returns the k best whatever it is.
+    min_similarity: float | None = None
+    # Minimum BM25 score of a hit in keyword mode (a keyword hit has no cosine); None: no minimum.
+    min_bm25: float | None = None
     fusion: str = "convex"  # convex (weighted normalised scores) | rrf
     alpha: float = 0.6  # convex fusion: weight of the dense score (tuned on SciFact train)
     depth: int = 100  # candidates each retriever contributes to the fusion
@@ -149,8 +150,9 @@ Question: {question}"""
 @dataclass(frozen=True)
 class RagSettings:
     model: str = "local"  # the name of the model in [models] that answers by default
-    # Below this cosine similarity a passage is not used; with none left, `on_no_context` decides.
-    threshold: float = 0.3
+    # Below this cosine similarity a passage is not put in the prompt; with none left,
+    # `on_no_context` decides. (Keyword mode has no cosine: there [retrieval] min_bm25 applies.)
+    min_passage_similarity: float = 0.3
     on_no_context: str = "abstain"  # abstain (say the documents do not contain it) | answer
     abstain_message: str = "The documents do not contain the answer to this question."
     # After generation: the share of the words an answer adds beyond the question that must appear
@@ -398,10 +400,15 @@ def _build_models(tables: Mapping[str, Any]) -> dict[str, ModelSettings]:
     return models
 
 
+# Keys renamed to say which score they compare; a settings file with the old name still loads.
+RENAMED = {("retrieval", "threshold"): "min_similarity", ("rag", "threshold"): "min_passage_similarity"}
+
+
 def build_section(cls: type, section: str, values: Mapping[str, Any], base: Any = None) -> Any:
     """`base` (default: cls()) with `values` checked and coerced to the fields' types; an unknown
     key is an error that lists the valid ones. Settings sections and training recipes use it."""
     base = cls() if base is None else base
+    values = {RENAMED.get((section, k), k): v for k, v in values.items()}
     hints = typing.get_type_hints(cls)
     unknown = set(values) - set(hints)
     if unknown:

@@ -1,7 +1,7 @@
 """A *system* — anything that answers a question: a chat model, with or without retrieval — and
 its one parser. Evaluation, the cost model, the report and the server all take systems.
 
-Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:threshold=0.2`,
+Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:min_similarity=0.2`,
 `NAME+rag:retriever=runs/ret` (retrieving with what `tunewise finetune-retriever` fitted in that
 folder: its embedder over the store `store reembed` wrote, and its reranker); `NAME:shots=4` (a
 prompted model shown the 4 nearest labelled examples, for tasks; `:view=head` reads the start of
@@ -40,7 +40,7 @@ class System:
     model: str  # a [models] name, or an API model of the price table
     rag: bool = False
     k: int | None = None  # passages retrieved; None: [retrieval] k
-    threshold: float | None = None  # minimum cosine of a passage; None: [rag] threshold
+    min_similarity: float | None = None  # least cosine of a passage; None: [rag] min_passage_similarity
     baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive …
     shots: int | None = None  # tasks: labelled examples shown in the prompt (nearest first)
     trained: str = ""  # tasks: encoder | encoder-frozen | lora | full, trained by the run
@@ -52,7 +52,7 @@ class System:
 
 
 def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
-    """`MODEL[+rag[:k=N][:threshold=X]]` → System. With `models`, the model must be one of them."""
+    """`MODEL[+rag[:k=N][:min_similarity=X]]` → System. With `models`, the model must be one of them."""
     spec = spec.strip()
     if spec.startswith(BASELINE):
         kind = spec[len(BASELINE):]
@@ -74,17 +74,18 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     values: dict[str, float | int] = {}
     for option in options:
         key, _, value = option.partition("=")
+        key = "min_similarity" if key == "threshold" else key  # its old name
         try:
-            values[key] = {"k": int, "threshold": float, "shots": int, "view": _view,
+            values[key] = {"k": int, "min_similarity": float, "shots": int, "view": _view,
                            "retriever": _folder}[key](value)
         except (KeyError, ValueError):
-            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, threshold=X, "
+            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, min_similarity=X, "
                               "retriever=FOLDER (after +rag), shots=N, view=passages|head") from None
     if set(values) - {"shots", "view"} and not plus:
-        raise ConfigError(f"system {spec!r}: k, threshold and retriever need '+rag'")
+        raise ConfigError(f"system {spec!r}: k, min_similarity and retriever need '+rag'")
     if values.get("shots", 0) < 0:
         raise ConfigError(f"system {spec!r}: shots must be 0 or more")
-    return System(spec, model, bool(plus), values.get("k"), values.get("threshold"),
+    return System(spec, model, bool(plus), values.get("k"), values.get("min_similarity"),
                   shots=values.get("shots"), view=values.get("view", ""),
                   retriever=values.get("retriever", ""))
 

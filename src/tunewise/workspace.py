@@ -102,21 +102,21 @@ class Workspace:
         return sum(self.store.remove_path(str(Path(p).expanduser().resolve())) for p in paths)
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
-               threshold: float | None = None, source: str | None = None,
+               min_similarity: float | None = None, source: str | None = None,
                where: Iterable = ()) -> list[Hit]:
         """`where`: metadata conditions, as `KEY=VALUE` / `KEY>=NUMBER` strings or Conditions;
         metadata values the query names narrow it too ([retrieval] question_filter)."""
-        return self.search_explained(query, k, mode, threshold, source, where)[0]
+        return self.search_explained(query, k, mode, min_similarity, source, where)[0]
 
     def search_explained(self, query: str, k: int | None = None, mode: str | None = None,
-                         threshold: float | None = None, source: str | None = None,
+                         min_similarity: float | None = None, source: str | None = None,
                          where: Iterable = ()) -> tuple[list[Hit], QuestionFilter]:
         """The hits, and the filter the query named (`.note` says it to the user)."""
         where = as_where(where)
         retriever = self.retriever
         if (mode or self.settings.retrieval.mode) == "keyword":  # no model load for keywords
             retriever = Retriever(self.store, None, self.settings.retrieval, self.reranker)
-        return retriever.search_explained(query, k, mode, threshold, source, where=where)
+        return retriever.search_explained(query, k, mode, min_similarity, source, where=where)
 
     def model(self, name: str | None = None) -> ChatModel:
         """A configured chat model by name (default: [rag] model), loaded once per workspace."""
@@ -126,13 +126,13 @@ class Workspace:
         return self._models[name]
 
     def ask(self, question: str, model: str | None = None, rag: bool = True,
-            k: int | None = None, threshold: float | None = None,
+            k: int | None = None, min_similarity: float | None = None,
             on_token: OnToken | None = None, where: Iterable = ()) -> Answer:
         """Answer a question from the documents (rag=False: from the model alone), with sources;
         `where` narrows the documents as in `search`."""
         retriever = self.retriever if rag else None
         return answer(question, self.model(model), self.settings.rag, retriever, k=k,
-                      threshold=threshold, on_token=on_token, where=as_where(where))
+                      min_similarity=min_similarity, on_token=on_token, where=as_where(where))
 
     def conversation(self, model: str | None = None, rag: bool = True,
                      k: int | None = None, where: Iterable = ()) -> Conversation:

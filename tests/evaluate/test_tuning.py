@@ -14,14 +14,14 @@ def test_tuning_picks_from_the_grid_and_reports_the_held_out_half(sample_workspa
     tuned = tune_retrieval(sample_workspace, questions, seed=1)
     assert tuned.tuned_on + tuned.held_out == len([q for q in questions if q.doc_ids])
     assert (tuned.fusion, tuned.alpha in ALPHAS) in (("convex", True), ("rrf", True))
-    assert tuned.k in KS and 0.0 <= tuned.threshold < 1.0
+    assert tuned.k in KS and 0.0 <= tuned.min_passage_similarity < 1.0
     best = max(score for _, score in tuned.grid)
     default = dict(tuned.grid)["hybrid convex α=0.6"]
     assert best >= default  # the grid holds the default, so tuning never picks worse on its half
     cutoffs = {f"recall@{sample_workspace.settings.retrieval.k}", f"recall@{tuned.k}"}
     assert set(tuned.before) == set(tuned.after) == {"ndcg@10"} | cutoffs  # comparable columns
-    # the threshold keeps the gold passage of the tuning questions (all but at most 1%)
-    assert tuned.threshold <= 0.9
+    # the least similarity keeps the gold passage of the tuning questions (all but at most 1%)
+    assert tuned.min_passage_similarity <= 0.9
     with pytest.raises(DatasetError, match="at least 10 questions"):
         tune_retrieval(sample_workspace, questions[:5])
 
@@ -30,12 +30,12 @@ def test_settings_are_written_into_the_file_kept_as_it_was(tmp_path):
     path = tmp_path / "tunewise.toml"
     path.write_text('# my settings\n[store]\nurl = "sqlite:x.db"  # the store\n\n'
                     '[retrieval]\nalpha = 0.6\nmode = "hybrid"\n')
-    write_settings(path, {"retrieval": {"alpha": 0.3, "k": 8}, "rag": {"threshold": 0.25}})
+    write_settings(path, {"retrieval": {"alpha": 0.3, "k": 8}, "rag": {"min_passage_similarity": 0.25}})
     text = path.read_text()
     assert text.startswith("# my settings\n[store]\nurl = \"sqlite:x.db\"  # the store\n")
     s = load_settings(path, env={})
     assert (s.retrieval.alpha, s.retrieval.k, s.retrieval.mode) == (0.3, 8, "hybrid")
-    assert s.rag.threshold == 0.25 and s.store.url == "sqlite:x.db"
+    assert s.rag.min_passage_similarity == 0.25 and s.store.url == "sqlite:x.db"
     before = path.read_text()
     with pytest.raises(ConfigError):
         write_settings(path, {"retrieval": {"k": 0}})  # refused: the file is left as it was
@@ -56,6 +56,6 @@ def test_cli_tune_writes_the_config(sample_workspace, tmp_path, monkeypatch):
                                       "--store", store])
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
-    assert "written to tunewise.toml" in said and "[rag] threshold = " in said
+    assert "written to tunewise.toml" in said and "[rag] min_passage_similarity = " in said
     written = load_settings(tmp_path / "tunewise.toml", env={})
     assert written.retrieval.k in KS

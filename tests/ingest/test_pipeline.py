@@ -134,7 +134,7 @@ def test_cli_summary_exit_codes_and_search(tmp_path, docs):
     md = json.loads(runner.invoke(app, ["search", "password", "--source", "*.md", "--json",
                                         *store]).stdout)  # once matched nothing: '#' appended
     assert md and all(h["source"].endswith(".md") for h in md)
-    none = runner.invoke(app, ["search", "football world cup", "--threshold", "0.5", *store])
+    none = runner.invoke(app, ["search", "football world cup", "--min-similarity", "0.5", *store])
     assert "No matching passages" in none.stdout
     gone = runner.invoke(app, ["remove", str(docs / "parental-leave.txt"), *store])
     assert gone.exit_code == 0 and "removed 1 documents" in gone.output

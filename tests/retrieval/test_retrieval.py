@@ -1,9 +1,10 @@
 import json
+from dataclasses import replace
 
 import pytest
 
 from tests.conftest import QUESTIONS
-from tunewise.retrieval import RetrievalError
+from tunewise.retrieval import RetrievalError, Retriever
 from tunewise.retrieval.fusion import convex, rrf
 from tunewise.store import EmbedderMismatch
 
@@ -31,13 +32,31 @@ def test_hits_carry_citations(sample_workspace):
     assert "1,100 x 950" in top.chunk.text
 
 
-def test_threshold_can_return_nothing(sample_workspace):
+def test_min_similarity_can_return_nothing(sample_workspace):
     off_topic = "Who won the football world cup in 2018?"
     assert sample_workspace.search(off_topic, k=5) != []
-    assert sample_workspace.search(off_topic, k=5, threshold=0.3) == []
-    assert sample_workspace.search(off_topic, k=5, mode="dense", threshold=0.3) == []
-    kept = sample_workspace.search("What is the minimum password length?", threshold=0.3)
+    assert sample_workspace.search(off_topic, k=5, min_similarity=0.3) == []
+    assert sample_workspace.search(off_topic, k=5, mode="dense", min_similarity=0.3) == []
+    kept = sample_workspace.search("What is the minimum password length?", min_similarity=0.3)
     assert kept and all(h.similarity >= 0.3 for h in kept)
+
+
+def test_keyword_mode_compares_bm25_scores_with_min_bm25_never_with_the_cosine_cut_off(
+        sample_workspace):
+    """A cosine cut-off of 0.3 was once compared with BM25 scores (which run to 10 and more)."""
+    query = "warranty heat pump"
+    scores = [h.score for h in sample_workspace.search(query, k=5, mode="keyword")]
+    assert scores and max(scores) > 1.0
+    assert sample_workspace.search(query, k=5, mode="keyword", min_similarity=1e9) != []
+    ws = sample_workspace
+    strict = Retriever(ws.store, None, replace(ws.settings.retrieval, mode="keyword",
+                                               min_bm25=max(scores) + 1))
+    assert strict.search(query, k=5) == []
+    middle = sorted(scores)[len(scores) // 2]
+    kept = Retriever(ws.store, None, replace(ws.settings.retrieval, mode="keyword",
+                                             min_bm25=middle)).search(query, k=5)
+    assert kept and all(h.score >= middle for h in kept)
+    assert min(scores) < middle and len(kept) < len(scores)  # the lower half was cut
 
 
 def test_source_filter(sample_workspace):

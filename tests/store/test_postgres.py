@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import SAMPLE
-from tests.store.contract import CAT, StoreContract, vec
 from tunewise.store import StoreError, WriteBatch, open_store
 from tunewise.store.postgres import PostgresStore, parse_url
+from tunewise.testing import CAT, StoreContract, vec
 
 
 class TestPostgresStore(StoreContract):
@@ -61,7 +61,7 @@ def test_hnsw_finds_what_exact_search_finds(pg_collection):
     rng = np.random.default_rng(0)
     store = PostgresStore(pg_collection)
     store.check_embedder("random", 8)
-    from tests.store.contract import stored
+    from tunewise.testing import stored
 
     docs = [stored(f"/r/{i}.txt", [f"text {i}"], [v / np.linalg.norm(v)])
             for i, v in enumerate(rng.normal(size=(300, 8)).astype(np.float32))]
@@ -149,8 +149,8 @@ def test_copy_sqlite_to_postgres_and_back_keeps_search(sample_workspace, pg_coll
 def test_keyword_search_is_bm25_by_hand(pg_collection):
     import math
 
-    from tests.store.contract import stored
     from tunewise.store.bm25 import K1, B
+    from tunewise.testing import stored
 
     store = PostgresStore(pg_collection)
     store.check_embedder("e", 8)
@@ -222,7 +222,7 @@ def test_max_score_pruning_changes_nothing(sample_workspace, pg_collection):
 def test_uploads_and_removals_reach_another_process_memory(pg_collection):
     """Two stores (two servers) on one collection: a search after the other's write applies
     only what changed, and ranks as SQL does."""
-    from tests.store.contract import stored
+    from tunewise.testing import stored
 
     a, b = PostgresStore(pg_collection), PostgresStore(pg_collection)
     a.check_embedder("e", 8)
@@ -245,9 +245,9 @@ def test_a_collection_from_before_chunk_context_is_migrated(pg_collection):
     an index over context and text on open; its rows and BM25 statistics stay as they were."""
     import psycopg
 
-    from tests.store.contract import CAT, DIM
     from tunewise.store import WriteBatch
     from tunewise.store.postgres import PostgresStore, parse_url
+    from tunewise.testing import CAT, DIM
 
     store = PostgresStore(pg_collection)
     store.check_embedder("test-embedder", DIM)

@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
-from tests.store.contract import StoreContract
 from tunewise.store import StoreError, open_store
 from tunewise.store.sqlite import SQLiteStore
+from tunewise.testing import StoreContract
 
 
 class TestSQLiteStore(StoreContract):
@@ -25,8 +25,8 @@ def test_open_store_by_url(tmp_path):
 
 
 def test_a_collection_is_a_file_of_its_own(tmp_path):
-    from tests.store.contract import CAT, DIM, DOG
     from tunewise.store import WriteBatch, with_collection
+    from tunewise.testing import CAT, DIM, DOG
 
     url = f"sqlite:{tmp_path}/store.db"
     assert with_collection(url, "hr") == f"{url}#hr"
@@ -61,8 +61,8 @@ def test_not_a_database_is_a_clear_error(tmp_path):
 
 
 def test_other_connection_sees_writes(tmp_path):
-    from tests.store.contract import CAT, DOG, vec
     from tunewise.store import WriteBatch
+    from tunewise.testing import CAT, DOG, vec
 
     reader, writer = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
     writer.check_embedder("e", 8)
@@ -79,9 +79,9 @@ def test_a_reader_applies_only_what_changed(tmp_path, monkeypatch):
 
     import numpy as np
 
-    from tests.store.contract import stored
     from tunewise.store import WriteBatch
     from tunewise.store import sqlite as module
+    from tunewise.testing import stored
 
     rng = random.Random(0)
     words = "heat pump compressor defrost warranty invoice winter quiet cycle fan coil".split()
@@ -153,9 +153,9 @@ def test_processes_creating_one_store_at_once(tmp_path):
 
 def test_a_store_from_before_chunk_context_is_migrated(tmp_path):
     """Stores written before chunks had a context get the column on open; nothing is lost."""
-    from tests.store.contract import CAT, DIM
     from tunewise.store import WriteBatch
     from tunewise.store.sqlite import SQLiteStore
+    from tunewise.testing import CAT, DIM
 
     store = SQLiteStore(tmp_path / "old.db")
     store.check_embedder("test-embedder", DIM)

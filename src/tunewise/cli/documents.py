@@ -144,8 +144,10 @@ def search_cmd(
     k: Annotated[Optional[int], typer.Option("-k", min=1, help="How many hits.")] = None,
     mode: Annotated[Optional[str], typer.Option(
         help=f"Retriever: {', '.join(MODES)} (default hybrid).")] = None,
-    threshold: Annotated[Optional[float], typer.Option(
-        help="Minimum cosine similarity (BM25 score in keyword mode); may leave no hits.")] = None,
+    min_similarity: Annotated[Optional[float], typer.Option(
+        "--min-similarity", "--threshold", help="Least cosine similarity of a hit (default "
+        "[retrieval] min_similarity; keyword mode: [retrieval] min_bm25); may leave no hits.")
+    ] = None,
     source: Annotated[Optional[str], typer.Option(
         help="Only documents whose path matches this glob or contains this text.")] = None,
     where: WhereOpt = None,
@@ -155,12 +157,15 @@ def search_cmd(
 ) -> None:
     """Find the chunks that best answer a question.
 
-    Example: `tunewise search "How many days can I work from home?" -k 3 --threshold 0.3`
+    Example: `tunewise search "How many days can I work from home?" -k 3 --min-similarity 0.3`
     """
     with Workspace(settings_for(config, store)) as ws:
-        hits, named = ws.search_explained(query, k=k, mode=mode, threshold=threshold,
+        hits, named = ws.search_explained(query, k=k, mode=mode, min_similarity=min_similarity,
                                           source=source, where=where)
-        thresholded = threshold is not None or ws.settings.retrieval.threshold is not None
+        s = ws.settings.retrieval
+        keyword = (mode or s.mode) == "keyword"
+        limited = (s.min_bm25 is not None if keyword
+                   else min_similarity is not None or s.min_similarity is not None)
     if as_json:
         out.print_json(json.dumps([{
             "rank": i, "score": h.score, "similarity": h.similarity, "retriever": h.retriever,
@@ -172,7 +177,8 @@ def search_cmd(
         out.print(f"[dim]{named.note} ([retrieval] question_filter = \"off\" to search "
                   "everything)[/dim]", highlight=False)
     if not hits:
-        out.print("No matching passages" + (" above the threshold." if thresholded else "."))
+        least = "BM25 score" if keyword else "similarity"
+        out.print("No matching passages" + (f" above the least {least}." if limited else "."))
         return
     for i, h in enumerate(hits, start=1):
         page = f", page {h.chunk.page}" if h.chunk.page else ""
@@ -188,8 +194,10 @@ def ask_cmd(
     model: ModelOpt = None,
     no_rag: NoRagOpt = False,
     k: PassagesOpt = None,
-    threshold: Annotated[Optional[float], typer.Option(
-        help="Minimum cosine similarity of a passage (default: [rag] threshold).")] = None,
+    min_similarity: Annotated[Optional[float], typer.Option(
+        "--min-similarity", "--threshold",
+        help="Least cosine similarity of a passage (default [rag] min_passage_similarity).")
+    ] = None,
     where: WhereOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     config: ConfigOpt = None,
@@ -203,7 +211,7 @@ def ask_cmd(
     """
     with Workspace(settings_for(config, store)) as ws:
         stream = None if as_json else (lambda text: out.print(text, end="", highlight=False))
-        result = ws.ask(question, model=model, rag=not no_rag, k=k, threshold=threshold,
+        result = ws.ask(question, model=model, rag=not no_rag, k=k, min_similarity=min_similarity,
                         on_token=stream, where=where)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))

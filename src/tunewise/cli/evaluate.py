@@ -128,7 +128,7 @@ def _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed
 @app.command("run")
 def run_cmd(
     systems: Annotated[str, typer.Option(help="Comma-separated systems: MODEL or MODEL+rag, with "
-                                         "optional :k=N:threshold=X, e.g. local,local+rag:k=3. "
+                                         "optional :k=N:min_similarity=X, e.g. local,local+rag:k=3. "
                                          "Task sets: MODEL, MODEL:shots=4 (nearest labelled "
                                          "examples in the prompt), encoder, encoder:frozen, "
                                          "finetune:lora, finetune:full.")],
@@ -308,8 +308,9 @@ def retrieval_cmd(
     split: SplitOpt = None,
     k: Annotated[str, typer.Option("-k", help="Comma-separated cut-offs for recall@k.")] = "5,100",
     tune: Annotated[bool, typer.Option(
-        "--tune", help="Fit fusion, k and threshold on a seeded half of the questions, report the "
-        "other half before and after, and write them to the settings file.")] = False,
+        "--tune", help="Fit fusion, k and the least passage similarity on a seeded half of the "
+        "questions, report the other half before and after, and write them to the settings file.")
+    ] = False,
     write: Annotated[bool, typer.Option(
         "--write/--no-write", help="With --tune: write the settings (to --config, default "
         "./tunewise.toml).")] = True,
@@ -377,6 +378,6 @@ def _tune(ws, questions, seed: int, path: Path | None, as_json: bool) -> None:
     held.add_row(f"tuned (k = {tuned.k})", *[f"{v:.3f}" for v in tuned.after.values()])
     out.print(held)
     chosen = (f"fusion = {tuned.fusion}" + (f", alpha = {tuned.alpha}" if tuned.fusion == "convex"
-                                             else "") + f", k = {tuned.k}, [rag] threshold = "
-              f"{tuned.threshold}")
+                                             else "") + f", k = {tuned.k}, [rag] min_passage_similarity = "
+              f"{tuned.min_passage_similarity}")
     out.print(chosen + (f" — written to {show_path(str(path))}" if path else ""), markup=False)

@@ -2,7 +2,7 @@
 RUN/records.jsonl as soon as it exists, so an interrupted run resumes where it stopped.
 
 A system is a named model with retrieval on or off: `local`, `local+rag`, `gpt-4o-mini+rag:k=3`,
-`local+rag:k=8:threshold=0.2`. Remote models answer several questions at once (bounded by
+`local+rag:k=8:min_similarity=0.2`. Remote models answer several questions at once (bounded by
 `concurrency`, paced by `rpm`; the SDK backs off on 429); local models answer one at a time.
 
 A record is one JSON object per line, kept as a plain dict (it is the file format):
@@ -251,7 +251,7 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
         if retriever is not None:
             record["retriever"] = retriever.description
         a = answer(q.question, ws.model(system.model), ws.settings.rag,
-                   retriever, k=system.k, threshold=system.threshold,
+                   retriever, k=system.k, min_similarity=system.min_similarity,
                    on_token=lambda _: None, max_tokens=max_tokens,
                    instruction=instruction or q.instruction, where=where)
     except (ModelError, PromptError) as exc:
@@ -281,7 +281,8 @@ def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_
         "judge": judge_model, "store": ws.settings.store.url,
         "models": {n: {k: v for k, v in vars(m).items() if k != "api_key_env"}
                    for n, m in ws.settings.models.items()},
-        "retrieval": vars(ws.settings.retrieval), "rag_threshold": ws.settings.rag.threshold})
+        "retrieval": vars(ws.settings.retrieval),
+        "rag_min_passage_similarity": ws.settings.rag.min_passage_similarity})
 
 
 def write_manifest(out: Path, wanted: dict, recorded: dict) -> None:

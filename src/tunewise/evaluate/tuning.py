@@ -1,7 +1,7 @@
 """Retrieval settings fitted to the user's own questions. The fusion weight was chosen on SciFact
 (α = 0.6); on other corpora keyword or dense search may deserve more weight. A seeded half of the
 questions picks the fusion (convex α on a grid, or RRF) by nDCG@10, the number of passages k and
-the similarity threshold; the other half, never seen while choosing, reports the gain."""
+the least passage similarity; the other half, never seen while choosing, reports the gain."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tunewise.retrieval import Retriever
 ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 KS = (3, 5, 8, 10)
 RECALL_SLACK = 0.02  # the smallest k whose recall is within this of recall@10
-THRESHOLD_LOSS = 0.01  # the threshold drops the gold passage of at most this share of questions
+SIMILARITY_LOSS = 0.01  # the least similarity drops the gold passage of at most this share of questions
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Tuning:
     fusion: str
     alpha: float
     k: int
-    threshold: float
+    min_passage_similarity: float
     tuned_on: int  # questions
     held_out: int
     grid: list[tuple[str, float]]  # (setting, nDCG@10 on the tuning half)
@@ -34,7 +34,7 @@ class Tuning:
     def settings(self) -> dict[str, dict]:
         """The tuned values as tunewise.toml sections."""
         return {"retrieval": {"fusion": self.fusion, "alpha": self.alpha, "k": self.k},
-                "rag": {"threshold": self.threshold}}
+                "rag": {"min_passage_similarity": self.min_passage_similarity}}
 
 
 def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
@@ -54,17 +54,17 @@ def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
     top10 = best.recall_at[10]
     k = next(k for k in KS if best.recall_at[k] >= top10 - RECALL_SLACK)
     tuned = replace(ws.settings.retrieval, **options, k=k)
-    threshold = _threshold(ws, tune, tuned)
+    least = _min_similarity(ws, tune, tuned)
     current = ws.settings.retrieval
     ks = tuple(sorted({current.k, k}))  # both sides at both cut-offs: comparable columns
     before, after = _held_out(ws, held, [current, tuned], ks)
-    return Tuning(options["fusion"], options.get("alpha", current.alpha), k, threshold,
+    return Tuning(options["fusion"], options.get("alpha", current.alpha), k, least,
                   len(tune), len(held), [(n, s.ndcg_at_10) for (n, _), s in zip(runs, scores)],
                   before, after)
 
 
-def _threshold(ws, questions, settings) -> float:
-    """The highest cosine (to 0.01) below which at most THRESHOLD_LOSS of the questions would
+def _min_similarity(ws, questions, settings) -> float:
+    """The highest cosine (to 0.01) below which at most SIMILARITY_LOSS of the questions would
     lose their best gold passage: answerable questions keep their evidence, and off-topic ones
     (whose passages score lower) are refused."""
     retriever = Retriever(ws.store, ws.embedder, settings)
@@ -78,9 +78,9 @@ def _threshold(ws, questions, settings) -> float:
         if sims:
             best.append(max(sims))
     if not best:
-        return ws.settings.rag.threshold
+        return ws.settings.rag.min_passage_similarity
     best.sort()
-    cut = best[min(len(best) - 1, int(THRESHOLD_LOSS * len(best)))]
+    cut = best[min(len(best) - 1, int(SIMILARITY_LOSS * len(best)))]
     return max(0.0, math.floor(cut * 100) / 100)
 
 

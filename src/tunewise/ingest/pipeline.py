@@ -26,7 +26,7 @@ from tunewise.documents.discover import discover
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.embeddings import Embedder
 from tunewise.errors import TunewiseError
-from tunewise.store import Store, StoredDocument, WriteBatch, ensure_built_with
+from tunewise.store import StoredDocument, WriteBatch, WriteStore, ensure_built_with
 
 
 @dataclass
@@ -172,7 +172,7 @@ class _Batcher:
     """Collects documents to write, has them embedded together, writes one transaction per batch,
     in the order the batches were made (a file is marked complete with its last document)."""
 
-    def __init__(self, store: Store, workers: Workers, limit: int, progress: Progress,
+    def __init__(self, store: WriteStore, workers: Workers, limit: int, progress: Progress,
                  report: IngestReport, lock: AbstractContextManager):
         self.store, self.workers, self.limit, self.lock = store, workers, limit, lock
         self.progress, self.report = progress, report
@@ -220,7 +220,7 @@ class _Batcher:
         self.report.chunks += n_texts
 
 
-def ingest(paths: Iterable[str | Path], store: Store, embedder: Embedder | Workers, settings: Settings,
+def ingest(paths: Iterable[str | Path], store: WriteStore, embedder: Embedder | Workers, settings: Settings,
            sync: bool = False, progress: Progress | None = None,
            metadata: dict | None = None,
            lock: AbstractContextManager | None = None) -> IngestReport:
@@ -294,7 +294,7 @@ def _sidecar(path: Path) -> dict:
     return {str(k): v for k, v in found.items()}
 
 
-def _sync(store: Store, roots: list) -> list[str]:
+def _sync(store: WriteStore, roots: list) -> list[str]:
     """Remove the documents of files under `roots` that no longer exist."""
     prefixes = [str(Path(r).expanduser().resolve()) for r in roots]
     gone = [p for p in store.paths()

@@ -24,7 +24,7 @@ class Answer:
     latency_s: float = 0.0  # question to answer, retrieval included
     first_token_s: float | None = None  # question to first streamed token
     retrieval_s: float = 0.0
-    abstained: bool = False  # no passage passed the threshold, or the answer was not supported
+    abstained: bool = False  # no passage was similar enough, or the answer was not supported
     retrieved: list[str] = field(default_factory=list)  # documents of the hits, best first
     support: float | None = None  # share of the answer's new words found in the passages (RAG;
     # 1.0 when it claims nothing new)
@@ -44,7 +44,7 @@ class Answer:
 
 
 def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Retriever | None,
-           k: int | None = None, threshold: float | None = None,
+           k: int | None = None, min_similarity: float | None = None,
            on_token: OnToken | None = None, max_tokens: int | None = None,
            instruction: str | None = None, where: Where = ()) -> Answer:
     """Answer `question` with `model`; with a retriever, from the documents it finds.
@@ -57,8 +57,8 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     budget = max_tokens or model.settings.max_tokens
     hits, filtered, relevance = [], "", None
     if retriever is not None:
-        limit = settings.threshold if threshold is None else threshold
-        hits, named = retriever.search_explained(question, k=k, threshold=limit, where=where)
+        least = settings.min_passage_similarity if min_similarity is None else min_similarity
+        hits, named = retriever.search_explained(question, k=k, min_similarity=least, where=where)
         filtered = named.note
         relevance = _relevance(hits, retriever, settings)
         irrelevant = relevance is not None and relevance < settings.min_relevance

@@ -1,4 +1,4 @@
-"""Dense, keyword and hybrid retrieval over a Store, with a similarity threshold, a source
+"""Dense, keyword and hybrid retrieval over a Store, with a minimum similarity, a source
 filter, metadata conditions and those the question names. `Retriever.search` is what `tunewise
 search` and the RAG level call."""
 
@@ -16,7 +16,7 @@ from tunewise.objects import Hit
 from tunewise.rerank import Reranker
 from tunewise.retrieval.fusion import FUSIONS, convex, rrf
 from tunewise.retrieval.question_filter import QuestionFilter, read_filter
-from tunewise.store import Store, ensure_built_with
+from tunewise.store import SearchStore, ensure_built_with
 from tunewise.store.base import Where
 
 MODES = ("dense", "keyword", "hybrid")
@@ -29,7 +29,7 @@ class RetrievalError(TunewiseError):
 
 
 class Retriever:
-    def __init__(self, store: Store, embedder: Embedder | None, settings: RetrievalSettings,
+    def __init__(self, store: SearchStore, embedder: Embedder | None, settings: RetrievalSettings,
                  reranker: Reranker | None = None):
         self.store, self.embedder, self.settings = store, embedder, settings
         self.reranker = reranker  # reorders the best `rerank_depth` candidates when given
@@ -60,35 +60,36 @@ class Retriever:
         return self._values[1]
 
     def search(self, query: str, k: int | None = None, mode: str | None = None,
-               threshold: float | None = None, source: str | None = None,
+               min_similarity: float | None = None, source: str | None = None,
                vector: np.ndarray | None = None, where: Where = (),
                question_filter: bool = True) -> list[Hit]:
         """The hits of `search_explained`."""
-        return self.search_explained(query, k, mode, threshold, source, vector, where,
+        return self.search_explained(query, k, mode, min_similarity, source, vector, where,
                                      question_filter)[0]
 
     def search_explained(self, query: str, k: int | None = None, mode: str | None = None,
-                         threshold: float | None = None, source: str | None = None,
+                         min_similarity: float | None = None, source: str | None = None,
                          vector: np.ndarray | None = None, where: Where = (),
                          question_filter: bool = True) -> tuple[list[Hit], QuestionFilter]:
-        """The k best chunks for `query`, and the filter the question named. `threshold` is a
-        minimum cosine similarity (a minimum BM25 score in keyword mode); when nothing passes
-        it the answer is an empty list. `source` (a glob) and `where` (metadata conditions)
+        """The k best chunks for `query`, and the filter the question named. `min_similarity`
+        is the least cosine a dense or hybrid hit may have (default [retrieval] min_similarity;
+        keyword mode has [retrieval] min_bm25 instead); when nothing passes it the answer is
+        an empty list. `source` (a glob) and `where` (metadata conditions)
         narrow the documents searched, and so do the metadata values the query names
         (`question_filter()`): when nothing is found with all of them, the last is dropped, and
         the filter returned says so. `vector` is the query's embedding when the caller has it."""
         found = self.question_filter(query, where) if question_filter else QuestionFilter()
         while True:
-            hits = self._search(query, k, mode, threshold, source, vector,
+            hits = self._search(query, k, mode, min_similarity, source, vector,
                                 tuple(where) + found.conditions)
             if hits or not found:
                 return hits, found
             found = found.without_last()
 
-    def _search(self, query: str, k: int | None, mode: str | None, threshold: float | None,
+    def _search(self, query: str, k: int | None, mode: str | None, min_similarity: float | None,
                 source: str | None, vector: np.ndarray | None, where: Where) -> list[Hit]:
-        s = replace(self.settings, **{n: v for n, v in
-                    {"k": k, "mode": mode, "threshold": threshold}.items() if v is not None})
+        s = replace(self.settings, **{n: v for n, v in {
+            "k": k, "mode": mode, "min_similarity": min_similarity}.items() if v is not None})
         if s.mode not in MODES:
             raise RetrievalError(f"unknown retrieval mode {s.mode!r}; valid: {', '.join(MODES)}")
         if s.fusion not in FUSIONS:
@@ -102,8 +103,8 @@ class Retriever:
         if s.mode == "keyword":
             scored = [(row, score, None) for row, score in
                       self.store.keyword(query, fetch, source, where)]
-            if s.threshold is not None:
-                scored = [h for h in scored if h[1] >= s.threshold]
+            if s.min_bm25 is not None:
+                scored = [h for h in scored if h[1] >= s.min_bm25]
         else:
             vector = self._embed(query) if vector is None else vector
             if s.mode == "dense":
@@ -111,8 +112,8 @@ class Retriever:
                           self.store.dense(vector, fetch, source, where)]
             else:
                 scored = self._hybrid(query, replace(s, k=fetch), vector, source, where)
-            if s.threshold is not None:
-                scored = [h for h in scored if h[2] >= s.threshold]
+            if s.min_similarity is not None:
+                scored = [h for h in scored if h[2] >= s.min_similarity]
         if s.one_per_page:
             hits = self._one_per_page(scored[:fetch], wanted, s.mode)
         else:
@@ -121,7 +122,7 @@ class Retriever:
 
     def _rerank(self, query: str, hits: list[Hit]) -> list[Hit]:
         """The candidates in the reranker's order; a hit's score becomes the reranker's, its
-        similarity stays the cosine (what the threshold and abstention use)."""
+        similarity stays the cosine (what min_similarity and abstention use)."""
         scores = self.reranker.scores(query, [h.chunk.indexed_text for h in hits])
         order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable on ties
         return [replace(hits[i], score=scores[i], retriever=f"{hits[i].retriever}+rerank")

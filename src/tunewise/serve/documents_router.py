@@ -8,7 +8,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
@@ -22,7 +22,9 @@ class SearchRequest(BaseModel):
     query: Text = Field(min_length=1)
     k: int | None = Field(default=None, ge=1, le=100)
     mode: Literal["dense", "keyword", "hybrid"] | None = None
-    threshold: float | None = None
+    # the least cosine a hit may have; `threshold`, its old name, is still read
+    min_similarity: float | None = Field(
+        default=None, validation_alias=AliasChoices("min_similarity", "threshold"))
     # metadata conditions, as on the command line: ["company=NIKE", "year>=2022"]
     where: list[Text] = Field(default_factory=list, max_length=20)
     collection: str | None = None  # default: the key's first
@@ -78,7 +80,7 @@ async def search(body: SearchRequest, request: Request) -> dict:
     svc = services(request)
     collection = scoped(request.state.caller, body.collection)
     hits, named = await asyncio.to_thread(svc.search, body.query, body.k, body.mode,
-                                          body.threshold, parse_where(body.where), collection)
+                                          body.min_similarity, parse_where(body.where), collection)
     return {"object": "list", "filtered": named.note, "data": [
         {"source": svc.display(h.chunk.source), "title": h.chunk.title, "page": h.chunk.page,
          "position": h.chunk.position, "score": round(h.score, 4),

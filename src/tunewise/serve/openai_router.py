@@ -2,8 +2,8 @@
 GET /v1/models, POST /v1/embeddings.
 
 Beyond OpenAI's schema, a chat completion carries `sources` (the numbered passages a RAG answer
-cites: number, source, title, page, score, text) and `abstained` (no passage passed the
-threshold, so the model was not asked). When streaming, they come in the first chunk. Usage is
+cites: number, source, title, page, score, text) and `abstained` (no passage was similar
+enough, so the model was not asked). When streaming, they come in the first chunk. Usage is
 in every response, streamed or not (a final chunk with no choices, as OpenAI sends with
 stream_options.include_usage)."""
 

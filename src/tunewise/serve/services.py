@@ -216,13 +216,13 @@ class Services:
             tokens = sum(len(self.ws.embedder.tokenizer.offsets(t)) for t in texts)
         return [list(map(float, v)) for v in vectors], tokens
 
-    def search(self, query: str, k: int | None, mode: str | None, threshold: float | None,
+    def search(self, query: str, k: int | None, mode: str | None, min_similarity: float | None,
                where: tuple = (), collection: str = DEFAULT_COLLECTION):
         found = self.collection(collection)
         if mode != "keyword":
             _ = self.ws.embedder  # load outside the lock: the first load takes seconds
         with found.lock:
-            return found.ws.search_explained(query, k=k, mode=mode, threshold=threshold,
+            return found.ws.search_explained(query, k=k, mode=mode, min_similarity=min_similarity,
                                              where=where)
 
     def display(self, source: str) -> str:

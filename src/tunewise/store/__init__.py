@@ -7,10 +7,12 @@ from __future__ import annotations
 from tunewise.objects import COLLECTION, DEFAULT_COLLECTION
 from tunewise.store.base import (
     EmbedderMismatch,
+    SearchStore,
     Store,
     StoredDocument,
     StoreError,
     WriteBatch,
+    WriteStore,
     check_collection,
     ensure_built_with,
 )
@@ -56,4 +58,5 @@ def open_store(url: str) -> Store:
 
 
 __all__ = ["open_store", "is_store_url", "with_collection", "DEFAULT_COLLECTION", "COLLECTION", "Store",
+           "SearchStore", "WriteStore",
            "StoreError", "EmbedderMismatch", "StoredDocument", "WriteBatch", "ensure_built_with"]

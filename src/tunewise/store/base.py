@@ -1,17 +1,19 @@
 """The Store protocol: documents, chunks, vectors and a keyword index, written atomically.
 
-Every backend passes the contract suite in tests/store/contract.py."""
+Retrieval depends on the search side (`SearchStore`), ingestion on the write side (`WriteStore`);
+`Store` is both plus administration. Every backend passes `tunewise.testing.StoreContract`; the
+SQL both built-in backends share is in `store/sql.py`."""
 
 from __future__ import annotations
 
-import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Protocol
 
 import numpy as np
 
 from tunewise.errors import TunewiseError
-from tunewise.objects import COLLECTION, Chunk, Condition, Document, source_name
+from tunewise.objects import COLLECTION, Chunk, Condition, Document
 
 Where = tuple[Condition, ...]  # metadata conditions, all of which must hold
 
@@ -56,22 +58,7 @@ class WriteBatch:
         return sum(len(d.chunks) for d in self.documents)
 
 
-def exported(doc_id: str, path: str, key: str, title: str, content_hash: str,
-             metadata: str | dict | None, chunks: list[tuple], vectors: list[np.ndarray]
-             ) -> StoredDocument:
-    """A StoredDocument rebuilt from a store's rows: chunks as (id, position, text, start, end,
-    page, context); the document's text is left empty (writing needs only its identity and
-    metadata)."""
-    if isinstance(metadata, str):
-        metadata = json.loads(metadata) if metadata else {}
-    doc = Document(path=path, text="", title=title or "", key=key or "", metadata=metadata or {})
-    return StoredDocument(doc_id, doc, content_hash, [
-        chunk_from_row((c[0], doc_id, *c[1:6], doc.path, doc.key, doc.title, *c[6:7]))
-        for c in chunks],
-        np.stack(vectors) if vectors else np.zeros((0, 0), np.float32))
-
-
-def ensure_built_with(store: "Store", name: str) -> None:
+def ensure_built_with(store: "SearchStore | WriteStore", name: str) -> None:
     """Refuse to read or write a store with vectors of another embedder (before any work)."""
     built_with = store.embedder()
     if built_with and built_with[0] != name:
@@ -82,36 +69,11 @@ def ensure_built_with(store: "Store", name: str) -> None:
 METADATA_VALUES = 1000  # a key with more distinct values names documents, not groups of them
 
 
-def grouped_values(rows) -> dict[str, list]:
-    """{key: sorted distinct values} from (key, value) rows, keys with too many values left out."""
-    out: dict[str, set] = {}
-    for key, value in rows:
-        out.setdefault(key, set()).add(value)
-    return {k: sorted(v, key=str) for k, v in out.items()}
+class SearchStore(Protocol):
+    """What retrieval reads: the embedder's name, dense and keyword search, and chunks by row."""
 
-
-class Store(Protocol):
     def embedder(self) -> tuple[str, int] | None:
         """(name, dimension) of the embedder that built the store; None while it is empty."""
-
-    def check_embedder(self, name: str, dimension: int) -> None:
-        """Record the embedder on first use; raise EmbedderMismatch if another one built it."""
-
-    def file_hash(self, path: str) -> str | None:
-        """The hash of `path` when all of its documents were last written completely."""
-
-    def document_hashes(self, path: str) -> dict[str, str]:
-        """{document id: content hash} of the documents that came from `path`."""
-
-    def write(self, batch: WriteBatch) -> None: ...
-
-    def remove_path(self, path: str) -> int:
-        """Delete every document of a file (or of every file under a folder); returns how many."""
-
-    def paths(self) -> list[str]: ...
-
-    def files(self) -> list[tuple[str, int, int]]:
-        """(path, documents, chunks) of every file with documents, by path."""
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None,
               where: Where = ()) -> list[tuple[int, float]]:
@@ -131,30 +93,57 @@ class Store(Protocol):
         """Every chunk (of documents whose path matches `source`), document by document in
         position order; a stable order, so a job that walks the chunks can resume."""
 
-    def export(self) -> Iterator[StoredDocument]:
-        """Every document with its chunks and vectors (text rebuilt from the chunks is not
-        needed to write it elsewhere), for copying a store."""
-
-    def file_hashes(self) -> list[tuple[str, str]]:
-        """(path, file hash) of every completely written file."""
-
     def metadata_values(self, most: int = METADATA_VALUES) -> dict[str, list]:
         """{key: its distinct values} of the documents' metadata (strings and numbers), for keys
         with at most `most` values: what a question can be matched against (company names,
         years), not per-document ids."""
 
+
+class WriteStore(Protocol):
+    """What ingestion writes through: the embedder check, what is stored already, and atomic
+    batches."""
+
+    def embedder(self) -> tuple[str, int] | None: ...
+
+    def check_embedder(self, name: str, dimension: int) -> None:
+        """Record the embedder on first use; raise EmbedderMismatch if another one built it."""
+
+    def file_hash(self, path: str) -> str | None:
+        """The hash of `path` when all of its documents were last written completely."""
+
+    def document_hashes(self, path: str) -> dict[str, str]:
+        """{document id: content hash} of the documents that came from `path`."""
+
+    def write(self, batch: WriteBatch) -> None:
+        """Replace, delete and mark complete in one transaction: all of it or none."""
+
+    def remove_path(self, path: str) -> int:
+        """Delete every document of a file (or of every file under a folder); returns how many."""
+
+    def paths(self) -> list[str]:
+        """Every path with documents (so files gone from a folder can be removed)."""
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Writes inside it may put off index building to the end (PostgreSQL builds its vector
+        index once); by default nothing is put off."""
+        yield
+
+
+class Store(SearchStore, WriteStore, Protocol):
+    """A whole store: searched, written, and administered (listed, copied, closed). A backend
+    subclasses it (for `bulk_load`'s default) and passes `tunewise.testing.StoreContract`."""
+
+    def files(self) -> list[tuple[str, int, int]]:
+        """(path, documents, chunks) of every file with documents, by path."""
+
+    def file_hashes(self) -> list[tuple[str, str]]:
+        """(path, file hash) of every completely written file."""
+
+    def export(self) -> Iterator[StoredDocument]:
+        """Every document with its chunks and vectors (text rebuilt from the chunks is not
+        needed to write it elsewhere), for copying a store."""
+
     def stats(self) -> dict: ...
 
     def close(self) -> None: ...
-
-
-# A document's source (objects.source_name) in SQL over `documents d`, the same in both stores.
-SOURCE_SQL = "(CASE WHEN d.key = '' THEN d.path ELSE d.path || '#' || d.key END)"
-
-
-def chunk_from_row(r) -> Chunk:
-    """A Chunk from a store's row (id, document_id, position, text, start, end, page, path, key,
-    title, context), as every store reads it."""
-    return Chunk(id=r[0], document_id=r[1], position=r[2], text=r[3], start=r[4], end=r[5],
-                 page=r[6], source=source_name(r[7], r[8] or ""), title=r[9] or "",
-                 context=(r[10] or "") if len(r) > 10 else "")

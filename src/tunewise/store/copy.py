@@ -4,7 +4,6 @@ fine-tuned one), which leaves the original serving until the copy is complete.""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -37,7 +36,7 @@ def copy_store(source: Store, target: Store, batch_documents: int = 200,
         target.check_embedder(embedder.name, embedder.dimension)
     report, batch = CopyReport(), WriteBatch()
     held: dict[str, dict[str, str]] = {}  # path -> the target's {document id: content hash}
-    with getattr(target, "bulk_load", nullcontext)():  # PostgreSQL: index once, at the end
+    with target.bulk_load():  # PostgreSQL: the vector index built once, at the end
         for doc in source.export():
             if on_document:
                 on_document()

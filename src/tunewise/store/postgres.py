@@ -23,18 +23,16 @@ import numpy as np
 from tunewise.objects import DEFAULT_COLLECTION, Chunk, source_glob
 from tunewise.store.base import (
     METADATA_VALUES,
-    SOURCE_SQL,
     EmbedderMismatch,
+    Store,
     StoredDocument,
     StoreError,
     Where,
     WriteBatch,
     check_collection,
-    chunk_from_row,
-    exported,
-    grouped_values,
 )
 from tunewise.store.bm25 import K1, LOG_KEEP, B, KeywordRows, inverse_document_frequency, stem_id
+from tunewise.store.sql import SOURCE_SQL, chunk_from_row, exported, grouped_values
 
 SCHEMA_VERSION = 1
 TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
@@ -121,7 +119,7 @@ def _glob_to_like(pattern: str) -> str:
     return "".join(out)
 
 
-class PostgresStore:
+class PostgresStore(Store):
     def __init__(self, url: str, pool_size: int = 4):
         try:
             from psycopg_pool import ConnectionPool

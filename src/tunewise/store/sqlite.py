@@ -22,17 +22,15 @@ import numpy as np
 from tunewise.objects import Chunk, source_glob
 from tunewise.store.base import (
     METADATA_VALUES,
-    SOURCE_SQL,
     EmbedderMismatch,
+    Store,
     StoredDocument,
     StoreError,
     Where,
     WriteBatch,
-    chunk_from_row,
-    exported,
-    grouped_values,
 )
 from tunewise.store.bm25 import LOG_KEEP, KeywordRows, encode_terms, grown, query_term_ids
+from tunewise.store.sql import SOURCE_SQL, chunk_from_row, exported, grouped_values
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
@@ -63,7 +61,7 @@ CREATE TRIGGER IF NOT EXISTS chunk_removed AFTER DELETE ON chunks
 """
 
 
-class SQLiteStore:
+class SQLiteStore(Store):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

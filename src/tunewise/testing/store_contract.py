@@ -1,5 +1,17 @@
-"""The contract every Store backend passes. Subclass StoreContract and provide a `store` fixture
-that yields a fresh, empty store (see test_sqlite.py)."""
+"""The contract every Store backend passes, shipped so a third backend can run it too: subclass
+StoreContract in a pytest file and give it a `store` fixture that yields a fresh, empty store.
+
+    from tunewise.testing import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            s = MyStore(tmp_path / "db")
+            yield s
+            s.close()
+
+Needs pytest (the `dev` extra). tests/store/test_sqlite.py and test_postgres.py are the two
+built-in examples."""
 
 from __future__ import annotations
 
