@@ -23,7 +23,7 @@ from common import DATA, OUT
 os.environ.setdefault("TUNEWISE_REGISTRY", str(OUT / "models.toml"))
 
 from tunewise.config import load_settings  # noqa: E402
-from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
+from tunewise.evaluate.summary import to_markdown  # noqa: E402
 from tunewise.report.build import build_report  # noqa: E402
 from tunewise.report.render import headline, write_report  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
@@ -31,6 +31,7 @@ from tunewise.tasks import task_named  # noqa: E402
 from tunewise.tasks.base import Item  # noqa: E402
 from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task  # noqa: E402
 from tunewise.tasks.runner import ALL, TaskOptions, run_task  # noqa: E402
+from tunewise.tasks.scoring import summarize  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402
 
 # (systems, train sizes) per stage and set; ALL is the whole training part

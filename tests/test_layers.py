@@ -14,6 +14,8 @@ SRC = ROOT / "src" / "tunewise"
 # what each lower layer may import (besides itself); anything above it is off limits
 ALLOWED = {
     "errors": set(),
+    "jsonl": set(),
+    "openai_client": set(),
     "objects": {"errors"},
     "config": {"errors", "objects"},
     "systems": {"config", "errors"},
@@ -26,6 +28,15 @@ ALLOWED = {
     "rag": {"config", "errors", "models", "objects", "retrieval", "store"},
     "ingest": {"config", "documents", "embeddings", "errors", "store"},
     "testing": {"documents", "objects", "store"},
+    # measuring, pricing, data, training and tasks: each may use the ones before it
+    "evaluate": {"documents", "errors", "jsonl", "models", "objects", "rag", "retrieval", "systems"},
+    "cost": {"config", "errors", "evaluate", "models", "retrieval", "systems"},
+    "data": {"config", "cost", "errors", "evaluate", "jsonl", "models", "objects", "rag"},
+    "train": {"config", "cost", "data", "documents", "embeddings", "errors", "evaluate", "jsonl",
+              "models", "objects", "retrieval"},
+    "tasks": {"config", "data", "documents", "embeddings", "errors", "evaluate", "jsonl", "models",
+              "objects", "systems", "train"},
+    "report": {"config", "cost", "errors", "evaluate", "objects", "systems", "tasks"},
 }
 TOP = {"cli", "serve", "workspace"}  # only the package root, cli and serve use these
 
@@ -55,6 +66,18 @@ def test_lower_layers_import_only_what_is_below_them():
     wrong = {layer: sorted(imports.get(layer, set()) - allowed)
              for layer, allowed in ALLOWED.items() if imports.get(layer, set()) - allowed}
     assert not wrong
+
+
+def test_the_packages_form_no_cycle():
+    """Dependencies between packages point one way: ALLOWED read as a graph has an order."""
+    placed: list[str] = []
+    left = dict(ALLOWED)
+    while left:
+        ready = [layer for layer, uses in left.items() if uses <= set(placed)]
+        assert ready, f"a cycle among {sorted(left)}"
+        placed += ready
+        for layer in ready:
+            del left[layer]
 
 
 def test_only_the_command_line_and_the_server_reach_the_top():

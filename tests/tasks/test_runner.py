@@ -11,12 +11,12 @@ from tests.models.chat_server import ChatServer
 from tests.tasks.conftest import DOWN, UP, sentiment_items
 from tunewise.config import Settings
 from tunewise.evaluate.runner import load_records
-from tunewise.evaluate.summary import summarize
 from tunewise.report.build import build_report
 from tunewise.report.render import write_report
 from tunewise.systems import parse_systems
 from tunewise.tasks import classify
 from tunewise.tasks.runner import TaskOptions, run_task
+from tunewise.tasks.scoring import summarize
 from tunewise.workspace import Workspace
 
 

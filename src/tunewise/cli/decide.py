@@ -59,7 +59,7 @@ def cost_cmd(
     from tunewise.cost.serving import Workload
     from tunewise.cost.systems import break_even_with, price_names, price_run
     from tunewise.cost.table import cost_rows
-    from tunewise.evaluate.summary import summarize
+    from tunewise.tasks.scoring import summarize
 
     settings = _settings(config, gpu, queries_per_day)
     prices = load_prices(settings.cost.prices)

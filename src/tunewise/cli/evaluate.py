@@ -29,13 +29,14 @@ from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
 from tunewise.evaluate.metrics import QA_METRICS
 from tunewise.evaluate.retrieval import evaluate_retrieval
 from tunewise.evaluate.runner import run_eval
-from tunewise.evaluate.summary import comparison_rows, summarize, table_rows, to_markdown
+from tunewise.evaluate.summary import comparison_rows, table_rows, to_markdown
 from tunewise.objects import parse_where
 from tunewise.systems import parse_systems
 from tunewise.tasks import ALL, metric_help, task_named
 from tunewise.tasks.datasets import load_items, prepare_task, task_of
 from tunewise.tasks.runner import ALL as ALL_EXAMPLES
 from tunewise.tasks.runner import TaskOptions, learns, run_task, subsets
+from tunewise.tasks.scoring import summarize
 from tunewise.workspace import Workspace
 
 app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "

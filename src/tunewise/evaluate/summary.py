@@ -1,19 +1,19 @@
 """Summaries of a run: per system, every metric's mean with a bootstrap 95% interval, latency
 median and p95, tokens per question, the judge's calls and failures, and paired comparisons
-between systems; rendered as a terminal table, Markdown or JSON."""
+between systems; rendered as a terminal table, Markdown or JSON. A task run (classify, extract,
+summarize) is scored by its task: `tunewise.tasks.scoring.summarize` passes that scoring in."""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from tunewise.evaluate.metrics import QUALITY, RETRIEVAL, answer_scores
 from tunewise.evaluate.retrieval import gold_ranking, mrr, ndcg, recall
 from tunewise.evaluate.runner import EvalError, load_manifest, load_records
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap, paired
-from tunewise.tasks.scoring import compare as compare_task
-from tunewise.tasks.scoring import estimates, metrics_of
 
 
 def record_scores(r: dict, mixed: bool = False) -> dict[str, float]:
@@ -64,12 +64,24 @@ class SystemSummary:
     retriever: str = ""  # what retrieved for it (embedder, mode, reranker); "" without retrieval
 
 
+class TaskScoring(Protocol):
+    """How a task run's records are scored (tasks.scoring.TaskScoring)."""
+
+    def metric_names(self) -> list[str]: ...
+
+    def estimates(self, records: list[dict], seed: int) -> dict[str, Estimate]: ...
+
+    def compare(self, a: str, b: str, records_a: list[dict], records_b: list[dict],
+                seed: int) -> list[Comparison]: ...
+
+
 @dataclass
 class Summary:
     run: str
     manifest: dict
     systems: list[SystemSummary]
     comparisons: list[Comparison]
+    task_metrics: list[str] = field(default_factory=list)  # a task run's metrics, in its order
 
     @property
     def task(self) -> str:
@@ -79,7 +91,7 @@ class Summary:
     def metric_names(self) -> list[str]:
         present = {m for s in self.systems for m in s.metrics}
         if self.task != "qa":
-            return [m.name for m in metrics_of(self.manifest) if m.name in present]
+            return [m for m in self.task_metrics if m in present]
         ordered = [m for m in QUALITY if m in present]
         return ordered + sorted(m for m in present if m.split("@")[0] in RETRIEVAL)
 
@@ -91,17 +103,20 @@ class Summary:
 
 
 def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
-              seed: int = 0) -> Summary:
+              seed: int = 0, scoring: TaskScoring | None = None) -> Summary:
     """Summarise RUN. Comparisons (A − B per question): `compare` — one pair (A, B) or a list of
-    pairs — else each later system minus the first."""
+    pairs — else each later system minus the first. A task run needs its task's `scoring`."""
     manifest = load_manifest(run)
+    task = manifest.get("task", "qa")
+    if task != "qa" and scoring is None:
+        raise EvalError(f"{run} is a {task} run: summarize it with tunewise.tasks.scoring.summarize")
     by_system: dict[str, list[dict]] = {}
     for (system, _), record in load_records(run).items():
         by_system.setdefault(system, []).append(record)
     systems = [_summarize_system(name, records, seed) for name, records in by_system.items()]
-    if manifest.get("task", "qa") != "qa":
+    if scoring is not None:
         for system in systems:
-            system.metrics = estimates(manifest, by_system[system.system], seed)
+            system.metrics = scoring.estimates(by_system[system.system], seed)
     names = list(by_system)
     if compare:
         pairs = [compare] if isinstance(compare, tuple) else list(compare)
@@ -110,12 +125,13 @@ def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] 
             raise EvalError(f"no system {unknown[0]!r} in {run}; it has: {', '.join(names)}")
     else:
         pairs = [(other, names[0]) for other in names[1:]]
-    if manifest.get("task", "qa") != "qa":
+    if scoring is not None:
         comparisons = [c for a, b in pairs
-                       for c in compare_task(manifest, a, b, by_system[a], by_system[b], seed)]
+                       for c in scoring.compare(a, b, by_system[a], by_system[b], seed)]
     else:
         comparisons = [c for a, b in pairs for c in _compare(a, b, by_system, seed)]
-    return Summary(str(run), manifest, systems, comparisons)
+    return Summary(str(run), manifest, systems, comparisons,
+                   scoring.metric_names() if scoring is not None else [])
 
 
 def _summarize_system(name: str, records: list[dict], seed: int) -> SystemSummary:

@@ -17,10 +17,10 @@ from tunewise.cost.training import model_size
 from tunewise.evaluate.metrics import PRIMARY
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
-from tunewise.evaluate.summary import Summary, record_scores, summarize
+from tunewise.evaluate.summary import Summary, record_scores
 from tunewise.report.tasks import TaskFindings, largest_size, task_findings
 from tunewise.systems import BASELINE, parse_system
-from tunewise.tasks.scoring import metrics_of
+from tunewise.tasks.scoring import metrics_of, summarize
 
 # The quality measure the recommendation ranks by, first present wins (or --metric).
 LEVELS = {"open model": "Level 0: an open model alone", "API": "Level 0: an API model alone",

@@ -1,12 +1,18 @@
 """Scores of a task run from its records: each record's counts (the task's `counts`), each
 metric with a bootstrap interval over items, paired comparisons by approximate randomization,
-and the confusion matrix."""
+and the confusion matrix. `summarize` summarises any run, QA or task, with the right scoring."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
+from tunewise.evaluate.runner import load_manifest
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap_counts, paired_counts
+from tunewise.evaluate.summary import Summary
+from tunewise.evaluate.summary import summarize as summarize_records
 from tunewise.tasks import classify, task_named
 from tunewise.tasks.base import Item, Metric, TaskSpec
 
@@ -62,3 +68,28 @@ def confusion(manifest: dict, records: list[dict]) -> list[list[int]] | None:
         return None
     return classify.confusion(spec_of(manifest), [(r["gold"], r["parsed"]) for r in records
                                       if not r.get("error")])
+
+
+@dataclass(frozen=True)
+class TaskScoring:
+    """A task run's scoring, as `evaluate.summary.summarize` takes it."""
+
+    manifest: dict
+
+    def metric_names(self) -> list[str]:
+        return [m.name for m in metrics_of(self.manifest)]
+
+    def estimates(self, records: list[dict], seed: int) -> dict[str, Estimate]:
+        return estimates(self.manifest, records, seed)
+
+    def compare(self, a: str, b: str, records_a: list[dict], records_b: list[dict],
+                seed: int) -> list[Comparison]:
+        return compare(self.manifest, a, b, records_a, records_b, seed)
+
+
+def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
+              seed: int = 0) -> Summary:
+    """`evaluate.summary.summarize` for any run: a task run scored by its task."""
+    manifest = load_manifest(run)
+    scoring = TaskScoring(manifest) if manifest.get("task", "qa") != "qa" else None
+    return summarize_records(run, compare, seed, scoring)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tunewise.documents.hashing import chunk_id, digest, document_id
-from tunewise.objects import Chunk, Document
+from tunewise.objects import Chunk, Document, parse_where, source_matches
 from tunewise.store import EmbedderMismatch, StoredDocument, StoreError, WriteBatch
 
 DIM = 8
@@ -185,8 +185,6 @@ class StoreContract:
         """--where conditions in SQL mean what objects.Condition.matches says, in dense, keyword
         and listing alike: numbers compare as numbers, = compares as text, objects and arrays and
         missing keys match nothing."""
-        from tunewise.objects import parse_where
-
         store.check_embedder("test-embedder", DIM)
         metadata = [{"company": "NIKE", "year": 2022, "audited": True},
                     {"company": "NIKE", "year": 2019},
@@ -227,8 +225,6 @@ class StoreContract:
     def test_source_names_and_globs(self, store):
         """Sources are `path` or `path#key`; globs by extension, folder or record key match them
         in SQL exactly as objects.source_matches does in Python."""
-        from tunewise.objects import source_matches
-
         store.check_embedder("test-embedder", DIM)
         kb = [stored("/kb.jsonl", [f"Record {k}."], [vec(1, i)], key=k) for i, k in enumerate("ab")]
         store.write(WriteBatch(documents=[CAT, DOG, FISH, *kb]))
