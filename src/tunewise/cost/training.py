@@ -120,7 +120,6 @@ class ModelSize:
 def model_size(spec: str) -> ModelSize:
     """A preset (`7b`), a Hugging Face config.json or a folder holding one, or a parameter count
     (`3e9`, `2.7b`, `500m`): a count takes the layer shape of the preset nearest in size."""
-
     key = spec.strip().lower()
     if key in SIZES:
         return ModelSize(key, SIZES[key].parameters, SIZES[key])

@@ -133,7 +133,6 @@ def synthesize(chunks, teacher: ChatModel, out: str | Path, per_chunk: int = 3,
 def teacher_cost(model, prompt_tokens: int, completion_tokens: int) -> float:
     """The labelling cost: the teacher's tokens × its price ([models] prices, else the price
     table's entry for its model name; a model you host yourself costs 0 here)."""
-
     price = api_price_of(model, load_prices()) if capabilities(model).priced_per_token else None
     return synthesis_cost(prompt_tokens, completion_tokens, price) if price else 0.0
 

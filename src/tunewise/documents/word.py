@@ -17,7 +17,6 @@ from tunewise.objects import Document
 
 
 def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
-
     try:
         with zipfile.ZipFile(path) as archive:  # a zip bomb is refused before it is unpacked
             unpacked = sum(info.file_size for info in archive.infolist())

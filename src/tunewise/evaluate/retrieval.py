@@ -66,7 +66,6 @@ def evaluate_retrieval(ws, questions, recall_ks: tuple[int, ...] = (5, 100),
     """Score each retrieval run on `questions` (with `doc_ids`) over the workspace's store. Each
     query is embedded once and every mode ranks the same vector. With `reranker`, it reorders
     every candidate fetched (3x the deepest cut), and its time counts in the latency."""
-
     questions = [q for q in questions if q.doc_ids]
     # Chunks, not documents, are retrieved: 3x the deepest cut leaves enough distinct documents.
     depth = 3 * max(max(recall_ks), 10)

@@ -43,7 +43,6 @@ def fitted_retriever(ws, folder: str | Path):
     """The Retriever a `finetune-retriever` folder describes: its embedder over the store
     `tunewise store reembed` wrote with it, and its reranker; a stage not trained keeps the
     workspace's own. Opening the store is the caller's to close (`retriever.store.close()`)."""
-
     folder = Path(folder)
     try:
         record = json.loads((folder / RECORD).read_text())

@@ -261,7 +261,6 @@ class _Predictors:
         return predict
 
     def _finetuned(self, system: System, name: str, part: list[Item]):
-
         folder = self.out / TRAINED_FOLDER / name
         if not (folder / "finetune.json").exists():
             examples = instruction_examples(self.task, self.spec, part, self._view,

@@ -27,7 +27,6 @@ class TrainingError(TunewiseError):
 
 
 def resolve_base(base: str) -> Path:
-
     try:
         return resolve(base)
     except ModelError as exc:  # the same message, as the error training commands report
@@ -38,7 +37,6 @@ def load_base(base: str, dtype=None, quantized: bool = False):
     """(model, tokenizer, gguf path or None), trainable. A GGUF file is dequantised to float32
     by transformers, which is what training needs; `quantized` loads a Hugging Face folder in
     4 bits (NF4, bfloat16 compute) for QLoRA."""
-
     path = resolve_base(base)
     quantization = None
     if quantized:
@@ -377,7 +375,6 @@ def guarded_trainer(**kwargs):
 def read_recipe(cls, table: str, path: str | Path | None, **overrides):
     """A `cls` config from the [table] of a recipe TOML, then `overrides` (None values ignored),
     checked and coerced as tunewise.toml is: an unknown key is an error that lists the valid ones."""
-
     values = {}
     if path is not None:
         try:

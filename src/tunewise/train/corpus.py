@@ -24,7 +24,6 @@ FORMAT = "tunewise-tokens-1"
 def document_texts(sources: Iterable[str | Path]) -> tuple[Iterator[str], list[tuple[str, str]]]:
     """The text of every document under `sources` (files or folders, any ingestible format),
     and the files that could not be read (path, reason); the rest is still read."""
-
     files, problems = discover(sources)
 
     def texts() -> Iterator[str]:

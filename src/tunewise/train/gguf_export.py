@@ -27,7 +27,6 @@ def _permute(w, n_head: int):
 
 def export_gguf(model, source: str | Path, out: str | Path, qtype: str = "f16") -> Path:
     """Write `model` (a merged transformers LlamaForCausalLM) as OUT, with `source`'s metadata."""
-
     if qtype not in QTYPES:
         raise TrainingError(f"unknown GGUF type {qtype!r}; valid: {', '.join(QTYPES)}")
     reader = gguf.GGUFReader(str(source))
