@@ -69,3 +69,65 @@ def _length(data: bytes) -> int:
         if line.lower().startswith(b"content-length:"):
             return len(head) + 4 + int(line.split(b":")[1])
     return 1 << 30
+
+
+def _pdf(objects: list[bytes]) -> bytes:
+    """A PDF of these numbered objects (1 is the catalog), with a correct cross-reference table."""
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def pdf_flate_bomb(megabytes: int) -> bytes:
+    """A one-page PDF whose content stream inflates to `megabytes` MB of text-drawing operators
+    (about a thousandth of that on disk)."""
+    import zlib
+
+    line = b"BT /F1 12 Tf 72 720 Td (bomb) Tj ET\n"
+    compressor, parts = zlib.compressobj(9), []
+    block = line * (2**20 // len(line))
+    for _ in range(megabytes):
+        parts.append(compressor.compress(block))
+    stream = b"".join(parts) + compressor.flush()
+    return _pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                 b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                 b"/Resources << /Font << /F1 5 0 R >> >> >>",
+                 b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream
+                 + b"\nendstream",
+                 b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"])
+
+
+def pdf_page_tree_loop() -> bytes:
+    """A PDF whose page tree contains itself."""
+    return _pdf([b"<< /Type /Catalog /Pages 2 0 R >>",
+                 b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+                 b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"])
+
+
+def docx_paragraph_bomb(paragraphs: int) -> bytes:
+    """A .docx whose body is `paragraphs` empty paragraphs: tiny zipped, huge as a tree."""
+    base = docx_bytes(["x"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "word/document.xml":
+                head, _, rest = data.partition(b"<w:body>")
+                data = head + b"<w:body>" + b"<w:p/>" * paragraphs + b"</w:body></w:document>"
+            dst.writestr(item, data)
+    return out.getvalue()
+
+
+def html_siblings(count: int) -> bytes:
+    return b"<html><body>" + b"<p>x</p>" * count + b"</body></html>"
+
+
+def html_nested(depth: int) -> bytes:
+    return b"<div>" * depth + b"deep" + b"</div>" * depth

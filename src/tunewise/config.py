@@ -71,10 +71,17 @@ class IngestSettings:
     max_pages: int = 5000  # .pdf
     max_paragraphs: int = 200_000  # .docx
     max_seconds: float = 300.0  # reading one file (OCR included), before chunking and embedding
+    # Read each file in a separate reader process, killed past max_seconds and refused memory
+    # past max_memory_mb (what a parser bomb gets before the file is refused). `tunewise serve`
+    # always reads uploads this way; `tunewise ingest` when set.
+    isolate: bool = False
+    max_memory_mb: float = 1024.0  # what one reader process may add to what it holds at start
+    readers: int = 2  # reader processes shared by the files being read at once
 
     def __post_init__(self) -> None:
         _check(self.batch_chunks >= 1, "ingest.batch_chunks", self.batch_chunks, "at least 1")
-        for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_seconds"):
+        for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_seconds",
+                    "max_memory_mb", "readers"):
             _check(getattr(self, key) > 0, f"ingest.{key}", getattr(self, key), "positive")
 
 
@@ -228,6 +235,10 @@ class ServeSettings:
     api_keys: tuple[str, ...] = ()
     max_upload_mb: float = 20.0  # POST /v1/documents refuses larger files (413)
     max_body_kb: float = 4096.0  # any other request body (JSON) beyond this is refused (413)
+    # A slow client is cut: a request's headers must arrive within header_timeout_s (else the
+    # connection is closed) and its whole body within body_timeout_s (else 408).
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 120.0
     uploads: str = ".tunewise/uploads"  # where uploaded documents are kept (they stay ingested)
     runs: str = ".tunewise/runs"  # where the page finds decision reports (RUN/report.html)
     queue_size: int = 16  # requests waiting for a local model; beyond that, 503 + Retry-After

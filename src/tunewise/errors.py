@@ -11,6 +11,7 @@ class TunewiseError(Exception):
     exit_code: int = 2
     http_status: int = 400
     kind: str = "invalid_request_error"  # the OpenAI error "type" the server reports
+    code: str | None = None  # the OpenAI error "code", where there is one (context_length_exceeded)
 
     def __init__(self, message: str = "", *, exit_code: int | None = None,
                  http_status: int | None = None):

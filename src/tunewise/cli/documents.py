@@ -57,6 +57,10 @@ def ingest_cmd(
         "ray://HOST:10001. Files must be on storage every node mounts at the same path.")] = None,
     workers: Annotated[Optional[int], typer.Option(
         min=1, help="Ray actors, one CPU each (default: one per CPU of the cluster).")] = None,
+    isolate: Annotated[Optional[bool], typer.Option(
+        "--isolate/--no-isolate", help="Read each file in a reader process killed past [ingest] "
+        "max_seconds and refused memory past max_memory_mb (for files you do not trust; "
+        "default [ingest] isolate).")] = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -71,7 +75,7 @@ def ingest_cmd(
         raise typer.BadParameter("counts Ray actors: add --ray", param_hint="--workers")
     settings = settings_for(config, store).replace(
         "ingest", include=tuple(include) if include else None,
-        exclude=tuple(exclude) if exclude else None)
+        exclude=tuple(exclude) if exclude else None, isolate=isolate)
     settings = settings.replace("chunking", size=chunk_size, overlap=chunk_overlap)
     with Workspace(settings) as ws:
         try:

@@ -1,5 +1,7 @@
 """Token-aware chunking with the embedder's own tokenizer, at paragraph and sentence boundaries,
-never cutting inside a word and never longer than the embedder can take."""
+never cutting inside a word and never longer than the embedder can take — nor longer than
+`size` × MAX_TOKEN_CHARS characters, whatever the text (a 19 MB "word" is one [UNK] token to
+WordPiece: it is counted, and cut, as a token every MAX_TOKEN_CHARS characters)."""
 
 from __future__ import annotations
 
@@ -41,12 +43,23 @@ def _segments(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+MAX_TOKEN_CHARS = 32  # a stretch this long with no token start counts as a token of its own
+
+
 class _Counter:
-    """Counts the tokens of any span of one text, from one tokenization of the whole text."""
+    """Counts the tokens of any span of one text, from one tokenization of the whole text. A
+    stretch of more than MAX_TOKEN_CHARS characters without a token start (a token longer than
+    that, or a long run of spaces) gets a start every MAX_TOKEN_CHARS characters, so that a
+    chunk of `size` tokens is never longer than `size` × MAX_TOKEN_CHARS characters."""
 
     def __init__(self, text: str, tokenizer: Tokenizer):
         self.text = text
-        self.starts = [s for s, _ in tokenizer.offsets(text)]
+        self.starts: list[int] = []
+        for start, _ in [*tokenizer.offsets(text), (len(text), len(text))]:
+            last = self.starts[-1] if self.starts else 0
+            self.starts.extend(range(last + MAX_TOKEN_CHARS, start, MAX_TOKEN_CHARS))
+            if start < len(text):
+                self.starts.append(start)
 
     def count(self, start: int, end: int) -> int:
         return bisect_left(self.starts, end) - bisect_left(self.starts, start)

@@ -24,6 +24,12 @@ def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Loaded:
         except json.JSONDecodeError as exc:
             problems.append(f"line {number}: invalid JSON ({exc.msg})")
             continue
+        except RecursionError:  # [[[[… thousands deep: Python's parser gives up
+            problems.append(f"line {number}: nested too deeply to read")
+            continue
+        except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+            problems.append(f"line {number}: unreadable value ({str(exc)[:80]})")
+            continue
         text = record.get(text_field) if isinstance(record, dict) else None
         if not isinstance(text, str) or not text.strip():
             problems.append(f"line {number}: no '{text_field}' text")

@@ -68,6 +68,8 @@ def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None
             lines.append(page_lines)
         read, unread = _ocr(pdf, scanned, lines, deadline) if scanned else ([], [])
         info = pdf.get_metadata_dict()
+    except pdfium.PdfiumError as exc:  # a page that cannot be loaded (a page tree that loops …)
+        raise LoadError(f"corrupt or unreadable PDF: {exc}") from exc
     finally:
         pdf.close()
     text, pages, sections = _assemble(_without_running_lines(lines))

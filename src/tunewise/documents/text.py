@@ -13,11 +13,14 @@ from tunewise.objects import Document
 
 
 def load_text(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
-    return nonempty(path, decode(path), path.stem)
+    text = decode(path)
+    deadline.check()
+    return nonempty(path, text, path.stem)
 
 
 def load_markdown(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
     text = decode(path).strip()
+    deadline.check()
     heading = re.search(r"^#\s+(.+)$", text, flags=re.MULTILINE)
     doc = nonempty(path, text, heading.group(1).strip() if heading else "")
     return replace(doc, sections=markdown_sections(doc.text))

@@ -24,6 +24,7 @@ from tunewise.config import Settings
 from tunewise.documents import LoadError, chunk_document, load_file
 from tunewise.documents.discover import discover
 from tunewise.documents.hashing import digest, document_id, file_digest
+from tunewise.documents.isolated import read_isolated
 from tunewise.embeddings import Embedder
 from tunewise.errors import TunewiseError
 from tunewise.store import StoredDocument, WriteBatch, WriteStore, ensure_built_with
@@ -99,11 +100,16 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
             file_hash += "+" + digest(stamp)
         if job.known_hash == file_hash:
             return FileWork(name, file_hash, unchanged=True)
-        loaded = load_file(job.path, settings.ingest)
+        read = read_isolated if settings.ingest.isolate else load_file
+        loaded = read(job.path, settings.ingest)
     except LoadError as exc:
         return FileWork(name, failure=str(exc))
     except OSError as exc:
         return FileWork(name, failure=f"cannot read: {exc.strerror or exc}")
+    except RecursionError:
+        return FileWork(name, failure="nested too deeply to read")
+    except Exception as exc:  # a parser's own failure is this file's: reported, the rest goes on
+        return FileWork(name, failure=f"unreadable ({type(exc).__name__}: {str(exc)[:200]})")
     work = FileWork(name, file_hash, problems=list(loaded.problems), ocr_pages=len(loaded.ocr_pages),
                     stored=bool(job.existing))
     current = set()

@@ -20,6 +20,14 @@ class ModelError(TunewiseError):
     kind = "model_error"
 
 
+class ContextLengthExceeded(ModelError):
+    """The prompt does not fit the model's context window: the caller's to shorten (OpenAI's
+    400 with code context_length_exceeded)."""
+    http_status = 400
+    kind = "invalid_request_error"
+    code = "context_length_exceeded"
+
+
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from tunewise.config import ModelSettings
 from tunewise.models import hf
-from tunewise.models.base import Capabilities, Generation, Messages, ModelError, OnToken, Usage
+from tunewise.models.base import (
+    Capabilities,
+    ContextLengthExceeded,
+    Generation,
+    Messages,
+    ModelError,
+    OnToken,
+    Usage,
+)
 
 BUNDLED = ("smollm2", "smollm2-135m-instruct")
 RUNTIMES = ("auto", "llama.cpp", "transformers")
@@ -101,18 +109,25 @@ class LlamaCppModel:
         if self.settings.temperature == 0:
             args["top_k"] = 1  # greedy
         started = time.perf_counter()
-        if on_token is None:
-            out = self.llama.create_chat_completion(**args)
-            text = out["choices"][0]["message"]["content"] or ""
-            usage = Usage(out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"])
-            return Generation(text, usage, time.perf_counter() - started)
-        parts, first = [], None
-        for chunk in self.llama.create_chat_completion(**args, stream=True):
-            delta = chunk["choices"][0]["delta"].get("content") or ""
-            if delta:
-                first = first if first is not None else time.perf_counter() - started
-                parts.append(delta)
-                on_token(delta)
+        try:
+            if on_token is None:
+                out = self.llama.create_chat_completion(**args)
+                text = out["choices"][0]["message"]["content"] or ""
+                usage = Usage(out["usage"]["prompt_tokens"], out["usage"]["completion_tokens"])
+                return Generation(text, usage, time.perf_counter() - started)
+            parts, first = [], None
+            for chunk in self.llama.create_chat_completion(**args, stream=True):
+                delta = chunk["choices"][0]["delta"].get("content") or ""
+                if delta:
+                    first = first if first is not None else time.perf_counter() - started
+                    parts.append(delta)
+                    on_token(delta)
+        except ValueError as exc:  # llama.cpp: "Requested tokens (N) exceed context window of M"
+            if "context window" not in str(exc):
+                raise
+            raise ContextLengthExceeded(
+                f"the prompt is {self.count_tokens(messages):,} tokens and {self.name}'s context "
+                f"window is {self.context_window:,}: shorten the messages") from None
         text = "".join(parts)
         completion = len(self.llama.tokenize(text.encode(), add_bos=False)) if text else 0
         return Generation(text, Usage(self.count_tokens(messages), completion),

@@ -18,8 +18,8 @@ from starlette.exceptions import HTTPException
 from tunewise.config import ServeSettings
 from tunewise.errors import TunewiseError
 from tunewise.serve import documents_router, openai_router
-from tunewise.serve.guard import LOCAL_HOSTS, MULTIPART_SLACK, Caller, Guard
-from tunewise.serve.services import Forbidden, Services
+from tunewise.serve.guard import LOCAL_HOSTS, MULTIPART_SLACK, Caller, Guard, header_deadline
+from tunewise.serve.services import Services
 from tunewise.workspace import Workspace
 
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -53,9 +53,10 @@ def check_exposure(host: str, keys) -> str:
     return "no API key configured: serving on localhost only"
 
 
-def _error(status: int, message: str, kind: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, headers=headers,
-                        content={"error": {"message": message, "type": kind}})
+def _error(status: int, message: str, kind: str, headers: dict | None = None,
+           code: str | None = None) -> JSONResponse:
+    error = {"message": message, "type": kind, **({"code": code} if code else {})}
+    return JSONResponse(status_code=status, headers=headers, content={"error": error})
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -100,13 +101,11 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
 
     @app.get("/reports/{run}", response_class=HTMLResponse, include_in_schema=False)
     def report(run: str, request: Request) -> HTMLResponse:
-        if not request.state.caller.admin and not request.state.caller.read:
-            raise Forbidden("this key reads no collection")
-        return HTMLResponse(services.report(run))
+        return HTMLResponse(services.report(run, request.state.caller))
 
     @app.get("/v1/reports")
-    def reports() -> dict:
-        return {"object": "list", "data": services.reports()}
+    def reports(request: Request) -> dict:
+        return {"object": "list", "data": services.reports(request.state.caller)}
 
     handlers = {
         RequestValidationError: lambda e: _error(400, _validation_message(e),
@@ -116,7 +115,8 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
                                         else "invalid_request_error"),
         # every error the user can fix carries its own status (tunewise.errors)
         TunewiseError: lambda e: _error(e.http_status, str(e), e.kind,
-                                        {"Retry-After": "1"} if e.http_status == 503 else None),
+                                        {"Retry-After": "1"} if e.http_status == 503 else None,
+                                        e.code),
         UnicodeError: lambda e: _error(400, "the request holds text that is not valid Unicode "
                                        "(a lone surrogate?)", "invalid_request_error"),
     }
@@ -125,11 +125,13 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
     serve = ws.settings.serve
     anonymous = Caller("local", (), (), admin=True)  # no keys: this machine only, as its owner
     return Guard(app, keys, anonymous, body_limit=int(serve.max_body_kb * 1024),
-                 upload_limit=int(serve.max_upload_mb * 1024 * 1024) + MULTIPART_SLACK)
+                 upload_limit=int(serve.max_upload_mb * 1024 * 1024) + MULTIPART_SLACK,
+                 body_seconds=serve.body_timeout_s)
 
 
 def serve(ws: Workspace, host: str, port: int, log_level: str = "info") -> None:
     """Run the server until Ctrl-C / SIGTERM (uvicorn finishes the requests in flight)."""
     app = create_app(ws)
     check_exposure(host, app.keys)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30,
+                http=header_deadline(ws.settings.serve.header_timeout_s))

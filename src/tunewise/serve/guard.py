@@ -8,10 +8,13 @@ body that outgrows its limit ends in 413 while it streams."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from tunewise.objects import DEFAULT_COLLECTION
 
@@ -47,9 +50,10 @@ class Guard:
     """ASGI middleware: `keys` maps each secret to its Caller (empty: no keys, localhost only)."""
 
     def __init__(self, app, keys: dict[str, Caller], anonymous: Caller, body_limit: int,
-                 upload_limit: int):
+                 upload_limit: int, body_seconds: float = 120.0):
         self.app, self.keys, self.anonymous = app, keys, anonymous
         self.body_limit, self.upload_limit = body_limit, upload_limit
+        self.body_seconds = body_seconds  # a request's whole body must arrive within this
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -97,31 +101,46 @@ class Guard:
         return found if scheme.lower() == "bearer" else None
 
     async def _within(self, scope, receive, send, limit: int, path: str) -> None:
-        received, state = 0, {"over": False, "started": False}
+        """The app, reading at most `limit` bytes of body, all of it within `body_seconds` (a
+        client that trickles its body is cut with a 408, as nginx's client_body_timeout does)."""
+        received, state = 0, {"over": False, "slow": False, "started": False, "whole": False}
+        due = asyncio.get_running_loop().time() + self.body_seconds
 
         async def counted_receive():
             nonlocal received
-            message = await receive()
+            if state["whole"]:  # after the body: only a disconnect can come, wait for it freely
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, due - asyncio.get_running_loop().time()))
+            except asyncio.TimeoutError:
+                state["slow"] = True
+                return {"type": "http.disconnect"}  # the app stops reading
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                state["whole"] = not message.get("more_body", False)
                 if received > limit:
                     state["over"] = True
-                    return {"type": "http.disconnect"}  # the app stops reading
+                    return {"type": "http.disconnect"}
             return message
 
         async def guarded_send(message):
-            if state["over"]:
-                return  # the app's own answer to the cut body is replaced by the 413
+            if state["over"] or state["slow"]:
+                return  # the app's own answer to the cut body is replaced by the 413 / 408
             state["started"] = True
             await send(message)
 
         try:
             await self.app(scope, counted_receive, guarded_send)
         except Exception:
-            if not state["over"]:
+            if not (state["over"] or state["slow"]):
                 raise
-        if state["over"] and not state["started"]:
+        if state["started"]:
+            return
+        if state["over"]:
             await _reply(send, 413, _too_large(path, limit), "too_large")
+        elif state["slow"]:
+            await _reply(send, 408, f"the request body did not arrive within {self.body_seconds:g} s "
+                         "([serve] body_timeout_s)", "timeout")
 
 
 def _hostname(url: str) -> str:
@@ -145,3 +164,32 @@ async def _reply(send, status: int, message: str, kind: str) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's headers: a client that
+    sends them a byte at a time (slowloris) has its connection closed after `header_seconds`,
+    as nginx's client_header_timeout does. uvicorn has no such limit of its own; this relies on
+    its `cycle` (the request in progress) and `transport` attributes."""
+
+    header_seconds = 10.0
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._await_headers()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._await_headers()
+
+    def _await_headers(self) -> None:
+        self.loop.call_later(self.header_seconds, self._headers_due, self.cycle)
+
+    def _headers_due(self, answered) -> None:
+        if self.cycle is answered and not self.transport.is_closing():  # no new request began
+            self.transport.close()
+
+
+def header_deadline(seconds: float) -> type[HeaderDeadline]:
+    """The protocol class for uvicorn's `http=` with this header deadline."""
+    return type("HeaderDeadline", (HeaderDeadline,), {"header_seconds": seconds})

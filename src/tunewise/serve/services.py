@@ -11,6 +11,7 @@ models are called concurrently: the endpoint behind them batches."""
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import re
 import shutil
@@ -20,7 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from tunewise.documents.isolated import close_readers
 from tunewise.errors import TunewiseError
+from tunewise.evaluate.runner import MANIFEST
 from tunewise.rag import Answer, answer
 from tunewise.store import DEFAULT_COLLECTION
 from tunewise.systems import System
@@ -49,6 +52,24 @@ class Forbidden(TunewiseError):
 
     http_status = 403
     kind = "permission_error"
+
+
+def report_collection(run: Path) -> str | None:
+    """The collection a run's report belongs to: that of the store its run searched (its
+    manifest's store URL, `#name` or the default); None for a run that used no store."""
+    try:
+        url = json.loads((run / MANIFEST).read_text()).get("store")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return (url.partition("#")[2] or DEFAULT_COLLECTION) if isinstance(url, str) and url else None
+
+
+def may_read_report(caller, run: Path) -> bool:
+    """Admins read every report; a team key those of the collections it may read."""
+    if caller.admin:
+        return True
+    collection = report_collection(run)
+    return collection is not None and caller.may_read(collection)
 
 
 def scoped(caller, collection: str | None, write: bool = False) -> str:
@@ -141,6 +162,8 @@ def upload_name(filename: str) -> str:
 
 class Services:
     def __init__(self, ws: Workspace):
+        # uploads are untrusted: each is read in a reader process bounded in memory and time
+        ws.settings = ws.settings.replace("ingest", isolate=True)
         self.ws = ws  # the default collection's
         self.settings = ws.settings
         self.root = Path.cwd()
@@ -291,18 +314,23 @@ class Services:
             shutil.rmtree(folder, ignore_errors=True)
         return removed
 
-    def reports(self) -> list[dict]:
-        """The decision reports of the runs in [serve] runs (RUN/report.html), newest first."""
+    def reports(self, caller) -> list[dict]:
+        """The decision reports of the runs in [serve] runs (RUN/report.html) that `caller` may
+        read, newest first."""
         root = Path(self.settings.serve.runs)
         found = sorted(root.glob("*/report.html"), key=lambda p: -p.stat().st_mtime) \
             if root.is_dir() else []
-        return [{"run": p.parent.name, "url": f"/reports/{p.parent.name}"} for p in found]
+        return [{"run": p.parent.name, "url": f"/reports/{p.parent.name}",
+                 "collection": report_collection(p.parent)}
+                for p in found if may_read_report(caller, p.parent)]
 
-    def report(self, run: str) -> str:
+    def report(self, run: str, caller) -> str:
+        """RUN's report.html, if `caller` may read it; one it may not is as missing as one that
+        does not exist (a key learns nothing of other teams' runs)."""
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,100}", run):
             raise NotFound(f"no report {run[:40]!r}")
         path = Path(self.settings.serve.runs) / run / "report.html"
-        if not path.is_file():
+        if not path.is_file() or not may_read_report(caller, path.parent):
             raise NotFound(f"no report {run!r}: `tunewise report` writes RUN/report.html under "
                            f"{self.settings.serve.runs}")
         return path.read_text(encoding="utf-8")
@@ -321,3 +349,4 @@ class Services:
             if name != DEFAULT_COLLECTION:
                 found.ws.close()
         self.ws.close()
+        close_readers()

@@ -24,10 +24,17 @@ class StoreError(TunewiseError):
     kind = "store_error"
 
 
+class CollectionNameError(StoreError):
+    """A collection name that cannot be one: the caller's mistake, not a store that is down."""
+    http_status = 400
+    kind = "invalid_request_error"
+
+
 def check_collection(name: str) -> str:
     """`name` if it can name a collection (a PostgreSQL schema, part of a file name)."""
     if not COLLECTION.fullmatch(name):
-        raise StoreError(f"collection {name!r}: use lower-case letters, digits and _")
+        raise CollectionNameError(f"collection {name!r}: a lower-case letter, then up to 50 "
+                                  "lower-case letters, digits and _")
     return name
 
 
