@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 import zipfile
 
 
@@ -43,12 +44,16 @@ def pdf_bytes(pages: int) -> bytes:
 
 def raw(url: str, head: str, body_chunks=(), read_first: bool = False) -> tuple[int, bytes]:
     """Send a request by hand (headers, then as much of the body as the server takes) and return
-    its status and body; `read_first` reads the answer before sending any body."""
+    its status and body; `read_first` reads the answer before sending any body. A number among
+    `body_chunks` is a pause of that many seconds."""
     port = int(url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
         if not read_first:
             for chunk in body_chunks:
+                if isinstance(chunk, (int, float)):
+                    time.sleep(chunk)
+                    continue
                 try:
                     s.sendall(chunk)
                 except OSError:  # the server answered and closed: read what it said

@@ -3,15 +3,26 @@ nothing is read before the key, bodies are bounded as they stream, uploads are n
 bombs are refused by name, and two teams' keys never see each other's collections — over plain
 HTTP and through the official `openai` SDK."""
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import requests
 
-from tests.hostile_files import docx_bytes, pdf_bytes, raw
+from tests.hostile_files import (
+    docx_bytes,
+    docx_paragraph_bomb,
+    html_siblings,
+    pdf_bytes,
+    pdf_flate_bomb,
+    pdf_page_tree_loop,
+    raw,
+)
 from tests.http_server import free_port, wait_until_up
 
 ADMIN, HR, ENG = "admin-key-0123456789", "hr-key-0123456789", "eng-key-0123456789"
@@ -22,12 +33,16 @@ url = "sqlite:store.db"
 max_unpacked_mb = 4
 max_paragraphs = 2000
 max_pages = 40
+max_memory_mb = 200
+max_seconds = 60
 [serve]
 api_keys = ["{admin}"]
 max_upload_mb = 1
 max_body_kb = 64
 uploads = "uploads"
 runs = "runs"
+header_timeout_s = 2
+body_timeout_s = 3
 [serve.keys.hr]
 key_env = "HR_KEY"
 read = ["hr"]
@@ -44,8 +59,11 @@ def server(tmp_path_factory):
     """(base URL, working folder) of a `tunewise serve` process with three keys."""
     root = tmp_path_factory.mktemp("hostile")
     (root / "tunewise.toml").write_text(CONFIG.format(admin=ADMIN))
-    (root / "runs" / "demo").mkdir(parents=True)
-    (root / "runs" / "demo" / "report.html").write_text("<html><h1>Decision report</h1></html>")
+    for run, store in (("demo", "sqlite:store.db#hr"), ("eng-run", "sqlite:store.db#eng"),
+                       ("no-store", None)):
+        (root / "runs" / run).mkdir(parents=True)
+        (root / "runs" / run / "report.html").write_text(f"<html><h1>Decision report {run}</h1></html>")
+        (root / "runs" / run / "run.json").write_text(json.dumps({"store": store}))
     port = free_port()
     env = {**os.environ, "HR_KEY": HR, "ENG_KEY": ENG, "HF_HUB_OFFLINE": "1"}
     log = open(root / "server.log", "wb")
@@ -130,6 +148,11 @@ def test_an_upload_is_never_lost_to_a_later_failure(server):
     ("bomb.docx", lambda: docx_bytes(["zip bomb"], padding=6 * 2**20), "max_unpacked_mb"),
     ("empty.docx", lambda: docx_bytes([""] * 3000 + ["one line"]), "max_paragraphs"),
     ("long.pdf", lambda: pdf_bytes(60), "max_pages"),
+    ("paragraphs.docx", lambda: docx_paragraph_bomb(300_000), "max_paragraphs"),
+    ("flate.pdf", lambda: pdf_flate_bomb(300), "max_memory_mb"),
+    ("loop.pdf", pdf_page_tree_loop, "corrupt or unreadable PDF"),
+    ("nested.jsonl", lambda: b"[" * 100_000 + b"\n" + b'{"id": ' + b"9" * 5000 + b"}\n",
+     "nested too deeply"),
 ])
 def test_bombs_are_refused_by_the_limit_they_break(server, name, content, limit):
     url, root = server
@@ -216,11 +239,96 @@ def test_two_teams_never_see_each_other(server):
                            headers=auth(ADMIN)).status_code == 200
 
 
-def test_reports_are_served_under_the_key(server):
+def test_reports_are_read_only_by_keys_of_their_runs_collection(server):
     url, _ = server
     assert requests.get(url + "/reports/demo").status_code == 401
     page = requests.get(url + "/reports/demo", headers=auth(HR))
-    assert page.status_code == 200 and "Decision report" in page.text
+    assert page.status_code == 200 and "Decision report demo" in page.text
     assert requests.get(url + "/reports/..%2Fstore.db", headers=auth(HR)).status_code == 404
     listed = requests.get(url + "/v1/reports", headers=auth(HR)).json()["data"]
-    assert listed == [{"run": "demo", "url": "/reports/demo"}]
+    assert [r["run"] for r in listed] == ["demo"] and listed[0]["collection"] == "hr"
+    for run in ("demo", "no-store"):  # another team's run, and one that searched no store
+        hidden = requests.get(url + f"/reports/{run}", headers=auth(ENG))
+        assert hidden.status_code == 404 and "hr" not in hidden.text
+    assert [r["run"] for r in requests.get(url + "/v1/reports", headers=auth(ENG)).json()["data"]] \
+        == ["eng-run"]
+    everything = requests.get(url + "/v1/reports", headers=auth(ADMIN)).json()["data"]
+    assert sorted(r["run"] for r in everything) == ["demo", "eng-run", "no-store"]
+    assert requests.get(url + "/reports/no-store", headers=auth(ADMIN)).status_code == 200
+
+
+def test_the_server_answers_while_a_bomb_is_read(server):
+    """The bomb is read in a reader process: health and search answer meanwhile."""
+    url, _ = server
+    done = {}
+
+    def upload():
+        done["status"] = requests.post(url + "/v1/documents", headers=auth(ENG), files={
+            "file": ("bomb2.pdf", pdf_flate_bomb(290), "application/pdf")}).status_code
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    answered = 0
+    while thread.is_alive():
+        assert requests.get(url + "/health", timeout=5).ok
+        assert requests.post(url + "/v1/search", headers=auth(ENG), timeout=10,
+                             json={"query": "anything", "mode": "keyword"}).ok
+        answered += 1
+    thread.join()
+    assert done["status"] == 422 and answered >= 1
+
+
+def test_html_that_once_never_finished_is_read_and_a_giant_word_is_cut_to_chunks(server):
+    url, _ = server
+    page = requests.post(url + "/v1/documents", headers=auth(ENG),
+                         files={"file": ("siblings.html", html_siblings(100_000), "text/html")})
+    assert page.status_code == 201, page.text
+    word = requests.post(url + "/v1/documents", headers=auth(ENG),
+                         files={"file": ("word.txt", b"q" * 900_000, "text/plain")})
+    assert word.status_code == 201, word.text
+    hits = requests.post(url + "/v1/search", headers=auth(ENG),
+                         json={"query": "qqqq", "k": 5, "mode": "keyword"}).json()["data"]
+    assert all(len(h["text"]) <= 256 * 32 for h in hits)
+    for up in (page, word):
+        requests.delete(f"{url}/v1/documents/{up.json()['id']}", headers=auth(ENG))
+
+
+def test_a_prompt_longer_than_the_context_window_is_a_400(server):
+    url, _ = server
+    response = requests.post(url + "/v1/chat/completions", headers=auth(HR), json={
+        "model": "local", "messages": [{"role": "user", "content": "word " * 9000}], "max_tokens": 4})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "context_length_exceeded" and "context window" in error["message"]
+
+
+@pytest.mark.parametrize("collection", ["../x", "A", "x" * 80])
+def test_a_bad_collection_name_is_a_400_not_a_store_outage(server, collection):
+    url, _ = server
+    response = requests.post(url + "/v1/search", headers=auth(ADMIN),
+                             json={"query": "q", "collection": collection})
+    assert response.status_code == 400 and "Retry-After" not in response.headers
+    assert "collection" in response.json()["error"]["message"]
+
+
+def test_a_client_that_trickles_its_headers_or_body_is_cut(server):
+    url, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        started = time.time()
+        closed = False
+        for byte in b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+            try:
+                s.sendall(bytes([byte]))
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.1)
+            if time.time() - started > 8:
+                break
+        closed = closed or s.recv(1) == b""
+    assert closed and time.time() - started < 8  # header_timeout_s = 2
+    status, body = raw(url, f"POST /v1/search HTTP/1.1\nHost: x\nAuthorization: Bearer {HR}\n"
+                       "Content-Length: 100\nContent-Type: application/json\n",
+                       [b'{"query"'] + [1.0, b" "] * 8)  # a byte a second
+    assert status == 408 and b"body_timeout_s" in body
