@@ -158,3 +158,10 @@ def test_any_text_file_either_loads_and_chunks_within_budget_or_is_a_load_error(
         return
     for chunk in chunk_document(loaded.documents[0], embedder.tokenizer, 16, 4):
         assert 0 < len(chunk.text) <= 16 * MAX_TOKEN_CHARS
+
+
+def test_a_file_that_inflates_to_more_text_than_the_limit_is_refused(tmp_path):
+    path = write(tmp_path, "big.txt", b"words and more words " * 60_000)  # 1.2 MB of text
+    assert load_file(path).documents
+    with pytest.raises(LoadError, match=r"more than the 1 MB limit \(\[ingest\] max_text_mb\)"):
+        load_file(path, IngestSettings(max_text_mb=1))

@@ -41,6 +41,10 @@ def load_file(path: Path, settings: IngestSettings | None = None) -> Loaded:
         loaded = Loaded([loaded])
     if not loaded.documents:
         raise LoadError("no text found")
+    text = sum(len(d.text) for d in loaded.documents)
+    if text > settings.max_text_mb * 2**20:
+        raise LoadError(f"holds {text / 2**20:,.0f} MB of text, more than the {settings.max_text_mb:g} MB "
+                        "limit ([ingest] max_text_mb)")
     return loaded
 
 

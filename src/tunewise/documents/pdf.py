@@ -23,6 +23,7 @@ import pypdfium2.raw as pdfium_c
 
 from tunewise.config import IngestSettings
 from tunewise.documents.base import Deadline, Loaded, LoadError, file_properties, nonempty
+from tunewise.documents.tables import table_sections
 
 OCR_DPI = 300  # tesseract reads 300 dpi renderings best
 SCANNED_CHARS = 20  # a page with an image and less text than this (a stamped number) is a scan
@@ -469,24 +470,7 @@ def _assemble(pages: list[list[_Line]]):
         page_marks.append((offset, number))
         parts.append(page_text)
         offset += len(page_text) + 2  # the "\n\n" joining pages
-    return "\n\n".join(parts), tuple(page_marks), _sections(headings, tables)
-
-
-def _sections(headings: list[tuple[int, str]], tables: list[tuple[int, int, str]]):
-    """Marks of the context in force: a heading from its line on; inside a table body, the
-    heading plus the table's header row; after the table, the heading again."""
-    events = sorted([(a, 0, h) for a, h in headings] + [(a, 1, h) for a, _, h in tables]
-                    + [(b, 2, "") for _, b, _ in tables])
-    marks, heading = [], ""
-    for at, kind, value in events:
-        if kind == 0:
-            heading = value
-            marks.append((at, heading))
-        elif kind == 1:
-            marks.append((at, f"{heading}\n{value}" if heading else value))
-        else:
-            marks.append((at, heading))
-    return tuple((at, value) for at, value in marks)
+    return "\n\n".join(parts), tuple(page_marks), table_sections(headings, tables)
 
 
 _ITEM = re.compile(r"^(item|note|part)\s+[0-9ivx]+[a-z]?\b[.:—-]?", re.IGNORECASE)
