@@ -70,6 +70,7 @@ class IngestSettings:
     max_unpacked_mb: float = 200.0  # .docx: the sum of its unpacked parts
     max_pages: int = 5000  # .pdf
     max_paragraphs: int = 200_000  # .docx
+    max_cells: int = 2_000_000  # .xlsx, .csv, .tsv
     max_seconds: float = 300.0  # reading one file (OCR included), before chunking and embedding
     max_text_mb: float = 100.0  # the text one file may hold (a small file can inflate to much more)
     # Read each file in a separate reader process, killed past max_seconds and refused memory
@@ -81,7 +82,7 @@ class IngestSettings:
 
     def __post_init__(self) -> None:
         _check(self.batch_chunks >= 1, "ingest.batch_chunks", self.batch_chunks, "at least 1")
-        for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_seconds",
+        for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_cells", "max_seconds",
                     "max_text_mb", "max_memory_mb", "readers"):
             _check(getattr(self, key) > 0, f"ingest.{key}", getattr(self, key), "positive")
 

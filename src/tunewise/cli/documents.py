@@ -64,7 +64,8 @@ def ingest_cmd(
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Load, chunk, embed and store documents (.txt .md .html .pdf .docx .jsonl).
+    """Load, chunk, embed and store documents (.txt .md .html .pdf .docx .pptx .xlsx .csv .tsv
+    .eml .jsonl).
 
     Unchanged files are skipped, changed ones replace their old chunks. Bad files are reported
     and skipped. Exits 1 only if nothing could be ingested (or, with --strict, if any file failed).

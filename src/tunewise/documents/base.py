@@ -6,6 +6,8 @@ registered by suffix in `documents.loaders.LOADERS`."""
 from __future__ import annotations
 
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,6 +27,9 @@ class Loaded:
     documents: list[Document]
     problems: list[str] = field(default_factory=list)  # per-record problems the file survived
     ocr_pages: list[int] = field(default_factory=list)  # pages read by OCR (scanned PDF pages)
+    # files inside this one (an e-mail's attachments): (name, bytes), read by `load_file` as
+    # documents of their own
+    attachments: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 class Deadline:
@@ -62,6 +67,31 @@ def nonempty(path: Path, text: str, title: str, **kw) -> Document:
     if not text:
         raise LoadError("no text found")
     return Document(path=str(path), text=text, title=title or path.stem, **kw)
+
+
+def check_unpacked(path: Path, settings: IngestSettings) -> None:
+    """Refuse a zip-based file (.docx, .xlsx, .pptx) that unpacks past [ingest] max_unpacked_mb,
+    before anything is unpacked (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise LoadError(f"corrupt or unreadable {path.suffix} file: {exc}") from exc
+    if unpacked > settings.max_unpacked_mb * 1024 * 1024:
+        raise LoadError(f"unpacks to {unpacked / 2**20:.0f} MB, more than the "
+                        f"{settings.max_unpacked_mb:g} MB limit ([ingest] max_unpacked_mb)")
+
+
+def cell_text(value) -> str:
+    """A spreadsheet or CSV cell as text: None empty, whole floats without ".0", dates as ISO."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:g}"
+    if hasattr(value, "isoformat"):
+        text = value.isoformat()
+        return text[:-9] if text.endswith("T00:00:00") else text
+    return str(value)
 
 
 def file_properties(author, subject, created) -> dict:

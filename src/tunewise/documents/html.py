@@ -63,10 +63,11 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
-def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
+def html_text(markup: str, deadline: Deadline) -> tuple[str, str]:
+    """(visible text, title) of an HTML string (a file's, or an e-mail's HTML body)."""
     parser = _Text(deadline)
     try:
-        parser.feed(decode(path))
+        parser.feed(markup)
         parser.close()
     except (AssertionError, ValueError) as exc:  # HTMLParser's own complaints about bad markup
         raise LoadError(f"unreadable HTML: {exc}") from exc
@@ -75,4 +76,9 @@ def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
     text = re.sub(r"[ \t\r\f\v]+", " ", text)
     text = re.sub(r" ?\n ?", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
-    return nonempty(path, text, " ".join("".join(parser.title).split()))
+    return text, " ".join("".join(parser.title).split())
+
+
+def load(path: Path, settings: IngestSettings, deadline: Deadline) -> Document:
+    text, title = html_text(decode(path), deadline)
+    return nonempty(path, text, title)

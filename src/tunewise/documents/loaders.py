@@ -1,13 +1,16 @@
 """The loaders by file suffix: a file in, Documents out, or a LoadError that says why not. A
-format is one module (documents/text.py, html.py, pdf.py, word.py, jsonl.py) plus one line in
-LOADERS."""
+format is one module (documents/text.py, html.py, pdf.py, word.py, jsonl.py, sheets.py,
+slides.py, mail.py) plus one line in LOADERS. Files inside a file (an e-mail's attachments) are
+read here, with the same loaders, as documents of their own."""
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from tunewise.config import IngestSettings
-from tunewise.documents import html, jsonl, pdf, text, word
+from tunewise.documents import html, jsonl, mail, pdf, sheets, slides, text, word
 from tunewise.documents.base import Deadline, Loaded, Loader, LoadError, file_properties
 from tunewise.objects import Document
 
@@ -20,10 +23,16 @@ LOADERS: dict[str, Loader] = {
     ".pdf": pdf.load,
     ".docx": word.load,
     ".jsonl": jsonl.load,
+    ".xlsx": sheets.load_xlsx,
+    ".csv": sheets.load_delimited,
+    ".tsv": sheets.load_delimited,
+    ".pptx": slides.load,
+    ".eml": mail.load,
 }
+NESTING = 2  # an attachment of an attachment is read; one level deeper is reported, not read
 
 
-def load_file(path: Path, settings: IngestSettings | None = None) -> Loaded:
+def load_file(path: Path, settings: IngestSettings | None = None, depth: int = 0) -> Loaded:
     """The documents of one file, within the limits of `settings` (default: [ingest]'s)."""
     settings = settings or IngestSettings()
     suffix = path.suffix.lower()
@@ -39,6 +48,8 @@ def load_file(path: Path, settings: IngestSettings | None = None) -> Loaded:
     loaded = LOADERS[suffix](path, settings, Deadline(settings.max_seconds))
     if isinstance(loaded, Document):
         loaded = Loaded([loaded])
+    if loaded.attachments:
+        _read_attachments(path, loaded, settings, depth)
     if not loaded.documents:
         raise LoadError("no text found")
     text = sum(len(d.text) for d in loaded.documents)
@@ -46,6 +57,37 @@ def load_file(path: Path, settings: IngestSettings | None = None) -> Loaded:
         raise LoadError(f"holds {text / 2**20:,.0f} MB of text, more than the {settings.max_text_mb:g} MB "
                         "limit ([ingest] max_text_mb)")
     return loaded
+
+
+def _read_attachments(path: Path, loaded: Loaded, settings: IngestSettings, depth: int) -> None:
+    """Each attachment of a known format becomes documents of `path` keyed by its name (cited
+    as `mail.eml#report.pdf`); one that cannot be read is a problem of the file, not a failure."""
+    keys = {d.key for d in loaded.documents}
+    with tempfile.TemporaryDirectory(prefix="tunewise-attachment-") as folder:
+        for number, (name, data) in enumerate(loaded.attachments):
+            suffix = Path(name).suffix.lower()
+            if suffix not in LOADERS:
+                loaded.problems.append(f"attachment {name}: not a format tunewise reads")
+                continue
+            if depth >= NESTING:
+                loaded.problems.append(f"attachment {name}: nested too deeply to read")
+                continue
+            file = Path(folder) / f"{number}{suffix}"  # never the sender's name as a path
+            file.write_bytes(data)
+            try:
+                inner = load_file(file, settings, depth + 1)
+            except LoadError as exc:
+                loaded.problems.append(f"attachment {name}: {exc}")
+                continue
+            loaded.problems += [f"attachment {name}: {p}" for p in inner.problems]
+            for doc in inner.documents:
+                key = f"{name}#{doc.key}" if doc.key else name
+                while key in keys:
+                    key += "'"
+                keys.add(key)
+                loaded.documents.append(replace(doc, path=str(path), key=key,
+                                                title=name if doc.title == file.stem else doc.title))
+    loaded.attachments = []
 
 
 __all__ = ["LOADERS", "Deadline", "Loaded", "LoadError", "file_properties", "load_file"]
