@@ -49,6 +49,15 @@ def test_lora_loss_falls_and_outputs_load(smol_tokenizer, tmp_path, registry):
     assert answer.usage.completion_tokens > 0
     saved = json.loads((tmp_path / "ft" / "finetune.json").read_text())
     assert saved["config"]["lora_r"] == 8 and saved["result"]["steps"] == 12
+    # the curves a person watches: TensorBoard event files in OUT/logs, read back
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert result.logs == str(tmp_path / "ft" / "logs")
+    events = EventAccumulator(result.logs)
+    events.Reload()
+    assert {"train/loss", "train/learning_rate", "train/tokens_per_s", "eval/loss"} <= set(
+        events.Tags()["scalars"])
+    assert [e.value for e in events.Scalars("train/loss")] == pytest.approx(result.losses, rel=1e-4)
 
 
 def test_full_finetune_loss_falls(smol_tokenizer, tmp_path):

@@ -90,6 +90,8 @@ def finetune_cmd(
     for label, path in (("adapter", result.adapter), ("merged", result.merged), ("gguf", result.gguf)):
         if path:
             out.print(f"{label}: {path}")
+    if result.logs:
+        out.print(f"curves: tensorboard --logdir {result.logs}")
     if result.name:
         out.print(f"registered as model {result.name!r}: tunewise ask \"…\" --model {result.name}")
 
@@ -267,5 +269,7 @@ def pretrain_cmd(
     out.print(f"unigram baseline perplexity {r.unigram_perplexity:.1f} | {r.tokens_per_s:,.0f} "
               f"tokens/s, MFU {r.mfu:.1%} of this machine's measured {r.peak_flops / 1e9:.0f} "
               f"GFLOP/s | peak memory {r.peak_memory_mb:.0f} MiB, {r.seconds:.0f} s")
+    if r.logs:
+        out.print(f"curves: tensorboard --logdir {r.logs}")
     out.print(f"registered as model {r.name!r}; instruction-tune it with "
               f"tunewise finetune --base {out_dir}/model ...")

@@ -84,6 +84,12 @@ def measured_peak_flops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / best
 
 
+def logged_to(trainer) -> str | None:
+    """The folder of the run's TensorBoard event files, when it wrote any."""
+    folder = logs_folder(Path(trainer.args.output_dir).parent)
+    return str(folder) if folder.is_dir() and any(folder.rglob("events.out.tfevents.*")) else None
+
+
 def speed(trainer, seconds: float, parameters: int, method: str = "full") -> dict:
     """What a run records of its speed, for finetune.json and pretrain.json alike: tokens, tokens/s
     over the whole run and in the steady state, MFU of the steady (else whole-run) rate against
@@ -136,6 +142,10 @@ class TrainingSettings:
     # run as variable-length sequences), else sdpa | sdpa | flex_attention | eager
     attention: str = "auto"
     fsdp: str = ""  # under torchrun/accelerate: e.g. "full_shard auto_wrap" shards the model
+    # Where the run's curves go (loss, learning rate, tokens/s, validation loss): tensorboard
+    # (event files in OUT/logs: `tensorboard --logdir OUT/logs`), wandb, mlflow (when installed
+    # and configured), several comma-separated, or none.
+    report_to: str = "tensorboard"
 
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
@@ -231,13 +241,34 @@ def training_arguments(out: Path, config: TrainingSettings, *, lr: float, epochs
         num_train_epochs=epochs, max_steps=config.max_steps, lr_scheduler_type=scheduler,
         warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay,
         logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
-        save_total_limit=2, eval_strategy=eval_strategy, eval_steps=eval_steps, report_to=[],
+        save_total_limit=2, eval_strategy=eval_strategy, eval_steps=eval_steps,
+        report_to=reporters(config),
         seed=config.seed, data_seed=config.seed,
         train_sampling_strategy="random" if shuffle else "sequential",
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_drop_last=drop_last,
         use_cpu=not gpu,
         # several CPU processes (torchrun / accelerate launch) talk over gloo
         ddp_backend="gloo" if distributed and not gpu else None, **_speed_arguments(config))
+
+
+REPORTERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # name: package
+
+
+def reporters(config: TrainingSettings) -> list[str]:
+    """The integrations the Trainer reports to, each checked to be installed."""
+    wanted = [r.strip() for r in config.report_to.split(",") if r.strip() not in ("", "none")]
+    for name in wanted:
+        if name not in REPORTERS:
+            raise TrainingError(f"report_to {name!r}: valid are {', '.join(REPORTERS)} or none")
+        if importlib.util.find_spec(REPORTERS[name]) is None:
+            raise TrainingError(f"report_to {name!r} needs the {REPORTERS[name]} package: pip install "
+                                f"{REPORTERS[name]}, or report_to = \"none\"")
+    return wanted
+
+
+def logs_folder(out: Path) -> Path:
+    """Where a run's TensorBoard event files go."""
+    return out / "logs"
 
 
 def check_resumable(out: Path, model_config, method: str | None = None) -> None:
@@ -326,6 +357,21 @@ def _guarded_class():
             raise TrainingError(f"the loss became {loss} at step {step}: stopped {when}; {kept}. "
                                 "Lower learning_rate and run again to resume.")
 
+    class Throughput(TrainerCallback):
+        """Adds tokens/s since the last log to each log, before the integrations write it."""
+
+        def __init__(self, trainer: Guarded):
+            self.trainer, self.last = trainer, None
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            now = (time.perf_counter(), self.trainer.tokens)
+            if logs is not None and "loss" in logs and self.last is not None and now[0] > self.last[0]:
+                logs["tokens_per_s"] = (now[1] - self.last[1]) / (now[0] - self.last[0])
+            self.last = now
+
+        def on_train_begin(self, args, state, control, **kw):
+            self.last = (time.perf_counter(), self.trainer.tokens)
+
     class Checks(TrainerCallback):
         """Runs the device-side loss check at the steps where the Trainer syncs anyway, and
         times the steady state (after the first steps, which include compiling) for tokens/s."""
@@ -351,7 +397,7 @@ def _guarded_class():
                 seconds = time.perf_counter() - self.started
                 self.trainer.steady_tokens_per_s = (self.trainer.tokens - self.tokens) / seconds
 
-    return Guarded, Checks
+    return Guarded, Checks, Throughput
 
 
 def _synchronize() -> None:
@@ -365,10 +411,14 @@ def _synchronize() -> None:
 def guarded_trainer(**kwargs):
     """A transformers Trainer (built lazily: transformers is slow to import) with the guard above;
     `trainer.steady_tokens_per_s` is set at the end when the run was long enough to time."""
-    guarded, checks = _guarded_class()
+    guarded, checks, throughput = _guarded_class()
     trainer = guarded(**kwargs)
     trainer.steady_tokens_per_s = None
     trainer.add_callback(checks(trainer))
+    trainer.callback_handler.callbacks.insert(0, throughput(trainer))  # before the writers
+    for callback in trainer.callback_handler.callbacks:
+        if type(callback).__name__ == "TensorBoardCallback" and callback.logging_dir is None:
+            callback.logging_dir = str(logs_folder(Path(trainer.args.output_dir).parent))
     return trainer
 
 

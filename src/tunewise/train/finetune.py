@@ -27,6 +27,7 @@ from tunewise.train.common import (
     guarded_trainer,
     last_checkpoint,
     load_base,
+    logged_to,
     read_recipe,
     resolve_base,
     speed,
@@ -87,6 +88,7 @@ class FinetuneResult:
     objective: str = "instructions"  # instructions (answers carry the loss) | documents (all text)
     losses: list[float] = field(default_factory=list)  # logged training losses, in order
     val_losses: list[float] = field(default_factory=list)  # one per epoch
+    logs: str | None = None  # TensorBoard event files: `tensorboard --logdir LOGS`
     tokens: int = 0  # real (non-padding) tokens trained on in this process
     trained_tokens: int = 0  # of which carried loss (the answers)
     seconds: float = 0.0
@@ -236,6 +238,7 @@ def _record_progress(result: FinetuneResult, trainer, recipe: FinetuneRecipe) ->
     result.losses = [h["loss"] for h in history if "loss" in h]
     result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
     result.trained_tokens = trainer.trained
+    result.logs = logged_to(trainer)
     # LoRA and QLoRA skip the base's weight gradients: 4·N FLOPs a token, not 6·N
     vars(result).update(speed(trainer, result.seconds, result.parameters,
                               "full" if recipe.method == "full" else "lora"))

@@ -26,6 +26,7 @@ from tunewise.train.common import (
     check_resumable,
     guarded_trainer,
     last_checkpoint,
+    logged_to,
     speed,
     training_arguments,
     use_attention,
@@ -94,6 +95,7 @@ class PretrainResult:
     mfu: float = 0.0  # of the steady (else whole-run) rate, against `peak_flops`
     peak_flops: float = 0.0
     peak_memory_mb: float = 0.0
+    logs: str | None = None  # TensorBoard event files: `tensorboard --logdir LOGS`
 
 
 def pretrain(corpus, out: str | Path, recipe: PretrainRecipe, tokenizer=None) -> PretrainResult:
@@ -212,6 +214,7 @@ def _record(result: PretrainResult, trainer) -> None:
     result.val = [(h["step"], h["eval_loss"], math.exp(min(h["eval_loss"], 50)))
                   for h in history if "eval_loss" in h]
     vars(result).update(speed(trainer, result.seconds, result.parameters))
+    result.logs = logged_to(trainer)
 
 
 def _save(model, tokenizer, out: Path, recipe: PretrainRecipe, result: PretrainResult) -> None:
