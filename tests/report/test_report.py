@@ -88,6 +88,31 @@ def test_report_files(decision_run, tmp_path):
     assert "| gpt-4o-mini+rag |" in md or "gpt-4o-mini+rag" in md.split("## Cost")[1]
 
 
+def test_each_trained_systems_loss_curve_is_read_from_its_record_and_drawn(decision_run, tmp_path):
+    from dataclasses import replace
+
+    from tunewise.report.build import training_curves
+
+    run, settings = decision_run
+    report = build_report(run, settings)
+    (tmp_path / "ft").mkdir()
+    (tmp_path / "ft" / "finetune.json").write_text(json.dumps(
+        {"config": {"logging_steps": 5}, "result": {"losses": [2.5, 1.75, 1.5]}}))
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "pretrain.json").write_text(json.dumps(
+        {"config": {}, "result": {"losses": [[10, 7.0], [20, 5.5]]}}))
+    rows = [replace(report.rows[0], quality_of=name, training_record=str(tmp_path / record))
+            for name, record in (("ft-notes", "ft/finetune.json"), ("pt-tiny", "pt/pretrain.json"),
+                                 ("gone", "none.json"))]
+    curves = training_curves(rows)
+    assert curves == {"ft-notes": [(5, 2.5), (10, 1.75), (15, 1.5)], "pt-tiny": [(10, 7.0), (20, 5.5)]}
+    report.training_curves = curves
+    html_path, md_path = write_report(report, tmp_path / "out")
+    html = html_path.read_text()
+    assert html.count("<svg") == 4 and 'id="plot-training"' in html and "ft-notes" in html
+    assert "![Training loss](report-training.svg)" in md_path.read_text()
+
+
 def test_cli_cost_and_report(decision_run, tmp_path, monkeypatch):
     run, _ = decision_run
     monkeypatch.chdir(tmp_path)

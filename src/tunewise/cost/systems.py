@@ -38,6 +38,7 @@ class SystemCost:
     footprint: Footprint | None = None
     training: TrainingCost | None = None
     training_basis: str = ""
+    training_record: str = ""  # the finetune.json / pretrain.json it was priced from
     quality_of: str | None = None
     notes: list[str] = field(default_factory=list)
     rag: bool = False  # retrieves
@@ -101,7 +102,7 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
 
     path = resolve(model.model)
     size = footprint(path)
-    level, training, training_basis = _trained(path, size, cost, prices)
+    level, training, training_basis, record = _trained(path, size, cost, prices)
     rows = []
     gpu = prices.gpu(cost.gpu)
     try:
@@ -113,7 +114,8 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
             f"parameters in {size.weight_bytes / 1e6:,.0f} MB) at {cost.utilisation:.0%} "
             f"utilisation, ${gpu.price_per_hour}/h ({gpu.source}, {gpu.date})",
             hosting=Hosting(gpu, seconds, cost.utilisation, "roofline"), footprint=size,
-            training=training, training_basis=training_basis, quality_of=system, rag=rag))
+            training=training, training_basis=training_basis, training_record=record,
+            quality_of=system, rag=rag))
     except CostError as exc:
         rows.append(SystemCost(f"{system} @ {gpu.name}", system, level, "self-hosted",
                                work, str(exc), footprint=size, quality_of=system,
@@ -126,8 +128,8 @@ def price_system(system: str, model: ModelSettings, work: Workload, rag: bool, c
             f"machine like {here.name} (${here.price_per_hour}/h, {here.source}, {here.date}) at "
             f"{cost.utilisation:.0%} utilisation",
             hosting=Hosting(here, measured_latency_s, cost.utilisation, "measured"),
-            footprint=size, training=training, training_basis=training_basis, quality_of=system,
-            rag=rag))
+            footprint=size, training=training, training_basis=training_basis,
+            training_record=record, quality_of=system, rag=rag))
     return rows
 
 
@@ -156,15 +158,16 @@ def api_price_of(model: ModelSettings, prices: Prices) -> ApiPrice | None:
 
 
 def _trained(path: Path, size: Footprint, cost: CostSettings,
-             prices: Prices) -> tuple[str, TrainingCost | None, str]:
-    """The level of a local model and, for one tunewise trained, what its training cost."""
+             prices: Prices) -> tuple[str, TrainingCost | None, str, str]:
+    """The level of a local model and, for one tunewise trained, what its training cost and the
+    record it was read from."""
     folder = path if path.is_dir() else path.parent
     for where in (folder, folder.parent):
         for name, level in (("finetune.json", "fine-tuned"), ("pretrain.json", "pretrained")):
             record = where / name
             if record.is_file():
-                return (level, *_training_cost(record, level, size, cost, prices))
-    return "open model", None, ""
+                return (level, *_training_cost(record, level, size, cost, prices), str(record))
+    return "open model", None, "", ""
 
 
 def _training_cost(record: Path, level: str, size: Footprint, cost: CostSettings,

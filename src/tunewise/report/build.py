@@ -4,6 +4,7 @@ system's quality and cost, the recommended level, why, and what would change it.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -70,6 +71,27 @@ class Report:
     target_size: str | None = None  # [cost] target_size
     at_target: list[str] = field(default_factory=list)  # the recommended recipe at that size
     task: TaskFindings | None = None  # a task run's learning curve and confusion matrices
+    # the training loss of each trained system (from its finetune.json / pretrain.json): (step, loss)
+    training_curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+
+def training_curves(rows: list[SystemCost]) -> dict[str, list[tuple[int, float]]]:
+    """{trained system: its logged training losses as (step, loss)}, read from the record each
+    was priced from; a record that cannot be read is left out (the cost table names it)."""
+    curves = {}
+    for row in rows:
+        if not row.training_record or row.quality_of in curves:
+            continue
+        try:
+            data = json.loads(Path(row.training_record).read_text())
+            losses, every = data["result"]["losses"], data["config"].get("logging_steps", 1)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        points = [(int(p[0]), float(p[1])) if isinstance(p, list) else ((i + 1) * every, float(p))
+                  for i, p in enumerate(losses)]
+        if points:
+            curves[row.quality_of] = points
+    return curves
 
 
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
@@ -96,6 +118,7 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
                     candidates, recommended, [], [], prices=prices, baselines=baselines,
                     floor=floor, qualified=bool(qualified))
     report.failures = failure_split(run, metric)
+    report.training_curves = training_curves(rows)
     report.task = task_findings(run, summary, metric) if summary.task != "qa" else None
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)

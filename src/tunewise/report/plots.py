@@ -136,6 +136,19 @@ def learning_curve(r: Report) -> str:
     return _svg(fig)
 
 
+def training_curves(r: Report) -> str:
+    """The training loss of each trained system against its optimizer steps."""
+    fig, ax = _figure(height=3.4)
+    for i, (system, points) in enumerate(sorted(r.training_curves.items())):
+        ax.plot([s for s, _ in points], [loss for _, loss in points], "-",
+                color=COLOURS[i % len(COLOURS)], label=system)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss")
+    ax.set_title("Training loss of the trained systems")
+    ax.legend(fontsize=7, loc="upper right")
+    return _svg(fig)
+
+
 def confusion_matrix(r: Report, system: str) -> str:
     """Gold label (rows) against predicted label (columns) of one classifier."""
     matrix = r.task.confusions[system]

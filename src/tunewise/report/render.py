@@ -39,6 +39,9 @@ def write_report(r: Report, out: str | Path) -> tuple[Path, Path]:
             svgs[f"confusion-{i}"] = plots.confusion_matrix(r, system)
         for slug in [k for k in svgs if k == "learning-curve" or k.startswith("confusion-")]:
             (out / f"report-{slug}.svg").write_text(svgs[slug], encoding="utf-8")
+    if r.training_curves:
+        svgs["training"] = plots.training_curves(r)
+        (out / "report-training.svg").write_text(svgs["training"], encoding="utf-8")
     html_path, md_path = out / "report.html", out / "report.md"
     html_path.write_text(to_html(r, svgs), encoding="utf-8")
     md_path.write_text(to_markdown(r), encoding="utf-8")
@@ -72,7 +75,10 @@ def to_markdown(r: Report) -> str:
     parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
     for title, header, rows in comparison_rows(r.summary):
         parts += [f"Paired per question, {title}:", _md_table(header, rows)]
-    parts += ["## Latency\n\n![Latency](report-latency.svg)",
+    parts += ["## Latency\n\n![Latency](report-latency.svg)"]
+    if r.training_curves:
+        parts += ["## Training loss\n\n![Training loss](report-training.svg)"]
+    parts += [
               f"## Cost at {r.queries_per_day:,.0f} queries/day",
               _md_table(*cost_rows(r.rows, r.queries_per_day))]
     if r.at_target:
@@ -138,6 +144,8 @@ def to_html(r: Report, svgs: dict[str, str]) -> str:
                           for title, header, rows in comparison_rows(r.summary))
     next_title = "What would change it" if r.qualified else "What to try next"
     failures = f"<b>Where the wrong answers went wrong</b>{_list(r.failures)}" if r.failures else ""
+    training = (f'<section class="card" id="plot-training"><h2>Training loss</h2><figure>'
+                f'{svgs["training"]}</figure></section>\n' if "training" in svgs else "")
     at_target = (f'<section class="card" id="at-target"><h2>At production size: '
                  f'{html.escape(r.target_size or "")}</h2>{_list(r.at_target)}</section>'
                  if r.at_target else "")
@@ -159,7 +167,7 @@ by <code>tunewise report</code> · {r.queries_per_day:,.0f} queries/day · ranke
 <section class="card" id="quality"><h2>Quality, latency and tokens (measured)</h2>
 {_table(*table_rows(r.summary), "quality")}{comparisons}</section>
 <section class="card" id="plot-latency"><h2>Latency</h2><figure>{svgs["latency"]}</figure></section>
-<section class="card" id="costs"><h2>Cost at {r.queries_per_day:,.0f} queries/day</h2>
+{training}<section class="card" id="costs"><h2>Cost at {r.queries_per_day:,.0f} queries/day</h2>
 {_table(*cost_rows(r.rows, r.queries_per_day), "costs", basis_last=True)}</section>
 {at_target}<section class="card" id="provenance"><h2>Where every number comes from</h2>
 {_list(r.provenance)}</section>
