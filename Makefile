@@ -30,19 +30,18 @@ demo: install  ## ingest the sample corpus, search it and answer from it (bundle
 	$(BIN)/tunewise search "How many days per week can I work remotely?" -k 2
 	$(BIN)/tunewise search "What does error code E12 mean?" -k 2
 	$(BIN)/tunewise search "HX200 price 2026" -k 2 --mode keyword
-	$(BIN)/tunewise search "Who won the 2018 football world cup?" --threshold 0.3
+	$(BIN)/tunewise search "Who won the 2018 football world cup?" --min-similarity 0.3
 	$(BIN)/tunewise ask "What is the one-time home-office allowance for remote employees?"
 	$(BIN)/tunewise ask "How much is the per diem for business travel?"
 	$(BIN)/tunewise ask "What are the dimensions of the HX200 outdoor unit?"
 	$(BIN)/tunewise ask "Who won the 2018 football world cup?"
 	$(BIN)/tunewise stats
-	# the measurement behind the decision: the model alone vs with retrieval, same 32 questions
-	$(BIN)/tunewise eval run --systems local,local+rag --questions sample/questions.jsonl \
+	# the decision in one command: the model alone vs with retrieval on the same 32 questions,
+	# beside trivial baselines, priced, and the report (open .tunewise/runs/demo/report.html)
+	$(BIN)/tunewise decide sample/corpus --questions sample/questions.jsonl \
 		--out .tunewise/runs/demo --max-tokens 48
-	# ...and what it costs: the decision report (open .tunewise/runs/demo/report.html)
-	$(BIN)/tunewise report .tunewise/runs/demo
 
-test: install  ## lint, then the whole test suite (465 tests, about 11.5 minutes on 2 cores, after the install)
+test: install  ## lint, then the whole test suite (see README for its count and time)
 	$(BIN)/ruff check src tests bench scripts
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 

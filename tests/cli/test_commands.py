@@ -27,7 +27,7 @@ COMMANDS = _commands()
 def test_the_tree_is_what_the_readme_lists():
     assert COMMANDS == sorted([
         "ask", "chat", "cost", "data from-task", "data import", "data paraphrase", "data stats",
-        "data synth", "eval prepare", "eval retrieval", "eval run", "eval summary", "finetune",
+        "data synth", "decide", "eval prepare", "eval retrieval", "eval run", "eval summary", "finetune",
         "finetune-retriever", "ingest", "plan finetune", "plan pretrain", "pretrain", "remove",
         "report", "search", "serve", "stats",
         "store copy", "store reembed", "tokenizer train"])
@@ -92,6 +92,8 @@ def _bad_arguments(tmp):
                           ["--examples", "5", "--tokens-per-example", "9", "--gpu", "h900"]],
         "cost": [["--systems", "nope"], ["--gpu", "h900"], ["-q", "-5"], ["--run", not_a_run]],
         "report": [[not_a_run], [missing]],
+        "decide": [[missing, *store], [str(SAMPLE / "policies"), "--sample", "0", *store],
+                   [str(SAMPLE / "policies"), "--systems", "nope", "--out", str(tmp / "d"), *store]],
         "store copy": [["--from", "mysql://x", "--to", f"sqlite:{tmp / 'c.db'}"],
                        ["--from", f"sqlite:{tmp / 'none.db'}", "--to", "sqlite:" + missing + "/x/y.db"]],
         "store reembed": [["--embedder", missing, "--to", f"sqlite:{tmp / 'r.db'}"],

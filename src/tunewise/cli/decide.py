@@ -1,9 +1,11 @@
-"""`tunewise cost` and `tunewise report`: price the systems and write the decision report. Thin
-wrappers over `tunewise.cost` and `tunewise.report`."""
+"""`tunewise cost`, `tunewise report` and `tunewise decide`: price the systems, write the decision
+report, and the whole decision in one command (ingest, questions, evaluation, cost, report).
+Thin wrappers over `tunewise.cost`, `tunewise.report` and the steps they chain."""
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tunewise.cli.common import ConfigOpt, out, show_path
+from tunewise.cli.common import ConfigOpt, StoreOpt, out, show_path
 from tunewise.config import load_settings
 from tunewise.evaluate.metrics import PRIMARY
 
@@ -132,3 +134,101 @@ def report_cmd(
     for line in report.at_target:
         out.print(f"  at {report.target_size}: {escape(line)}")
     out.print(f"wrote {show_path(str(html_path))} and {show_path(str(md_path))}")
+
+
+@app.command("decide")
+def decide_cmd(
+    docs: Annotated[list[Path], typer.Argument(
+        help="Files or folders of your documents: ingested into the store (unchanged files are "
+        "skipped).")],
+    questions: Annotated[Optional[Path], typer.Option(
+        help="Evaluation questions (any `eval run` format). Default: written from the documents "
+        "by --teacher into OUT/questions.jsonl, which you can review, edit and pass here.")] = None,
+    systems: Annotated[Optional[str], typer.Option(
+        help="Comma-separated systems (default: each configured model alone and with retrieval); "
+        "the trivial baselines that fit the questions are always measured beside them.")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run folder; an existing one resumes.")
+                       ] = Path(".tunewise/runs/decide"),
+    teacher: Annotated[Optional[str], typer.Option(
+        help="Without --questions: the model that writes them (default: [rag] model).")] = None,
+    sample: Annotated[int, typer.Option(
+        min=1, help="Without --questions: chunks to write a question about (a seeded sample spread "
+        "over the documents).")] = 30,
+    max_tokens: Annotated[Optional[int], typer.Option(
+        min=1, help="Answer budget in tokens (default: each model's max_tokens).")] = None,
+    queries_per_day: QueriesOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Which level is worth it on your documents, in one command: ingest DOCS, evaluate the
+    systems on the same questions beside trivial baselines, price them, and write the decision
+    report (OUT/report.html). Each step resumes: run the same command again after an
+    interruption, or with more systems.
+
+    With an API model, three lines:
+
+        printf '[models.gpt]\\nbackend = "openai"\\nmodel = "gpt-4o-mini"\\n' >> tunewise.toml
+        export OPENAI_API_KEY=sk-...
+        tunewise decide docs/ --systems local+rag,gpt,gpt+rag
+
+    Example: `tunewise decide sample/corpus --questions sample/questions.jsonl --out runs/demo`
+    """
+    # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
+    from rich.progress import Progress
+
+    from tunewise.cli.common import IngestBars, bar_columns, console, settings_for
+    from tunewise.cli.documents import print_ingest_report
+    from tunewise.data.synth import synthesize
+    from tunewise.evaluate.baselines import baselines_for
+    from tunewise.evaluate.datasets import load_questions
+    from tunewise.evaluate.runner import run_eval
+    from tunewise.report.build import build_report
+    from tunewise.report.render import headline, write_report
+    from tunewise.systems import parse_systems
+    from tunewise.workspace import Workspace
+
+    settings = settings_for(config, store).replace(
+        "cost", queries_per_day=int(queries_per_day) if queries_per_day else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with Workspace(settings) as ws, Progress(*bar_columns(), console=console, transient=True) as bars:
+        try:
+            ingested = ws.ingest(docs, progress=IngestBars(bars))
+            print_ingest_report(ingested, ws.stats())
+            if not ws.stats()["chunks"]:
+                raise typer.BadParameter("no document could be ingested", param_hint="DOCS")
+            if questions is None:
+                questions = out_dir / "questions.jsonl"
+                chunks = list(ws.store.iter_chunks())
+                chunks = random.Random(0).sample(chunks, min(sample, len(chunks)))
+                task = bars.add_task("questions", total=len(chunks))
+                model = ws.model(teacher)
+                made = synthesize(chunks, model, questions, per_chunk=1,
+                                  on_chunk=lambda: bars.advance(task))
+                bars.remove_task(task)
+                if not made.kept and not questions.stat().st_size:
+                    raise typer.BadParameter(f"{model.name} wrote no usable question: pass your "
+                                             "own, or a stronger --teacher", param_hint="--questions")
+                console.print(f"questions: {made.kept} written by {model.name} to "
+                              f"{show_path(str(questions))} (review them; pass --questions to "
+                              "use your own)")
+            qs = load_questions(questions)
+            chosen = parse_systems(systems or ",".join(f"{m},{m}+rag" for m in settings.models),
+                                   settings.models)
+            named = {s.name for s in chosen}
+            chosen += [b for b in baselines_for(qs, True) if b.name not in named]
+            task = bars.add_task("answers", total=len(qs) * len(chosen))
+            answered = run_eval(ws, chosen, qs, out_dir, max_tokens,
+                                on_record=lambda _: bars.advance(task))
+        except KeyboardInterrupt:
+            console.print(f"interrupted: run the same command to resume ({show_path(str(out_dir))})")
+            raise typer.Exit(130) from None
+    console.print(f"answers: {answered.answered} now, {answered.skipped} before, "
+                  f"{answered.failed} failed ({len(chosen)} systems × {len(qs)} questions)")
+    report = build_report(out_dir, settings, settings.cost.queries_per_day)
+    html_path, _ = write_report(report, out_dir)
+    out.print(f"[bold green]{escape(headline(report))}[/bold green]")
+    for reason in report.reasons:
+        out.print(f"  - {escape(reason)}")
+    out.print(f"report: {show_path(str(html_path))}")
+    if answered.failed:
+        raise typer.Exit(1)

@@ -88,7 +88,7 @@ def ingest_cmd(
             console.print("interrupted: what was written is consistent; "
                           "run the same command again to finish")
             raise typer.Exit(130) from None
-        _print_report(report, ws.stats())
+        print_ingest_report(report, ws.stats())
     if not report.ok or (strict and report.failed):
         raise typer.Exit(1)
 
@@ -103,7 +103,7 @@ def _metadata(items: list[str] | None) -> dict:
     return found
 
 
-def _print_report(report: IngestReport, stats: dict) -> None:
+def print_ingest_report(report: IngestReport, stats: dict) -> None:
     for path, reason in report.failed:
         console.print(f"[red]failed[/red]  {show_path(path)}: {reason}")
     for path, problem in report.warnings[:20]:
