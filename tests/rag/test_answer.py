@@ -99,3 +99,26 @@ def _expect_errors(cli, monkeypatch, capsys, tmp_path, config):
             cli.main()
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+
+
+def test_cli_ask_open_opens_the_cited_pdf_at_its_page(tmp_path, monkeypatch):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in ("Contents: service terms of the Osprey boiler line.",
+                 "The Osprey boiler service code for a blocked flue is QZ-417."):
+        pdf.add_page()
+        pdf.cell(0, 8, text)
+    (tmp_path / "osprey.pdf").write_bytes(bytes(pdf.output()))
+    opened = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    store = ["--store", f"sqlite:{tmp_path}/s.db"]
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(tmp_path / "osprey.pdf"), *store]).exit_code == 0
+    question = "What is the Osprey boiler service code for a blocked flue?"
+    result = runner.invoke(app, ["ask", question, "-k", "1", "--open", "1", *store])
+    assert result.exit_code == 0, result.output
+    assert opened == [(tmp_path / "osprey.pdf").resolve().as_uri() + "#page=2"]
+    missing = runner.invoke(app, ["ask", question, "-k", "1", "--open", "3", *store])
+    assert missing.exit_code == 2 and "no source 3" in " ".join(missing.output.split())

@@ -332,3 +332,26 @@ def test_a_client_that_trickles_its_headers_or_body_is_cut(server):
                        "Content-Length: 100\nContent-Type: application/json\n",
                        [b'{"query"'] + [1.0, b" "] * 8)  # a byte a second
     assert status == 408 and b"body_timeout_s" in body
+
+
+def test_a_cited_upload_opens_only_for_keys_that_may_read_it(server):
+    url, _ = server
+    pdf = pdf_bytes(3)
+    up = requests.post(url + "/v1/documents", headers=auth(HR),
+                       files={"file": ("pages.pdf", pdf, "application/pdf")})
+    assert up.status_code == 201, up.text
+    doc_id = up.json()["id"]
+    hits = requests.post(url + "/v1/search", headers=auth(HR),
+                         json={"query": "Page 2 of a long document", "k": 3}).json()["data"]
+    linked = [h for h in hits if h["source"] == "pages.pdf"]
+    assert linked and all(h["url"] == f"/v1/documents/{doc_id}/file?collection=hr#page={h['page']}"
+                          for h in linked)
+    got = requests.get(url + linked[0]["url"].split("#")[0], headers=auth(HR))
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-type"] == "application/pdf"
+    assert got.headers["content-disposition"].startswith("inline")
+    assert requests.get(f"{url}/v1/documents/{doc_id}/file?collection=hr",
+                        headers=auth(ENG)).status_code == 403
+    assert requests.get(f"{url}/v1/documents/{doc_id}/file", headers=auth(ENG)).status_code == 404
+    assert requests.get(f"{url}/v1/documents/{doc_id}/file").status_code == 401
+    requests.delete(f"{url}/v1/documents/{doc_id}", headers=auth(HR))

@@ -83,3 +83,44 @@ def test_manage_documents_and_read_a_report_on_the_page(served, tmp_path):
         wait.until(lambda b: frame.is_displayed())
         browser.switch_to.frame(frame)
         assert "Recommended: level 1" in browser.find_element(By.TAG_NAME, "h1").text
+
+
+def test_a_cited_pdf_page_opens_from_the_answer(served, tmp_path):
+    """Upload a PDF whose second page holds the answer; ask on the page; the source's "open"
+    link fetches the original with the key and opens it at #page=2 (the PDF viewer's anchor)."""
+    import requests
+    from fpdf import FPDF
+
+    url, _ = served
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in ("Contents: service terms of the Osprey boiler line.",
+                 "The Osprey boiler service code for a blocked flue is QZ-417."):
+        pdf.add_page()
+        pdf.cell(0, 8, text)
+    up = requests.post(url + "/v1/documents", headers={"Authorization": f"Bearer {KEY}"},
+                       files={"file": ("osprey.pdf", bytes(pdf.output()), "application/pdf")})
+    assert up.status_code == 201, up.text
+    with chromium() as browser:
+        browser.get(url + "/")
+        wait = WebDriverWait(browser, 120)
+        browser.find_element(By.ID, "key").send_keys(KEY)
+        browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+        wait.until(lambda b: len(Select(b.find_element(By.ID, "system")).options) >= 3)
+        Select(browser.find_element(By.ID, "system")).select_by_value("docs")
+        browser.find_element(By.ID, "question").send_keys(
+            "What is the Osprey boiler service code for a blocked flue?")
+        browser.find_element(By.ID, "send").click()
+        turn = wait.until(ready.presence_of_element_located(
+            (By.CSS_SELECTOR, ".turn[data-done='true']")))
+        cited = [li for li in turn.find_elements(By.CSS_SELECTOR, ".sources li")
+                 if "osprey" in li.text and "page 2" in li.text]
+        assert cited, turn.text
+        opened = cited[0].find_element(By.CSS_SELECTOR, "a.open-file")
+        assert opened.get_attribute("href").endswith(f"/v1/documents/{up.json()['id']}/file#page=2")
+        before = set(browser.window_handles)
+        opened.click()
+        wait.until(lambda b: len(b.window_handles) > len(before))
+        browser.switch_to.window((set(browser.window_handles) - before).pop())
+        assert browser.current_url.startswith("blob:") and browser.current_url.endswith("#page=2")
+    requests.delete(f"{url}/v1/documents/{up.json()['id']}", headers={"Authorization": f"Bearer {KEY}"})

@@ -4,6 +4,7 @@ Workspace method."""
 from __future__ import annotations
 
 import json
+import webbrowser
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -205,6 +206,9 @@ def ask_cmd(
     ] = None,
     where: WhereOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    open_source: Annotated[Optional[int], typer.Option(
+        "--open", min=1, help="Then open source N's file in the system viewer (a PDF at the "
+        "cited page).")] = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
@@ -213,6 +217,8 @@ def ask_cmd(
     When no passage is similar enough the answer says the documents do not contain it.
 
     Example: `tunewise ask "How many days per week can I work remotely?" --model local`
+
+    Example: `tunewise ask "What was the FY2022 capex?" --open 1` (the cited PDF page opens)
     """
     with Workspace(settings_for(config, store)) as ws:
         stream = None if as_json else (lambda text: out.print(text, end="", highlight=False))
@@ -227,6 +233,23 @@ def ask_cmd(
     first = f", first token {result.first_token_s:.2f} s" if result.first_token_s else ""
     console.print(f"[dim]{result.model}: {u.prompt_tokens} prompt + {u.completion_tokens} "
                   f"answer tokens, {result.latency_s:.2f} s{first}[/dim]")
+    if open_source is not None:
+        _open(result, open_source)
+
+
+def _open(result, number: int) -> None:
+    """Open source `number`'s file with the system's viewer: a PDF at `#page=N`."""
+    found = [s for s in result.sources if s.number == number]
+    if not found:
+        raise typer.BadParameter(f"the answer has {len(result.sources)} sources; no source {number}",
+                                 param_hint="--open")
+    path = Path(found[0].source.partition("#")[0])
+    if not path.is_file():
+        raise TunewiseError(f"source {number} is {path}, which is not a file here")
+    page = found[0].page
+    url = path.resolve().as_uri() + (f"#page={page}" if page and path.suffix.lower() == ".pdf" else "")
+    webbrowser.open(url)
+    console.print(f"opened {url}")
 
 
 def _print_sources(result) -> None:

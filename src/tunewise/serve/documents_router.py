@@ -4,10 +4,11 @@ DELETE /v1/documents/{id}, POST /v1/search — each within a collection the call
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 from typing import Literal
 
 from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import AliasChoices, BaseModel, Field
 
 from tunewise.errors import TunewiseError
@@ -68,6 +69,16 @@ async def documents(request: Request, collection: str | None = None) -> dict:
     return {"object": "list", "collection": collection, "data": files}
 
 
+@router.get("/documents/{doc_id}/file")
+async def original(doc_id: str, request: Request, collection: str | None = None) -> FileResponse:
+    """The file an upload was made from, shown inline (a citation's link opens it; a PDF link
+    carries `#page=N`)."""
+    collection = scoped(request.state.caller, collection)
+    path = await asyncio.to_thread(services(request).original, doc_id, collection)
+    return FileResponse(path, filename=path.name, content_disposition_type="inline",
+                        media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+
+
 @router.delete("/documents/{doc_id}")
 async def delete(doc_id: str, request: Request, collection: str | None = None) -> dict:
     collection = scoped(request.state.caller, collection, write=True)
@@ -85,4 +96,5 @@ async def search(body: SearchRequest, request: Request) -> dict:
         {"source": svc.display(h.chunk.source), "title": h.chunk.title, "page": h.chunk.page,
          "position": h.chunk.position, "score": round(h.score, 4),
          "similarity": None if h.similarity is None else round(h.similarity, 4),
-         "retriever": h.retriever, "text": h.chunk.text} for h in hits]}
+         "retriever": h.retriever, "text": h.chunk.text,
+         "url": svc.file_url(h.chunk.source, h.chunk.page, collection)} for h in hits]}

@@ -98,7 +98,7 @@ async def chat(body: ChatRequest, request: Request):
         return {**head, "object": "chat.completion",
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": result.text}}],
-                "usage": _usage(result), **_extras(result, svc)}
+                "usage": _usage(result), **_extras(result, svc, collection)}
     return StreamingResponse(_stream(svc, system, messages, max_tokens, head, request,
                                      parse_where(body.where), collection),
                              media_type="text/event-stream",
@@ -130,7 +130,7 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
         while (text := await tokens.get()) is not None:
             yield chunk({"content": text})
         result: Answer = future.result()
-        yield chunk({}, "stop", **_extras(result, svc))
+        yield chunk({}, "stop", **_extras(result, svc, collection))
         yield event(choices=[], usage=_usage(result))
         yield "data: [DONE]\n\n"
     except Exception as exc:  # after the first byte the status is sent: report in-band
@@ -146,9 +146,10 @@ def _usage(result: Answer) -> dict:
             "total_tokens": result.usage.total_tokens}
 
 
-def _extras(result: Answer, svc: Services) -> dict:
+def _extras(result: Answer, svc: Services, collection: str | None) -> dict:
     return {"sources": [{"number": s.number, "source": svc.display(s.source), "title": s.title,
-                         "page": s.page, "score": round(s.score, 4), "text": s.text}
+                         "page": s.page, "score": round(s.score, 4), "text": s.text,
+                         "url": svc.file_url(s.source, s.page, collection)}
                         for s in result.sources],
             "abstained": result.abstained, "support": result.support,
             "supported": result.supported}

@@ -256,6 +256,28 @@ class Services:
         inside = p.is_relative_to(self.root) and not p.is_relative_to(self.uploads)
         return (str(p.relative_to(self.root)) if inside else p.name) + hash_ + key
 
+    def file_url(self, source: str, page: int | None, collection: str | None) -> str | None:
+        """Where a client opens the file a passage came from: an upload's original, a PDF at the
+        cited page (`#page=N`, which browsers' PDF viewers open at); None for files that were
+        not uploaded (the server does not hand out its own disk)."""
+        path = Path(source.partition("#")[0])
+        collection = collection or DEFAULT_COLLECTION
+        if path.parent.parent != self.collection(collection).uploads:
+            return None
+        query = f"?collection={collection}" if collection != DEFAULT_COLLECTION else ""
+        anchor = f"#page={page}" if page and path.suffix.lower() == ".pdf" else ""
+        return f"/v1/documents/{path.parent.name}/file{query}{anchor}"
+
+    def original(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> Path:
+        """The file an upload was made from, as it was sent."""
+        if not re.fullmatch(r"[0-9a-f]{16}", doc_id):
+            raise NotFound(f"no document {doc_id!r}: ids are the 16 hex digits upload returned")
+        folder = self.collection(collection).uploads / doc_id
+        kept = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        if not kept:
+            raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
+        return kept[0]
+
     def upload(self, filename: str, content: bytes,
                collection: str = DEFAULT_COLLECTION) -> tuple[str, object]:
         """Keep the file as uploads/<collection>/<id>/<name> and ingest it. The id is a hash of
