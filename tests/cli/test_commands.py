@@ -28,7 +28,7 @@ def test_the_tree_is_what_the_readme_lists():
     assert COMMANDS == sorted([
         "ask", "chat", "cost", "data from-task", "data import", "data paraphrase", "data stats",
         "data synth", "decide", "eval prepare", "eval retrieval", "eval run", "eval summary", "finetune",
-        "finetune-retriever", "ingest", "plan finetune", "plan pretrain", "pretrain", "remove",
+        "finetune-retriever", "ingest", "mcp", "plan finetune", "plan pretrain", "pretrain", "remove",
         "report", "search", "serve", "stats",
         "store copy", "store reembed", "tokenizer train"])
 
@@ -55,6 +55,7 @@ def _bad_arguments(tmp):
         "chat": [["--model", "nope", *store]],
         "stats": [["--store", "mysql://db/docs"], ["--config", missing]],
         "serve": [["--host", "0.0.0.0", *store]],
+        "mcp": [["--config", missing]],
         "eval prepare": [[missing, "--out", str(tmp / "p")],
                          [str(QUESTIONS), "--out", str(tmp / "p"), "--task", "translate"],
                          [str(QUESTIONS), "--out", str(tmp / "p"), "--task", "classify"],

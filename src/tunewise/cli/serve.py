@@ -43,3 +43,33 @@ def serve_cmd(
     except ServeError as exc:
         raise typer.BadParameter(str(exc), param_hint="--host") from None
     serve(Workspace(settings), host, port)
+
+
+@app.command("mcp")
+def mcp_cmd(
+    key: Annotated[Optional[str], typer.Option(
+        envvar="TUNEWISE_MCP_KEY", show_envvar=True,
+        help="The API key whose collections the tools may read ([serve] api_keys or a "
+        "[serve.keys.NAME] key); needed when keys are configured.")] = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Serve the documents to an MCP client (Claude Desktop, an IDE agent) over stdio: tools
+    `search`, `ask` (with citations) and `list_documents`, under the same key and collection
+    rules as `tunewise serve`.
+
+    Example, in an MCP client's configuration: `{"command": "tunewise", "args": ["mcp"],
+    "env": {"TUNEWISE_MCP_KEY": "…"}}`
+    """
+    # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
+    from tunewise.serve.app import callers
+    from tunewise.serve.guard import Caller
+    from tunewise.serve.mcp_server import build
+
+    settings = settings_for(config, store)
+    keys = callers(settings.serve)
+    if keys and key not in keys:
+        raise typer.BadParameter("keys are configured: give one of them ([serve] api_keys or a "
+                                 "[serve.keys.NAME] key)", param_hint="--key")
+    caller = keys[key] if keys else Caller("local", (), (), admin=True)
+    build(Workspace(settings), caller).run("stdio")

@@ -1,0 +1,68 @@
+"""`tunewise mcp` as an MCP client sees it: the official SDK's stdio client starts the server,
+lists its tools and calls them — search, ask with citations, list documents — and a team key
+reads only its own collections."""
+
+import asyncio
+import json
+import os
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from tests.conftest import SAMPLE
+from tunewise.config import load_settings
+from tunewise.workspace import Workspace
+
+CONFIG = """
+[store]
+url = "sqlite:{store}"
+[serve]
+api_keys = ["admin-key-0123456789"]
+[serve.keys.hr]
+key_env = "HR_KEY"
+read = ["hr"]
+"""
+
+
+def call(root, key: str, calls: list[tuple[str, dict]]) -> tuple[list[str], list]:
+    """(tool names, each call's result) from a `tunewise mcp` process started with `key`."""
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "tunewise", "mcp", "--config", str(root / "t.toml")],
+        env={**os.environ, "TUNEWISE_MCP_KEY": key, "HR_KEY": "hr-key-0123456789",
+             "HF_HUB_OFFLINE": "1", "TUNEWISE_REGISTRY": str(root / "models.toml")}, cwd=root)
+
+    async def session():
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            tools = [t.name for t in (await s.list_tools()).tools]
+            return tools, [await s.call_tool(name, args) for name, args in calls]
+
+    return asyncio.run(session())
+
+
+def payload(result):
+    return json.loads(result.content[0].text) if len(result.content) == 1 else [
+        json.loads(c.text) for c in result.content]
+
+
+def test_an_mcp_client_searches_asks_and_lists_under_the_key(tmp_path, embedder):
+    (tmp_path / "t.toml").write_text(CONFIG.format(store=tmp_path / "store.db"))
+    with Workspace(load_settings(tmp_path / "t.toml"), embedder=embedder) as ws:
+        assert not ws.ingest([SAMPLE / "policies"]).failed
+    tools, (found, asked, listed) = call(tmp_path, "admin-key-0123456789", [
+        ("search", {"query": "How many days per week can I work remotely?", "k": 2}),
+        ("ask", {"question": "How many days per week can I work remotely?"}),
+        ("list_documents", {})])
+    assert sorted(tools) == ["ask", "list_documents", "search"]
+    hits = payload(found)
+    hits = hits if isinstance(hits, list) else [hits]
+    assert not found.is_error and "remote" in hits[0]["source"].lower()
+    answer = payload(asked)
+    assert answer["answer"] and answer["sources"][0]["number"] == 1
+    files = payload(listed)
+    assert len(files if isinstance(files, list) else [files]) >= 3
+    _, (own, refused) = call(tmp_path, "hr-key-0123456789", [
+        ("search", {"query": "remote work"}), ("search", {"query": "remote work", "collection": "default"})])
+    assert not own.is_error and own.structured_content == {"result": []}  # its own, empty, collection
+    assert refused.is_error and "may not read collection 'default'" in refused.content[0].text
