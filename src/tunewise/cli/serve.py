@@ -58,8 +58,8 @@ def mcp_cmd(
     `search`, `ask` (with citations) and `list_documents`, under the same key and collection
     rules as `tunewise serve`.
 
-    Example, in an MCP client's configuration: `{"command": "tunewise", "args": ["mcp"],
-    "env": {"TUNEWISE_MCP_KEY": "…"}}`
+    Example: `{"command": "tunewise", "args": ["mcp"],
+    "env": {"TUNEWISE_MCP_KEY": "…"}}` in an MCP client's configuration
     """
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     from tunewise.serve.app import callers
