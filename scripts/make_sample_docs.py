@@ -1,18 +1,27 @@
-"""Writes the .docx and .pdf files of the sample corpus (sample/corpus).
+"""Writes the .docx and .pdf files of the sample corpus (sample/corpus) and the .xlsx, .pptx and
+.eml files of sample/office.
 
 The generated files are committed; this script is kept so they can be rebuilt or extended.
-Needs python-docx and fpdf2 (`pip install -e .[dev]`).  Run: python scripts/make_sample_docs.py
+Needs python-docx, fpdf2, openpyxl and python-pptx (`pip install -e .[dev]`).
+Run: python scripts/make_sample_docs.py
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from email.message import EmailMessage
 from pathlib import Path
 
+import openpyxl
 from docx import Document as DocxDocument
 from fpdf import FPDF
+from pptx import Presentation
+from pptx.util import Inches
 
 CORPUS = Path(__file__).resolve().parent.parent / "sample" / "corpus"
+# the spreadsheet, deck and e-mail of the same company, kept beside the corpus (with their own
+# questions) so that the demo's figures stay those of the corpus
+OFFICE = CORPUS.parent / "office"
 
 DOCX = {
     "finance/q3-2025-finance-memo.docx": (
@@ -109,6 +118,98 @@ PDF = {
 }
 
 
+XLSX = {
+    "spare-parts-2026.xlsx": {
+        "Spare parts": [
+            ["Part number", "Part", "Fits", "Price EUR", "Lead time days"],
+            ["SP-1001", "Compressor replacement kit", "HX200", 1240, 10],
+            ["SP-1002", "Compressor replacement kit", "HX400", 2180, 15],
+            ["SP-1010", "Outdoor fan motor", "HX200", 310, 5],
+            ["SP-1011", "Outdoor fan motor", "HX400", 455, 7],
+            ["SP-1020", "Expansion valve", "HX200, HX400", 185, 3],
+            ["SP-1030", "Control board", "HX200", 390, 4],
+            ["SP-1031", "Control board", "HX400", 520, 6],
+            ["SP-1040", "Wi-Fi module", "HX200, HX400", 95, 2],
+        ],
+        "Service fees": [
+            ["Service", "Price EUR"],
+            ["Call-out fee, weekdays", 89],
+            ["Call-out fee, weekends", 149],
+            ["Hourly labour rate", 72],
+        ],
+    },
+}
+
+PPTX = {
+    "board-update-q3-2025.pptx": ("Board update Q3 2025", [
+        ("Q3 2025 at a glance",
+         "Revenue EUR 38.6 million, up 17 percent. 5,900 heat pumps sold.",
+         None, "The HX400 order book covers the first quarter of 2026."),
+        ("Revenue by region", None,
+         [["Region", "Q3 2025 revenue (EUR million)"], ["Finland", "19.8"], ["Sweden", "11.2"],
+          ["Norway", "7.6"]], None),
+        ("Decisions asked of the board",
+         "Approve a sales office in Copenhagen, to open in April 2026.", None,
+         "Headcount for Copenhagen: four people in the first year."),
+    ]),
+}
+
+EML = {
+    "plant-maintenance-notice.eml": (
+        "Tampere plant: summer maintenance stop 2026", "operations@kestrel.example",
+        "all-staff@kestrel.example", "Mon, 12 Jan 2026 08:15:00 +0200",
+        "Hello all,\n\nThe Tampere plant will stop production for its yearly maintenance from "
+        "13 July to 24 July 2026. Orders for delivery in those weeks must be placed by 15 June "
+        "2026.\n\nThe shutdown checklist is attached.\n\nRegards,\nPlant operations",
+        {"shutdown-checklist.txt": "Shutdown checklist: drain the test loops, lock out line 2, "
+                                   "service the brazing furnace, recalibrate the leak testers."}),
+}
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list]]) -> None:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.properties.creator = "Kestrel Thermal Systems, Finance"
+    book.properties.created = book.properties.modified = datetime(2025, 11, 3)
+    book.save(path)
+
+
+def write_pptx(path: Path, title: str, slides: list) -> None:
+    deck = Presentation()
+    for heading, text, table, notes in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[5])
+        slide.shapes.title.text = heading
+        if text:
+            box = slide.shapes.add_textbox(Inches(1), Inches(1.6), Inches(8), Inches(1))
+            box.text_frame.text = text
+        if table:
+            shape = slide.shapes.add_table(len(table), len(table[0]), Inches(1), Inches(2.8),
+                                           Inches(8), Inches(0.4 * len(table)))
+            for r, row in enumerate(table):
+                for c, value in enumerate(row):
+                    shape.table.cell(r, c).text = value
+        if notes:
+            slide.notes_slide.notes_text_frame.text = notes
+    deck.core_properties.title = title
+    deck.core_properties.author = "Kestrel Thermal Systems"
+    deck.core_properties.created = deck.core_properties.modified = datetime(2025, 10, 20)
+    deck.save(path)
+
+
+def write_eml(path: Path, subject: str, sender: str, to: str, date: str, body: str,
+              attachments: dict[str, str]) -> None:
+    mail = EmailMessage()
+    mail["Subject"], mail["From"], mail["To"], mail["Date"] = subject, sender, to, date
+    mail.set_content(body)
+    for name, text in attachments.items():
+        mail.add_attachment(text, filename=name)
+    path.write_bytes(bytes(mail))
+
+
 def write_docx(path: Path, title: str, paragraphs: list[str]) -> None:
     doc = DocxDocument()
     doc.core_properties.title = title
@@ -136,7 +237,19 @@ def main() -> None:
         write_docx(CORPUS / rel, title, paragraphs)
     for rel, pages in PDF.items():
         write_pdf(CORPUS / rel, pages)
-    print(f"wrote {len(DOCX)} .docx and {len(PDF)} .pdf files under {CORPUS}")
+    write_office()
+    print(f"wrote {len(DOCX)} .docx, {len(PDF)} .pdf, {len(XLSX)} .xlsx, {len(PPTX)} .pptx and "
+          f"{len(EML)} .eml files under {CORPUS.parent}")
+
+
+def write_office() -> None:
+    OFFICE.mkdir(exist_ok=True)
+    for rel, sheets in XLSX.items():
+        write_xlsx(OFFICE / rel, sheets)
+    for rel, (title, slides) in PPTX.items():
+        write_pptx(OFFICE / rel, title, slides)
+    for rel, mail in EML.items():
+        write_eml(OFFICE / rel, *mail)
 
 
 if __name__ == "__main__":

@@ -143,3 +143,28 @@ def test_the_ingest_help_lists_every_format():
     said = " ".join(CliRunner().invoke(app, ["ingest", "--help"]).output.split())
     missing = [s for s in LOADERS if s not in said and s not in (".htm", ".markdown")]
     assert not missing
+
+
+def test_office_questions_cite_the_row_the_slide_and_the_mail(tmp_path, embedder, local_model):
+    """sample/office (questions in sample/office-questions.jsonl): each question's first source
+    is the file that holds the answer, and its passage holds the cell's whole row with its
+    header, the slide's table row, the mail's sentence."""
+    from tests.conftest import ROOT
+    from tunewise.config import Settings
+    from tunewise.evaluate.datasets import load_questions
+    from tunewise.workspace import Workspace
+
+    office = ROOT / "sample" / "office"
+    settings = Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}")
+    with Workspace(settings, embedder=embedder, models={"local": local_model}) as ws:
+        assert not ws.ingest([office]).failed
+        expected = {"o1": "| SP-1001 | Compressor replacement kit | HX200 | 1240 | 10 |",
+                    "o2": "| Sweden | 11.2 |", "o3": "from 13 July to 24 July 2026"}
+        for q in load_questions(ROOT / "sample" / "office-questions.jsonl"):
+            result = ws.ask(q.question, k=3)
+            first = result.sources[0]
+            assert first.source.endswith(q.doc_ids[0]) and expected[q.id] in first.text, q.id
+        assert first.page is None  # a mail has no pages
+        row = ws.search("HX200 compressor replacement kit price", k=1)[0].chunk
+        header = "| Part number | Part | Fits | Price EUR | Lead time days |"
+        assert row.page == 1 and (header in row.text or row.context.endswith(header))
