@@ -30,16 +30,25 @@ def docx_bytes(paragraphs: list[str], padding: int = 0) -> bytes:
     return out.getvalue()
 
 
-def pdf_bytes(pages: int) -> bytes:
-    """A PDF of `pages` pages of one line each."""
+def pdf_of(pages: list[str]) -> bytes:
+    """A PDF of one line of text a page."""
     from fpdf import FPDF
 
     pdf = FPDF()
     pdf.set_font("Helvetica", size=11)
-    for n in range(pages):
+    for text in pages:
         pdf.add_page()
-        pdf.cell(0, 8, f"Page {n} of a long document.")
+        pdf.cell(0, 8, text)
     return bytes(pdf.output())
+
+
+OSPREY = ["Contents: service terms of the Osprey boiler line.",
+          "The Osprey boiler service code for a blocked flue is QZ-417."]  # the answer on page 2
+
+
+def pdf_bytes(pages: int) -> bytes:
+    """A PDF of `pages` pages of one line each."""
+    return pdf_of([f"Page {n} of a long document." for n in range(pages)])
 
 
 def raw(url: str, head: str, body_chunks=(), read_first: bool = False) -> tuple[int, bytes]:

@@ -102,15 +102,9 @@ def _expect_errors(cli, monkeypatch, capsys, tmp_path, config):
 
 
 def test_cli_ask_open_opens_the_cited_pdf_at_its_page(tmp_path, monkeypatch):
-    from fpdf import FPDF
+    from tests.hostile_files import OSPREY, pdf_of
 
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in ("Contents: service terms of the Osprey boiler line.",
-                 "The Osprey boiler service code for a blocked flue is QZ-417."):
-        pdf.add_page()
-        pdf.cell(0, 8, text)
-    (tmp_path / "osprey.pdf").write_bytes(bytes(pdf.output()))
+    (tmp_path / "osprey.pdf").write_bytes(pdf_of(OSPREY))
     opened = []
     monkeypatch.setattr("webbrowser.open", opened.append)
     store = ["--store", f"sqlite:{tmp_path}/s.db"]

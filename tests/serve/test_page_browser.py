@@ -9,22 +9,26 @@ from tests.browser import chromium
 from tests.serve.conftest import KEY
 
 
+def _ask(browser, url: str, question: str):
+    """Open the page, give the key, ask `question` of `docs`; (the wait, the finished turn)."""
+    browser.get(url + "/")
+    wait = WebDriverWait(browser, 120)
+    key = browser.find_element(By.ID, "key")
+    assert key.is_displayed()  # the server wants a key: the page asks for one
+    key.send_keys(KEY)
+    browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+    wait.until(lambda b: len(Select(b.find_element(By.ID, "system")).options) >= 3)
+    Select(browser.find_element(By.ID, "system")).select_by_value("docs")
+    browser.find_element(By.ID, "question").send_keys(question)
+    browser.find_element(By.ID, "send").click()
+    return wait, wait.until(ready.presence_of_element_located(
+        (By.CSS_SELECTOR, ".turn[data-done='true']")))
+
+
 def test_ask_on_the_page_and_open_a_source(served):
     url, _ = served
     with chromium() as browser:
-        browser.get(url + "/")
-        wait = WebDriverWait(browser, 120)
-        key = browser.find_element(By.ID, "key")
-        assert key.is_displayed()  # the server wants a key: the page asks for one
-        key.send_keys(KEY)
-        browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
-        wait.until(lambda b: len(Select(b.find_element(By.ID, "system")).options) >= 3)
-        Select(browser.find_element(By.ID, "system")).select_by_value("docs")
-        browser.find_element(By.ID, "question").send_keys(
-            "How many days per week can I work remotely?")
-        browser.find_element(By.ID, "send").click()
-        turn = wait.until(ready.presence_of_element_located(
-            (By.CSS_SELECTOR, ".turn[data-done='true']")))
+        _, turn = _ask(browser, url, "How many days per week can I work remotely?")
         assert turn.find_element(By.CSS_SELECTOR, ".answer").text.strip()
         assert not turn.find_elements(By.CSS_SELECTOR, ".error")
         source = turn.find_element(By.CSS_SELECTOR, ".sources a.source")
@@ -89,30 +93,15 @@ def test_a_cited_pdf_page_opens_from_the_answer(served, tmp_path):
     """Upload a PDF whose second page holds the answer; ask on the page; the source's "open"
     link fetches the original with the key and opens it at #page=2 (the PDF viewer's anchor)."""
     import requests
-    from fpdf import FPDF
+
+    from tests.hostile_files import OSPREY, pdf_of
 
     url, _ = served
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in ("Contents: service terms of the Osprey boiler line.",
-                 "The Osprey boiler service code for a blocked flue is QZ-417."):
-        pdf.add_page()
-        pdf.cell(0, 8, text)
     up = requests.post(url + "/v1/documents", headers={"Authorization": f"Bearer {KEY}"},
-                       files={"file": ("osprey.pdf", bytes(pdf.output()), "application/pdf")})
+                       files={"file": ("osprey.pdf", pdf_of(OSPREY), "application/pdf")})
     assert up.status_code == 201, up.text
     with chromium() as browser:
-        browser.get(url + "/")
-        wait = WebDriverWait(browser, 120)
-        browser.find_element(By.ID, "key").send_keys(KEY)
-        browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
-        wait.until(lambda b: len(Select(b.find_element(By.ID, "system")).options) >= 3)
-        Select(browser.find_element(By.ID, "system")).select_by_value("docs")
-        browser.find_element(By.ID, "question").send_keys(
-            "What is the Osprey boiler service code for a blocked flue?")
-        browser.find_element(By.ID, "send").click()
-        turn = wait.until(ready.presence_of_element_located(
-            (By.CSS_SELECTOR, ".turn[data-done='true']")))
+        wait, turn = _ask(browser, url, "What is the Osprey boiler service code for a blocked flue?")
         cited = [li for li in turn.find_elements(By.CSS_SELECTOR, ".sources li")
                  if "osprey" in li.text and "page 2" in li.text]
         assert cited, turn.text

@@ -128,12 +128,16 @@ def report_cmd(
     settings = _settings(config, gpu, queries_per_day).replace("cost", target_size=target_size)
     report = build_report(run, settings, settings.cost.queries_per_day, metric, min_score)
     html_path, md_path = write_report(report, out_dir or run)
-    out.print(f"[bold green]{escape(headline(report))}[/bold green]")
+    _print_verdict(report, headline(report))
+    out.print(f"wrote {show_path(str(html_path))} and {show_path(str(md_path))}")
+
+
+def _print_verdict(report, headline: str) -> None:
+    out.print(f"[bold green]{escape(headline)}[/bold green]")
     for reason in report.reasons:
         out.print(f"  - {escape(reason)}")
     for line in report.at_target:
         out.print(f"  at {report.target_size}: {escape(line)}")
-    out.print(f"wrote {show_path(str(html_path))} and {show_path(str(md_path))}")
 
 
 @app.command("decide")
@@ -226,9 +230,7 @@ def decide_cmd(
                   f"{answered.failed} failed ({len(chosen)} systems × {len(qs)} questions)")
     report = build_report(out_dir, settings, settings.cost.queries_per_day)
     html_path, _ = write_report(report, out_dir)
-    out.print(f"[bold green]{escape(headline(report))}[/bold green]")
-    for reason in report.reasons:
-        out.print(f"  - {escape(reason)}")
+    _print_verdict(report, headline(report))
     out.print(f"report: {show_path(str(html_path))}")
     if answered.failed:
         raise typer.Exit(1)
