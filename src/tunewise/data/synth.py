@@ -227,7 +227,7 @@ def raft_examples(pairs: list[Example], chunks: dict, settings: RagSettings, dis
         question, answer = e.prompt, e.messages[-1][1]
         others = []
         if retriever is not None:
-            hits = retriever.search(question, k=distractors + 1, threshold=0.0)
+            hits = retriever.search(question, k=distractors + 1, min_similarity=0.0)
             others = [h.chunk for h in hits if h.chunk.id != gold.id][:distractors]
         pool = [i for i in ids if i != gold.id and i not in {c.id for c in others}]
         others += [chunks[i] for i in rng.sample(pool, min(len(pool), distractors - len(others)))]
