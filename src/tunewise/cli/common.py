@@ -34,6 +34,9 @@ WhereOpt = Annotated[Optional[list[str]], typer.Option(
     "--where", help="Only documents whose metadata meets this: KEY=VALUE, KEY!=VALUE, KEY>=NUMBER "
     "(also <, <=, >; repeatable, all must hold), e.g. --where company=NIKE --where 'year>=2022'.")]
 PassagesOpt = Annotated[Optional[int], typer.Option("-k", min=1, help="How many passages to retrieve.")]
+RecipeOpt = Annotated[Optional[Path], typer.Option(
+    "--recipe", help="Recipe TOML with a [finetune] / [pretrain] table (examples/finetune-lora.toml, "
+    "examples/pretrain.toml); command-line options override it.")]
 
 
 def settings_for(config: Path | None, store: str | None) -> Settings:

@@ -3,7 +3,6 @@ Each command is a thin wrapper over one function of `tunewise.data`."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,7 +14,7 @@ from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out, 
 from tunewise.data.clean import length_stats
 from tunewise.data.formats import FORMATS, load_examples, write_examples
 from tunewise.data.prepare import import_data
-from tunewise.data.synth import synthesize
+from tunewise.data.synth import sample_chunks, synthesize
 from tunewise.tasks import task_named
 from tunewise.tasks.datasets import load_items
 from tunewise.tasks.runner import instruction_examples, view
@@ -148,8 +147,7 @@ def synth_cmd(
     with Workspace(settings_for(config, store)) as ws:
         model = ws.model(teacher)
         chunks = list(ws.store.iter_chunks(source))
-        if sample is not None and sample < len(chunks):
-            chunks = random.Random(0).sample(chunks, sample)
+        chunks = sample_chunks(chunks, sample)
         total = min(len(chunks), limit) if limit is not None else len(chunks)
         with Progress(*bar_columns(), console=console, transient=True) as bars:
             task = bars.add_task("chunks", total=total)

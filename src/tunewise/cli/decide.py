@@ -5,7 +5,6 @@ Thin wrappers over `tunewise.cost`, `tunewise.report` and the steps they chain."
 from __future__ import annotations
 
 import json
-import random
 import threading
 from pathlib import Path
 from typing import Annotated, Optional
@@ -183,8 +182,8 @@ def decide_cmd(
 
     from tunewise.cli.common import IngestBars, bar_columns, console, settings_for
     from tunewise.cli.documents import print_ingest_report
-    from tunewise.data.synth import synthesize
-    from tunewise.evaluate.baselines import baselines_for
+    from tunewise.data.synth import sample_chunks, synthesize
+    from tunewise.evaluate.baselines import with_baselines
     from tunewise.evaluate.datasets import load_questions
     from tunewise.evaluate.runner import run_eval
     from tunewise.report.build import build_report
@@ -198,13 +197,13 @@ def decide_cmd(
     with Workspace(settings) as ws, Progress(*bar_columns(), console=console, transient=True) as bars:
         try:
             ingested = _in_a_thread(lambda: ws.ingest(docs, progress=IngestBars(bars)))
-            print_ingest_report(ingested, ws.stats())
-            if not ws.stats()["chunks"]:
+            stats = ws.stats()
+            print_ingest_report(ingested, stats)
+            if not stats["chunks"]:
                 raise typer.BadParameter("no document could be ingested", param_hint="DOCS")
             if questions is None:
                 questions = out_dir / "questions.jsonl"
-                chunks = list(ws.store.iter_chunks())
-                chunks = random.Random(0).sample(chunks, min(sample, len(chunks)))
+                chunks = sample_chunks(list(ws.store.iter_chunks()), sample)
                 task = bars.add_task("questions", total=len(chunks))
                 model = ws.model(teacher)
                 made = synthesize(chunks, model, questions, per_chunk=1,
@@ -217,10 +216,9 @@ def decide_cmd(
                               f"{show_path(str(questions))} (review them; pass --questions to "
                               "use your own)")
             qs = load_questions(questions)
-            chosen = parse_systems(systems or ",".join(f"{m},{m}+rag" for m in settings.models),
-                                   settings.models)
-            named = {s.name for s in chosen}
-            chosen += [b for b in baselines_for(qs, True) if b.name not in named]
+            chosen = with_baselines(parse_systems(
+                systems or ",".join(f"{m},{m}+rag" for m in settings.models), settings.models),
+                qs, has_documents=True)
             task = bars.add_task("answers", total=len(qs) * len(chosen))
             answered = run_eval(ws, chosen, qs, out_dir, max_tokens,
                                 on_record=lambda _: bars.advance(task))

@@ -24,7 +24,7 @@ from tunewise.cli.common import (
     show_path,
 )
 from tunewise.config import CONFIG_FILE
-from tunewise.evaluate.baselines import baselines_for
+from tunewise.evaluate.baselines import with_baselines
 from tunewise.evaluate.datasets import FORMATS, load_questions, prepare
 from tunewise.evaluate.metrics import QA_METRICS
 from tunewise.evaluate.retrieval import evaluate_retrieval
@@ -183,11 +183,8 @@ def run_cmd(
                          max_input_tokens, instruction, config, store)
     qs = load_questions(questions, fmt, split)
     with Workspace(settings_for(config, store)) as ws:
-        chosen = parse_systems(systems, ws.settings.models)
-        # the trivial baselines that fit these questions, always measured beside the systems
-        named = {s.name for s in chosen}
-        chosen += [b for b in baselines_for(qs[:limit], ws.stats()["chunks"] > 0)
-                   if b.name not in named]
+        chosen = with_baselines(parse_systems(systems, ws.settings.models), qs[:limit],
+                                ws.stats()["chunks"] > 0)
         columns = bar_columns()
         try:
             with Progress(*columns, console=console, transient=True) as bars:

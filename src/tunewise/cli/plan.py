@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from tunewise.cli.common import ConfigOpt, out
+from tunewise.cli.common import ConfigOpt, RecipeOpt, out
 from tunewise.config import load_settings
 from tunewise.cost.prices import load_prices
 
@@ -16,9 +16,6 @@ app = typer.Typer(help="What a training run would need at a real size: GPUs, mem
                   "hours and $, before you rent anything. pretrain, finetune.",
                   no_args_is_help=True, rich_markup_mode="markdown")
 
-RecipeOpt = Annotated[Optional[Path], typer.Option(
-    "--recipe", help="Recipe TOML with a [finetune] / [pretrain] table (examples/finetune-lora.toml, "
-    "examples/pretrain.toml); command-line options override it.")]
 SizeHelp = "a preset (1b, 7b, 13b, 34b, 70b …), a parameter count (3e9, 2.7b) or a config.json"
 
 

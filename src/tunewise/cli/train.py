@@ -9,14 +9,11 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import Progress
 
-from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out, settings_for
+from tunewise.cli.common import ConfigOpt, RecipeOpt, StoreOpt, bar_columns, console, out, settings_for
 
 app = typer.Typer()
 
 PLAN_MOVED = "`tunewise plan %s` (the same options)"
-RecipeOpt = Annotated[Optional[Path], typer.Option(
-    "--recipe", help="Recipe TOML with a [finetune] / [pretrain] table (examples/finetune-lora.toml, "
-    "examples/pretrain.toml); command-line options override it.")]
 
 
 @app.command("finetune")

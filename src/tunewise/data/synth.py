@@ -80,6 +80,12 @@ class SynthReport:
     cost: float = 0.0
 
 
+def sample_chunks(chunks: list, n: int | None) -> list:
+    """A seeded random sample of `n` chunks spread over all the documents — the same ones on every
+    run, so that a synthesis resumes; all of them, in order, when `n` is None or not fewer."""
+    return chunks if n is None or n >= len(chunks) else random.Random(0).sample(chunks, n)
+
+
 def synthesize(chunks, teacher: ChatModel, out: str | Path, per_chunk: int = 3,
                limit: int | None = None, max_tokens: int = 256,
                on_chunk: Callable[[], None] | None = None) -> SynthReport:

@@ -20,8 +20,6 @@ _INVISIBLE = {"script", "style", "noscript", "template", "head", "svg", "iframe"
 _BLOCKS = {"p", "div", "section", "article", "main", "header", "footer", "nav", "aside", "li",
            "ul", "ol", "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "br", "pre",
            "blockquote", "dd", "dt", "figcaption"}
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-         "track", "wbr"}
 CHECK_EVERY = 2000  # tags between two looks at the deadline
 
 
@@ -39,7 +37,7 @@ class _Text(HTMLParser):
             self.deadline.check()
         if tag == "title":
             self.in_title = True
-        elif tag in _INVISIBLE and tag not in _VOID:
+        elif tag in _INVISIBLE:
             self.hidden += 1
         elif tag in _BLOCKS and not self.hidden:
             self.parts.append("\n\n")

@@ -46,19 +46,19 @@ def _address_space() -> int:
     return 0
 
 
-def _limit_memory(megabytes: float) -> bool:
-    """Cap this process's address space at what it holds now plus `megabytes`."""
+def _limit_memory(megabytes: float) -> None:
+    """Cap this process's address space at what it holds now plus `megabytes` (where the OS
+    lets it: otherwise only the time limit holds)."""
     now = _address_space()
     if resource is None or not now:
-        return False
+        return
     cap = now + int(megabytes * 2**20)
     try:
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY
                                                 else min(cap, hard), hard))
     except (ValueError, OSError):
-        return False
-    return True
+        pass
 
 
 def _serve_fd(fd: int, megabytes: float) -> None:
@@ -69,8 +69,8 @@ def _serve(conn, megabytes: float) -> None:
     """A reader process: read the files it is sent until the pipe closes. After running out of
     memory it answers and exits, to be replaced by a fresh one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    limited = _limit_memory(megabytes)
-    conn.send(("ready", limited))
+    _limit_memory(megabytes)
+    conn.send("ready")
     while True:
         try:
             path, settings = conn.recv()
@@ -78,16 +78,12 @@ def _serve(conn, megabytes: float) -> None:
             return
         spent = False
         try:
-            answer = ("ok", load_file(Path(path), settings))
+            answer = ("ok", load_file(Path(path), settings))  # any parser failure: a LoadError
         except LoadError as exc:
             answer = ("error", str(exc))
         except MemoryError:
             answer, spent = ("error", f"needed more than {megabytes:g} MB to read (limit: [ingest] "
                                       "max_memory_mb)"), True
-        except RecursionError:
-            answer = ("error", "nested too deeply to read")
-        except Exception as exc:  # any other parser failure is this file's, never the caller's
-            answer = ("error", f"unreadable ({type(exc).__name__}: {str(exc)[:200]})")
         try:
             conn.send(answer)
         except MemoryError:

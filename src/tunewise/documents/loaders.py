@@ -33,7 +33,8 @@ NESTING = 2  # an attachment of an attachment is read; one level deeper is repor
 
 
 def load_file(path: Path, settings: IngestSettings | None = None, depth: int = 0) -> Loaded:
-    """The documents of one file, within the limits of `settings` (default: [ingest]'s)."""
+    """The documents of one file, within the limits of `settings` (default: [ingest]'s); any
+    failure to read it is a LoadError that says why (MemoryError excepted)."""
     settings = settings or IngestSettings()
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
@@ -45,7 +46,16 @@ def load_file(path: Path, settings: IngestSettings | None = None, depth: int = 0
         raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
     if size == 0:
         raise LoadError("empty file")
-    loaded = LOADERS[suffix](path, settings, Deadline(settings.max_seconds))
+    try:
+        loaded = LOADERS[suffix](path, settings, Deadline(settings.max_seconds))
+    except (LoadError, MemoryError):
+        raise  # MemoryError: the caller's to handle (a reader process ends on it)
+    except OSError as exc:
+        raise LoadError(f"cannot read: {exc.strerror or exc}") from exc
+    except RecursionError:
+        raise LoadError("nested too deeply to read") from None
+    except Exception as exc:  # a parser library's own failure is this file's, reported by name
+        raise LoadError(f"unreadable ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if isinstance(loaded, Document):
         loaded = Loaded([loaded])
     if loaded.attachments:

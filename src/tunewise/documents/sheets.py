@@ -38,14 +38,24 @@ def _trimmed(rows: list[list[str]]) -> list[list[str]]:
     return [r[:width] for r in rows if any(c.strip() for c in r[:width])]
 
 
-def _rows(values, settings: IngestSettings, deadline: Deadline, counted: list[int]) -> list[list[str]]:
+class _Cells:
+    """The cells one file may hold ([ingest] max_cells), spent row by row over its sheets."""
+
+    def __init__(self, most: int):
+        self.most, self.used = most, 0
+
+    def spend(self, count: int) -> None:
+        self.used += count
+        if self.used > self.most:
+            raise LoadError(f"more than {self.most:,} cells, the limit ([ingest] max_cells)")
+
+
+def _rows(values, deadline: Deadline, cells: _Cells) -> list[list[str]]:
     rows = []
     for number, row in enumerate(values, start=1):
         if number % CHECK_EVERY == 0:
             deadline.check()
-        counted[0] += len(row)
-        if counted[0] > settings.max_cells:
-            raise LoadError(f"more than {settings.max_cells:,} cells, the limit ([ingest] max_cells)")
+        cells.spend(len(row))
         rows.append([cell_text(v) for v in row])
     return _trimmed(rows)
 
@@ -56,10 +66,10 @@ def load_xlsx(path: Path, settings: IngestSettings, deadline: Deadline) -> Docum
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
         raise LoadError(f"corrupt or unreadable .xlsx: {exc}") from exc
-    text, counted = TextBuilder(), [0]
+    text, cells = TextBuilder(), _Cells(settings.max_cells)
     try:
         for number, sheet in enumerate(book.worksheets, start=1):
-            rows = _rows(sheet.iter_rows(values_only=True), settings, deadline, counted)
+            rows = _rows(sheet.iter_rows(values_only=True), deadline, cells)
             if not rows:
                 continue
             text.page(number)
@@ -85,7 +95,7 @@ def load_delimited(path: Path, settings: IngestSettings, deadline: Deadline) -> 
         except csv.Error:
             dialect = csv.excel
     try:
-        rows = _rows(csv.reader(io.StringIO(content), dialect), settings, deadline, [0])
+        rows = _rows(csv.reader(io.StringIO(content), dialect), deadline, _Cells(settings.max_cells))
     except csv.Error as exc:  # a field longer than csv's limit, a NUL byte …
         raise LoadError(f"unreadable {path.suffix}: {exc}") from exc
     text = TextBuilder()

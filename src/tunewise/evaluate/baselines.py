@@ -34,6 +34,14 @@ def baselines_for(questions: list[Question], has_documents: bool) -> list[System
     return [parse_system(BASELINE + kind) for kind in kinds]
 
 
+def with_baselines(systems: list[System], questions: list[Question],
+                   has_documents: bool) -> list[System]:
+    """`systems`, then the baselines that fit the questions and are not among them already: the
+    trivial systems every run measures beside the real ones."""
+    named = {s.name for s in systems}
+    return systems + [b for b in baselines_for(questions, has_documents) if b.name not in named]
+
+
 def majority_answer(questions: list[Question]) -> str:
     counts = Counter(q.answers[0].strip().lower() for q in questions if q.answers)
     return counts.most_common(1)[0][0] if counts else ""

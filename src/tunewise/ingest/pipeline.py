@@ -106,10 +106,9 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
         return FileWork(name, failure=str(exc))
     except OSError as exc:
         return FileWork(name, failure=f"cannot read: {exc.strerror or exc}")
-    except RecursionError:
-        return FileWork(name, failure="nested too deeply to read")
-    except Exception as exc:  # a parser's own failure is this file's: reported, the rest goes on
-        return FileWork(name, failure=f"unreadable ({type(exc).__name__}: {str(exc)[:200]})")
+    except MemoryError:  # read in this process: the file, not the ingest, fails
+        return FileWork(name, failure="ran out of memory reading it (read untrusted files with "
+                                      "--isolate: [ingest] max_memory_mb)")
     work = FileWork(name, file_hash, problems=list(loaded.problems), ocr_pages=len(loaded.ocr_pages),
                     stored=bool(job.existing))
     current = set()

@@ -64,12 +64,9 @@ def report_collection(run: Path) -> str | None:
     return (url.partition("#")[2] or DEFAULT_COLLECTION) if isinstance(url, str) and url else None
 
 
-def may_read_report(caller, run: Path) -> bool:
+def may_read_report(caller, collection: str | None) -> bool:
     """Admins read every report; a team key those of the collections it may read."""
-    if caller.admin:
-        return True
-    collection = report_collection(run)
-    return collection is not None and caller.may_read(collection)
+    return caller.admin or (collection is not None and caller.may_read(collection))
 
 
 def scoped(caller, collection: str | None, write: bool = False) -> str:
@@ -268,11 +265,15 @@ class Services:
         anchor = f"#page={page}" if page and path.suffix.lower() == ".pdf" else ""
         return f"/v1/documents/{path.parent.name}/file{query}{anchor}"
 
-    def original(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> Path:
-        """The file an upload was made from, as it was sent."""
+    def _upload_folder(self, doc_id: str, collection: str) -> Path:
+        """Where upload `doc_id` of `collection` is kept (whether or not it is there)."""
         if not re.fullmatch(r"[0-9a-f]{16}", doc_id):
             raise NotFound(f"no document {doc_id!r}: ids are the 16 hex digits upload returned")
-        folder = self.collection(collection).uploads / doc_id
+        return self.collection(collection).uploads / doc_id
+
+    def original(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> Path:
+        """The file an upload was made from, as it was sent."""
+        folder = self._upload_folder(doc_id, collection)
         kept = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
         if not kept:
             raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
@@ -324,10 +325,8 @@ class Services:
         return out
 
     def delete(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> int:
-        if not re.fullmatch(r"[0-9a-f]{16}", doc_id):
-            raise NotFound(f"no document {doc_id!r}: ids are the 16 hex digits upload returned")
+        folder = self._upload_folder(doc_id, collection)
         found = self.collection(collection)
-        folder = found.uploads / doc_id
         with self._upload_lock(f"{collection}/{doc_id}"):
             if not folder.is_dir():
                 raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
@@ -342,9 +341,9 @@ class Services:
         root = Path(self.settings.serve.runs)
         found = sorted(root.glob("*/report.html"), key=lambda p: -p.stat().st_mtime) \
             if root.is_dir() else []
-        return [{"run": p.parent.name, "url": f"/reports/{p.parent.name}",
-                 "collection": report_collection(p.parent)}
-                for p in found if may_read_report(caller, p.parent)]
+        runs = [(p.parent.name, report_collection(p.parent)) for p in found]
+        return [{"run": run, "url": f"/reports/{run}", "collection": collection}
+                for run, collection in runs if may_read_report(caller, collection)]
 
     def report(self, run: str, caller) -> str:
         """RUN's report.html, if `caller` may read it; one it may not is as missing as one that
@@ -352,7 +351,7 @@ class Services:
         if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,100}", run):
             raise NotFound(f"no report {run[:40]!r}")
         path = Path(self.settings.serve.runs) / run / "report.html"
-        if not path.is_file() or not may_read_report(caller, path.parent):
+        if not path.is_file() or not may_read_report(caller, report_collection(path.parent)):
             raise NotFound(f"no report {run!r}: `tunewise report` writes RUN/report.html under "
                            f"{self.settings.serve.runs}")
         return path.read_text(encoding="utf-8")
