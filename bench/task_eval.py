@@ -14,6 +14,7 @@ trained, finetune) so a long run can be split; `--limit N` scores only the first
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -22,7 +23,7 @@ from common import DATA, OUT
 
 os.environ.setdefault("TUNEWISE_REGISTRY", str(OUT / "models.toml"))
 
-from tunewise.config import load_settings  # noqa: E402
+from tunewise.config import ModelSettings, load_settings  # noqa: E402
 from tunewise.evaluate.summary import to_markdown  # noqa: E402
 from tunewise.report.build import build_report  # noqa: E402
 from tunewise.report.render import headline, write_report  # noqa: E402
@@ -38,12 +39,21 @@ from tunewise.workspace import Workspace  # noqa: E402
 STAGES = {
     "phrasebank": {"trained": ("encoder", (25, 50, 100, 200, 400, ALL)),
                    "prompted": ("local,local:shots=4", (ALL,)),
-                   "finetune": ("finetune:lora", (100, 400))},
+                   # the LLM fine-tunes of issue 35: a classification head and the generative
+                   # fine-tune on a short prompt, on all 2,210 sentences, then the head's curve
+                   "finetune": ("finetune:head,finetune:lora", (ALL,)),
+                   "curve": ("finetune:head", (100, 400, ALL)),
+                   "gemma": ("finetune:head:base=gemma3", (ALL,)),
+                   "gemma-prompted": ("gemma3,gemma3:shots=4", (ALL,))},
     "kleister": {"prompted": ("local,local:view=head", (ALL,)),
-                 "finetune": ("finetune:lora", (50,))},
+                 "finetune": ("finetune:lora", (50,)),
+                 "gemma": ("finetune:lora:base=gemma3", (50,))},
     "pubmedqa": {"prompted": ("local,local:shots=1", (ALL,)),
-                 "finetune": ("finetune:lora", (100,))},
+                 "finetune": ("finetune:lora", (100,)),
+                 "gemma": ("finetune:lora:base=gemma3", (100,))},
 }
+# the second bundled model, prompted like the first (`[models.gemma3]` in tunewise.toml)
+MODELS = {"gemma3": ModelSettings(backend="local", model="gemma3")}
 TASK = {"phrasebank": "classify", "kleister": "extract", "pubmedqa": "summarize"}
 
 
@@ -90,6 +100,7 @@ def main() -> None:
     test = test[:args.limit]
     run = folder / "run"
     settings = load_settings(env={**os.environ, "TUNEWISE_STORE_URL": f"sqlite:{folder / 'unused.db'}"})
+    settings = dataclasses.replace(settings, models={**MODELS, **settings.models})
     baselines = ",".join(f"baseline:{b.name}" for b in task_named(task).baselines)
     # baselines that learn (TF-IDF) get the trained systems' learning curve; the others one run
     curve = STAGES[args.set].get("trained", ("", (ALL,)))[1]

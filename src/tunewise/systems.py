@@ -6,7 +6,9 @@ Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:min_similarity=0.2`,
 folder: its embedder over the store `store reembed` wrote, and its reranker); `NAME:shots=4` (a
 prompted model shown the 4 nearest labelled examples, for tasks; `:view=head` reads the start of
 a long document instead of its passages most like each key); the systems a task run trains
-(tasks/runner.py): `encoder`, `encoder:frozen`, `finetune:lora`, `finetune:full`; and the
+(tasks/runner.py): `encoder`, `encoder:frozen`, `finetune:lora`, `finetune:full`,
+`finetune:head` (an LLM with a classification head; `finetune:head-full`), any finetune one on
+another base with `:base=gemma3` (a bundled name, .gguf file or model folder); and the
 trivial baselines every run measures beside them: `baseline:majority`, `baseline:abstain`,
 `baseline:extractive` for questions (evaluate/baselines.py), each task's own for tasks
 (`baseline:tfidf`, `baseline:rules`, `baseline:lead` …)."""
@@ -23,7 +25,8 @@ BASELINE = "baseline:"
 BASELINES = ("majority", "abstain", "extractive")  # of question runs; tasks name their own
 # systems a task run trains on its training part: name as written -> what is trained
 TRAINED = {"encoder": "encoder", "encoder:frozen": "encoder-frozen", "finetune:lora": "lora",
-           "finetune:full": "full"}
+           "finetune:full": "full", "finetune:head": "head", "finetune:head-full": "head-full"}
+BASE = ":base="  # `finetune:lora:base=gemma3`: an LLM fine-tune of another base than the default
 VIEWS = ("passages", "head")  # how a task's long input is cut to a model's window
 TRAINED_FOLDER = "trained"  # RUN/trained/SYSTEM: what a task run trained for SYSTEM
 SIZE = "@"  # `encoder@100`: a trained system at one point of its learning curve (100 examples)
@@ -46,6 +49,7 @@ class System:
     trained: str = ""  # tasks: encoder | encoder-frozen | lora | full, trained by the run
     view: str = ""  # tasks: how a long input is cut to fit: passages (per key; default) | head
     retriever: str = ""  # a `tunewise finetune-retriever` folder; "": the configured retriever
+    base: str = ""  # tasks: the LLM a finetune:… system trains ("": the recipe's, SmolLM2)
 
     def __str__(self) -> str:
         return self.name
@@ -60,8 +64,11 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
             raise ConfigError(f"system {spec!r}: baselines are written baseline:NAME, e.g. "
                               f"{', '.join(BASELINE + b for b in BASELINES)}")
         return System(spec, "", rag=kind == "extractive", baseline=kind)
-    if spec in TRAINED:
-        return System(spec, "", trained=TRAINED[spec])
+    trained, _, base = spec.partition(BASE)
+    if trained in TRAINED:
+        if base and not trained.startswith("finetune:"):
+            raise ConfigError(f"system {spec!r}: only the finetune:… systems take base=")
+        return System(spec, "", trained=TRAINED[trained], base=base)
     head, *options = spec.split(":")
     model, plus, what = head.partition("+")
     if plus and what != "rag":

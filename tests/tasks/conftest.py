@@ -46,3 +46,6 @@ This Agreement is made as of {day} between {a} (the "Company"), and {b} (the "Re
 def contract(a: str, b: str, day: str, n: int, state: str) -> str:
     words = ["zero", "one", "two", "three", "four", "five"][n]
     return CONTRACT.format(a=a, b=b, day=day, words=words, n=n, state=state)
+
+
+from tests.train.conftest import smol_tokenizer  # noqa: E402, F401  (the tiny bases' tokenizer)

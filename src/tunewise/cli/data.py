@@ -61,6 +61,10 @@ def from_task_cmd(
                                            "`tunewise finetune --data`.")],
     max_input_tokens: Annotated[int, typer.Option(
         min=64, help="What the model reads of an input, as `eval run` cuts it.")] = 1536,
+    brief: Annotated[bool, typer.Option(
+        "--brief", help="The short prompt a task fine-tune is asked with (`classify: a, b, c` and "
+        "the input), as `eval run --systems finetune:lora` trains; default: the zero-shot prompt "
+        "a prompted MODEL system gets.")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Instruction data from labelled examples: each item in the exact prompt `eval run` asks a
@@ -77,7 +81,7 @@ def from_task_cmd(
     with Workspace(settings_for(config, None)) as ws:
         examples = instruction_examples(task, spec, loaded,
                                         lambda text, chars: view(text, chars, spec, ws.embedder),
-                                        max_input_tokens * 4)
+                                        max_input_tokens * 4, brief=brief)
     write_examples(out_file, examples)
     console.print(f"wrote {len(examples)} {name} examples to {out_file}; next: tunewise finetune "
                   f"--data {out_file} --out ft/{name}")

@@ -27,7 +27,8 @@ def finetune_cmd(
     ] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder; one with "
                                                     "checkpoints resumes.")] = None,
-    val: Annotated[Optional[Path], typer.Option(help="Validation examples (loss each epoch).")] = None,
+    val: Annotated[Optional[Path], typer.Option(
+        help="Validation examples: their loss picks the checkpoint kept.")] = None,
     base: Annotated[Optional[str], typer.Option(
         help="smollm2 (bundled), a .gguf file or a Hugging Face model folder.")] = None,
     method: Annotated[Optional[str], typer.Option(help="lora (default), qlora or full.")] = None,
@@ -41,6 +42,13 @@ def finetune_cmd(
     max_length: Annotated[Optional[int], typer.Option(min=1, help="Tokens per row (default 512).")] = None,
     packing: Annotated[Optional[bool], typer.Option(
         "--packing/--no-packing", help="Pack short examples into full rows (default on).")] = None,
+    min_steps: Annotated[Optional[int], typer.Option(
+        min=1, help="At least N optimizer steps, more epochs if need be (small data sets).")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option(
+        min=0.0, max=0.5, help="Without --val: hold out this share of --data for validation; "
+        "the best checkpoint is kept.")] = None,
+    early_stopping: Annotated[Optional[int], typer.Option(
+        min=1, help="Stop after N validation passes without improvement.")] = None,
     name: Annotated[Optional[str], typer.Option(
         help="Register the result as this model name (default ft-<OUT folder>).")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", hidden=True)] = False,
@@ -63,7 +71,8 @@ def finetune_cmd(
 
     recipe = load_recipe(recipe_file, base=base, method=method, epochs=epochs, max_steps=max_steps,
                          learning_rate=lr, batch_size=batch_size, max_length=max_length,
-                         packing=packing, name=name)
+                         packing=packing, name=name, min_steps=min_steps,
+                         val_fraction=val_fraction, early_stopping=early_stopping)
     if plan_only:
         raise typer.BadParameter(f"planning is its own command now: {PLAN_MOVED % 'finetune'}")
     if (data is None) == (corpus is None) or out_dir is None:
@@ -71,7 +80,7 @@ def finetune_cmd(
                                  "--corpus (documents)")
     try:
         result = finetune(data, out_dir, recipe, val,
-                          documents=_corpus_texts(corpus) if corpus else None)
+                          documents=_corpus_texts(corpus) if corpus else None, say=out.print)
     except KeyboardInterrupt:
         console.print(f"interrupted: run the same command to resume from the last checkpoint in "
                       f"{out_dir}/checkpoints")

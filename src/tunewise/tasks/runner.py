@@ -8,8 +8,10 @@ Systems of a task run (systems.py parses them):
   task's JSON schema where the backend can (llama.cpp grammar, OpenAI `response_format`) and
   parsed strictly: an unparseable answer is a counted failure;
 - `encoder` / `encoder:frozen` (classify): the bundled embedder fine-tuned as a classifier;
-- `finetune:lora` / `finetune:full`: the [finetune] base fine-tuned on the training part with
-  the same prompt, then prompted zero-shot;
+- `finetune:lora` / `finetune:full`: an LLM (SmolLM2, or `:base=gemma3` …) fine-tuned on the
+  training part with a short prompt (`tasks.base.brief_messages`), then asked with it;
+- `finetune:head` / `finetune:head-full` (classify): the LLM with a classification head on its
+  last token (train/head.py), one forward a text, no decoding;
 - `baseline:NAME`: the task's no-model baselines.
 With `train_sizes`, each trainable system is also trained on seeded nested subsets of the
 training part and recorded as `SYSTEM@N`: the learning curve."""
@@ -42,10 +44,11 @@ from tunewise.models import make_model
 from tunewise.models.base import ModelError
 from tunewise.systems import SIZE, TRAINED_FOLDER, System
 from tunewise.tasks import task_named
-from tunewise.tasks.base import Item, ParseError, TaskSpec
+from tunewise.tasks.base import Item, ParseError, TaskSpec, brief_messages
 from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
 from tunewise.tasks.extract import KNOWN_KEYS
-from tunewise.train.finetune import finetune, load_recipe
+from tunewise.train.finetune import FinetuneRecipe, finetune, load_recipe
+from tunewise.train.head import HeadClassifier, train_head
 
 ALL = -1  # a train size: the whole training part
 
@@ -59,6 +62,8 @@ class TaskOptions:
     seed: int = 0
     instruction: str = ""  # added to the task's instruction
     finetune_epochs: float = 2.0
+    finetune_min_steps: int = 100  # an LLM fine-tune's floor of optimizer steps (small sets)
+    finetune_lr: float | None = None  # None: the method's default (LoRA 2e-4, full 2e-5)
     encoder_epochs: int = 4
 
 
@@ -86,7 +91,7 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
     task = task_named(task_name)
     out = Path(out)
     spec = task.spec(train + test, options.instruction)
-    _check_systems(task, spec, systems)
+    _check_systems(task, spec, systems, train, test)
     _check_manifest(out, task_name, spec, train, test, options)
     done = load_records(out)
     writer = RecordWriter(out / RECORDS)
@@ -128,15 +133,21 @@ def learns(task, system: System) -> bool:
     return bool(system.trained)
 
 
-def _check_systems(task, spec: TaskSpec, systems: list[System]) -> None:
+def _check_systems(task, spec: TaskSpec, systems: list[System], train: list[Item],
+                   test: list[Item]) -> None:
     """Every system fits the task before anything runs (not after an hour of training)."""
     baselines = [b.name for b in task.baselines]
+    unseen = sorted({str(i.gold) for i in test} - {str(i.gold) for i in train}) if spec.labels else []
     for s in systems:
+        if unseen and s.trained.startswith(("encoder", "head")):
+            raise EvalError(f"{s.name}: the test part has labels no training example shows "
+                            f"({', '.join(unseen)}): a classifier cannot learn them")
         if s.baseline and s.baseline not in baselines:
             raise EvalError(f"{s.name}: not a baseline of the {task.name} task; valid: "
                             + ", ".join(f"baseline:{b}" for b in baselines))
-        if s.trained.startswith("encoder") and not spec.labels:
-            raise EvalError(f"{s.name}: the encoder classifies; the {task.name} task has no labels")
+        if s.trained.startswith(("encoder", "head")) and not spec.labels:
+            what = "the encoder" if s.trained.startswith("encoder") else "a classification head"
+            raise EvalError(f"{s.name}: {what} classifies; the {task.name} task has no labels")
         if s.rag:
             raise EvalError(f"{s.name}: task runs read each item's own text; drop '+rag'")
 
@@ -163,9 +174,11 @@ class _Predictors:
             return self._baseline(system, part)
         if system.trained in ("encoder", "encoder-frozen"):
             return self._encoder(system, name, part)
+        if system.trained.startswith("head"):
+            return self._head(system, name, part)
         if system.trained:
             model = self._finetuned(system, name, part)
-            return self._prompted(model, 0)
+            return self._prompted(model, 0, brief=True)
         return self._prompted(self.ws.model(system.model), system.shots or 0, system.view)
 
     # --- no model -------------------------------------------------------------------------------
@@ -183,14 +196,14 @@ class _Predictors:
         return predict
 
     # --- prompted models --------------------------------------------------------------------------
-    def _prompted(self, model, shots: int, how: str = ""):
+    def _prompted(self, model, shots: int, how: str = "", brief: bool = False):
         schema = self.task.schema(self.spec)
         structured = schema is not None and getattr(model.capabilities, "structured", False)
         budget = self.options.max_tokens or self.task.answer_tokens
 
         def predict(items: list[Item]):
             for item in items:
-                messages = self._messages(model, item, self._shots(item, shots), how)
+                messages = self._messages(model, item, self._shots(item, shots), how, brief)
                 try:
                     gen = (model.generate(messages, budget, schema=schema) if structured
                            else model.generate(messages, budget))
@@ -207,16 +220,20 @@ class _Predictors:
                        "constrained": structured}
         return predict
 
-    def _messages(self, model, item: Item, shots: list[Item], how: str = "") -> list[dict]:
+    def _messages(self, model, item: Item, shots: list[Item], how: str = "",
+                  brief: bool = False) -> list[dict]:
         """The prompt within `max_input_tokens` of input (and the model's window): a long input
-        is cut to its most relevant passages (extract) or its beginning, examples likewise."""
+        is cut to its most relevant passages (extract) or its beginning, examples likewise;
+        `brief`: the short prompt of a fine-tuned model."""
         limit = min(self.options.max_input_tokens,
                     model.context_window - (self.options.max_tokens or self.task.answer_tokens) - 64)
         chars = limit * 4  # about 4 characters a token; checked with the model's count below
         for _ in range(6):
             share = chars // (len(shots) + 1)
             cut = [replace(s, text=self._view(s.text, share, how)) for s in shots]
-            messages = self.task.messages(self.spec, self._view(item.text, share, how), cut)
+            text = self._view(item.text, share, how)
+            messages = (brief_messages(self.spec, text) if brief
+                        else self.task.messages(self.spec, text, cut))
             if model.count_tokens(messages) <= limit + 200:
                 return messages
             chars = int(chars * 0.75)
@@ -260,18 +277,40 @@ class _Predictors:
                        "train_seconds": round(classifier.seconds, 2)}
         return predict
 
+    def _head(self, system: System, name: str, part: list[Item]):
+        folder = self.out / TRAINED_FOLDER / name
+        if not HeadClassifier.saved(folder):
+            recipe = task_recipe(system, self.options, _model_name(folder))
+            self.say(f"training {name} ({recipe.method} + a classification head on "
+                     f"{recipe.base}) on {len(part)} examples")
+            chars = self.options.max_input_tokens * 4
+            train_head([(self._view(i.text, chars), str(i.gold)) for i in part],
+                       self.spec.labels, folder, recipe, say=self.say)
+        classifier = HeadClassifier.load(folder)
+        seconds = json.loads((folder / "finetune.json").read_text())["result"]["seconds"]
+
+        def predict(items: list[Item]):
+            texts = [self._view(i.text, self.options.max_input_tokens * 4) for i in items]
+            started = time.perf_counter()
+            probabilities = classifier.probabilities(texts)
+            each = (time.perf_counter() - started) / max(1, len(items))
+            for item, p, n in zip(items, probabilities, classifier.token_counts(texts)):
+                label = max(p, key=p.get)
+                yield {**self._scored(item, label, label, None, each), "prompt_tokens": n,
+                       "probabilities": {k: round(v, 4) for k, v in p.items()},
+                       "train_seconds": round(seconds, 2)}
+        return predict
+
     def _finetuned(self, system: System, name: str, part: list[Item]):
         folder = self.out / TRAINED_FOLDER / name
         if not (folder / "finetune.json").exists():
             examples = instruction_examples(self.task, self.spec, part, self._view,
-                                            self.options.max_input_tokens * 4)
+                                            self.options.max_input_tokens * 4, brief=True)
             write_examples(folder / "train.jsonl", examples)
-            # registered as a model (`ask --model`, `serve`) under the run's and system's name
-            config = load_recipe(None, method=system.trained, epochs=self.options.finetune_epochs,
-                                 seed=self.options.seed, batch_size=4, name=_model_name(folder),
-                                 max_length=self.options.max_input_tokens + 256)
-            self.say(f"fine-tuning {name} ({config.method}) on {len(part)} examples")
-            finetune(folder / "train.jsonl", folder, config)
+            # registered as a model (`ask`, `serve`) under the run's and system's name
+            recipe = task_recipe(system, self.options, _model_name(folder))
+            self.say(f"fine-tuning {name} ({recipe.method} on {recipe.base}) on {len(part)} examples")
+            finetune(folder / "train.jsonl", folder, recipe, say=self.say)
         # the GGUF export runs on llama.cpp, which also constrains the answer to the schema
         gguf = folder / "model.gguf"
         served = gguf if gguf.exists() else folder / "merged"
@@ -284,12 +323,28 @@ class _Predictors:
 
 
 def instruction_examples(task, spec: TaskSpec, items: list[Item],
-                         read: Callable[[str, int], str], chars: int) -> list:
-    """Chat examples in the exact zero-shot prompt a task run asks with, the gold answer as the
-    assistant's turn: what fine-tuning on a task trains on (each input through `read`)."""
-    return [Example(tuple((m["role"], m["content"]) for m in task.messages(
-        spec, read(i.text, chars), [])) + (("assistant", task.answer_text(spec, i.gold)),),
-        meta={"id": i.id}) for i in items]
+                         read: Callable[[str, int], str], chars: int, brief: bool = False) -> list:
+    """Chat examples in the exact zero-shot prompt a task run asks with (`brief`: the short
+    prompt a task fine-tune is asked with), the gold answer as the assistant's turn: what
+    fine-tuning on a task trains on (each input through `read`)."""
+    def prompt(text: str) -> list[dict]:
+        return brief_messages(spec, text) if brief else task.messages(spec, text, [])
+
+    return [Example(tuple((m["role"], m["content"]) for m in prompt(read(i.text, chars)))
+                    + (("assistant", task.answer_text(spec, i.gold)),), meta={"id": i.id})
+            for i in items]
+
+
+def task_recipe(system: System, options: TaskOptions, name: str) -> FinetuneRecipe:
+    """The recipe of a task fine-tune (train/schedule.py): one example a row, padded to the
+    batch's longest (every step sees a batch of examples; no packing), the batch chosen from
+    the examples' length, `finetune_epochs` passes or `finetune_min_steps` steps, whichever is
+    more, and a tenth of the training part held out to keep the best checkpoint and stop early."""
+    return load_recipe(None, method="full" if system.trained.endswith("full") else "lora",
+                       base=system.base or None, epochs=options.finetune_epochs,
+                       min_steps=options.finetune_min_steps, learning_rate=options.finetune_lr,
+                       seed=options.seed, batch_size=0, packing=False, val_fraction=0.1,
+                       early_stopping=3, max_length=options.max_input_tokens + 256, name=name)
 
 
 def _model_name(folder: Path) -> str:
@@ -335,4 +390,5 @@ def _check_manifest(out: Path, task: str, spec: TaskSpec, train: list[Item], tes
         "max_tokens": options.max_tokens, "max_input_tokens": options.max_input_tokens,
         "seed": options.seed, "instruction": options.instruction,
         "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs},
-        {"train_sizes": list(options.train_sizes)})
+        {"train_sizes": list(options.train_sizes), "finetune_min_steps": options.finetune_min_steps,
+         "finetune_lr": options.finetune_lr})

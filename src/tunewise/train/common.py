@@ -130,8 +130,9 @@ class TrainingSettings:
     seed: int = 0
     name: str | None = None  # register the result as this model name
     # Speed and memory (README "Training on a GPU"; measured by bench/gpu_training.py).
-    # auto: bf16 autocast where the GPU has it (weights and AdamW state stay float32: the updates
-    # of small learning rates survive), else float32 | bf16 | fp16 | fp32
+    # auto: bf16 autocast where the GPU or the CPU (AVX512-BF16, AMX) has it (weights and AdamW
+    # state stay float32: the updates of small learning rates survive), else float32 | bf16 |
+    # fp16 | fp32
     precision: str = "auto"
     # auto: fused AdamW on a GPU, AdamW on a CPU; adamw_8bit, paged_adamw_8bit (bitsandbytes,
     # CUDA) keep the optimizer state in 8 bits; any optimizer name of the transformers Trainer
@@ -159,6 +160,17 @@ def on_gpu() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX): there bf16 autocast
+    trains a LoRA step 1.35-1.4x faster than float32 (bench/finetune_throughput.py --speed);
+    elsewhere it would be emulated, and slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: keep float32
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def compiling(config: TrainingSettings) -> bool:
@@ -199,7 +211,7 @@ def _speed_arguments(config: TrainingSettings) -> dict:
     gpu = on_gpu()
     if config.precision not in PRECISIONS:
         raise TrainingError(f"unknown precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
-    bf16_ok = gpu and torch.cuda.is_bf16_supported()
+    bf16_ok = torch.cuda.is_bf16_supported() if gpu else cpu_has_bf16()
     precision = ("bf16" if bf16_ok else "fp32") if config.precision == "auto" else config.precision
     if precision == "fp16" and not gpu:
         raise TrainingError("precision fp16 needs a CUDA GPU; use bf16 or fp32 on a CPU")
@@ -225,10 +237,12 @@ def _speed_arguments(config: TrainingSettings) -> dict:
 
 def training_arguments(out: Path, config: TrainingSettings, *, lr: float, epochs: float,
                        scheduler: str, eval_strategy: str, shuffle: bool = True,
-                       eval_steps: int | None = None, drop_last: bool = False):
+                       eval_steps: int | None = None, drop_last: bool = False,
+                       max_steps: int | None = None, keep_best: bool = False):
     """TrainingArguments shared by fine-tuning and pretraining: checkpoints in OUT/checkpoints
     (the last two kept), the device picked, gloo between CPU processes under torchrun, and the
-    speed options of the recipe."""
+    speed options of the recipe. `keep_best` (with step-wise evaluation) saves at every
+    evaluation and loads the checkpoint of the lowest validation loss at the end."""
     # lazy: transformers takes 0.7 s to import
     from transformers import TrainingArguments
 
@@ -238,14 +252,19 @@ def training_arguments(out: Path, config: TrainingSettings, *, lr: float, epochs
         output_dir=str(out / "checkpoints"), per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum, learning_rate=lr,
-        num_train_epochs=epochs, max_steps=config.max_steps, lr_scheduler_type=scheduler,
+        num_train_epochs=epochs, max_steps=max_steps or config.max_steps,
+        lr_scheduler_type=scheduler,
         warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay,
-        logging_steps=config.logging_steps, save_strategy="steps", save_steps=config.save_steps,
+        logging_steps=config.logging_steps, save_strategy="steps",
+        save_steps=eval_steps if keep_best else config.save_steps,
         save_total_limit=2, eval_strategy=eval_strategy, eval_steps=eval_steps,
+        load_best_model_at_end=keep_best, metric_for_best_model="eval_loss" if keep_best else None,
+        greater_is_better=False if keep_best else None,
         report_to=reporters(config),
         seed=config.seed, data_seed=config.seed,
         train_sampling_strategy="random" if shuffle else "sequential",
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_drop_last=drop_last,
+        prediction_loss_only=True,  # validation keeps the loss, not every logit (GBs at 262k vocab)
         use_cpu=not gpu,
         # several CPU processes (torchrun / accelerate launch) talk over gloo
         ddp_backend="gloo" if distributed and not gpu else None, **_speed_arguments(config))
@@ -323,13 +342,29 @@ def _guarded_class():
 
         tokens = trained = 0
         _first_bad = _bad_loss = None
+        loss_function = None  # (model, inputs) -> (loss, outputs): replaces the model's own loss
+        lengths = None  # each training row's tokens: batches of like lengths, little padding
 
-        def compute_loss(self, model, inputs, *args, **kwargs):
+        def _get_train_sampler(self, *args, **kwargs):
+            if self.lengths is None:
+                return super()._get_train_sampler(*args, **kwargs)
+            # lazy: transformers takes 0.7 s to import
+            from transformers.trainer_pt_utils import LengthGroupedSampler
+
+            # random megabatches of 50 batches, each sorted by length: batches stay random, but a
+            # batch of 16 sentences pads to ~its own length, not to the longest of the set
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        lengths=self.lengths)
+
+        def compute_loss(self, model, inputs, return_outputs=False, *args, **kwargs):
             tokens, trained = inputs.pop("_tokens", 0), inputs.pop("_trained", 0)
             if model.training:
                 self.tokens += tokens
                 self.trained += trained
-            return super().compute_loss(model, inputs, *args, **kwargs)
+            if self.loss_function is not None:
+                loss, outputs = self.loss_function(model, inputs)
+                return (loss, outputs) if return_outputs else loss
+            return super().compute_loss(model, inputs, return_outputs, *args, **kwargs)
 
         def training_step(self, model, inputs, *args, **kwargs):
             loss = super().training_step(model, inputs, *args, **kwargs)
@@ -408,11 +443,16 @@ def _synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def guarded_trainer(**kwargs):
+def guarded_trainer(loss_function=None, lengths=None, **kwargs):
     """A transformers Trainer (built lazily: transformers is slow to import) with the guard above;
-    `trainer.steady_tokens_per_s` is set at the end when the run was long enough to time."""
+    `trainer.steady_tokens_per_s` is set at the end when the run was long enough to time.
+    `loss_function(model, inputs) -> (loss, outputs)`, a mean over the batch, replaces the
+    model's own loss; `lengths` (each training row's tokens) batches rows of like length."""
     guarded, checks, throughput = _guarded_class()
     trainer = guarded(**kwargs)
+    if loss_function is not None:
+        trainer.loss_function, trainer.loss_is_scaled_for_ga = loss_function, False
+    trainer.lengths = lengths
     trainer.steady_tokens_per_s = None
     trainer.add_callback(checks(trainer))
     trainer.callback_handler.callbacks.insert(0, throughput(trainer))  # before the writers

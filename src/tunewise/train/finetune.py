@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from tunewise.config import register_model
 from tunewise.data.formats import load_examples
@@ -24,19 +24,18 @@ from tunewise.train.common import (
     TrainingSettings,
     check_resumable,
     compiling,
-    guarded_trainer,
     last_checkpoint,
     load_base,
     logged_to,
     read_recipe,
     resolve_base,
     speed,
-    training_arguments,
     use_attention,
 )
 from tunewise.train.corpus import in_validation
 from tunewise.train.gguf_export import export_gguf
-from tunewise.train.sequences import Encoded, PackedCollator, PaddedCollator, encode, pack
+from tunewise.train.schedule import Plan, batch_for, carve, plan_training, scheduled_trainer
+from tunewise.train.sequences import IGNORE, Encoded, PackedCollator, PaddedCollator, encode, pack
 
 METHODS = ("lora", "qlora", "full")  # qlora: LoRA over a 4-bit base (bitsandbytes, CUDA)
 DEFAULT_LR = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
@@ -60,6 +59,15 @@ class FinetuneRecipe(TrainingSettings):
     shuffle: bool = True  # False: examples in file order (reproducible across process counts)
     merge: bool = True  # write OUT/merged (LoRA merged into the base)
     gguf: str = "f16"  # OUT/model.gguf from a GGUF base: f16 | q8_0 | f32 | none
+    # The schedule (train/schedule.py): `epochs` passes or `min_steps` optimizer steps,
+    # whichever is more; without a validation file, `val_fraction` of the training examples is
+    # held out, evaluated every `eval_steps` steps (0: about ten times a run), the best
+    # checkpoint kept, and training stopped after `early_stopping` evaluations without
+    # improvement (0: never).
+    min_steps: int = 0
+    val_fraction: float = 0.0
+    eval_steps: int = 0
+    early_stopping: int = 0
 
     @property
     def lr(self) -> float:
@@ -87,7 +95,7 @@ class FinetuneResult:
     steps: int = 0
     objective: str = "instructions"  # instructions (answers carry the loss) | documents (all text)
     losses: list[float] = field(default_factory=list)  # logged training losses, in order
-    val_losses: list[float] = field(default_factory=list)  # one per epoch
+    val_losses: list[float] = field(default_factory=list)  # one per validation pass
     logs: str | None = None  # TensorBoard event files: `tensorboard --logdir LOGS`
     tokens: int = 0  # real (non-padding) tokens trained on in this process
     trained_tokens: int = 0  # of which carried loss (the answers)
@@ -98,15 +106,18 @@ class FinetuneResult:
     mfu: float = 0.0  # of the steady (else whole-run) rate: 6·N FLOPs a token (4·N for LoRA)
     peak_flops: float = 0.0  # the device's measured matmul FLOP/s, the MFU denominator
     peak_memory_mb: float = 0.0
+    plan: Plan | None = None  # what the schedule planned (examples, tokens, steps, time)
 
 
 def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
              val: str | Path | None = None, model=None, tokenizer=None,
-             documents: Iterable[str] | None = None) -> FinetuneResult:
-    """Train on `data` (any instruction format), validate on `val`, write OUT; or, given
-    `documents` (texts) instead, continue pretraining on them. An OUT that holds checkpoints
-    resumes from the last one. `model`/`tokenizer` replace loading `recipe.base` (tests pass a
-    tiny random model)."""
+             documents: Iterable[str] | None = None,
+             say: Callable[[str], None] | None = None) -> FinetuneResult:
+    """Train on `data` (any instruction format), validate on `val` (or on a part carved from
+    `data`: `recipe.val_fraction`), write OUT; or, given `documents` (texts) instead, continue
+    pretraining on them. The plan (examples, tokens, steps, time) goes to `say` before training.
+    An OUT that holds checkpoints resumes from the last one. `model`/`tokenizer` replace loading
+    `recipe.base` (tests pass a tiny random model)."""
     out = Path(out)
     result = FinetuneResult(str(out))
     if (data is None) == (documents is None):
@@ -118,22 +129,31 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
         result.objective = "documents"
         train_set, val_set, result.examples = text_blocks(documents, tokenizer, recipe.max_length)
         recipe = dataclasses.replace(recipe, packing=True)  # one block a row, full length
+        tokens = sum(len(row[0]) for row in train_set)
     else:
         train_examples = load_examples(data).examples
         val_examples = load_examples(val).examples if val else []
+        if not val_examples:
+            train_examples, val_examples = carve(train_examples, recipe.val_fraction, recipe.seed)
         train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, recipe)
         val_set = _encode(val_examples, tokenizer, recipe)[0] if val_examples else None
+        tokens = sum(len(e) for e in train_set)
         if recipe.packing:
             train_set = pack(train_set, recipe.max_length)
             val_set = pack(val_set, recipe.max_length) if val_set else None
+    recipe = batch_for(recipe, tokens, result.examples)
     result.rows = len(train_set)
+    result.parameters = sum(p.numel() for p in model.parameters())
+    result.plan = plan_training(recipe, result.examples, len(val_set or []), tokens, result.rows,
+                                result.parameters, "full" if recipe.method == "full" else "lora")
+    if say:
+        say(f"plan: {result.plan.describe()}")
     check_resumable(out, model.config, recipe.method)
     model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
     use_attention(model, recipe)
-    result.parameters = sum(p.numel() for p in model.parameters())
     if recipe.method in ("lora", "qlora"):
         model = _with_lora(model, recipe)
-    trainer = _trainer(model, tokenizer, train_set, val_set, out, recipe)
+    trainer = _trainer(model, tokenizer, train_set, val_set, out, recipe, result.plan)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
@@ -206,16 +226,39 @@ def _with_lora(model, recipe: FinetuneRecipe):
         target_modules=targets, task_type="CAUSAL_LM"))
 
 
-def _trainer(model, tokenizer, train_set, val_set, out: Path, recipe: FinetuneRecipe):
-    args = training_arguments(out, recipe, lr=recipe.lr, epochs=recipe.epochs,
-                              scheduler=recipe.scheduler, shuffle=recipe.shuffle,
-                              eval_strategy="epoch" if val_set else "no")
+def _trainer(model, tokenizer, train_set, val_set, out: Path, recipe: FinetuneRecipe, plan: Plan):
     # compiled, every batch has one shape (rows of max_length, a short last batch filled with
     # rows that carry no loss), so the graph is compiled once, not again at every epoch's end
     shape = (recipe.max_length, recipe.batch_size) if compiling(recipe) else (None, None)
     collator = (PackedCollator if recipe.packing else PaddedCollator)(tokenizer.pad_token_id, *shape)
-    return guarded_trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                           data_collator=_Counting(collator))
+    return scheduled_trainer(model, recipe, plan, out, train_set, val_set, _Counting(collator),
+                             lr=recipe.lr, scheduler=recipe.scheduler, shuffle=recipe.shuffle,
+                             loss_function=answer_loss if answers_only_logits() else None,
+                             lengths=None if recipe.packing else [len(e) for e in train_set])
+
+
+def answers_only_logits() -> bool:
+    """Whether this transformers takes a (batch, position) mask for `logits_to_keep`."""
+    # lazy: transformers takes 0.7 s to import
+    from transformers import modeling_utils
+
+    return hasattr(modeling_utils, "slice_logits_to_keep")
+
+
+def answer_loss(model, inputs: dict):
+    """The causal-LM loss of the tokens that carry a label, with logits computed only at the
+    positions that predict them. The vocabulary projection of every other position is work
+    that teaches nothing: for a short answer after a prompt that is most of a step (SmolLM2's
+    49k-word head, Gemma 3's 262k)."""
+    # lazy: torch takes 1.5 s to import
+    import torch
+
+    labels = inputs.pop("labels")
+    keep = torch.zeros_like(labels, dtype=torch.bool)  # (B, T): position t predicts label t+1
+    keep[:, :-1] = labels[:, 1:] != IGNORE
+    outputs = model(**inputs, logits_to_keep=keep)  # logits: (kept positions, vocabulary)
+    loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels[:, 1:][keep[:, :-1]])
+    return loss, outputs
 
 
 class _Counting:
