@@ -3,6 +3,7 @@ Trainer recipe with padding, same model, same data, runs alternated, each in its
 that peak memory is per run.
 
     python bench/finetune_throughput.py [--rounds 2] [--steps 4] [--batch 4] [--length 512]
+    python bench/finetune_throughput.py --speed --steps 12 --batch 16   # issue 35: before/after
 
 Data: PubMedQA's 500 labelled questions outside the official test split, alternately with their
 abstract (~400 tokens) and without it (~60 tokens), answered yes/no/maybe plus the conclusion:
@@ -47,17 +48,89 @@ def one_run(data: str, packing: bool, steps: int, batch: int, length: int) -> No
                       "peak_mb": r.peak_memory_mb, "loss": r.losses[-1]}))
 
 
+# --speed: the task fine-tune's step before and after issue 35, on the same examples
+SPEED = {"before: float32, logits at every position": ("fp32", False, False),
+         "bf16 autocast": ("bf16", False, False),
+         "logits at answer positions only": ("fp32", True, False),
+         "after: bf16 + answer-only logits": ("bf16", True, False),
+         "after + torch.compile": ("bf16", True, True)}
+
+
+def phrasebank_data(path: Path) -> Path:
+    """PhraseBank's first 400 training sentences in the short prompt a task fine-tune uses."""
+    import csv
+
+    from tunewise.tasks.base import TaskSpec, brief_messages
+
+    spec = TaskSpec("classify", labels=("negative", "neutral", "positive"))
+    with open(DATA / "financial-phrasebank" / "train.csv", newline="") as f:
+        rows = list(csv.DictReader(f))[:400]
+    write_examples(path, [Example(tuple((m["role"], m["content"]) for m in brief_messages(
+        spec, r["sentence"])) + (("assistant", json.dumps({"label": r["label"]})),)) for r in rows])
+    return path
+
+
+def speed_run(data: str, kind: str, steps: int, batch: int) -> None:
+    import tunewise.train.finetune as ft
+
+    precision, answers_only, compiled = SPEED[kind]
+    if not answers_only:
+        ft.answers_only_logits = lambda: False
+    config = ft.FinetuneRecipe(max_steps=steps, batch_size=batch, packing=False, shuffle=False,
+                               precision=precision, compile=compiled, save_steps=10**6,
+                               logging_steps=1, merge=False, gguf="none", report_to="none")
+    with tempfile.TemporaryDirectory() as out:
+        r = ft.finetune(data, out, config)
+    print(json.dumps({"tokens_per_s": r.steady_tokens_per_s or r.tokens_per_s,
+                      "step_s": r.seconds / r.steps, "loss": r.losses[-1]}))
+
+
+def speed(args) -> None:
+    data = phrasebank_data(OUT / "phrasebank-brief.jsonl")
+    runs: dict[str, list[dict]] = {k: [] for k in SPEED}
+    for _ in range(args.rounds):
+        for kind in SPEED:
+            done = subprocess.run([sys.executable, __file__, "--speed-one", kind, "--data", str(data),
+                                   "--steps", str(args.steps), "--batch", str(args.batch)],
+                                  capture_output=True, text=True)
+            if done.returncode:
+                print(kind, "failed:", done.stderr.strip().splitlines()[-1], file=sys.stderr)
+                continue
+            runs[kind].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(kind, runs[kind][-1], file=sys.stderr)
+    print(f"LoRA r=16 on SmolLM2-135M, {args.steps} steps x {args.batch} PhraseBank sentences in the "
+          f"short prompt, padded to the batch's longest, {args.rounds} alternated rounds\n")
+    print("| step | tokens/s (median) | seconds a step | × before |\n|---|---|---|---|")
+    first = None
+    for kind, rs in runs.items():
+        if not rs:
+            print(f"| {kind} | failed | | |")
+            continue
+        rate = statistics.median(r["tokens_per_s"] for r in rs)
+        first = first or rate
+        print(f"| {kind} | {rate:.0f} | {statistics.median(r['step_s'] for r in rs):.2f} | "
+              f"{rate / first:.2f} |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--length", type=int, default=512)
+    p.add_argument("--speed", action="store_true",
+                   help="the task fine-tune's step before and after issue 35 (bf16, answer-only "
+                   "logits, torch.compile) on PhraseBank; use --steps 12 --batch 16")
     p.add_argument("--one", choices=["packing", "padding"], help=argparse.SUPPRESS)
+    p.add_argument("--speed-one", choices=list(SPEED), help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         return one_run(args.data, args.one == "packing", args.steps, args.batch, args.length)
+    if args.speed_one:
+        return speed_run(args.data, args.speed_one, args.steps, args.batch)
+    if args.speed:
+        return speed(args)
 
     data = make_data(OUT / "pubmedqa-train.jsonl")
     runs: dict[str, list[dict]] = {"packing": [], "padding": []}

@@ -1,7 +1,7 @@
 """Levels 2 and 3 at the speed of the GPU: tunewise's own training against a plain PyTorch loop
 on the same model and data, in one process on one device.
 
-    python bench/gpu_training.py [--tiny] [--phases pretrain,pretrain-eager,plain,full,lora]
+    python bench/gpu_training.py [--tiny] [--phases pretrain,pretrain-eager,plain,full,lora,task-head]
                                  [--steps 120] [--json FILE]
 
 Phases (each prints a JSON line; a phase that fails prints its error and the rest go on):
@@ -14,7 +14,9 @@ Phases (each prints a JSON line; a phase that fails prints its error and the res
 - full / lora: `tunewise.train.finetune` of the model the pretrain phase wrote, on PubMedQA's
   1,000 questions as chat examples (alternately with their abstract), packed into rows of 1,024,
   16 rows a step; full-flex: the full fine-tune with flex attention (a block-sparse mask of the
-  packed examples instead of SDPA's dense one).
+  packed examples instead of SDPA's dense one);
+- task-head: issue 35's task fine-tune — SmolLM2 (`--task-base`) with a classification head,
+  LoRA, on Financial PhraseBank's sentences, the batch chosen from their length.
 Tokens/s is the steady rate after the first steps (which include compiling); MFU is 6·N FLOPs a
 token (4·N for LoRA) against the matmul peak measured on the device. `--tiny` runs a tiny model
 for a few steps on any machine (the CPU smoke test in tests/ does).
@@ -42,7 +44,7 @@ DATA = Path(os.environ.get("TUNEWISE_DATA", ROOT.parent / "shared" / "data"))
 
 FULL = dict(size="125m", vocab=16384, seq_len=1024, batch=32, ft_batch=16, docs=None, rows=None)
 TINY = dict(size="tiny", vocab=600, seq_len=64, batch=8, ft_batch=4, docs=400, rows=60)
-PHASES = ("pretrain", "pretrain-eager", "plain", "full", "lora", "full-flex")
+PHASES = ("pretrain", "pretrain-eager", "plain", "full", "lora", "full-flex", "task-head")
 
 
 def scifact_texts(limit: int | None) -> list[str]:
@@ -170,6 +172,33 @@ def run_finetune(base: Path, data: Path, out: Path, shape: dict, steps: int, met
             "loss_first_last": [r.losses[0], r.losses[-1]] if r.losses else None}
 
 
+def phrasebank(limit: int | None) -> list[tuple[str, str]]:
+    """Financial PhraseBank's sentences and labels (the first `limit`; all 2,762 by default)."""
+    import csv
+
+    with open(DATA / "financial-phrasebank" / "train.csv", newline="", encoding="utf-8") as f:
+        rows = [(r["sentence"], r["label"]) for r in csv.DictReader(f)]
+    return rows[:limit]
+
+
+def run_task_head(base: str, out: Path, shape: dict, steps: int) -> dict:
+    """Issue 35's task fine-tune: the LLM with a classification head (LoRA) on PhraseBank, the
+    task recipe's batch chosen from the data and a validation part carved from it."""
+    from tunewise.train.finetune import FinetuneRecipe
+    from tunewise.train.head import train_head
+
+    examples = phrasebank(shape["rows"] and shape["rows"] * 4)
+    recipe = FinetuneRecipe(base=base, method="lora", batch_size=0, packing=False, max_steps=steps,
+                            val_fraction=0.1, save_steps=10**6, logging_steps=20,
+                            report_to="none")
+    r = train_head(examples, ["negative", "neutral", "positive"], out, recipe, say=print)
+    return {"parameters": r.parameters, "steps": r.steps, "tokens_per_s": r.tokens_per_s,
+            "steady_tokens_per_s": r.steady_tokens_per_s, "mfu": r.mfu,
+            "peak_tflops": r.peak_flops / 1e12, "peak_memory_mb": _peak_mb(),
+            "loss_first_last": [r.losses[0], r.losses[-1]] if r.losses else None,
+            "val_losses": r.val_losses}
+
+
 def ratios(results: dict) -> dict:
     def rate(name):
         r = results.get(name) or {}
@@ -191,6 +220,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per phase")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "gpu-training")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--task-base", default=None, help="task-head: the LLM (default smollm2; "
+                   "with --tiny the pretrain phase's model); a .gguf file or model folder")
     args = p.parse_args()
     shape = TINY if args.tiny else FULL
     steps = args.steps or (6 if args.tiny else 120)
@@ -224,6 +255,9 @@ def main() -> None:
                 r = run_finetune(pt / "model", data, args.out / f"ft-{phase}", shape,
                                  steps if "flex" not in phase else max(steps // 2, 4), method,
                                  attention=attention)
+            elif phase == "task-head":
+                base = args.task_base or str(pt / "model" if args.tiny else "smollm2")
+                r = run_task_head(base, args.out / "task-head", shape, steps)
             else:
                 raise ValueError(f"unknown phase {phase!r}; valid: {', '.join(PHASES)}")
         except Exception as exc:  # a benchmark: report and go on with the other phases

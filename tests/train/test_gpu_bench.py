@@ -20,12 +20,12 @@ def test_the_gpu_benchmark_runs_tiny_on_a_cpu(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", TUNEWISE_DATA=str(DATA), TQDM_DISABLE="1")
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "gpu_training.py"), "--tiny", "--steps", "4",
-         "--phases", "pretrain,plain,full,lora", "--out", str(tmp_path / "out"),
+         "--phases", "pretrain,plain,full,lora,task-head", "--out", str(tmp_path / "out"),
          "--json", str(tmp_path / "r.json")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "r.json").read_text())
-    for phase in ("pretrain", "plain", "full", "lora"):
+    for phase in ("pretrain", "plain", "full", "lora", "task-head"):
         result = report["results"][phase]
         assert "error" not in result, (phase, result)
         assert result["steady_tokens_per_s"] > 0 and 0 < result["mfu"] < 1, (phase, result)

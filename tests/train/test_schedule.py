@@ -2,6 +2,7 @@
 the batch chosen from the data, the loss on answer tokens only, and a run that keeps its best
 checkpoint and stops early."""
 
+import pytest
 import torch
 
 from tests.train.conftest import tiny_llama
@@ -9,6 +10,11 @@ from tunewise.data.formats import Example, write_examples
 from tunewise.train.finetune import FinetuneRecipe, answer_loss, finetune
 from tunewise.train.schedule import Plan, batch_for, carve, steps_for
 from tunewise.train.sequences import IGNORE, PaddedCollator, encode
+
+
+@pytest.fixture(autouse=True)
+def registry(tmp_path, monkeypatch):  # fine-tunes register their model: not in the repository's
+    monkeypatch.setenv("TUNEWISE_REGISTRY", str(tmp_path / "registry" / "models.toml"))
 
 
 def test_carve_holds_out_a_seeded_disjoint_share_and_nothing_from_a_tiny_set():
@@ -70,3 +76,22 @@ def test_a_carved_validation_part_keeps_the_best_checkpoint_and_stops_early(smol
     assert result.plan.validation == 24 and result.plan.steps == 200
     assert result.steps < 200  # stopped early
     assert len(result.val_losses) >= 3 and min(result.val_losses) < result.val_losses[-1]
+
+
+def test_tune_picks_the_rate_whose_trial_has_the_lowest_validation_loss(smol_tokenizer, tmp_path):
+    import json
+
+    from tests.conftest import QUESTIONS
+
+    said = []
+    recipe = FinetuneRecipe(method="full", tune="1e-7,5e-3", batch_size=4, packing=False,
+                            min_steps=40, val_fraction=0.25, merge=False, report_to="none",
+                            warmup_ratio=0.0)
+    finetune(QUESTIONS, tmp_path / "ft", recipe, model=tiny_llama(smol_tokenizer, init=0.3),
+             tokenizer=smol_tokenizer, say=said.append)
+    trials = json.loads((tmp_path / "ft" / "tune.json").read_text())
+    assert set(trials) == {"1e-07", "0.005"} and trials["0.005"] < trials["1e-07"]
+    saved = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    assert saved["config"]["learning_rate"] == 5e-3
+    assert "tune: training with lr 0.005" in said
+    assert not (tmp_path / "ft" / "tune").exists()  # the trials' checkpoints are gone

@@ -49,6 +49,9 @@ def finetune_cmd(
         "the best checkpoint is kept.")] = None,
     early_stopping: Annotated[Optional[int], typer.Option(
         min=1, help="Stop after N validation passes without improvement.")] = None,
+    tune: Annotated[Optional[str], typer.Option(
+        help="Pick the learning rate on the validation part first: auto (the default rate "
+        "x0.5, x1, x2.5) or a list, e.g. 1e-4,2e-4,5e-4; a short trial each.")] = None,
     name: Annotated[Optional[str], typer.Option(
         help="Register the result as this model name (default ft-<OUT folder>).")] = None,
     plan_only: Annotated[bool, typer.Option("--plan", hidden=True)] = False,
@@ -72,7 +75,7 @@ def finetune_cmd(
     recipe = load_recipe(recipe_file, base=base, method=method, epochs=epochs, max_steps=max_steps,
                          learning_rate=lr, batch_size=batch_size, max_length=max_length,
                          packing=packing, name=name, min_steps=min_steps,
-                         val_fraction=val_fraction, early_stopping=early_stopping)
+                         val_fraction=val_fraction, early_stopping=early_stopping, tune=tune)
     if plan_only:
         raise typer.BadParameter(f"planning is its own command now: {PLAN_MOVED % 'finetune'}")
     if (data is None) == (corpus is None) or out_dir is None:

@@ -94,6 +94,26 @@ def training_curves(rows: list[SystemCost]) -> dict[str, list[tuple[int, float]]
     return curves
 
 
+def training_recipes(rows: list[SystemCost]) -> list[str]:
+    """One line a trained system whose record keeps its plan: the recipe it was trained with
+    (method, base, learning rate, batch) and what the schedule planned — the report's provenance."""
+    lines, seen = [], set()
+    for row in rows:
+        if not row.training_record or row.quality_of in seen:
+            continue
+        seen.add(row.quality_of)
+        try:
+            data = json.loads(Path(row.training_record).read_text())
+            config, plan = data["config"], data["result"]["plan"]["description"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        lines.append(f"{row.quality_of} trained by the recipe: {config.get('method')} on "
+                     f"{config.get('base')}, lr {config.get('learning_rate')}, batch "
+                     f"{config.get('batch_size')}, {data['result'].get('steps')} steps run of "
+                     f"the plan: {plan} ({row.training_record})")
+    return lines
+
+
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
                  metric: str | None = None, min_score: float | None = None) -> Report:
     run = Path(run)
@@ -124,7 +144,7 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     report.changes = _changes(report) if report.qualified else _next_steps(report)
     if report.task is not None:  # how the choice depends on the labels one has
         report.changes += report.task.notes
-    report.provenance = _provenance(run, summary, prices, settings)
+    report.provenance = _provenance(run, summary, prices, settings) + training_recipes(rows)
     if summary.task != "qa":
         report.provenance += [f"{m.name}: {m.description}" for m in metrics_of(summary.manifest)
                               if m.name in summary.metric_names() and "[" not in m.name]

@@ -64,6 +64,7 @@ class TaskOptions:
     finetune_epochs: float = 2.0
     finetune_min_steps: int = 100  # an LLM fine-tune's floor of optimizer steps (small sets)
     finetune_lr: float | None = None  # None: the method's default (LoRA 2e-4, full 2e-5)
+    finetune_tune: str = ""  # "auto" or "1e-4,2e-4": the rate picked on the validation part
     encoder_epochs: int = 4
 
 
@@ -344,7 +345,8 @@ def task_recipe(system: System, options: TaskOptions, name: str) -> FinetuneReci
                        base=system.base or None, epochs=options.finetune_epochs,
                        min_steps=options.finetune_min_steps, learning_rate=options.finetune_lr,
                        seed=options.seed, batch_size=0, packing=False, val_fraction=0.1,
-                       early_stopping=3, max_length=options.max_input_tokens + 256, name=name)
+                       early_stopping=3, max_length=options.max_input_tokens + 256, name=name,
+                       tune=options.finetune_tune or None)
 
 
 def _model_name(folder: Path) -> str:
@@ -391,4 +393,4 @@ def _check_manifest(out: Path, task: str, spec: TaskSpec, train: list[Item], tes
         "seed": options.seed, "instruction": options.instruction,
         "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs},
         {"train_sizes": list(options.train_sizes), "finetune_min_steps": options.finetune_min_steps,
-         "finetune_lr": options.finetune_lr})
+         "finetune_lr": options.finetune_lr, "finetune_tune": options.finetune_tune})

@@ -9,8 +9,8 @@ the result as a named model that `ask`, `eval` and the server can use."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,15 @@ from tunewise.train.common import (
 )
 from tunewise.train.corpus import in_validation
 from tunewise.train.gguf_export import export_gguf
-from tunewise.train.schedule import Plan, batch_for, carve, plan_training, scheduled_trainer
+from tunewise.train.schedule import (
+    Plan,
+    batch_for,
+    carve,
+    plan_training,
+    scheduled_trainer,
+    training_record,
+    tuned_rate,
+)
 from tunewise.train.sequences import IGNORE, Encoded, PackedCollator, PaddedCollator, encode, pack
 
 METHODS = ("lora", "qlora", "full")  # qlora: LoRA over a 4-bit base (bitsandbytes, CUDA)
@@ -68,6 +76,9 @@ class FinetuneRecipe(TrainingSettings):
     val_fraction: float = 0.0
     eval_steps: int = 0
     early_stopping: int = 0
+    # pick the learning rate on the validation part first: "auto" (the default rate ×0.5, ×1,
+    # ×2.5) or "1e-4,2e-4,5e-4"; each a short trial (a quarter of the steps); "": off
+    tune: str = ""
 
     @property
     def lr(self) -> float:
@@ -151,6 +162,19 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
     check_resumable(out, model.config, recipe.method)
     model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
     use_attention(model, recipe)
+    if recipe.tune:  # trials already run are read from OUT/tune.json, not run again
+        def trial(lr: float, plan: Plan, folder: Path) -> list[float]:
+            tried = copy.deepcopy(model)
+            tried = _with_lora(tried, recipe) if recipe.method in ("lora", "qlora") else tried
+            trainer = _trainer(tried, tokenizer, train_set, val_set, folder,
+                               dataclasses.replace(recipe, learning_rate=lr, report_to="none"), plan)
+            trainer.train()
+            return [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+
+        recipe = dataclasses.replace(recipe, learning_rate=tuned_rate(recipe, result.plan, out,
+                                                                      trial, say))
+        if say:
+            say(f"tune: training with lr {recipe.lr:g}")
     if recipe.method in ("lora", "qlora"):
         model = _with_lora(model, recipe)
     trainer = _trainer(model, tokenizer, train_set, val_set, out, recipe, result.plan)
@@ -310,5 +334,4 @@ def _write_outputs(model, tokenizer, out: Path, recipe: FinetuneRecipe, gguf_sou
     if served:
         result.name = recipe.name or f"ft-{out.resolve().name}"
         register_model(result.name, served)
-    (out / "finetune.json").write_text(json.dumps(
-        {"config": dataclasses.asdict(recipe), "result": dataclasses.asdict(result)}, indent=2))
+    (out / "finetune.json").write_text(training_record(recipe, result))

@@ -12,6 +12,7 @@ fine-tune's does (the cost model prices it from there)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import time
@@ -31,7 +32,15 @@ from tunewise.train.common import (
     use_attention,
 )
 from tunewise.train.finetune import FinetuneRecipe
-from tunewise.train.schedule import Plan, batch_for, carve, plan_training, scheduled_trainer
+from tunewise.train.schedule import (
+    Plan,
+    batch_for,
+    carve,
+    plan_training,
+    scheduled_trainer,
+    training_record,
+    tuned_rate,
+)
 
 MERGED = "merged"
 
@@ -90,12 +99,26 @@ def train_head(examples: Sequence[tuple[str, str]], labels: Sequence[str], out: 
         say(f"plan: {result.plan.describe()}")
     check_resumable(out, model.config, recipe.method)
     use_attention(model, recipe)
-    if recipe.method != "full":
-        model = _with_lora(model, recipe)
-    trainer = scheduled_trainer(model, recipe, result.plan, out, train_set, val_set,
-                                _Collator(tokenizer.pad_token_id), lr=recipe.lr,
-                                scheduler=recipe.scheduler, shuffle=recipe.shuffle,
-                                lengths=[len(x) for x, _ in train_set])
+
+    def trainer_for(model, recipe: FinetuneRecipe, plan: Plan, folder: Path):
+        model = _with_lora(model, recipe) if recipe.method != "full" else model
+        return scheduled_trainer(model, recipe, plan, folder, train_set, val_set,
+                                 _Collator(tokenizer.pad_token_id), lr=recipe.lr,
+                                 scheduler=recipe.scheduler, shuffle=recipe.shuffle,
+                                 lengths=[len(x) for x, _ in train_set])
+
+    if recipe.tune:  # trials already run are read from OUT/tune.json, not run again
+        def trial(lr: float, plan: Plan, folder: Path) -> list[float]:
+            tried = trainer_for(copy.deepcopy(model), dataclasses.replace(
+                recipe, learning_rate=lr, report_to="none"), plan, folder)
+            tried.train()
+            return [h["eval_loss"] for h in tried.state.log_history if "eval_loss" in h]
+
+        recipe = dataclasses.replace(recipe, learning_rate=tuned_rate(recipe, result.plan, out,
+                                                                      trial, say))
+        if say:
+            say(f"tune: training with lr {recipe.lr:g}")
+    trainer = trainer_for(model, recipe, result.plan, out)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
@@ -110,9 +133,7 @@ def train_head(examples: Sequence[tuple[str, str]], labels: Sequence[str], out: 
         merged.config.use_cache = True
         merged.save_pretrained(out / MERGED, safe_serialization=True)
         tokenizer.save_pretrained(out / MERGED)
-        (out / "finetune.json").write_text(json.dumps(
-            {"config": {**dataclasses.asdict(recipe), "objective": "classify"},
-             "result": dataclasses.asdict(result)}, indent=2))
+        (out / "finetune.json").write_text(training_record(recipe, result, objective="classify"))
     return result
 
 

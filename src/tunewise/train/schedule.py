@@ -11,14 +11,17 @@ decides which checkpoint is kept."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 from tunewise.cost.training import flops_per_token
 from tunewise.train.common import (
+    TrainingError,
     TrainingSettings,
     guarded_trainer,
     measured_peak_flops,
@@ -47,6 +50,10 @@ class Plan:
     eval_every: int  # steps between validation passes (0: none)
     patience: int  # validation passes without improvement before stopping (0: never)
     seconds: float  # estimated on this machine
+
+    def to_json(self) -> dict:
+        """What finetune.json keeps: the fields, the epochs and the sentence `describe` prints."""
+        return {**dataclasses.asdict(self), "epochs": self.epochs, "description": self.describe()}
 
     @property
     def epochs(self) -> float:
@@ -98,6 +105,56 @@ def scheduled_trainer(model, recipe: TrainingSettings, plan: Plan, out: Path, tr
     if stepwise and plan.patience:
         trainer.add_callback(EarlyStoppingCallback(early_stopping_patience=plan.patience))
     return trainer
+
+
+def tuned_rate(recipe, plan: Plan, out: Path, trial: Callable[[float, Plan, Path], list[float]],
+               say: Callable[[str], None] | None = None) -> float:
+    """The learning rate among `recipe.tune`'s whose short trial (a quarter of the planned steps,
+    at least 20) reaches the lowest validation loss. `trial(lr, plan, folder)` trains a fresh copy
+    and returns its validation losses; results are kept in OUT/tune.json, so a rerun reuses them."""
+    if not plan.validation:
+        raise TrainingError("tuning the learning rate needs a validation part: give --val, or "
+                            "val_fraction > 0 with enough examples")
+    candidates = tune_rates(recipe)
+    record = out / "tune.json"
+    done = json.loads(record.read_text()) if record.is_file() else {}
+    steps = min(plan.steps, max(20, plan.steps // 4))
+    short = dataclasses.replace(plan, steps=steps, eval_every=max(1, steps // 4), patience=0)
+    for lr in candidates:
+        key = f"{lr:g}"
+        if key not in done:
+            losses = trial(lr, short, out / "tune" / key)
+            shutil.rmtree(out / "tune" / key, ignore_errors=True)  # its checkpoints: no longer needed
+            done[key] = min(losses) if losses else math.inf
+            out.mkdir(parents=True, exist_ok=True)
+            record.write_text(json.dumps(done, indent=2))
+        if say:
+            say(f"tune: lr {key}, {steps} steps: best validation loss {done[key]:.4f}")
+    return min(candidates, key=lambda lr: done[f"{lr:g}"])
+
+
+def tune_rates(recipe) -> list[float]:
+    """`recipe.tune`: "auto" (the recipe's rate ×0.5, ×1, ×2.5) or comma-separated rates."""
+    if recipe.tune == "auto":
+        return [recipe.lr * f for f in (0.5, 1.0, 2.5)]
+    try:
+        rates = [float(x) for x in recipe.tune.split(",") if x.strip()]
+    except ValueError:
+        rates = []
+    if not rates or min(rates) <= 0:
+        raise TrainingError(f"tune = {recipe.tune!r}: \"auto\" or learning rates such as "
+                            "\"1e-4,2e-4,5e-4\"")
+    return rates
+
+
+def training_record(recipe, result, **config) -> str:
+    """finetune.json: the recipe (its learning rate resolved: the default, or the one tuning
+    picked) and the result, its plan with the sentence printed before training."""
+    data = dataclasses.asdict(result)
+    if result.plan is not None:
+        data["plan"] = result.plan.to_json()
+    return json.dumps({"config": {**dataclasses.asdict(recipe), "learning_rate": recipe.lr, **config},
+                       "result": data}, indent=2)
 
 
 def carve(items: Sequence[T], fraction: float, seed: int, least: int = 8,
