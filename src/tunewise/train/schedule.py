@@ -124,7 +124,7 @@ def tuned_rate(recipe, plan: Plan, out: Path, trial: Callable[[float, Plan, Path
         key = f"{lr:g}"
         if key not in done:
             losses = trial(lr, short, out / "tune" / key)
-            shutil.rmtree(out / "tune" / key, ignore_errors=True)  # its checkpoints: no longer needed
+            shutil.rmtree(out / "tune", ignore_errors=True)  # the trial's checkpoints: not needed
             done[key] = min(losses) if losses else math.inf
             out.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(done, indent=2))
