@@ -43,6 +43,7 @@ STAGES = {
                    # fine-tune on a short prompt, on all 2,210 sentences, then the head's curve
                    "finetune": ("finetune:head,finetune:lora", (ALL,)),
                    "curve": ("finetune:head", (100, 400, ALL)),
+                   "head": ("finetune:head", (ALL,)),
                    "gemma": ("finetune:head:base=gemma3", (ALL,)),
                    "gemma-prompted": ("gemma3,gemma3:shots=4", (ALL,))},
     "kleister": {"prompted": ("local,local:view=head", (ALL,)),
@@ -92,13 +93,15 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N test items")
     p.add_argument("--max-input-tokens", type=int, default=1024)
     p.add_argument("--finetune-epochs", type=float, default=2.0)
+    p.add_argument("--run", default="run", help="the run folder's name under bench/out/tasks/SET "
+                   "(another name measures the same systems afresh, e.g. for a timing alone)")
     args = p.parse_args()
     folder = OUT / "tasks" / args.set
     prepare(args.set, folder)
     task, train = load_items(folder / TRAIN)
     _, test = load_items(folder / TEST)
     test = test[:args.limit]
-    run = folder / "run"
+    run = folder / args.run
     settings = load_settings(env={**os.environ, "TUNEWISE_STORE_URL": f"sqlite:{folder / 'unused.db'}"})
     settings = dataclasses.replace(settings, models={**MODELS, **settings.models})
     baselines = ",".join(f"baseline:{b.name}" for b in task_named(task).baselines)

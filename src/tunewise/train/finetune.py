@@ -165,7 +165,7 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
     if recipe.tune:  # trials already run are read from OUT/tune.json, not run again
         def trial(lr: float, plan: Plan, folder: Path) -> list[float]:
             tried = copy.deepcopy(model)
-            tried = _with_lora(tried, recipe) if recipe.method in ("lora", "qlora") else tried
+            tried = with_lora(tried, recipe) if recipe.method in ("lora", "qlora") else tried
             trainer = _trainer(tried, tokenizer, train_set, val_set, folder,
                                dataclasses.replace(recipe, learning_rate=lr, report_to="none"), plan)
             trainer.train()
@@ -176,7 +176,7 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
         if say:
             say(f"tune: training with lr {recipe.lr:g}")
     if recipe.method in ("lora", "qlora"):
-        model = _with_lora(model, recipe)
+        model = with_lora(model, recipe)
     trainer = _trainer(model, tokenizer, train_set, val_set, out, recipe, result.plan)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
@@ -236,7 +236,8 @@ def _encode(examples, tokenizer, recipe: FinetuneRecipe) -> tuple[list[Encoded],
     return encoded, len(encoded), truncated
 
 
-def _with_lora(model, recipe: FinetuneRecipe):
+def with_lora(model, recipe: FinetuneRecipe, task_type: str = "CAUSAL_LM"):
+    """`model` with LoRA adapters of `recipe` (SEQ_CLS: peft also trains the new head in full)."""
     # lazy: peft takes 3.9 s to import
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
@@ -247,7 +248,7 @@ def _with_lora(model, recipe: FinetuneRecipe):
         t.strip() for t in recipe.lora_targets.split(",") if t.strip()]
     return get_peft_model(model, LoraConfig(
         r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-        target_modules=targets, task_type="CAUSAL_LM"))
+        target_modules=targets, task_type=task_type))
 
 
 def _trainer(model, tokenizer, train_set, val_set, out: Path, recipe: FinetuneRecipe, plan: Plan):

@@ -31,7 +31,7 @@ from tunewise.train.common import (
     speed,
     use_attention,
 )
-from tunewise.train.finetune import FinetuneRecipe
+from tunewise.train.finetune import FinetuneRecipe, with_lora
 from tunewise.train.schedule import (
     Plan,
     batch_for,
@@ -101,7 +101,7 @@ def train_head(examples: Sequence[tuple[str, str]], labels: Sequence[str], out: 
     use_attention(model, recipe)
 
     def trainer_for(model, recipe: FinetuneRecipe, plan: Plan, folder: Path):
-        model = _with_lora(model, recipe) if recipe.method != "full" else model
+        model = with_lora(model, recipe, "SEQ_CLS") if recipe.method != "full" else model
         return scheduled_trainer(model, recipe, plan, folder, train_set, val_set,
                                  _Collator(tokenizer.pad_token_id), lr=recipe.lr,
                                  scheduler=recipe.scheduler, shuffle=recipe.shuffle,
@@ -229,15 +229,3 @@ class _Collator:
                                                 for x, _ in items]),
                 "labels": torch.tensor([y for _, y in items]),
                 "_tokens": sum(len(x) for x, _ in items), "_trained": len(items)}
-
-
-def _with_lora(model, recipe: FinetuneRecipe):
-    # lazy: peft takes 3.9 s to import
-    from peft import LoraConfig, get_peft_model
-
-    targets = recipe.lora_targets if recipe.lora_targets == "all-linear" else [
-        t.strip() for t in recipe.lora_targets.split(",") if t.strip()]
-    # SEQ_CLS: peft trains the new head ("score") in full beside the adapters
-    return get_peft_model(model, LoraConfig(
-        r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-        target_modules=targets, task_type="SEQ_CLS"))
