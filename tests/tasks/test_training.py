@@ -83,3 +83,14 @@ def test_a_test_label_no_training_example_shows_is_refused_before_training(tmp_p
     with pytest.raises(EvalError, match=r"labels no training example shows \(neutral\)"):
         run_task(ws, "classify", parse_systems("finetune:head"), train, test, tmp_path / "run")
     assert not (tmp_path / "run" / "trained").exists()
+
+
+def test_a_base_that_cannot_be_found_is_one_line_before_anything_trains(tmp_path, embedder):
+    from tunewise.evaluate.runner import EvalError
+
+    ws = Workspace(Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}"), embedder=embedder)
+    systems = parse_systems(f"baseline:majority,finetune:head:base={tmp_path / 'nowhere.gguf'}")
+    with pytest.raises(EvalError, match="nowhere.gguf' not found"):
+        run_task(ws, "classify", systems, sentiment_items(12, seed=1), sentiment_items(3, seed=2),
+                 tmp_path / "run")
+    assert not (tmp_path / "run" / "records.jsonl").exists()

@@ -47,6 +47,7 @@ from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, ParseError, TaskSpec, brief_messages
 from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
 from tunewise.tasks.extract import KNOWN_KEYS
+from tunewise.train.common import TrainingError, resolve_base
 from tunewise.train.finetune import FinetuneRecipe, finetune, load_recipe
 from tunewise.train.head import HeadClassifier, train_head
 
@@ -140,6 +141,11 @@ def _check_systems(task, spec: TaskSpec, systems: list[System], train: list[Item
     baselines = [b.name for b in task.baselines]
     unseen = sorted({str(i.gold) for i in test} - {str(i.gold) for i in train}) if spec.labels else []
     for s in systems:
+        if s.base:
+            try:
+                resolve_base(s.base)
+            except TrainingError as exc:
+                raise EvalError(f"{s.name}: {exc}") from None
         if unseen and s.trained.startswith(("encoder", "head")):
             raise EvalError(f"{s.name}: the test part has labels no training example shows "
                             f"({', '.join(unseen)}): a classifier cannot learn them")

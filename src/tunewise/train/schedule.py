@@ -31,9 +31,10 @@ from tunewise.train.common import (
 
 T = TypeVar("T")
 
-# Of a CPU's measured float32 matmul peak, what a training step of a 100M-class model reaches
-# (bench/finetune_throughput.py: forward + backward of SmolLM2-135M LoRA at batch 16 on 2 cores).
-CPU_TRAINING_MFU = 0.25
+# Of a CPU's measured float32 matmul peak, what a task fine-tune of a 100M-class model reaches:
+# SmolLM2-135M LoRA + head on PhraseBank under bf16 autocast, 2 cores with AVX512-BF16: 0.52
+# (bench/RESULTS.md, 2026-12-06); a CPU without bf16 trains at about 0.6x that, so a middle value
+CPU_TRAINING_MFU = 0.4
 GPU_TRAINING_MFU = 0.06  # small models on a GPU, as [cost] finetune_mfu assumes
 
 
