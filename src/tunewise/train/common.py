@@ -342,7 +342,9 @@ def _guarded_class():
 
         tokens = trained = 0
         _first_bad = _bad_loss = None
-        loss_function = None  # (model, inputs) -> (loss, outputs): replaces the model's own loss
+        # (model, inputs, items) -> (loss, outputs): replaces the model's own loss; the loss is
+        # summed over the step's `items` target tokens when given, else a mean over the batch
+        loss_function = None
         lengths = None  # each training row's tokens: batches of like lengths, little padding
 
         def _get_train_sampler(self, *args, **kwargs):
@@ -356,15 +358,20 @@ def _guarded_class():
             return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
                                         lengths=self.lengths)
 
-        def compute_loss(self, model, inputs, return_outputs=False, *args, **kwargs):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             tokens, trained = inputs.pop("_tokens", 0), inputs.pop("_trained", 0)
             if model.training:
                 self.tokens += tokens
                 self.trained += trained
-            if self.loss_function is not None:
-                loss, outputs = self.loss_function(model, inputs)
-                return (loss, outputs) if return_outputs else loss
-            return super().compute_loss(model, inputs, return_outputs, *args, **kwargs)
+            if self.loss_function is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            # as the Trainer does for a model's own loss: summed over the tokens of the whole
+            # step (every accumulated batch, every process) and scaled up by the processes,
+            # whose gradients DDP averages — so 2 processes train exactly as 1
+            loss, outputs = self.loss_function(model, inputs, num_items_in_batch)
+            if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+                loss = loss * self.accelerator.num_processes
+            return (loss, outputs) if return_outputs else loss
 
         def training_step(self, model, inputs, *args, **kwargs):
             loss = super().training_step(model, inputs, *args, **kwargs)
@@ -446,12 +453,11 @@ def _synchronize() -> None:
 def guarded_trainer(loss_function=None, lengths=None, **kwargs):
     """A transformers Trainer (built lazily: transformers is slow to import) with the guard above;
     `trainer.steady_tokens_per_s` is set at the end when the run was long enough to time.
-    `loss_function(model, inputs) -> (loss, outputs)`, a mean over the batch, replaces the
-    model's own loss; `lengths` (each training row's tokens) batches rows of like length."""
+    `loss_function(model, inputs, items) -> (loss, outputs)` replaces the model's own loss;
+    `lengths` (each training row's tokens) batches rows of like length."""
     guarded, checks, throughput = _guarded_class()
     trainer = guarded(**kwargs)
-    if loss_function is not None:
-        trainer.loss_function, trainer.loss_is_scaled_for_ga = loss_function, False
+    trainer.loss_function = loss_function
     trainer.lengths = lengths
     trainer.steady_tokens_per_s = None
     trainer.add_callback(checks(trainer))

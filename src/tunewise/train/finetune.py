@@ -270,11 +270,11 @@ def answers_only_logits() -> bool:
     return hasattr(modeling_utils, "slice_logits_to_keep")
 
 
-def answer_loss(model, inputs: dict):
+def answer_loss(model, inputs: dict, items=None):
     """The causal-LM loss of the tokens that carry a label, with logits computed only at the
-    positions that predict them. The vocabulary projection of every other position is work
-    that teaches nothing: for a short answer after a prompt that is most of a step (SmolLM2's
-    49k-word head, Gemma 3's 262k)."""
+    positions that predict them (summed over `items` tokens when given, else the batch's mean).
+    The vocabulary projection of every other position is work that teaches nothing: for a short
+    answer after a prompt that is most of a step (SmolLM2's 49k-word head, Gemma 3's 262k)."""
     # lazy: torch takes 1.5 s to import
     import torch
 
@@ -282,8 +282,11 @@ def answer_loss(model, inputs: dict):
     keep = torch.zeros_like(labels, dtype=torch.bool)  # (B, T): position t predicts label t+1
     keep[:, :-1] = labels[:, 1:] != IGNORE
     outputs = model(**inputs, logits_to_keep=keep)  # logits: (kept positions, vocabulary)
-    loss = torch.nn.functional.cross_entropy(outputs.logits.float(), labels[:, 1:][keep[:, :-1]])
-    return loss, outputs
+    targets = labels[:, 1:][keep[:, :-1]]
+    loss = torch.nn.functional.cross_entropy(outputs.logits.float(), targets, reduction="sum")
+    # `items`: the target tokens of the whole step (all accumulated batches and processes), as
+    # the Trainer counts them; else this batch's mean
+    return loss / (items if items is not None else max(1, targets.numel())), outputs
 
 
 class _Counting:
