@@ -69,3 +69,14 @@ def test_a_label_outside_the_head_and_fewer_examples_than_a_batch_are_refused(sm
         train_head(items, LABELS, tmp_path / "b", recipe(batch_size=16),
                    model=tiny_classifier(smol_tokenizer), tokenizer=smol_tokenizer)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b" / "merged").exists()
+
+
+def test_an_interrupted_head_fine_tune_resumes_from_its_last_checkpoint(smol_tokenizer, tmp_path):
+    items = [(i.text, i.gold) for i in sentiment_items(32, seed=1)]
+    first = train_head(items, LABELS, tmp_path / "head", recipe(max_steps=4, save_steps=2),
+                       model=tiny_classifier(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert (tmp_path / "head" / "checkpoints" / "checkpoint-4").is_dir()
+    again = train_head(items, LABELS, tmp_path / "head", recipe(max_steps=8, save_steps=2),
+                       model=tiny_classifier(smol_tokenizer), tokenizer=smol_tokenizer)
+    assert again.steps == 8
+    assert again.tokens < first.tokens * 1.5  # steps 5-8 only: it went on, it did not restart
