@@ -286,18 +286,17 @@ class _Predictors:
 
     def _head(self, system: System, name: str, part: list[Item]):
         folder = self.out / TRAINED_FOLDER / name
+        chars = self.options.max_input_tokens * 4
         if not HeadClassifier.saved(folder):
             recipe = task_recipe(system, self.options, _model_name(folder))
             self.say(f"training {name} ({recipe.method} + a classification head on "
                      f"{recipe.base}) on {len(part)} examples")
-            chars = self.options.max_input_tokens * 4
             train_head([(self._view(i.text, chars), str(i.gold)) for i in part],
                        self.spec.labels, folder, recipe, say=self.say)
         classifier = HeadClassifier.load(folder)
-        seconds = json.loads((folder / "finetune.json").read_text())["result"]["seconds"]
 
         def predict(items: list[Item]):
-            texts = [self._view(i.text, self.options.max_input_tokens * 4) for i in items]
+            texts = [self._view(i.text, chars) for i in items]
             started = time.perf_counter()
             probabilities = classifier.probabilities(texts)
             each = (time.perf_counter() - started) / max(1, len(items))
@@ -305,7 +304,7 @@ class _Predictors:
                 label = max(p, key=p.get)
                 yield {**self._scored(item, label, label, None, each), "prompt_tokens": n,
                        "probabilities": {k: round(v, 4) for k, v in p.items()},
-                       "train_seconds": round(seconds, 2)}
+                       "train_seconds": round(classifier.seconds, 2)}
         return predict
 
     def _finetuned(self, system: System, name: str, part: list[Item]):

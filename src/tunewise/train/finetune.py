@@ -9,7 +9,6 @@ the result as a named model that `ask`, `eval` and the server can use."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -26,10 +25,8 @@ from tunewise.train.common import (
     compiling,
     last_checkpoint,
     load_base,
-    logged_to,
     read_recipe,
     resolve_base,
-    speed,
     use_attention,
 )
 from tunewise.train.corpus import in_validation
@@ -39,9 +36,10 @@ from tunewise.train.schedule import (
     batch_for,
     carve,
     plan_training,
+    record_progress,
     scheduled_trainer,
     training_record,
-    tuned_rate,
+    tuned,
 )
 from tunewise.train.sequences import IGNORE, Encoded, PackedCollator, PaddedCollator, encode, pack
 
@@ -162,26 +160,18 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
     check_resumable(out, model.config, recipe.method)
     model.config.use_cache = False  # a KV cache would also disable the packed-sequence mask
     use_attention(model, recipe)
-    if recipe.tune:  # trials already run are read from OUT/tune.json, not run again
-        def trial(lr: float, plan: Plan, folder: Path) -> list[float]:
-            tried = copy.deepcopy(model)
-            tried = with_lora(tried, recipe) if recipe.method in ("lora", "qlora") else tried
-            trainer = _trainer(tried, tokenizer, train_set, val_set, folder,
-                               dataclasses.replace(recipe, learning_rate=lr, report_to="none"), plan)
-            trainer.train()
-            return [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
 
-        recipe = dataclasses.replace(recipe, learning_rate=tuned_rate(recipe, result.plan, out,
-                                                                      trial, say))
-        if say:
-            say(f"tune: training with lr {recipe.lr:g}")
-    if recipe.method in ("lora", "qlora"):
-        model = with_lora(model, recipe)
-    trainer = _trainer(model, tokenizer, train_set, val_set, out, recipe, result.plan)
+    def trainer_for(model, recipe: FinetuneRecipe, plan: Plan, folder: Path):
+        model = with_lora(model, recipe) if recipe.method in ("lora", "qlora") else model
+        return _trainer(model, tokenizer, train_set, val_set, folder, recipe, plan)
+
+    if recipe.tune:
+        recipe = tuned(recipe, result.plan, out, model, trainer_for, say)
+    trainer = trainer_for(model, recipe, result.plan, out)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
-    _record_progress(result, trainer, recipe)
+    record_progress(result, trainer, "full" if recipe.method == "full" else "lora")
     if trainer.is_world_process_zero():
         _write_outputs(trainer.model, tokenizer, out, recipe, gguf_source, result)
     return result
@@ -301,18 +291,6 @@ class _Counting:
         batch["_tokens"] = sum(len(e) for row in rows for e in row)
         batch["_trained"] = sum(e.trained_tokens for row in rows for e in row)
         return batch
-
-
-def _record_progress(result: FinetuneResult, trainer, recipe: FinetuneRecipe) -> None:
-    history = trainer.state.log_history
-    result.steps = trainer.state.global_step
-    result.losses = [h["loss"] for h in history if "loss" in h]
-    result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    result.trained_tokens = trainer.trained
-    result.logs = logged_to(trainer)
-    # LoRA and QLoRA skip the base's weight gradients: 4·N FLOPs a token, not 6·N
-    vars(result).update(speed(trainer, result.seconds, result.parameters,
-                              "full" if recipe.method == "full" else "lora"))
 
 
 def _write_outputs(model, tokenizer, out: Path, recipe: FinetuneRecipe, gguf_source,

@@ -12,8 +12,6 @@ fine-tune's does (the cost model prices it from there)."""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -26,9 +24,7 @@ from tunewise.train.common import (
     TrainingError,
     check_resumable,
     last_checkpoint,
-    logged_to,
     resolve_base,
-    speed,
     use_attention,
 )
 from tunewise.train.finetune import FinetuneRecipe, with_lora
@@ -37,9 +33,10 @@ from tunewise.train.schedule import (
     batch_for,
     carve,
     plan_training,
+    record_progress,
     scheduled_trainer,
     training_record,
-    tuned_rate,
+    tuned,
 )
 
 MERGED = "merged"
@@ -107,27 +104,13 @@ def train_head(examples: Sequence[tuple[str, str]], labels: Sequence[str], out: 
                                  scheduler=recipe.scheduler, shuffle=recipe.shuffle,
                                  lengths=[len(x) for x, _ in train_set])
 
-    if recipe.tune:  # trials already run are read from OUT/tune.json, not run again
-        def trial(lr: float, plan: Plan, folder: Path) -> list[float]:
-            tried = trainer_for(copy.deepcopy(model), dataclasses.replace(
-                recipe, learning_rate=lr, report_to="none"), plan, folder)
-            tried.train()
-            return [h["eval_loss"] for h in tried.state.log_history if "eval_loss" in h]
-
-        recipe = dataclasses.replace(recipe, learning_rate=tuned_rate(recipe, result.plan, out,
-                                                                      trial, say))
-        if say:
-            say(f"tune: training with lr {recipe.lr:g}")
+    if recipe.tune:
+        recipe = tuned(recipe, result.plan, out, model, trainer_for, say)
     trainer = trainer_for(model, recipe, result.plan, out)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
-    history = trainer.state.log_history
-    result.steps = trainer.state.global_step
-    result.losses = [h["loss"] for h in history if "loss" in h]
-    result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
-    result.trained_tokens, result.logs = trainer.trained, logged_to(trainer)
-    vars(result).update(speed(trainer, result.seconds, result.parameters, method))
+    record_progress(result, trainer, method)
     if trainer.is_world_process_zero():
         merged = trainer.model.merge_and_unload() if recipe.method != "full" else trainer.model
         merged.config.use_cache = True
@@ -155,6 +138,7 @@ class HeadClassifier:
     def __init__(self, model, tokenizer, max_length: int = 512):
         self.model, self.tokenizer, self.max_length = model.eval(), tokenizer, max_length
         self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        self.seconds = 0.0
 
     @classmethod
     def load(cls, folder: str | Path) -> "HeadClassifier":
@@ -166,8 +150,10 @@ class HeadClassifier:
         except ModelError as exc:
             raise TrainingError(f"cannot load the classifier in {folder}: {exc}") from None
         record = folder.parent / "finetune.json"
-        length = json.loads(record.read_text())["config"]["max_length"] if record.is_file() else 512
-        return cls(model, tokenizer, length)
+        saved = json.loads(record.read_text()) if record.is_file() else {}
+        classifier = cls(model, tokenizer, saved.get("config", {}).get("max_length", 512))
+        classifier.seconds = saved.get("result", {}).get("seconds", 0.0)  # what training took
+        return classifier
 
     @staticmethod
     def saved(folder: str | Path) -> bool:

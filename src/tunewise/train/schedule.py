@@ -10,6 +10,7 @@ decides which checkpoint is kept."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -24,8 +25,10 @@ from tunewise.train.common import (
     TrainingError,
     TrainingSettings,
     guarded_trainer,
+    logged_to,
     measured_peak_flops,
     on_gpu,
+    speed,
     training_arguments,
 )
 
@@ -108,11 +111,12 @@ def scheduled_trainer(model, recipe: TrainingSettings, plan: Plan, out: Path, tr
     return trainer
 
 
-def tuned_rate(recipe, plan: Plan, out: Path, trial: Callable[[float, Plan, Path], list[float]],
-               say: Callable[[str], None] | None = None) -> float:
-    """The learning rate among `recipe.tune`'s whose short trial (a quarter of the planned steps,
-    at least 20) reaches the lowest validation loss. `trial(lr, plan, folder)` trains a fresh copy
-    and returns its validation losses; results are kept in OUT/tune.json, so a rerun reuses them."""
+def tuned(recipe, plan: Plan, out: Path, model, trainer_for: Callable,
+          say: Callable[[str], None] | None = None):
+    """`recipe` with the learning rate among `recipe.tune`'s whose short trial (a quarter of the
+    planned steps, at least 20) reaches the lowest validation loss. Each trial trains a copy of
+    `model` with `trainer_for(model, recipe, plan, folder)`; results are kept in OUT/tune.json,
+    so a rerun (or a resumed run) reads them instead of training again."""
     if not plan.validation:
         raise TrainingError("tuning the learning rate needs a validation part: give --val, or "
                             "val_fraction > 0 with enough examples")
@@ -124,14 +128,33 @@ def tuned_rate(recipe, plan: Plan, out: Path, trial: Callable[[float, Plan, Path
     for lr in candidates:
         key = f"{lr:g}"
         if key not in done:
-            losses = trial(lr, short, out / "tune" / key)
+            trial = trainer_for(copy.deepcopy(model), dataclasses.replace(
+                recipe, learning_rate=lr, report_to="none"), short, out / "tune" / key)
+            trial.train()
+            losses = [h["eval_loss"] for h in trial.state.log_history if "eval_loss" in h]
             shutil.rmtree(out / "tune", ignore_errors=True)  # the trial's checkpoints: not needed
             done[key] = min(losses) if losses else math.inf
             out.mkdir(parents=True, exist_ok=True)
             record.write_text(json.dumps(done, indent=2))
         if say:
             say(f"tune: lr {key}, {steps} steps: best validation loss {done[key]:.4f}")
-    return min(candidates, key=lambda lr: done[f"{lr:g}"])
+    best = min(candidates, key=lambda lr: done[f"{lr:g}"])
+    if say:
+        say(f"tune: training with lr {best:g}")
+    return dataclasses.replace(recipe, learning_rate=best)
+
+
+def record_progress(result, trainer, method: str) -> None:
+    """What a finished Trainer leaves in a run's result (finetune.json): steps, training and
+    validation losses, tokens, the TensorBoard folder and the speed."""
+    history = trainer.state.log_history
+    result.steps = trainer.state.global_step
+    result.losses = [h["loss"] for h in history if "loss" in h]
+    result.val_losses = [h["eval_loss"] for h in history if "eval_loss" in h]
+    result.trained_tokens = trainer.trained
+    result.logs = logged_to(trainer)
+    # LoRA and QLoRA skip the base's weight gradients: 4·N FLOPs a token, not 6·N
+    vars(result).update(speed(trainer, result.seconds, result.parameters, method))
 
 
 def tune_rates(recipe) -> list[float]:
