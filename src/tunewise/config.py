@@ -244,6 +244,12 @@ class ServeSettings:
     uploads: str = ".tunewise/uploads"  # where uploaded documents are kept (they stay ingested)
     runs: str = ".tunewise/runs"  # where the page finds decision reports (RUN/report.html)
     queue_size: int = 16  # requests waiting for a local model; beyond that, 503 + Retry-After
+    max_task_inputs: int = 256  # texts in one POST /v1/tasks/NAME request (413 beyond)
+    # Opt-in training data from traffic: the collections whose chat and task requests (with
+    # their answers) are appended to LOGS/<collection>/requests.jsonl ("*": every collection);
+    # `tunewise data from-log` turns them into instruction or task data.
+    log_requests: tuple[str, ...] = ()
+    logs: str = ".tunewise/logs"
     system: str = "docs"  # the system the web page starts with
     # Keys with scopes, one table per team: [serve.keys.hr] key_env = "HR_KEY", read = ["hr"],
     # write = ["hr"]. A key in api_keys is an admin key (every collection).
@@ -269,6 +275,17 @@ def _default_models() -> dict[str, ModelSettings]:
 
 
 @dataclass(frozen=True)
+class TaskSettings:
+    """A task system deployed by name ([tasks.NAME]; `tunewise decide --task` registers its
+    winner): the run it was measured in and its system there. `serve` answers it at
+    POST /v1/tasks/NAME, `tunewise predict NAME FILE` runs a file through it."""
+
+    run: str = ""  # the run folder (its run.json says the task, labels or keys; trained/ holds it)
+    system: str = ""  # a system of that run: encoder, finetune:head, local:shots=4, baseline:…
+    train: str = ""  # its training examples (few-shot prompts, baselines); "": the run's own
+
+
+@dataclass(frozen=True)
 class Settings:
     store: StoreSettings = field(default_factory=StoreSettings)
     embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
@@ -280,6 +297,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     models: dict[str, ModelSettings] = field(default_factory=_default_models)
+    tasks: dict[str, TaskSettings] = field(default_factory=dict)
 
     def replace(self, section: str, **changes: Any) -> "Settings":
         """A copy with some keys of one section changed; None values are ignored, so CLI options
@@ -308,14 +326,17 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: {exc}") from exc
     sections = {f.name: f for f in dataclasses.fields(Settings)}
-    data = _with_environment(data, env, [s for s in sections if s != "models"])
+    data = _with_environment(data, env, [s for s in sections if s not in ("models", "tasks")])
     unknown = set(data) - set(sections)
     if unknown:
         raise ConfigError(f"unknown config section(s) {sorted(unknown)}; valid: {sorted(sections)}")
-    tables = {**_registered(env), **data.pop("models", {})}
-    built: dict[str, Any] = {"models": _build_models(tables)}
+    registered = _registered(env)
+    built: dict[str, Any] = {
+        "models": _build_models({**registered.get("models", {}), **data.pop("models", {})}),
+        "tasks": _build_tables(TaskSettings, "tasks",
+                               {**registered.get("tasks", {}), **data.pop("tasks", {})})}
     for name, f in sections.items():
-        if name != "models":
+        if name not in ("models", "tasks"):
             cls = f.default_factory  # type: ignore[misc]
             built[name] = build_section(cls, name, data.get(name, {}), cls())
     return Settings(**built)
@@ -340,32 +361,64 @@ def _registry(env: Mapping[str, str]) -> Path:
     return Path(env.get("TUNEWISE_REGISTRY", REGISTRY))
 
 
-def _registered(env: Mapping[str, str]) -> dict[str, Any]:
+def _registered(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The registry's tables: {"models": {...}, "tasks": {...}}."""
     path = _registry(env)
     if not path.is_file():
         return {}
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8")).get("models", {})
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    return {k: v for k, v in data.items() if k in ("models", "tasks") and isinstance(v, dict)}
 
 
-def register_model(name: str, model: str | Path, env: Mapping[str, str] | None = None) -> Path:
-    """Record a model tunewise made as [models.NAME] (backend local) in the registry, so that
-    `ask --model NAME`, `eval` and the server find it; returns the registry's path."""
+def _register(section: str, name: str, values: dict[str, str],
+              env: Mapping[str, str] | None) -> Path:
+    """Write [SECTION.NAME] into the registry (whole-file replace: never half written)."""
     env = os.environ if env is None else env
     path = _registry(env)
     tables = _registered(env)
-    tables[name] = {"backend": "local", "model": str(Path(model).resolve())}
-    lines = ["# Models made by tunewise (fine-tuned, pretrained); [models] in tunewise.toml win.\n"]
-    for n, values in tables.items():
-        lines.append(f"\n[models.{json.dumps(n)}]\n")
-        lines += [f"{k} = {json.dumps(v)}\n" for k, v in values.items()]
+    tables.setdefault(section, {})[name] = values
+    lines = ["# Models and task systems made by tunewise (fine-tuned, pretrained, decided);\n"
+             "# [models] and [tasks] in tunewise.toml win.\n"]
+    for kind in ("models", "tasks"):
+        for n, table in tables.get(kind, {}).items():
+            lines.append(f"\n[{kind}.{json.dumps(n)}]\n")
+            lines += [f"{k} = {json.dumps(v)}\n" for k, v in table.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text("".join(lines), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def register_model(name: str, model: str | Path, env: Mapping[str, str] | None = None) -> Path:
+    """Record a model tunewise made as [models.NAME] (backend local) in the registry, so that
+    `ask --model NAME`, `eval` and the server find it; returns the registry's path."""
+    return _register("models", name, {"backend": "local", "model": str(Path(model).resolve())}, env)
+
+
+def register_task(name: str, run: str | Path, system: str, train: str | Path | None = None,
+                  env: Mapping[str, str] | None = None) -> Path:
+    """Record a task system as [tasks.NAME] in the registry, so that `serve` and `predict` find
+    it by name; returns the registry's path."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise ConfigError(f"task name {name!r}: letters, digits, '.', '_' and '-' (at most 64)")
+    values = {"run": str(Path(run).resolve()), "system": system}
+    if train:
+        values["train"] = str(Path(train).resolve())
+    return _register("tasks", name, values, env)
+
+
+def _build_tables(cls: type, section: str, tables: Mapping[str, Any]) -> dict[str, Any]:
+    """[SECTION.NAME] tables, each built as `cls`."""
+    out = {}
+    for name, values in tables.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section}.{name} must be a table ([{section}.{name}])")
+        out[name] = build_section(cls, f"{section}.{name}", values)
+    return out
 
 
 def write_settings(path: str | Path, updates: Mapping[str, Mapping[str, Any]]) -> Path:

@@ -5,7 +5,6 @@ Thin wrappers over `tunewise.cost`, `tunewise.report` and the steps they chain."
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -140,17 +139,39 @@ def _print_verdict(report, headline: str) -> None:
         out.print(f"  at {report.target_size}: {escape(line)}")
 
 
+class _Bars:
+    """`tunewise.decide.Steps` as one rich progress bar a stage."""
+
+    def __init__(self, bars):
+        self.bars, self.task = bars, None
+
+    def stage(self, name: str, total: int | None) -> None:
+        if self.task is not None:
+            self.bars.remove_task(self.task)
+        self.task = self.bars.add_task(name, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.task is not None:
+            self.bars.advance(self.task, steps)
+
+    def status(self, text: str) -> None:
+        if self.task is not None:
+            self.bars.update(self.task, description=text[:60])
+
+
 @app.command("decide")
 def decide_cmd(
     docs: Annotated[list[Path], typer.Argument(
         help="Files or folders of your documents: ingested into the store (unchanged files are "
-        "skipped).")],
+        "skipped). With --task: one .csv/.tsv/.jsonl of labelled examples or a Kleister-style "
+        "folder.")],
     questions: Annotated[Optional[Path], typer.Option(
         help="Evaluation questions (any `eval run` format). Default: written from the documents "
         "by --teacher into OUT/questions.jsonl, which you can review, edit and pass here.")] = None,
     systems: Annotated[Optional[str], typer.Option(
-        help="Comma-separated systems (default: each configured model alone and with retrieval); "
-        "the trivial baselines that fit the questions are always measured beside them.")] = None,
+        help="Comma-separated systems (default: each configured model alone and with retrieval; "
+        "with --task: each model zero- and few-shot and the task's trainable systems); "
+        "the trivial baselines are always measured beside them.")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder; an existing one resumes.")
                        ] = Path(".tunewise/runs/decide"),
     teacher: Annotated[Optional[str], typer.Option(
@@ -160,98 +181,92 @@ def decide_cmd(
         "over the documents).")] = 30,
     max_tokens: Annotated[Optional[int], typer.Option(
         min=1, help="Answer budget in tokens (default: each model's max_tokens).")] = None,
+    task: Annotated[Optional[str], typer.Option(
+        help="Decide a task instead of questions over documents: classify, extract or "
+        "summarize, on the labelled examples given as DOCS.")] = None,
+    test: Annotated[Optional[Path], typer.Option(
+        help="--task: your own fixed test set (same columns); default: a seeded --test-fraction "
+        "of DOCS.")] = None,
+    text: Annotated[str, typer.Option(help="--task: the input column.")] = "text",
+    label: Annotated[str, typer.Option(
+        help="--task: the gold column (a label, key=value pairs or JSON, a summary).")] = "label",
+    file: Annotated[Optional[str], typer.Option(
+        help="--task: a column naming input files (PDF, DOCX …), instead of --text.")] = None,
+    test_fraction: Annotated[float, typer.Option(
+        min=0.01, max=0.99, help="--task: the share held out for testing.")] = 0.2,
+    train_sizes: Annotated[str, typer.Option(
+        help="--task: the learning curve's points (the whole training part is always one).")
+    ] = "100,400",
+    name: Annotated[Optional[str], typer.Option(
+        help="--task: the name the winner is served under (default: OUT's folder name).")] = None,
     queries_per_day: QueriesOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Which level is worth it on your documents, in one command: ingest DOCS, evaluate the
-    systems on the same questions beside trivial baselines, price them, and write the decision
-    report (OUT/report.html). Each step resumes: run the same command again after an
+    """Which level is worth it, in one command: evaluate the systems on the same held-out
+    examples beside trivial baselines, price them, write the decision report (OUT/report.html)
+    and say how to serve the winner. Each step resumes: run the same command again after an
     interruption, or with more systems.
 
+    Questions over documents: DOCS are ingested, questions given or written by --teacher.
     With an API model, three lines:
 
         printf '[models.gpt]\\nbackend = "openai"\\nmodel = "gpt-4o-mini"\\n' >> tunewise.toml
         export OPENAI_API_KEY=sk-...
         tunewise decide docs/ --systems local+rag,gpt,gpt+rag
 
+    A task (--task classify|extract|summarize) on labelled examples: every model zero- and
+    few-shot, the task's trainable systems (the encoder and the LLM with a classification head
+    for classify, the LLM fine-tune otherwise) with a learning curve, the baselines; the winner
+    is registered as [tasks.NAME] for `tunewise serve` (POST /v1/tasks/NAME) and
+    `tunewise predict NAME FILE`.
+
     Example: `tunewise decide sample/corpus --questions sample/questions.jsonl --out runs/demo`
+
+    Example: `tunewise decide phrases.csv --task classify --text sentence --out runs/fpb`
     """
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     from rich.progress import Progress
 
     from tunewise.cli.common import IngestBars, bar_columns, console, settings_for
     from tunewise.cli.documents import print_ingest_report
-    from tunewise.data.synth import sample_chunks, synthesize
-    from tunewise.evaluate.baselines import with_baselines
-    from tunewise.evaluate.datasets import load_questions
-    from tunewise.evaluate.runner import run_eval
-    from tunewise.report.build import build_report
-    from tunewise.report.render import headline, write_report
-    from tunewise.systems import parse_systems
+    from tunewise.decide import decide_questions, decide_task
+    from tunewise.report.render import headline
     from tunewise.workspace import Workspace
 
     settings = settings_for(config, store).replace(
         "cost", queries_per_day=int(queries_per_day) if queries_per_day else None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        curve = tuple(int(x) for x in train_sizes.split(",") if x.strip() and x.strip() != "all")
+    except ValueError:
+        raise typer.BadParameter(f"{train_sizes!r}: whole numbers, e.g. 100,400",
+                                 param_hint="--train-sizes") from None
+    if task is not None and len(docs) != 1:
+        raise typer.BadParameter("with --task, give one file or Kleister-style folder",
+                                 param_hint="DOCS")
     with Workspace(settings) as ws, Progress(*bar_columns(), console=console, transient=True) as bars:
         try:
-            ingested = _in_a_thread(lambda: ws.ingest(docs, progress=IngestBars(bars)))
-            stats = ws.stats()
-            print_ingest_report(ingested, stats)
-            if not stats["chunks"]:
-                raise typer.BadParameter("no document could be ingested", param_hint="DOCS")
-            if questions is None:
-                questions = out_dir / "questions.jsonl"
-                chunks = sample_chunks(list(ws.store.iter_chunks()), sample)
-                task = bars.add_task("questions", total=len(chunks))
-                model = ws.model(teacher)
-                made = synthesize(chunks, model, questions, per_chunk=1,
-                                  on_chunk=lambda: bars.advance(task))
-                bars.remove_task(task)
-                if not made.kept and not questions.stat().st_size:
-                    raise typer.BadParameter(f"{model.name} wrote no usable question: pass your "
-                                             "own, or a stronger --teacher", param_hint="--questions")
-                console.print(f"questions: {made.kept} written by {model.name} to "
-                              f"{show_path(str(questions))} (review them; pass --questions to "
-                              "use your own)")
-            qs = load_questions(questions)
-            chosen = with_baselines(parse_systems(
-                systems or ",".join(f"{m},{m}+rag" for m in settings.models), settings.models),
-                qs, has_documents=True)
-            task = bars.add_task("answers", total=len(qs) * len(chosen))
-            answered = run_eval(ws, chosen, qs, out_dir, max_tokens,
-                                on_record=lambda _: bars.advance(task))
+            if task is not None:
+                decision = decide_task(ws, docs[0], out_dir, task, test, text, label, file,
+                                       test_fraction, systems=systems, curve=curve, name=name,
+                                       steps=_Bars(bars))
+            else:
+                decision = decide_questions(ws, docs, out_dir, questions, systems, teacher,
+                                            sample, max_tokens, _Bars(bars), IngestBars(bars))
         except KeyboardInterrupt:
             console.print(f"interrupted: run the same command to resume ({show_path(str(out_dir))})")
             raise typer.Exit(130) from None
-    console.print(f"answers: {answered.answered} now, {answered.skipped} before, "
-                  f"{answered.failed} failed ({len(chosen)} systems × {len(qs)} questions)")
-    report = build_report(out_dir, settings, settings.cost.queries_per_day)
-    html_path, _ = write_report(report, out_dir)
-    _print_verdict(report, headline(report))
-    out.print(f"report: {show_path(str(html_path))}")
-    if answered.failed:
+    if decision.ingested is not None:
+        print_ingest_report(*decision.ingested)
+    for note in decision.notes:
+        console.print(note, highlight=False)
+    c = decision.counts
+    what = "answers" if task is None else "predictions"
+    console.print(f"{what}: {c['answered']} now, {c['skipped']} before, {c['failed']} failed")
+    _print_verdict(decision.report, headline(decision.report))
+    out.print(f"report: {show_path(str(decision.html))}")
+    for command in decision.serve:
+        out.print(f"serve the winner: {escape(command)}" if command is decision.serve[0]
+                  else f"  {escape(command)}")
+    if c["failed"]:
         raise typer.Exit(1)
-
-
-def _in_a_thread(work):
-    """`work()` in a thread of its own that then ends. Embedding in this (the main) thread leaves
-    torch's OpenMP team bound to it, and the local model's llama.cpp team, started from the
-    evaluation's worker thread, then decodes 1.8× slower on 2 cores (measured: 16 answers 10.3 s
-    after an in-thread ingest, 5.7 s after one in a thread that ended, 5.8 s with none)."""
-    found: dict = {}
-
-    def run() -> None:
-        try:
-            found["value"] = work()
-        except BaseException as exc:  # handed to the caller's thread
-            found["error"] = exc
-
-    thread = threading.Thread(target=run, name="tunewise-ingest", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(0.2)  # short waits: Ctrl-C reaches this thread
-    if "error" in found:
-        raise found["error"]
-    return found["value"]

@@ -211,7 +211,8 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
               max_input_tokens, instruction, config, store) -> None:
     """`eval run` on a task set: systems trained and prompted, the task's baselines beside them."""
     name, test = load_items(questions)
-    train_name, train_items = load_items(train or Path(questions).with_name("train.jsonl"))
+    train = train or Path(questions).with_name("train.jsonl")
+    train_name, train_items = load_items(train)
     if train_name != name:
         raise typer.BadParameter(f"the training part is a {train_name} set, the test part "
                                  f"{name}", param_hint="--train")
@@ -222,7 +223,7 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
         raise typer.BadParameter(f"{train_sizes!r}: whole numbers, e.g. 25,50,100",
                                  param_hint="--train-sizes") from None
     options = TaskOptions(max_tokens=max_tokens, max_input_tokens=max_input_tokens,
-                          train_sizes=sizes, instruction=instruction or "")
+                          train_sizes=sizes, instruction=instruction or "", train_file=str(train))
     with Workspace(settings_for(config, store)) as ws:
         chosen = parse_systems(systems, None)
         for s in chosen:

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 
 from tunewise.config import ServeSettings
 from tunewise.errors import TunewiseError
-from tunewise.serve import documents_router, openai_router
+from tunewise.serve import documents_router, openai_router, tasks_router
 from tunewise.serve.guard import LOCAL_HOSTS, MULTIPART_SLACK, Caller, Guard, header_deadline
 from tunewise.serve.services import Services
 from tunewise.workspace import Workspace
@@ -88,6 +88,7 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
     app.state.started = time.time()
     app.include_router(openai_router.router)
     app.include_router(documents_router.router)
+    app.include_router(tasks_router.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

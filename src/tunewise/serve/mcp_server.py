@@ -68,4 +68,22 @@ def build(ws: Workspace, caller: Caller) -> MCPServer:
         """The files of the collection with their document and chunk counts."""
         return svc.documents(scoped(caller, collection))
 
+    for name in ws.settings.tasks:  # each served task system ([tasks.NAME]) is a tool of its own
+        _task_tool(server, svc, name)
     return server
+
+
+def _task_tool(server: MCPServer, svc: Services, name: str) -> None:
+    described = svc.task(name).describe()
+    what = (f"labels: {', '.join(described['labels'])}" if "labels" in described else
+            f"keys: {', '.join(described['keys'])}" if "keys" in described else "a summary")
+    tool_name = "task_" + "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
+
+    @_told
+    def run_task(inputs: list[str]) -> list[dict]:
+        return [p.to_dict() for p in svc.predict(name, inputs).result()]
+
+    server.tool(name=tool_name, description=(
+        f"The {described['task']} task {name!r} ({described['system']}; {what}): one output "
+        "a text of `inputs`, with the system that produced it and, for classify, per-label "
+        "probabilities where the system has them."))(run_task)

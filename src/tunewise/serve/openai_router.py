@@ -95,6 +95,7 @@ async def chat(body: ChatRequest, request: Request):
         result: Answer = await asyncio.wrap_future(svc.complete(system, messages, max_tokens,
                                                                 where=where,
                                                                 collection=collection))
+        svc.log(request.state.caller, "chat", system.name, messages, [result.text], collection)
         return {**head, "object": "chat.completion",
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": result.text}}],
@@ -130,6 +131,7 @@ async def _stream(svc: Services, system, messages, max_tokens, head, request: Re
         while (text := await tokens.get()) is not None:
             yield chunk({"content": text})
         result: Answer = future.result()
+        svc.log(request.state.caller, "chat", system.name, messages, [result.text], collection)
         yield chunk({}, "stop", **_extras(result, svc, collection))
         yield event(choices=[], usage=_usage(result))
         yield "data: [DONE]\n\n"

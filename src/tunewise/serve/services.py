@@ -16,6 +16,7 @@ import queue
 import re
 import shutil
 import threading
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Callable
 from tunewise.documents.isolated import close_readers
 from tunewise.errors import TunewiseError
 from tunewise.evaluate.runner import MANIFEST
+from tunewise.models.base import Usage
+from tunewise.objects import COLLECTION
 from tunewise.rag import Answer, answer
 from tunewise.store import DEFAULT_COLLECTION
 from tunewise.systems import System
@@ -31,6 +34,16 @@ from tunewise.workspace import Workspace
 
 DOCS = "docs"  # the system name of the default model with retrieval
 API_WORKERS = 32  # requests to API-backed models in flight at once
+TASK = "task:"  # `task:NAME`: a served task system as a chat model (its reply: the JSON answer)
+MAX_TASK_CHARS = 100_000  # characters of one task input (a long document is cut to fit anyway)
+
+
+def request_log(root: str | Path, collection: str) -> Path:
+    """Where a collection's logged requests are appended (collection names are checked to be
+    plain names: never a path)."""
+    if not COLLECTION.fullmatch(collection):
+        raise TunewiseError(f"{collection[:60]!r}: not a collection name")
+    return Path(root) / collection / "requests.jsonl"
 
 
 class Busy(TunewiseError):
@@ -171,6 +184,8 @@ class Services:
         self._upload_locks: dict[str, threading.Lock] = {}
         self._queues: dict[str, ModelQueue] = {}
         self._queues_lock = threading.Lock()
+        self._tasks: dict = {}  # served task systems, loaded on first use
+        self._log_lock = threading.Lock()
         self._api_calls = ThreadPoolExecutor(API_WORKERS, thread_name_prefix="api-model")
 
     def collection(self, name: str) -> Collection:
@@ -184,11 +199,12 @@ class Services:
     # --- systems and chat -------------------------------------------------------------------
 
     def systems(self) -> list[System]:
-        """`docs` (the [rag] model with retrieval), then every model alone and with retrieval."""
+        """`docs` (the [rag] model with retrieval), then every model alone and with retrieval,
+        then every served task as `task:NAME`."""
         out = [System(DOCS, self.settings.rag.model, True)]
         for name in self.settings.models:
             out += [System(name, name, False), System(f"{name}+rag", name, True)]
-        return out
+        return out + [System(TASK + name, "") for name in self.settings.tasks]
 
     def system(self, name: str | None) -> System:
         name = name or DOCS
@@ -204,6 +220,8 @@ class Services:
         """Answer in the background; the Future holds an `Answer`. With retrieval, the last user
         message is answered from the collection's documents; without, the whole conversation
         goes to the model as it is."""
+        if system.name.startswith(TASK):
+            return self._task_chat(system.name[len(TASK):], messages, on_token)
         model = self.ws.model(system.model)
         found = self.collection(collection) if system.rag else None
 
@@ -220,6 +238,73 @@ class Services:
         if model.capabilities.concurrent:
             return self._api_calls.submit(job)
         return self._queue(system.model).submit(job)
+
+    # --- served task systems ([tasks.NAME]) ---------------------------------------------------
+
+    def tasks(self) -> list[dict]:
+        """Each served task: its name, task, system and labels or keys."""
+        return [self.task(name).describe() for name in self.settings.tasks]
+
+    def task(self, name: str):
+        """The served task NAME (loaded on first use; its model on the first prediction)."""
+        # lazy: loads the task modules
+        from tunewise.tasks.served import ServedTask
+
+        if name not in self.settings.tasks:
+            served = ", ".join(self.settings.tasks) or "none ([tasks.NAME] in tunewise.toml)"
+            raise NotFound(f"unknown task {name!r}; served: {served}")
+        with self._queues_lock:
+            if name not in self._tasks:
+                self._tasks[name] = ServedTask(self.ws, name, self.settings.tasks[name])
+            return self._tasks[name]
+
+    def predict(self, name: str, texts: list[str]) -> Future:
+        """Predict `texts` with task NAME in the background; the Future holds the predictions.
+        Bounded: at most [serve] max_task_inputs texts of MAX_TASK_CHARS each; a local model
+        predicts one request at a time from its queue, as chat does."""
+        limit = self.settings.serve.max_task_inputs
+        if not texts:
+            raise TunewiseError("inputs: give at least one text")
+        if len(texts) > limit:
+            raise TunewiseError(f"inputs: {len(texts)} texts; at most {limit} a request "
+                                "([serve] max_task_inputs)", http_status=413)
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise TunewiseError(f"inputs[{i}]: empty text")
+            if len(text) > MAX_TASK_CHARS:
+                raise TunewiseError(f"inputs[{i}]: {len(text):,} characters; at most "
+                                    f"{MAX_TASK_CHARS:,}", http_status=413)
+        task = self.task(name)
+        model = task.system.model
+        if model and self.ws.model(model).capabilities.concurrent:
+            return self._api_calls.submit(task.predict, texts)
+        return self._queue(TASK + name).submit(lambda: task.predict(texts))
+
+    def _task_chat(self, name: str, messages: list[dict],
+                   on_token: Callable[[str], None] | None = None) -> Future:
+        """Task NAME as a chat model: the last user message is the input, the reply its JSON
+        answer ({"output": …, "system": …, "probabilities": …})."""
+        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+        done: Future = Future()
+        inner = self.predict(name, [question])
+
+        def finish(f: Future) -> None:
+            try:
+                p = f.result()[0]
+            except BaseException as exc:
+                done.set_exception(exc)
+                return
+            text = json.dumps(p.to_dict(), ensure_ascii=False)
+            try:
+                if on_token:  # streamed: the whole answer is one chunk
+                    on_token(text)
+            except BaseException as exc:  # the client left
+                done.set_exception(exc)
+                return
+            done.set_result(Answer(question, text, TASK + name,
+                                   usage=Usage(p.prompt_tokens, p.completion_tokens)))
+        inner.add_done_callback(finish)
+        return done
 
     def _queue(self, model: str) -> ModelQueue:
         with self._queues_lock:
@@ -355,6 +440,35 @@ class Services:
             raise NotFound(f"no report {run!r}: `tunewise report` writes RUN/report.html under "
                            f"{self.settings.serve.runs}")
         return path.read_text(encoding="utf-8")
+
+    # --- request logs (opt-in: [serve] log_requests) ----------------------------------------
+
+    def log(self, caller, kind: str, model: str, inputs: list, outputs: list,
+            collection: str | None = None) -> None:
+        """Append a request and its answers to its collection's log, if that collection logs:
+        the caller's collection (the one it named, else its key's first), never another's."""
+        name = collection or caller.collection
+        wanted = self.settings.serve.log_requests
+        if not ("*" in wanted or name in wanted):
+            return
+        path = request_log(self.settings.serve.logs, name)
+        line = json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "kind": kind,
+                           "model": model, "key": caller.name, "inputs": inputs,
+                           "outputs": outputs}, ensure_ascii=False) + "\n"
+        with self._log_lock:  # one line at a time: lines of two requests never interleave
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(line)
+
+    def logged(self, caller, collection: str | None, limit: int = 100) -> list[dict]:
+        """The last `limit` logged requests of a collection the caller may read."""
+        name = scoped(caller, collection)
+        path = request_log(self.settings.serve.logs, name)
+        if not path.is_file():
+            return []
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()[-limit:]
+        return [json.loads(line) for line in lines if line.strip()]
 
     def health(self) -> dict:
         with self.collection(DEFAULT_COLLECTION).lock:

@@ -85,6 +85,8 @@ class Task(Protocol):
     metrics: tuple[Metric, ...]  # fixed ones, listed by `--help`; `metrics_for` adds per label/key
     baselines: tuple[Baseline, ...]
     answer_tokens: int  # the answer budget of a prompted model
+    trainable: tuple[str, ...]  # the systems `decide --task` trains (encoder, finetune:lora …)
+    decide_shots: int  # examples in the few-shot prompts `decide --task` measures
 
     def metrics_for(self, spec: TaskSpec) -> tuple[Metric, ...]:
         """`metrics` plus those of this set's labels or keys (per-class F1, per-key F1)."""

@@ -24,6 +24,9 @@ from tunewise.tasks.base import (
 name = "classify"
 description = "a text in, one of N labels out (e.g. the sentiment of a sentence, a ticket's queue)"
 answer_tokens = 16
+# what `tunewise decide --task classify` trains and how many examples its few-shot prompts show
+trainable = ("encoder", "finetune:head")
+decide_shots = 4
 
 
 def _macro_f1(s: Sums) -> np.ndarray:

@@ -123,13 +123,34 @@ def split(items: list[Item], test_fraction: float, seed: int) -> tuple[list[Item
 
 def prepare_task(path: str | Path, out: str | Path, task: str, text: str = "text",
                  label: str = "label", file: str | None = None, test_fraction: float = 0.2,
-                 seed: int = 0, on_item: Callable[[], None] | None = None) -> dict:
-    """Write OUT/train.jsonl and OUT/test.jsonl; return counts and the problems met."""
+                 seed: int = 0, on_item: Callable[[], None] | None = None,
+                 test: str | Path | None = None) -> dict:
+    """Write OUT/train.jsonl and OUT/test.jsonl; return counts and the problems met. With
+    `test` (the user's fixed test set, same columns), `path` is all training part and nothing
+    is split; an item in both (same text) is dropped from the training part."""
     problems: list[str] = []
     items = import_items(path, task, text, label, file, on_item, problems)
+    if test is not None:
+        test_items = import_items(test, task, text, label, file, on_item, problems)
+        if not items or not test_items:
+            raise TaskError(f"{path if not items else test}: no usable items")
+        held = {i.text.strip() for i in test_items}
+        train = [i for i in items if i.text.strip() not in held]
+        if len(train) < len(items):
+            problems.append(f"{len(items) - len(train)} training items also in {test}: "
+                            "left out of training")
+        # ids must not clash between the parts (both may number rows 1, 2, …)
+        train = [Item(f"train-{i.id}", i.text, i.gold, i.file) for i in train]
+        test_items = [Item(f"test-{i.id}", i.text, i.gold, i.file) for i in test_items]
+        return _write_parts(out, task, train, test_items, problems)
     if len(items) < 2:
         raise TaskError(f"{path}: {len(items)} usable items; a split needs at least two")
-    train, test = split(items, test_fraction, seed)
+    train, test_part = split(items, test_fraction, seed)
+    return _write_parts(out, task, train, test_part, problems)
+
+
+def _write_parts(out: str | Path, task: str, train: list[Item], test: list[Item],
+                 problems: list[str]) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, part in ((TRAIN, train), (TEST, test)):

@@ -100,6 +100,10 @@ class EncoderClassifier:
         return self.head(embedding)  # (B, labels)
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[str]:
+        return [max(p, key=p.get) for p in self.probabilities(texts, batch_size)]
+
+    def probabilities(self, texts: list[str], batch_size: int = 64) -> list[dict[str, float]]:
+        """Each text's probability of each label (softmax of the head's logits)."""
         # lazy: torch takes 1.5 s to import
         import torch
 
@@ -107,7 +111,7 @@ class EncoderClassifier:
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 logits = self._logits(texts[start:start + batch_size], grad=False)
-                out += [self.labels[i] for i in logits.argmax(dim=1).tolist()]
+                out += [dict(zip(self.labels, row)) for row in logits.softmax(dim=1).tolist()]
         return out
 
     def token_counts(self, texts: list[str]) -> list[int]:

@@ -29,6 +29,9 @@ from tunewise.tasks.base import (
 name = "extract"
 description = "a document in, the values of named keys out (a contract's parties, dates, law)"
 answer_tokens = 128
+# what `tunewise decide --task extract` trains and how many examples its few-shot prompts show
+trainable = ("finetune:lora",)
+decide_shots = 1
 
 # What the keys of Kleister-NDA (and keys named like them) mean, for the prompt.
 KNOWN_KEYS = {

@@ -67,6 +67,7 @@ class TaskOptions:
     finetune_lr: float | None = None  # None: the method's default (LoRA 2e-4, full 2e-5)
     finetune_tune: str = ""  # "auto" or "1e-4,2e-4": the rate picked on the validation part
     encoder_epochs: int = 4
+    train_file: str = ""  # where the training part was read from (kept in run.json for serving)
 
 
 def digest(items: list[Item]) -> str:
@@ -276,11 +277,13 @@ class _Predictors:
 
         def predict(items: list[Item]):
             started = time.perf_counter()
-            labels = classifier.predict([i.text for i in items])
+            probabilities = classifier.probabilities([i.text for i in items])
             each = (time.perf_counter() - started) / max(1, len(items))
             tokens = classifier.token_counts([i.text for i in items])
-            for item, label, n in zip(items, labels, tokens):
+            for item, p, n in zip(items, probabilities, tokens):
+                label = max(p, key=p.get)
                 yield {**self._scored(item, label, label, None, each), "prompt_tokens": n,
+                       "probabilities": {k: round(v, 4) for k, v in p.items()},
                        "train_seconds": round(classifier.seconds, 2)}
         return predict
 
@@ -398,4 +401,5 @@ def _check_manifest(out: Path, task: str, spec: TaskSpec, train: list[Item], tes
         "seed": options.seed, "instruction": options.instruction,
         "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs},
         {"train_sizes": list(options.train_sizes), "finetune_min_steps": options.finetune_min_steps,
-         "finetune_lr": options.finetune_lr, "finetune_tune": options.finetune_tune})
+         "finetune_lr": options.finetune_lr, "finetune_tune": options.finetune_tune,
+         **({"train_file": str(Path(options.train_file).resolve())} if options.train_file else {})})

@@ -16,6 +16,9 @@ from tunewise.tasks.base import Baseline, Item, Metric, ParseError, TaskSpec, ra
 name = "summarize"
 description = "a text or document in, a summary out (a conclusion, an abstract in house style)"
 answer_tokens = 128
+# what `tunewise decide --task summarize` trains and how many examples its few-shot prompts show
+trainable = ("finetune:lora",)
+decide_shots = 1
 
 
 def _mean(key: str):
