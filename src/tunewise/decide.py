@@ -180,7 +180,7 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
     from tunewise.config import register_task
     from tunewise.systems import parse_systems
     from tunewise.tasks import task_named
-    from tunewise.tasks.datasets import TEST, TRAIN, load_items
+    from tunewise.tasks.datasets import TEST, TRAIN, load_items, teacher_of
     from tunewise.tasks.runner import ALL, TaskOptions, learns, run_task, subsets
 
     steps = steps or Quiet()
@@ -215,8 +215,10 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
     steps.stage("predictions", total)
     counts = {"answered": 0, "skipped": 0, "failed": 0}
     train_file = str(out / DATA / TRAIN)
+    teacher, labelling_cost = teacher_of(data)  # labels a teacher wrote (`data label`)
     for _stage, group, group_sizes in stages:
-        run_options = _with(options, train_sizes=group_sizes, seed=seed, train_file=train_file)
+        run_options = _with(options, train_sizes=group_sizes, seed=seed, train_file=train_file,
+                            teacher=teacher, labelling_cost=labelling_cost)
         report = run_task(ws, task, group, train, test_items, out, run_options,
                           on_record=lambda _: steps.advance(), on_status=steps.status)
         for k in counts:

@@ -7,9 +7,9 @@ import csv
 import json
 import random
 
-import requests
 import openai
 import pytest
+import requests
 from typer.testing import CliRunner
 
 from tests.evaluate.scripted import ScriptedModel, last_user
@@ -161,3 +161,103 @@ def test_a_served_task_answers_over_http_and_as_a_chat_model_and_logs_its_reques
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_data_from_log_turns_logged_answers_into_task_items_and_chat_examples(decided):
+    root, _, _, _ = decided
+    log = root / "logs" / "default" / "requests.jsonl"
+    made = CliRunner().invoke(app, ["data", "from-log", str(log), "--task", "classify",
+                                    "--out", "from-log.jsonl"])
+    assert made.exit_code == 0, made.output
+    items = [json.loads(x) for x in (root / "from-log.jsonl").read_text().splitlines()]
+    # two texts the encoder labelled over HTTP, one sentence the chat model task:fpb answered
+    # and one it streamed
+    assert len(items) == 4 and all(i["task"] == "classify" for i in items)
+    assert {i["gold"] for i in items} <= {"positive", "negative", "neutral"}
+    only = CliRunner().invoke(app, ["data", "from-log", str(log), "--task", "classify",
+                                    "--model", "fpb-encoder", "--out", "encoder.jsonl"])
+    assert "wrote 2 items" in " ".join(only.output.split())
+    chat = CliRunner().invoke(app, ["data", "from-log", str(log), "--out", "chat.jsonl"])
+    examples = [json.loads(x) for x in (root / "chat.jsonl").read_text().splitlines()]
+    assert chat.exit_code == 0 and len(examples) == 2
+    assert examples[0]["messages"][-1]["role"] == "assistant"
+
+
+def test_an_mcp_client_lists_and_calls_each_served_task_as_a_tool(decided):
+    import asyncio
+    import os
+    import sys
+
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    root, _, _, _ = decided
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "tunewise", "mcp"], cwd=root,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TUNEWISE_REGISTRY": str(root / "registry.toml")})
+
+    async def session():
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as s:
+            await s.initialize()
+            tools = {t.name: t.description for t in (await s.list_tools()).tools}
+            called = await s.call_tool("task_fpb", {"inputs": ["Kone said revenue plunged."]})
+            return tools, called
+
+    tools, called = asyncio.run(session())
+    assert "task_fpb" in tools and "labels: negative, neutral, positive" in tools["task_fpb"]
+    assert not called.is_error
+    assert json.loads(called.content[0].text) == {"output": "negative", "system": "api"}
+
+
+def wrong_on_oslo(messages) -> str:
+    return "hard to say" if "Oslo" in last_user(messages) else knows_the_words(messages)
+
+
+def test_a_teacher_labels_inputs_with_its_cost_drops_what_it_cannot_parse_and_resumes(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUNEWISE_REGISTRY", str(tmp_path / "registry.toml"))
+    unlabelled = rows(TRAIN_WORDS, 24, seed=3)
+    write_csv(tmp_path / "inputs.csv", [{"id": r["id"], "sentence": r["sentence"]}
+                                        for r in unlabelled])
+    oslo = sum("Oslo" in r["sentence"] for r in unlabelled)
+    gold_test = rows(TEST_WORDS, 24, seed=4)
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(
+        {"id": r["id"], "task": "classify", "text": r["sentence"], "gold": r["sentiment"]}) + "\n"
+        for r in gold_test))
+    with ChatServer(ScriptedModel(wrong_on_oslo), parallel=True) as server:
+        (tmp_path / "tunewise.toml").write_text(
+            f'[models.teacher]\nbackend = "openai"\nmodel = "t"\nbase_url = "{server.base_url}"\n'
+            'api_key_env = "TUNEWISE_TEST_NO_KEY"\nmax_retries = 0\n'
+            'input_price = 100.0\noutput_price = 400.0\n'
+            f'[store]\nurl = "sqlite:{tmp_path / "s.db"}"\n')
+        argv = ["data", "label", "inputs.csv", "--task", "classify", "--teacher", "teacher",
+                "--labels", "negative,neutral,positive", "--text", "sentence",
+                "--out", "teacher.jsonl"]
+        first = CliRunner().invoke(app, argv)
+        assert first.exit_code == 0, first.output
+        said = " ".join(first.output.split())
+        assert f"labelled {24 - oslo}, unparseable {oslo}" in said and "$" in said
+        labelled = [json.loads(x) for x in (tmp_path / "teacher.jsonl").read_text().splitlines()]
+        truth = {r["id"]: r["sentiment"] for r in unlabelled}
+        assert all(x["gold"] == truth[x["id"]] and x["teacher_cost"] > 0 for x in labelled)
+        assert len((tmp_path / "teacher.rejected.jsonl").read_text().splitlines()) == oslo
+        calls = server.model.calls
+        again = CliRunner().invoke(app, argv)
+        assert "already done 24" in " ".join(again.output.split()) and server.model.calls == calls
+
+        capped = CliRunner().invoke(app, [*argv[:-1], "capped.jsonl", "--budget", "0.0001"])
+        assert "stopped: the budget ($0.00) is spent" in " ".join(capped.output.split())
+        assert len((tmp_path / "capped.jsonl").read_text().splitlines()) < 24
+
+        # the student learns from the teacher's labels; the report sets it against its teacher
+        run = CliRunner().invoke(app, [
+            "eval", "run", "--questions", "test.jsonl", "--train", "teacher.jsonl",
+            "--systems", "teacher,encoder:frozen", "--out", "distil"])
+        assert run.exit_code == 0, run.output
+    made = CliRunner().invoke(app, ["report", "distil"])
+    assert made.exit_code == 0, made.output
+    md = " ".join((tmp_path / "distil" / "report.md").read_text().split())
+    assert "Distillation: the students and their teacher" in md
+    assert "encoder:frozen (trained on teacher's labels) agrees with teacher on" in md
+    assert "paid back after" in md or "does not pay" in md

@@ -33,7 +33,7 @@ from tunewise.evaluate.summary import comparison_rows, table_rows, to_markdown
 from tunewise.objects import parse_where
 from tunewise.systems import parse_systems
 from tunewise.tasks import ALL, metric_help, task_named
-from tunewise.tasks.datasets import load_items, prepare_task, task_of
+from tunewise.tasks.datasets import load_items, prepare_task, task_of, teacher_of
 from tunewise.tasks.runner import ALL as ALL_EXAMPLES
 from tunewise.tasks.runner import TaskOptions, learns, run_task, subsets
 from tunewise.tasks.scoring import summarize
@@ -67,6 +67,9 @@ def prepare_cmd(
         "HTML …), instead of --text.")] = None,
     test_fraction: Annotated[float, typer.Option(
         min=0.01, max=0.99, help="--task: the share of items held out in test.jsonl.")] = 0.2,
+    test: Annotated[Optional[Path], typer.Option(
+        help="--task: your own fixed test set (same columns): DATASET is then all training "
+        "part, nothing is split.")] = None,
     fmt: FormatOpt = "auto",
     dev_fraction: Annotated[float, typer.Option(help="Share of questions in dev.jsonl.")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of the dev/test shuffle.")] = 0,
@@ -95,7 +98,7 @@ def prepare_cmd(
     Example: `tunewise eval prepare phrases.csv --task classify --text sentence --label label --out eval/fpb`
     """
     if task != "qa":
-        return _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed)
+        return _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed, test)
     counts = prepare(dataset, out_dir, fmt, dev_fraction, seed, instruction, withhold)
     console.print(f"wrote {out_dir}/documents.jsonl ({counts['documents']} documents), "
                   f"dev.jsonl ({counts['dev']} questions), test.jsonl ({counts['test']} questions)")
@@ -113,11 +116,11 @@ def prepare_cmd(
         console.print(f"next: tunewise ingest {out_dir}/documents.jsonl")
 
 
-def _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed) -> None:
+def _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed, test) -> None:
     with Progress(*bar_columns(), console=console, transient=True) as bars:
         reading = bars.add_task("items", total=None)
         counts = prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed,
-                              on_item=lambda: bars.advance(reading))
+                              on_item=lambda: bars.advance(reading), test=test)
     for problem in counts["problems"]:
         console.print(f"[yellow]skipped[/yellow] {problem}", highlight=False)
     console.print(f"wrote {out_dir}/train.jsonl ({counts['train']} items) and test.jsonl "
@@ -222,8 +225,10 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
     except ValueError:
         raise typer.BadParameter(f"{train_sizes!r}: whole numbers, e.g. 25,50,100",
                                  param_hint="--train-sizes") from None
+    teacher, labelling_cost = teacher_of(train)
     options = TaskOptions(max_tokens=max_tokens, max_input_tokens=max_input_tokens,
-                          train_sizes=sizes, instruction=instruction or "", train_file=str(train))
+                          train_sizes=sizes, instruction=instruction or "", train_file=str(train),
+                          teacher=teacher, labelling_cost=labelling_cost)
     with Workspace(settings_for(config, store)) as ws:
         chosen = parse_systems(systems, None)
         for s in chosen:

@@ -19,7 +19,7 @@ from tunewise.evaluate.metrics import PRIMARY
 from tunewise.evaluate.runner import RECORDS, EvalError, load_records
 from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores
-from tunewise.report.tasks import TaskFindings, largest_size, task_findings
+from tunewise.report.tasks import TaskFindings, distillation, largest_size, task_findings
 from tunewise.systems import BASELINE, parse_system
 from tunewise.tasks.scoring import metrics_of, summarize
 
@@ -140,6 +140,8 @@ def build_report(run: str | Path, settings: Settings, queries_per_day: float | N
     report.failures = failure_split(run, metric)
     report.training_curves = training_curves(rows)
     report.task = task_findings(run, summary, metric) if summary.task != "qa" else None
+    if report.task is not None:
+        report.task.distillation = distillation(run, summary, metric, rows, qpd)
     report.reasons = _verdict(report) + _reasons(report)
     report.changes = _changes(report) if report.qualified else _next_steps(report)
     if report.task is not None:  # how the choice depends on the labels one has

@@ -71,6 +71,9 @@ def to_markdown(r: Report) -> str:
                   "(eval run --train-sizes)", "![Learning curve](report-learning-curve.svg)"]
         parts += [f"![Confusion matrix of {s}](report-confusion-{i}.svg)"
                   for i, s in enumerate(r.task.confusions)]
+        if r.task.distillation:
+            parts += ["### Distillation: the students and their teacher",
+                      "\n".join(f"- {x}" for x in r.task.distillation)]
     parts += [f"## {title}\n\n![{title}](report-{slug}.svg)" for slug, title, _ in PLOTS[:2]]
     parts += ["## Quality, latency and tokens (measured)", _md_table(*table_rows(r.summary))]
     for title, header, rows in comparison_rows(r.summary):
@@ -135,7 +138,9 @@ def _task_section(r: Report, svgs: dict[str, str]) -> str:
     return (f'<section class="card" id="task"><h2>The {html.escape(r.task.task)} task: how many '
             f'labels does training need?</h2>{notes}<figure>{svgs["learning-curve"]}</figure>'
             + (f'<h3>Confusion matrices</h3><div class="matrices">{matrices}</div>'
-               if matrices else "") + "</section>")
+               if matrices else "")
+            + (f"<h3>Distillation: the students and their teacher</h3>{_list(r.task.distillation)}"
+               if r.task.distillation else "") + "</section>")
 
 
 def to_html(r: Report, svgs: dict[str, str]) -> str:

@@ -28,6 +28,8 @@ class TaskFindings:
     prompted: dict[str, float] = field(default_factory=dict)  # system -> primary metric mean
     notes: list[str] = field(default_factory=list)
     confusions: dict[str, list[list[int]]] = field(default_factory=dict)
+    # trained on a teacher's labels (`data label`): each student against its teacher
+    distillation: list[str] = field(default_factory=list)
 
 
 def largest_size(name: str, summary: Summary) -> bool:
@@ -95,3 +97,68 @@ def _crossings(found: TaskFindings, metric: str) -> list[str]:
         notes.append(f"{system} beats prompted {name} ({score:.3f}) from about "
                      f"{points[first].examples} labelled examples ({line})")
     return notes
+
+
+def distillation(run, summary: Summary, metric: str, rows, qpd: float) -> list[str]:
+    """When the training part holds a teacher's labels (run.json `teacher`, from `data label`):
+    each trained system's agreement with the teacher on the test part, both scored on the gold
+    labels, and the payback of replacing the teacher by the student — what labelling and
+    training cost, against what the student saves a day at `qpd` queries."""
+    manifest = summary.manifest
+    teacher_model = manifest.get("teacher")
+    if not teacher_model:
+        return []
+    records = list(load_records(run).values())
+    by_system: dict[str, dict[str, object]] = {}
+    for r in records:
+        if not r.get("error"):
+            by_system.setdefault(r["system"], {})[r["question_id"]] = r.get("parsed")
+    scores = {s.system: s.metrics[metric] for s in summary.systems if metric in s.metrics}
+    teachers = [s for s in scores if SIZE not in s and parse_system(s).model == teacher_model]
+    labelling = manifest.get("labelling_cost")
+    if not teachers:
+        return [f"the training labels were written by {teacher_model}; measure it beside its "
+                f"students (add {teacher_model} to the systems) to see their agreement"]
+    teacher = teachers[0] if teacher_model not in teachers else teacher_model
+    cost = {r.quality_of: r for r in rows if r.quality_of}
+    lines = []
+    for student in scores:
+        system = parse_system(base_name(student))
+        if not system.trained or not largest_size(student, summary):
+            continue
+        mine, theirs = by_system.get(student, {}), by_system.get(teacher, {})
+        both = [q for q in mine if q in theirs]
+        agree = sum(mine[q] == theirs[q] for q in both) / len(both) if both else 0.0
+        s, t = scores[student], scores[teacher]
+        lines.append(f"{student} (trained on {teacher_model}'s labels) agrees with {teacher} on "
+                     f"{agree:.1%} of {len(both)} test items; on the gold labels {metric} "
+                     f"{s.mean:.3f} [{s.low:.3f}, {s.high:.3f}] against the teacher's "
+                     f"{t.mean:.3f} [{t.low:.3f}, {t.high:.3f}]")
+        lines.append(_payback(teacher, student, cost.get(teacher), cost.get(student),
+                              labelling, qpd))
+    return lines
+
+
+def _payback(teacher: str, student: str, t_row, s_row, labelling: float | None,
+             qpd: float) -> str:
+    """"replacing T by S saves $X a month at Q queries a day; labelling + training cost $Y,
+    paid back after N days" — or why it cannot be said."""
+    t_per = t_row.per_query() if t_row else None
+    s_month = s_row.monthly(qpd) if s_row else None
+    t_month = t_row.monthly(qpd) if t_row else None
+    if t_per is None or s_month is None or t_month is None:
+        return (f"payback of replacing {teacher} by {student}: no price for "
+                f"{teacher if t_per is None else student} (see the cost table's notes)")
+    training = s_row.training.usd if s_row.training else 0.0
+    upfront = (labelling or 0.0) + training
+    saved = t_month - s_month
+    spent = (f"labelling ${labelling:,.2f}" if labelling is not None else
+             "labelling by a model without a price") + f" + training ${training:,.2f}"
+    if saved <= 0:
+        return (f"replacing {teacher} by {student} does not pay at {qpd:,.0f} queries a day: "
+                f"the student costs ${s_month:,.2f} a month, the teacher ${t_month:,.2f} "
+                f"({spent})")
+    days = upfront / (saved / 30)
+    return (f"replacing {teacher} by {student} saves ${saved:,.2f} a month at {qpd:,.0f} "
+            f"queries a day (${t_month:,.2f} → ${s_month:,.2f}); {spent} = ${upfront:,.2f}, "
+            f"paid back after {days:,.1f} days")

@@ -68,6 +68,8 @@ class TaskOptions:
     finetune_tune: str = ""  # "auto" or "1e-4,2e-4": the rate picked on the validation part
     encoder_epochs: int = 4
     train_file: str = ""  # where the training part was read from (kept in run.json for serving)
+    teacher: str = ""  # the model whose labels the training part holds (`data label`), if one
+    labelling_cost: float | None = None  # what those labels cost, US$ (None: no price)
 
 
 def digest(items: list[Item]) -> str:
@@ -402,4 +404,6 @@ def _check_manifest(out: Path, task: str, spec: TaskSpec, train: list[Item], tes
         "finetune_epochs": options.finetune_epochs, "encoder_epochs": options.encoder_epochs},
         {"train_sizes": list(options.train_sizes), "finetune_min_steps": options.finetune_min_steps,
          "finetune_lr": options.finetune_lr, "finetune_tune": options.finetune_tune,
-         **({"train_file": str(Path(options.train_file).resolve())} if options.train_file else {})})
+         **({"train_file": str(Path(options.train_file).resolve())} if options.train_file else {}),
+         **({"teacher": options.teacher, "labelling_cost": options.labelling_cost}
+            if options.teacher else {})})
