@@ -139,6 +139,11 @@ class ModelSettings:
     # openai: requests in flight at once to this endpoint (0: no bound). llama.cpp's server ends a
     # stream early when another request arrives: give it 1 (or its --n_parallel slots).
     max_concurrency: int = 0
+    # openai: how a JSON schema is sent: json_schema (OpenAI, vLLM, llama.cpp's C++ server,
+    # Ollama), json_object ({"type": "json_object", "schema": …}: llama-cpp-python's server),
+    # none (not sent; the answer is still parsed strictly); auto: json_schema, and json_object
+    # from then on if the endpoint refuses it
+    schema_format: str = "auto"
     runtime: str = "auto"  # local: auto (llama.cpp if installed) | llama.cpp | transformers
     threads: int | None = None  # local: CPU threads; None = all cores
     # US$ per million tokens, for the costs tunewise reports (0 for a model you host yourself)

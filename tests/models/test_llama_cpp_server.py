@@ -65,3 +65,37 @@ def test_cut_streams_fail_by_name_and_the_bound_keeps_answers_whole(llama_server
     assert all(r.text.strip() for r in unbounded if not isinstance(r, TruncatedAnswer))
     bounded = _three_at_once(_model(llama_server, max_concurrency=1))
     assert all(not isinstance(r, TruncatedAnswer) and r.text.strip() for r in bounded)
+
+
+def test_a_llama_cpp_server_labels_inputs_as_a_teacher_with_their_cost(llama_server, tmp_path):
+    """`data label`'s path against a real OpenAI-compatible server: every input is labelled or
+    counted unparseable (never guessed), each labelled line carries the teacher's tokens and
+    cost, and a second run asks nothing again."""
+    import json
+
+    from tunewise.config import Settings
+    from tunewise.data.label import label_items, rejected_path
+    from tunewise.tasks.base import Item, TaskSpec
+    from tunewise.workspace import Workspace
+
+    teacher = ModelSettings(backend="openai", model="smollm2", base_url=llama_server,
+                            api_key_env="TUNEWISE_TEST_NO_KEY", max_concurrency=1,
+                            input_price=0.15, output_price=0.60, max_retries=0)
+    settings = Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}")
+    settings = settings.__class__(**{**vars(settings), "models": {"lcpp": teacher}})
+    spec = TaskSpec("classify", ("negative", "positive"))
+    inputs = [Item("a", "Profit rose sharply and the outlook is excellent.", None),
+              Item("b", "The company went bankrupt and fired everyone.", None),
+              Item("c", "Sales grew for the fifth year in a row.", None)]
+    out = tmp_path / "teacher.jsonl"
+    with Workspace(settings) as ws:
+        report = label_items(ws, "classify", spec, inputs, "lcpp", out)
+        assert report.labelled + report.rejected == 3 and report.failed == 0, report.errors
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        assert all(x["gold"] in spec.labels and x["teacher_cost"] > 0 for x in lines)
+        assert report.spent == pytest.approx(sum(x["teacher_cost"] for x in lines) + sum(
+            json.loads(x)["teacher_cost"] for x in (rejected_path(out).read_text().splitlines()
+                                                    if rejected_path(out).exists() else [])),
+            rel=1e-3)
+        again = label_items(ws, "classify", spec, inputs, "lcpp", out)
+    assert (again.skipped, again.labelled, again.rejected) == (3, 0, 0)

@@ -300,6 +300,8 @@ def label_cmd(
                   f"{rejected_path(out_file)}), failed {report.failed}, already done "
                   f"{report.skipped} | teacher {teacher}: {report.prompt_tokens} prompt + "
                   f"{report.completion_tokens} completion tokens, {spent}", highlight=False)
+    for error in report.errors:
+        console.print(f"[red]failed[/red] {error}", highlight=False)
     if report.labels:
         console.print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(report.labels.items())))
     if report.stopped:

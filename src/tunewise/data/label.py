@@ -33,6 +33,7 @@ class LabelReport:
     stopped: str = ""  # why it stopped early (the budget)
     seconds: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)  # classify: how many of each
+    errors: list[str] = field(default_factory=list)  # why calls failed (the first few)
 
     @property
     def per_item(self) -> float | None:
@@ -99,6 +100,8 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
                 on_item()
             if "parsed" not in record:  # the call failed: asked again on the next run
                 report.failed += 1
+                if len(report.errors) < 5:
+                    report.errors.append(f"{item.id}: {record.get('error')}")
                 continue
             tokens = (record.get("prompt_tokens", 0), record.get("completion_tokens", 0))
             cost = price.per_query(*tokens) if price is not None else None

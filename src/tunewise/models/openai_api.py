@@ -14,7 +14,8 @@ from tunewise.openai_client import openai_client
 
 DEFAULT_CONTEXT = 8192
 # The endpoint batches concurrent requests; a provider bills per token; response_format takes a
-# JSON schema (OpenAI, vLLM, llama.cpp server and Ollama all accept it).
+# JSON schema (OpenAI, vLLM, llama.cpp's C++ server and Ollama as `json_schema`; llama-cpp-python's
+# server as `json_object` with a `schema`: [models] schema_format).
 CAPABILITIES = Capabilities(concurrent=True, priced_per_token=True, structured=True)
 
 
@@ -39,6 +40,11 @@ class OpenAIChatModel:
         self.name, self.settings = name, settings
         self.context_window = settings.context_window or DEFAULT_CONTEXT
         self.in_flight = contextlib.nullcontext()
+        if settings.schema_format not in ("auto", "json_schema", "json_object", "none"):
+            raise ModelError(f"[models.{name}] schema_format = {settings.schema_format!r}: "
+                             "auto, json_schema, json_object or none")
+        self._schema_format = ("json_schema" if settings.schema_format == "auto"
+                               else settings.schema_format)
         if settings.max_concurrency > 0:
             key = (str(settings.base_url), settings.max_concurrency)
             with _IN_FLIGHT_LOCK:
@@ -62,9 +68,9 @@ class OpenAIChatModel:
         s = self.settings
         args = dict(model=s.model, messages=messages, temperature=s.temperature,
                     max_tokens=max_tokens or s.max_tokens)
-        if schema is not None:
-            args["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "answer", "schema": schema, "strict": True}}
+        fmt = self._schema_format
+        if schema is not None and fmt != "none":
+            args["response_format"] = _response_format(schema, fmt)
         started = time.perf_counter()
         try:
             for attempt in range(s.max_retries + 1):
@@ -83,8 +89,16 @@ class OpenAIChatModel:
         except openai.APIConnectionError as exc:
             raise ModelError(f"{self.name}: cannot reach {self.client.base_url} ({exc})") from exc
         except openai.APIStatusError as exc:
+            refused = "response_format" in _message(exc) and schema is not None
+            if refused and s.schema_format == "auto" and fmt == "json_schema":
+                # a server that takes a schema only as json_object (llama-cpp-python's): from now
+                # on this model sends it so
+                self._schema_format = "json_object"
+                return self.generate(messages, max_tokens, on_token, schema)
             raise ModelError(f"{self.name}: the endpoint answered {exc.status_code}: "
-                             f"{_message(exc)}") from exc
+                             f"{_message(exc)}"
+                             + (f" (set [models.{self.name}] schema_format = \"json_object\" or "
+                                "\"none\")" if refused else "")) from exc
         except openai.OpenAIError as exc:
             raise ModelError(f"{self.name}: {exc}") from exc
 
@@ -126,6 +140,13 @@ class OpenAIChatModel:
             f"{self.name}: the endpoint ended the answer without a finish reason after "
             f"{len(text)} characters (a server that cuts streams when busy, as llama.cpp's "
             f"does): {advice} to the requests it serves at once, e.g. 1", retry)
+
+
+def _response_format(schema: dict, fmt: str) -> dict:
+    if fmt == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema,
+                                                   "strict": True}}
 
 
 def _usage(reported, messages: Messages, text: str, model: OpenAIChatModel) -> Usage:
