@@ -26,6 +26,23 @@ def test_encoder_classifier_loss_falls_and_it_reloads_with_the_same_predictions(
     assert EncoderClassifier.load(tmp_path / "clf").predict(texts) == classifier.predict(texts)
 
 
+def test_a_trained_encoder_loads_in_plain_sentence_transformers_with_its_label_names(tmp_path):
+    """The saved classifier is a standard layout: sentence-transformers alone (no tunewise code)
+    gives the same labels, read from its labels.json."""
+    from sentence_transformers import SentenceTransformer
+
+    labels = ["negative", "neutral", "positive"]
+    classifier = EncoderClassifier.fit(sentiment_items(24, seed=1), labels,
+                                       EncoderRecipe(epochs=2, batch_size=8, frozen=True))
+    classifier.save(tmp_path / "clf")
+    texts = [i.text for i in sentiment_items(9, seed=5)]
+    plain = SentenceTransformer(str(tmp_path / "clf" / "encoder"), device="cpu")
+    names = json.loads((tmp_path / "clf" / "encoder" / "labels.json").read_text())["id2label"]
+    logits = plain.encode(texts)
+    assert logits.shape == (9, 3)
+    assert [names[str(i)] for i in logits.argmax(axis=1)] == classifier.predict(texts)
+
+
 @pytest.mark.slow
 def test_finetune_lora_trains_on_the_task_prompt_and_answers_under_the_grammar(
         tmp_path, embedder, monkeypatch):

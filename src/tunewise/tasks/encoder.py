@@ -120,15 +120,21 @@ class EncoderClassifier:
         return [len(x) for x in ids]
 
     def save(self, folder: str | Path) -> None:
-        # lazy: torch takes 1.5 s to import
-        import torch
-
+        """FOLDER/encoder is a standard sentence-transformers model whose last module is the
+        head (a Dense layer with no activation): `SentenceTransformer(FOLDER/encoder).encode(texts)`
+        gives each text's label logits without tunewise, in the order of its labels.json."""
         folder = Path(folder)
-        self.model.save(str(folder / "encoder"))
-        torch.save(self.head.state_dict(), folder / HEAD)
+        dense = _dense(self.head)
+        # lazy: sentence_transformers takes 5.4 s to import
+        from sentence_transformers import SentenceTransformer
+
+        whole = SentenceTransformer(modules=[*self.model, dense], device="cpu")
+        whole.save(str(folder / "encoder"))
+        labels = {"labels": self.labels, "id2label": dict(enumerate(self.labels)),
+                  "max_length": self.max_length}
+        (folder / "encoder" / LABELS).write_text(json.dumps(labels, indent=2))
         (folder / LABELS).write_text(json.dumps(
-            {"labels": self.labels, "max_length": self.max_length, "losses": self.losses,
-             "seconds": self.seconds}))
+            {**labels, "losses": self.losses, "seconds": self.seconds}))
         if self.recipe is not None:  # what the cost model prices a fine-tune by (cost/systems.py)
             parameters = sum(p.numel() for p in self.model.parameters())
             (folder / "finetune.json").write_text(json.dumps({
@@ -147,8 +153,13 @@ class EncoderClassifier:
         folder = Path(folder)
         meta = json.loads((folder / LABELS).read_text())
         model = _sentence_transformer(folder / "encoder", meta["max_length"])
-        head = torch.nn.Linear(_dimension(model), len(meta["labels"]))
-        head.load_state_dict(torch.load(folder / HEAD))
+        if (folder / HEAD).exists():  # saved before the head was the model's last module
+            head = torch.nn.Linear(_dimension(model), len(meta["labels"]))
+            head.load_state_dict(torch.load(folder / HEAD))
+        else:
+            *body, dense = list(model)
+            head = dense.linear
+            model = _sentence_transformer_of(body, meta["max_length"])
         classifier = cls(model.eval(), head, meta["labels"], meta["max_length"])
         classifier.losses, classifier.seconds = meta["losses"], meta["seconds"]
         return classifier
@@ -166,6 +177,27 @@ def _sentence_transformer(path: str | Path, max_length: int):
     model = SentenceTransformer(str(path), device="cpu" if not _cuda() else None)
     model.max_seq_length = max_length
     return model
+
+
+def _sentence_transformer_of(modules: list, max_length: int):
+    # lazy: sentence_transformers takes 5.4 s to import
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(modules=modules, device="cpu" if not _cuda() else None)
+    model.max_seq_length = max_length
+    return model
+
+
+def _dense(head):
+    """The head as sentence-transformers' Dense module (identity activation, same weights)."""
+    import torch
+
+    try:  # sentence-transformers 6
+        from sentence_transformers.sentence_transformer.modules import Dense
+    except ImportError:
+        from sentence_transformers.models import Dense
+    return Dense(head.in_features, head.out_features, activation_function=torch.nn.Identity(),
+                 init_weight=head.weight.detach().clone(), init_bias=head.bias.detach().clone())
 
 
 def _dimension(model) -> int:
