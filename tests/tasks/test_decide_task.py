@@ -261,3 +261,40 @@ def test_a_teacher_labels_inputs_with_its_cost_drops_what_it_cannot_parse_and_re
     assert "Distillation: the students and their teacher" in md
     assert "encoder:frozen (trained on teacher's labels) agrees with teacher on" in md
     assert "paid back after" in md or "does not pay" in md
+
+
+def test_the_page_runs_a_served_task_in_chromium_and_shows_inputs_as_text(decided, embedder):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    from tests.browser import chromium
+    from tunewise.config import load_settings, register_task
+    from tunewise.serve.app import create_app
+    from tunewise.workspace import Workspace
+
+    root, _, _, _ = decided
+    register_task("fpb-encoder", root / "fpb", "encoder:frozen")
+    server, thread, url = start(create_app(Workspace(load_settings(), embedder=embedder)))
+    hostile = "<img src=x onerror=\"document.title='owned'\"> profit fell"
+    try:
+        with chromium() as browser:
+            browser.get(url + "/")
+            wait = WebDriverWait(browser, 60)
+            browser.find_element(By.CSS_SELECTOR, "#tasks summary").click()
+            wait.until(lambda b: len(Select(b.find_element(By.ID, "task")).options) >= 2)
+            Select(browser.find_element(By.ID, "task")).select_by_value("fpb-encoder")
+            assert "labels: negative, neutral, positive" in browser.find_element(
+                By.ID, "task-about").text
+            browser.find_element(By.ID, "task-inputs").send_keys(
+                "Kone said earnings climbed this year.\n" + hostile)
+            browser.find_element(By.ID, "task-run").click()
+            wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "tr.task-result")) == 2)
+            rows_ = browser.find_elements(By.CSS_SELECTOR, "tr.task-result")
+            assert all(r.find_element(By.CSS_SELECTOR, ".task-output").text in
+                       ("positive", "negative", "neutral") for r in rows_)
+            assert rows_[1].find_elements(By.TAG_NAME, "td")[0].text == hostile
+            assert not browser.find_elements(By.CSS_SELECTOR, "#task-results img")
+            assert browser.title != "owned"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
