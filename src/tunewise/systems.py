@@ -46,6 +46,7 @@ class System:
     min_similarity: float | None = None  # least cosine of a passage; None: [rag] min_passage_similarity
     baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive …
     shots: int | None = None  # tasks: labelled examples shown in the prompt (nearest first)
+    examples: str = ""  # tasks: the file the shots are drawn from ("": the run's training part)
     trained: str = ""  # tasks: encoder | encoder-frozen | lora | full, trained by the run
     view: str = ""  # tasks: how a long input is cut to fit: passages (per key; default) | head
     retriever: str = ""  # a `tunewise finetune-retriever` folder; "": the configured retriever
@@ -84,16 +85,18 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
         key = "min_similarity" if key == "threshold" else key  # its old name
         try:
             values[key] = {"k": int, "min_similarity": float, "shots": int, "view": _view,
-                           "retriever": _folder}[key](value)
+                           "retriever": _folder, "examples": _folder}[key](value)
         except (KeyError, ValueError):
             raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, min_similarity=X, "
-                              "retriever=FOLDER (after +rag), shots=N, view=passages|head") from None
-    if set(values) - {"shots", "view"} and not plus:
+                              "retriever=FOLDER (after +rag), shots=N, examples=FILE, "
+                              "view=passages|head") from None
+    if set(values) - {"shots", "view", "examples"} and not plus:
         raise ConfigError(f"system {spec!r}: k, min_similarity and retriever need '+rag'")
     if values.get("shots", 0) < 0:
         raise ConfigError(f"system {spec!r}: shots must be 0 or more")
     return System(spec, model, bool(plus), values.get("k"), values.get("min_similarity"),
                   shots=values.get("shots"), view=values.get("view", ""),
+                  examples=values.get("examples", ""),
                   retriever=values.get("retriever", ""))
 
 

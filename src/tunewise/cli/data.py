@@ -290,8 +290,10 @@ def label_cmd(
     with Workspace(settings_for(config, None)) as ws:
         with Progress(*bar_columns(), console=console, transient=True) as bars:
             bar = bars.add_task("labels", total=len(items))
+            shots_file = str(shots) if shots is not None and task_of(shots) == task else ""
             report = label_items(ws, task, spec, items, teacher, out_file, examples,
-                                 budget=budget, on_item=lambda: bars.advance(bar))
+                                 budget=budget, on_item=lambda: bars.advance(bar),
+                                 shots_file=shots_file)
     spent = ("no API price (a local model: its cost is the machine's time, "
              f"{report.seconds:.0f} s)" if report.spent is None
              else f"${report.spent:.4f} now, ${report.spent_before:.4f} before"
@@ -306,8 +308,11 @@ def label_cmd(
         console.print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(report.labels.items())))
     if report.stopped:
         console.print(f"[yellow]stopped:[/yellow] {report.stopped}; raise --budget to go on")
+    as_labelled = (f"{teacher}:shots=4:examples={shots}" if shots and task_of(shots) == task
+                   else teacher)
     console.print(f"next: tunewise eval run --train {out_file} --questions TEST.jsonl "
-                  f"--systems encoder,{teacher} --out runs/distil")
+                  f"--systems encoder,{as_labelled} --out runs/distil  (the student beside its "
+                  "teacher, both on your gold test part)")
     if report.failed:
         raise typer.Exit(1)
 

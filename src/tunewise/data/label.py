@@ -63,8 +63,11 @@ def _seen(path: Path) -> tuple[set[str], float]:
 def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher: str,
                 out: str | Path, shots: list[Item] | None = None, shots_per_prompt: int = 4,
                 budget: float | None = None, max_input_tokens: int = 1536,
-                on_item: Callable[[], None] | None = None) -> LabelReport:
-    """Label `inputs` with `teacher` into OUT (task items whose gold is the teacher's answer)."""
+                on_item: Callable[[], None] | None = None, shots_file: str = "") -> LabelReport:
+    """Label `inputs` with `teacher` into OUT (task items whose gold is the teacher's answer).
+    Each line names the teacher as the system a task run measures it as
+    (`MODEL:shots=4:examples=FILE` when prompted with the examples of task set `shots_file`),
+    so the report can set its students against it."""
     # lazy: the runner imports the trainers
     from tunewise.cost.prices import load_prices
     from tunewise.cost.systems import api_price_of
@@ -88,6 +91,8 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
         report.stopped = f"the budget (${budget:.2f}) was spent by earlier runs"
         return report
     model = ws.model(teacher)
+    as_system = (f"{teacher}:shots={shots_per_prompt}:examples={shots_file}" if shots and shots_file
+                 else f"{teacher}:shots={shots_per_prompt}" if shots else teacher)
     options = TaskOptions(max_input_tokens=max_input_tokens)
     runner = _Predictors(ws, task, spec, list(shots or []), out.parent, options, lambda _: None)
     predict = runner._prompted(model, shots_per_prompt if shots else 0)
@@ -110,7 +115,7 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
             if cost is not None:
                 report.spent += cost
             line = {"id": item.id, "task": task_name, "text": item.text,
-                    "teacher": teacher, "teacher_tokens": list(tokens),
+                    "teacher": as_system, "teacher_tokens": list(tokens),
                     **({"teacher_cost": round(cost, 8)} if cost is not None else {})}
             if record["parsed"] is None:
                 report.rejected += 1

@@ -114,12 +114,14 @@ def distillation(run, summary: Summary, metric: str, rows, qpd: float) -> list[s
         if not r.get("error"):
             by_system.setdefault(r["system"], {})[r["question_id"]] = r.get("parsed")
     scores = {s.system: s.metrics[metric] for s in summary.systems if metric in s.metrics}
-    teachers = [s for s in scores if SIZE not in s and parse_system(s).model == teacher_model]
+    model = parse_system(teacher_model).model
+    teachers = [s for s in scores if SIZE not in s and parse_system(s).model == model]
     labelling = manifest.get("labelling_cost")
     if not teachers:
         return [f"the training labels were written by {teacher_model}; measure it beside its "
                 f"students (add {teacher_model} to the systems) to see their agreement"]
-    teacher = teachers[0] if teacher_model not in teachers else teacher_model
+    # the system exactly as it labelled; else the same model prompted otherwise
+    teacher = teacher_model if teacher_model in teachers else teachers[0]
     cost = {r.quality_of: r for r in rows if r.quality_of}
     lines = []
     for student in scores:

@@ -160,6 +160,8 @@ def _check_systems(task, spec: TaskSpec, systems: list[System], train: list[Item
             raise EvalError(f"{s.name}: {what} classifies; the {task.name} task has no labels")
         if s.rag:
             raise EvalError(f"{s.name}: task runs read each item's own text; drop '+rag'")
+        if s.examples and not Path(s.examples).is_file():
+            raise EvalError(f"{s.name}: examples={s.examples}: no such file")
 
 
 def _record_base(task_name: str, fields: dict) -> dict:
@@ -177,7 +179,7 @@ class _Predictors:
                  options: TaskOptions, say: Callable[[str], None]):
         self.ws, self.task, self.spec, self.train = ws, task, spec, train
         self.out, self.options, self.say = out, options, say
-        self._train_vectors = None
+        self._pools: dict[str, tuple[list[Item], np.ndarray]] = {}  # shots' examples, embedded
 
     def predictor(self, system: System, name: str, part: list[Item]):
         if system.baseline:
@@ -189,7 +191,8 @@ class _Predictors:
         if system.trained:
             model = self._finetuned(system, name, part)
             return self._prompted(model, 0, brief=True)
-        return self._prompted(self.ws.model(system.model), system.shots or 0, system.view)
+        return self._prompted(self.ws.model(system.model), system.shots or 0, system.view,
+                              examples=system.examples)
 
     # --- no model -------------------------------------------------------------------------------
     def _baseline(self, system: System, part: list[Item]):
@@ -206,14 +209,16 @@ class _Predictors:
         return predict
 
     # --- prompted models --------------------------------------------------------------------------
-    def _prompted(self, model, shots: int, how: str = "", brief: bool = False):
+    def _prompted(self, model, shots: int, how: str = "", brief: bool = False,
+                  examples: str = ""):
         schema = self.task.schema(self.spec)
         structured = schema is not None and getattr(model.capabilities, "structured", False)
         budget = self.options.max_tokens or self.task.answer_tokens
 
         def predict(items: list[Item]):
             for item in items:
-                messages = self._messages(model, item, self._shots(item, shots), how, brief)
+                messages = self._messages(model, item, self._shots(item, shots, examples), how,
+                                          brief)
                 try:
                     gen = (model.generate(messages, budget, schema=schema) if structured
                            else model.generate(messages, budget))
@@ -252,17 +257,24 @@ class _Predictors:
     def _view(self, text: str, chars: int, how: str = "") -> str:
         return view(text, chars, self.spec, self.ws.embedder, how)
 
-    def _shots(self, item: Item, k: int) -> list[Item]:
-        """The k training examples nearest to the item (least similar first, so the closest is
-        right before the input)."""
+    def _shots(self, item: Item, k: int, examples: str = "") -> list[Item]:
+        """The k examples nearest to the item — of the training part, or of the task set file
+        `examples` — least similar first, so the closest is right before the input."""
         if k <= 0:
             return []
-        if self._train_vectors is None:
-            self.say(f"embedding {len(self.train)} training examples for few-shot prompts")
-            self._train_vectors = self.ws.embedder.embed([t.text[:2000] for t in self.train])
+        if examples not in self._pools:
+            pool = self.train
+            if examples:
+                # lazy: datasets imports the document loaders
+                from tunewise.tasks.datasets import load_items
+
+                pool = load_items(examples)[1]
+            self.say(f"embedding {len(pool)} examples for few-shot prompts")
+            self._pools[examples] = (pool, self.ws.embedder.embed([t.text[:2000] for t in pool]))
+        pool, vectors = self._pools[examples]
         query = self.ws.embedder.embed([item.text[:2000]])[0]
-        best = np.argsort(self._train_vectors @ query)[::-1][:k]
-        return [self.train[i] for i in best[::-1] if self.train[i].id != item.id]
+        best = np.argsort(vectors @ query)[::-1][:k]
+        return [pool[i] for i in best[::-1] if pool[i].id != item.id]
 
     # --- trained systems --------------------------------------------------------------------------
     def _encoder(self, system: System, name: str, part: list[Item]):
