@@ -151,16 +151,19 @@ def _payback(teacher: str, student: str, t_row, s_row, labelling: float | None,
     if t_per is None or s_month is None or t_month is None:
         return (f"payback of replacing {teacher} by {student}: no price for "
                 f"{teacher if t_per is None else student} (see the cost table's notes)")
+    def usd(x: float) -> str:
+        return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
+
     training = s_row.training.usd if s_row.training else 0.0
     upfront = (labelling or 0.0) + training
     saved = t_month - s_month
-    spent = (f"labelling ${labelling:,.2f}" if labelling is not None else
-             "labelling by a model without a price") + f" + training ${training:,.2f}"
+    spent = (f"labelling {usd(labelling)}" if labelling is not None else
+             "labelling by a model without a price") + f" + training {usd(training)}"
     if saved <= 0:
         return (f"replacing {teacher} by {student} does not pay at {qpd:,.0f} queries a day: "
                 f"the student costs ${s_month:,.2f} a month, the teacher ${t_month:,.2f} "
                 f"({spent})")
     days = upfront / (saved / 30)
     return (f"replacing {teacher} by {student} saves ${saved:,.2f} a month at {qpd:,.0f} "
-            f"queries a day (${t_month:,.2f} → ${s_month:,.2f}); {spent} = ${upfront:,.2f}, "
+            f"queries a day (${t_month:,.2f} → ${s_month:,.2f}); {spent} = {usd(upfront)}, "
             f"paid back after {days:,.1f} days")
