@@ -33,7 +33,6 @@ from common import DATA, OUT
 os.environ.setdefault("TUNEWISE_REGISTRY", str(OUT / "models.toml"))
 
 from tunewise.config import ModelSettings, load_settings  # noqa: E402
-from tunewise.data.label import label_items  # noqa: E402
 from tunewise.evaluate.summary import to_markdown  # noqa: E402
 from tunewise.models.local import bundled_gguf  # noqa: E402
 from tunewise.report.build import build_report  # noqa: E402
@@ -42,6 +41,7 @@ from tunewise.systems import parse_systems  # noqa: E402
 from tunewise.tasks import classify  # noqa: E402
 from tunewise.tasks.base import Item  # noqa: E402
 from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task, teacher_of  # noqa: E402
+from tunewise.tasks.label import label_items  # noqa: E402
 from tunewise.tasks.runner import ALL, TaskOptions, run_task  # noqa: E402
 from tunewise.tasks.scoring import summarize  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402

@@ -66,6 +66,9 @@ def test_example_config_lists_every_default():
             keys = {f.name for f in dataclasses.fields(default["local"])}
             assert set(written["models"]["local"]) == keys
             continue
+        if section.name == "tasks":  # none by default; [tasks.NAME] is shown commented out
+            assert default == {} and "tasks" not in written
+            continue
         keys = {f.name for f in dataclasses.fields(default)}
         assert set(written[section.name]) == keys, section.name
 
@@ -101,3 +104,23 @@ def test_a_settings_file_with_the_old_threshold_names_still_loads(tmp_path):
     path.write_text("[retrieval]\nthreshold = 0.2\n[rag]\nthreshold = 0.4\n")
     s = load_settings(path)
     assert s.retrieval.min_similarity == 0.2 and s.rag.min_passage_similarity == 0.4
+
+
+def test_a_registered_task_is_a_served_task_and_tunewise_toml_wins(tmp_path, monkeypatch):
+    from tunewise.config import register_task
+
+    monkeypatch.chdir(tmp_path)
+    env = {"TUNEWISE_REGISTRY": str(tmp_path / "registry.toml")}
+    register_task("fpb", tmp_path / "runs" / "fpb", "encoder", env=env)
+    register_task("nda", tmp_path / "runs" / "nda", "finetune:lora", env=env)
+    s = load_settings(None, env=env)
+    assert s.tasks["fpb"].system == "encoder" and s.tasks["fpb"].run.endswith("runs/fpb")
+    mine = tmp_path / "t.toml"
+    mine.write_text('[tasks.fpb]\nrun = "elsewhere"\nsystem = "baseline:tfidf"\n')
+    s = load_settings(mine, env=env)
+    assert s.tasks["fpb"].system == "baseline:tfidf" and s.tasks["nda"].system == "finetune:lora"
+    with pytest.raises(ConfigError, match="task name"):
+        register_task("../x", tmp_path, "encoder", env=env)
+    mine.write_text('[tasks.fpb]\nrun = "x"\nsystme = "encoder"\n')
+    with pytest.raises(ConfigError, match="systme"):
+        load_settings(mine, env=env)

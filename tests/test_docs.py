@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 from tests.conftest import ROOT
-from tunewise.config import ModelSettings, Settings
+from tunewise.config import ModelSettings, Settings, TaskSettings
 
 LINK = re.compile(r"\]\(([^)#]+)(?:#[^)]*)?\)")
 
@@ -25,21 +25,27 @@ def test_every_docs_page_is_linked_from_the_readme_and_every_link_resolves():
 def test_every_setting_is_in_the_example_configuration():
     example = (ROOT / "examples" / "tunewise.toml").read_text()
     for section in dataclasses.fields(Settings):
-        if section.name == "models":
-            continue  # tables by name, shown with [models.local]
+        if section.name in ("models", "tasks"):
+            continue  # tables by name, shown with [models.local] and [tasks.NAME]
         header = example.index(f"[{section.name}]")
         body = example[header:].split("\n[", 1)[0]
         listed = set(re.findall(r"^#? ?([a-z_0-9]+) = ", body, flags=re.M))
         fields = {f.name for f in dataclasses.fields(section.default_factory())}
         assert fields <= listed, (section.name, fields - listed)
+    for cls, header in ((ModelSettings, "[models.local]"), (TaskSettings, "[tasks.")):
+        body = example[example.index(header):].split("\n[", 1)[0]
+        listed = set(re.findall(r"^#? ?([a-z_0-9]+) = ", body, flags=re.M))
+        assert {f.name for f in dataclasses.fields(cls)} <= listed, (header, listed)
     assert "examples/tunewise.toml" in (ROOT / "docs" / "configuration.md").read_text()
 
 
 def test_every_setting_the_configuration_page_shows_exists():
     """docs/configuration.md quotes part of the example; a renamed key must not live on there."""
     page = (ROOT / "docs" / "configuration.md").read_text()
-    known = {f.name for section in dataclasses.fields(Settings) if section.name != "models"
+    known = {f.name for section in dataclasses.fields(Settings)
+             if section.name not in ("models", "tasks")
              for f in dataclasses.fields(section.default_factory())}
     known |= {f.name for f in dataclasses.fields(ModelSettings)}
+    known |= {f.name for f in dataclasses.fields(TaskSettings)}
     shown = set(re.findall(r"^#? ?([a-z_0-9]+) = ", page, flags=re.M))
     assert shown and shown <= known, shown - known

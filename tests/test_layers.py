@@ -34,7 +34,7 @@ ALLOWED = {
     "data": {"config", "cost", "errors", "evaluate", "jsonl", "models", "objects", "rag"},
     "train": {"config", "cost", "data", "documents", "embeddings", "errors", "evaluate", "jsonl",
               "models", "objects", "retrieval"},
-    "tasks": {"config", "data", "documents", "embeddings", "errors", "evaluate", "jsonl", "models",
+    "tasks": {"config", "cost", "data", "documents", "embeddings", "errors", "evaluate", "jsonl", "models",
               "objects", "systems", "train"},
     "report": {"config", "cost", "errors", "evaluate", "objects", "systems", "tasks"},
 }

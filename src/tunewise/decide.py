@@ -14,13 +14,23 @@ Both resume: run again with the same OUT after an interruption, or with more sys
 
 from __future__ import annotations
 
+import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
+from tunewise.config import register_task
+from tunewise.data.synth import sample_chunks, synthesize
 from tunewise.errors import TunewiseError
+from tunewise.evaluate.baselines import with_baselines
+from tunewise.evaluate.datasets import load_questions
+from tunewise.evaluate.runner import run_eval
+from tunewise.systems import parse_systems
+from tunewise.tasks import task_named
 from tunewise.tasks.base import TaskError
+from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task, teacher_of
+from tunewise.tasks.runner import ALL, TaskOptions, learns, run_task, subsets
 
 DEFAULT_CURVE = (100, 400)  # learning-curve points of the trainable systems (and the whole part)
 DATA = "data"  # OUT/data: the prepared train.jsonl and test.jsonl of a task decision
@@ -101,11 +111,6 @@ def decide_questions(ws, docs: list[Path], out: str | Path, questions: Path | No
                      ingest_progress=None) -> Decision:
     """Ingest `docs`, answer `questions` (default: written by `teacher` from a seeded sample of
     the chunks into OUT/questions.jsonl) with each system beside the baselines, and report."""
-    from tunewise.data.synth import sample_chunks, synthesize
-    from tunewise.evaluate.baselines import with_baselines
-    from tunewise.evaluate.datasets import load_questions
-    from tunewise.evaluate.runner import run_eval
-    from tunewise.systems import parse_systems
 
     steps = steps or Quiet()
     out = Path(out)
@@ -149,7 +154,6 @@ def decide_questions(ws, docs: list[Path], out: str | Path, questions: Path | No
 def task_systems(task_name: str, models, trained: tuple[str, ...] | None = None) -> dict:
     """The default systems of a task decision, by stage: every configured model zero- and
     few-shot, and the task's trainable systems (tasks/*.py `trainable`)."""
-    from tunewise.tasks import task_named
 
     task = task_named(task_name)
     prompted = [m for name in models for m in (name, f"{name}:shots={task.decide_shots}")]
@@ -162,7 +166,6 @@ def prepare_data(data: Path, out: Path, task: str, test: Path | None = None,
                  test_fraction: float = 0.2, seed: int = 0) -> dict:
     """OUT/data/train.jsonl and test.jsonl from the user's data (kept once made: a decision
     that resumes measures the same split)."""
-    from tunewise.tasks.datasets import TEST, TRAIN, prepare_task
 
     folder = out / DATA
     if (folder / TRAIN).exists() and (folder / TEST).exists():
@@ -177,11 +180,6 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
                 steps: Steps | None = None, register: bool = True) -> Decision:
     """Decide a task on the user's labelled examples: prepare, measure, report, and register the
     recommended system as [tasks.NAME] (NAME: OUT's folder name) for `serve` and `predict`."""
-    from tunewise.config import register_task
-    from tunewise.systems import parse_systems
-    from tunewise.tasks import task_named
-    from tunewise.tasks.datasets import TEST, TRAIN, load_items, teacher_of
-    from tunewise.tasks.runner import ALL, TaskOptions, learns, run_task, subsets
 
     steps = steps or Quiet()
     out = Path(out)
@@ -237,13 +235,9 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
 
 
 def _with(options, **changes):
-    from dataclasses import replace
-
     return replace(options, **changes)
 
 
 def _task_name(out: Path) -> str:
     """A served task's name from its run folder (`runs/fpb` → `fpb`)."""
-    import re
-
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", out.resolve().name).strip("-.") or "task"

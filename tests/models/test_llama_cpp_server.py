@@ -74,8 +74,8 @@ def test_a_llama_cpp_server_labels_inputs_as_a_teacher_with_their_cost(llama_ser
     import json
 
     from tunewise.config import Settings
-    from tunewise.data.label import label_items, rejected_path
     from tunewise.tasks.base import Item, TaskSpec
+    from tunewise.tasks.label import label_items, rejected_path
     from tunewise.workspace import Workspace
 
     teacher = ModelSettings(backend="openai", model="smollm2", base_url=llama_server,

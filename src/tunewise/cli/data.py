@@ -245,16 +245,16 @@ def label_cmd(
     measure it against the teacher on your gold test part. The teacher's tokens and cost are
     counted and shown; answers that cannot be parsed are counted and dropped, never guessed.
 
-    Example: `tunewise data label tickets.csv --task classify --labels billing,bug,other
+    Example: `tunewise.tasks.label tickets.csv --task classify --labels billing,bug,other
     --teacher gpt --budget 5 --out data/teacher.jsonl`, then `tunewise eval run --questions
     fpb/test.jsonl --train data/teacher.jsonl --systems encoder,gpt --out runs/distil`
     """
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     import json
 
-    from tunewise.data.label import label_items, rejected_path
     from tunewise.tasks.base import Item, TaskSpec
     from tunewise.tasks.datasets import import_items, read_table, task_of
+    from tunewise.tasks.label import label_items, rejected_path
 
     module = task_named(task)
     examples: list = []
@@ -335,7 +335,7 @@ def from_log_cmd(
     Example: `tunewise data from-log .tunewise/logs/default/requests.jsonl --model gpt --out data/gpt.jsonl`
     """
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
-    from tunewise.data.label import from_log
+    from tunewise.tasks.label import from_log
 
     counts = from_log(log, out_file, model, task)
     console.print(f"read {counts['read']} logged requests: wrote {counts['written']} "

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tunewise.data.formats import Example, write_examples
+from tunewise.jsonl import read_objects
+from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, TaskError, TaskSpec
 
 REJECTED = ".rejected.jsonl"  # beside OUT: the inputs whose answer could not be parsed
@@ -71,7 +74,6 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
     # lazy: the runner imports the trainers
     from tunewise.cost.prices import load_prices
     from tunewise.cost.systems import api_price_of
-    from tunewise.tasks import task_named
     from tunewise.tasks.runner import TaskOptions, _Predictors
 
     task = task_named(task_name)
@@ -144,10 +146,6 @@ def from_log(log: str | Path, out: str | Path, model: str | None = None, task: s
     example (the conversation and the answer) or, with `task`, a task item (the input and the
     answer as its gold) — the served model as teacher, with no extra calls. A task answer that
     failed to parse is left out. Returns {"read", "written", "skipped"}."""
-    from tunewise.data.formats import Example, write_examples
-    from tunewise.jsonl import read_objects
-    from tunewise.tasks import task_named
-
     rows = read_objects(Path(log), TaskError)
     if task is not None:
         task_named(task)
