@@ -298,3 +298,26 @@ def test_the_page_runs_a_served_task_in_chromium_and_shows_inputs_as_text(decide
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def test_request_logs_stay_in_their_collection_and_a_key_reads_only_its_own(tmp_path, embedder):
+    from tunewise.config import Settings
+    from tunewise.errors import TunewiseError
+    from tunewise.serve.guard import Caller
+    from tunewise.serve.services import Forbidden, Services
+    from tunewise.workspace import Workspace
+
+    settings = Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}").replace(
+        "serve", log_requests=("hr",), logs=str(tmp_path / "logs"))
+    svc = Services(Workspace(settings, embedder=embedder))
+    hr, ops = Caller("hr", ("hr",), ("hr",)), Caller("ops", ("ops",), ("ops",))
+    svc.log(hr, "task", "fpb", ["salary question"], [{"output": "neutral"}])
+    svc.log(ops, "task", "fpb", ["server down"], [{"output": "negative"}])  # ops does not log
+    assert [e["inputs"] for e in svc.logged(hr, None)] == [["salary question"]]
+    assert not (tmp_path / "logs" / "ops").exists()
+    with pytest.raises(Forbidden):
+        svc.logged(ops, "hr")
+    svc.settings = settings.replace("serve", log_requests=("*",))
+    with pytest.raises(TunewiseError, match="not a collection name"):
+        svc.log(Caller("admin", (), (), admin=True), "chat", "m", [], ["x"], "../../etc")
+    svc.close()
