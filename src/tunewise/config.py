@@ -79,9 +79,14 @@ class IngestSettings:
     isolate: bool = False
     max_memory_mb: float = 1024.0  # what one reader process may add to what it holds at start
     readers: int = 2  # reader processes shared by the files being read at once
+    # What each document says of itself, read at ingest: company, year (the period it reports
+    # on), quarter, doc_type, from its first pages and file name (documents/metadata.py), with
+    # metadata_source saying where each came from: rules | off. A sidecar or --meta wins.
+    metadata: str = "rules"
 
     def __post_init__(self) -> None:
         _check(self.batch_chunks >= 1, "ingest.batch_chunks", self.batch_chunks, "at least 1")
+        _check(self.metadata in ("rules", "off"), "ingest.metadata", self.metadata, "rules or off")
         for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_cells", "max_seconds",
                     "max_text_mb", "max_memory_mb", "readers"):
             _check(getattr(self, key) > 0, f"ingest.{key}", getattr(self, key), "positive")
@@ -108,13 +113,18 @@ class RetrievalSettings:
     # top 5: 0.58 without, 0.66 with). Documents without pages are not affected.
     one_per_page: bool = True
     # Metadata values the store holds that the question names (a company, "FY2018") narrow the
-    # search to the documents that have them: filter | off (retrieval/question_filter.py)
+    # search to the documents that have them (filter), rank those documents first and keep the
+    # rest after them (boost), or are not read (off) (retrieval/question_filter.py)
     question_filter: str = "filter"
+    # More names of metadata values the question may use: "J&J=Johnson & Johnson", "Big Blue=IBM"
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(self.k >= 1, "retrieval.k", self.k, "at least 1")
-        _check(self.question_filter in ("filter", "off"), "retrieval.question_filter",
-               self.question_filter, "filter or off")
+        _check(self.question_filter in ("filter", "boost", "off"), "retrieval.question_filter",
+               self.question_filter, "filter, boost or off")
+        for alias in self.aliases:
+            _check("=" in alias, "retrieval.aliases", alias, "ALIAS=VALUE")
         _check(0.0 <= self.alpha <= 1.0, "retrieval.alpha", self.alpha, "from 0 to 1")
         _check(self.depth >= 1, "retrieval.depth", self.depth, "at least 1")
         _check(self.rerank_depth >= 1, "retrieval.rerank_depth", self.rerank_depth, "at least 1")

@@ -71,3 +71,27 @@ def test_question_filter_off_searches_everything(filings, tmp_path):
     assert not named and len(hits) == 3
     explicit = ws.search("capital expenditures", k=3, where=parse_where(["company=AMD"]))
     assert [h.chunk.source.rsplit("/", 1)[1] for h in explicit] == ["AMD-2018.txt"]
+
+
+def test_boost_ranks_the_named_documents_first_and_keeps_the_rest(filings):
+    ws = Workspace(filings.settings.replace("retrieval", question_filter="boost"),
+                   store=filings.store, embedder=filings.embedder)
+    hits, named = ws.search_explained("What were 3M's capital expenditures in FY2018?", k=3)
+    assert named.note == "ranked first: documents with company=3M, year=2018"
+    names = [h.chunk.source.rsplit("/", 1)[1] for h in hits]
+    assert names[0] == "3M-2018.txt" and sorted(names) == ["3M-2018.txt", "3M-2019.txt",
+                                                           "AMD-2018.txt"]
+
+
+def test_a_company_is_named_by_its_aliases_and_a_files_creation_date_never_filters():
+    values = {"company": ["Johnson & Johnson", "Adobe Systems"],
+              "company_aliases": ["Johnson & Johnson|JOHNSON & JOHNSON|JNJ", "Adobe Systems|ADOBE"],
+              "created": ["2018-03-01"], "year": [2022],
+              "metadata_source": ["company: first page; year: file name"]}
+    by_ticker = read_filter("What was JNJ's revenue growth in 2022?", values)
+    assert [str(c) for c in by_ticker.conditions] == ["company=Johnson & Johnson", "year=2022"]
+    assert [str(c) for c in read_filter("Adobe capex in 2022", values).conditions] == [
+        "company=Adobe Systems", "year=2022"]
+    own = read_filter("What did J&J report?", values, aliases={"J&J": "Johnson & Johnson"})
+    assert [str(c) for c in own.conditions] == ["company=Johnson & Johnson"]
+    assert not read_filter("What happened on 2018-03-01 at the plant?", values)

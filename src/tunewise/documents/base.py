@@ -95,11 +95,13 @@ def cell_text(value) -> str:
 
 
 def file_properties(author, subject, created) -> dict:
-    """A document's own properties (PDF info, DOCX core properties) as metadata to filter by."""
+    """A document's own properties (PDF info, DOCX core properties) as metadata to filter by.
+    The date the file was created is `created`, never `year`: a filing for 2018 re-saved in 2023
+    is not a 2023 document (documents/metadata.py reads the period it reports on)."""
     found = {"author": str(author).strip() if author else "",
              "subject": str(subject).strip() if subject else ""}
     if created is not None and hasattr(created, "year"):
-        found["created"], found["year"] = created.strftime("%Y-%m-%d"), created.year
+        found["created"] = created.strftime("%Y-%m-%d")
     return {k: v for k, v in found.items() if v != ""}
 
 

@@ -25,6 +25,7 @@ from tunewise.documents import LoadError, chunk_document, load_file
 from tunewise.documents.discover import discover
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.documents.isolated import read_isolated
+from tunewise.documents.metadata import PROPERTIES, SOURCE_KEY, describe_sources, read_metadata
 from tunewise.embeddings import Embedder
 from tunewise.errors import TunewiseError
 from tunewise.store import StoredDocument, WriteBatch, WriteStore, ensure_built_with
@@ -115,6 +116,8 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
     size, overlap = settings.chunking.size, settings.chunking.overlap
     for doc in loaded.documents:
         doc_id, content_hash = document_id(doc.source), digest(doc.text)
+        if settings.ingest.metadata == "rules":
+            doc = _with_own_metadata(doc, job.path, extra)
         if extra:
             doc = dataclasses.replace(doc, metadata={**doc.metadata, **extra})
             content_hash = digest(doc.text + "\0" + stamp)
@@ -281,6 +284,19 @@ def _take(work: FileWork, batcher: _Batcher, report: IngestReport) -> None:
         report.updated.append(work.name)
     else:
         report.unchanged.append(work.name)
+
+
+def _with_own_metadata(doc, path: Path, given: dict):
+    """`doc` with what it says of itself (documents/metadata.py) under what was `given`; the
+    sources name each key's origin, "given" for a sidecar's or --meta's."""
+    found, sources = read_metadata(doc.text, path)
+    found = {k: v for k, v in found.items() if k not in given and k not in doc.metadata}
+    origin = {**{k: "file properties" if k in PROPERTIES else "the file"
+                 for k in doc.metadata if k != SOURCE_KEY},
+              **{k: sources[k] for k in found}, **{k: "given" for k in given}}
+    return dataclasses.replace(doc, metadata={**doc.metadata, **found,
+                                              **({SOURCE_KEY: describe_sources(origin)}
+                                                 if origin else {})})
 
 
 SIDECAR = ".meta.json"  # report.pdf.meta.json holds report.pdf's metadata

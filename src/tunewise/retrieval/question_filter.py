@@ -10,7 +10,11 @@ consecutive words of the question ("Best Buy", "10-K" for 10k, "3M"); a year key
 years the latest is kept (a report of a year also states the years before it). A one-word value
 that is also an ordinary word counts only when capitalised ("Earnings" is not "earnings per
 share"). Another key named with two of its values (two companies) is not filtered on: the
-conditions are ANDed."""
+conditions are ANDed. A value is also named by its aliases (`KEY_aliases` metadata,
+"Johnson & Johnson|JOHNSON & JOHNSON|JNJ", the first being the value: documents/metadata.py reads
+them from the documents, and `[retrieval] aliases` adds your own, "J&J = Johnson & Johnson").
+What a file says of its own making (`created`) and the bookkeeping keys (`metadata_source`,
+`*_aliases`) are never filtered on."""
 
 from __future__ import annotations
 
@@ -25,6 +29,10 @@ _FY = re.compile(r"^fy(\d{2}|\d{4})(q[1-4])?$")  # FY2018, FY18, FY2023Q1
 LONGEST = 4  # words one value may span
 
 
+NEVER = {"created", "metadata_source"}  # keys a question never filters on
+ALIASES = "_aliases"
+
+
 @dataclass(frozen=True)
 class QuestionFilter:
     conditions: tuple[Condition, ...] = ()
@@ -34,12 +42,14 @@ class QuestionFilter:
         return bool(self.conditions)
 
     dropped: tuple[Condition, ...] = ()  # named, but nothing was found with them
+    boosted: bool = False  # ranked first (`question_filter = "boost"`), the rest kept after
 
     @property
     def note(self) -> str:
         """What the user is told: "filtered to company=3M, year=2018" (and what was named but
         matched no document)."""
-        parts = ["filtered to " + ", ".join(str(c) for c in self.conditions)] if self else []
+        what = "ranked first: documents with " if self.boosted else "filtered to "
+        parts = [what + ", ".join(str(c) for c in self.conditions)] if self else []
         if self.dropped:
             parts.append("nothing found with " + ", ".join(str(c) for c in self.dropped)
                          + (" as well" if self else "") + ", so not filtered on it")
@@ -47,7 +57,7 @@ class QuestionFilter:
 
     def without_last(self) -> "QuestionFilter":
         return QuestionFilter(self.conditions[:-1], self.named[:-1],
-                              (self.conditions[-1],) + self.dropped)
+                              (self.conditions[-1],) + self.dropped, self.boosted)
 
 
 def _norm(text: str) -> str:
@@ -76,15 +86,37 @@ def _years(spans: dict[str, str]) -> dict[int, str]:
     return out
 
 
-def read_filter(question: str, values: dict[str, list], given_keys: set[str] = frozenset()
-                ) -> QuestionFilter:
+def alias_map(values: dict[str, list], extra: dict[str, str] | None = None
+              ) -> dict[str, dict[str, str]]:
+    """{key: {an alias's letters and digits: the value it names}} from the `KEY_aliases` values
+    ("Value|alias|alias") and `extra` ({"J&J": "Johnson & Johnson"}, any key holding it)."""
+    out: dict[str, dict[str, str]] = {}
+    for key, held in values.items():
+        if not key.endswith(ALIASES):
+            continue
+        for entry in held:
+            names = [n.strip() for n in str(entry).split("|") if n.strip()]
+            for alias in names[1:]:
+                if len(_norm(alias)) >= 2:
+                    out.setdefault(key[:-len(ALIASES)], {}).setdefault(_norm(alias), names[0])
+    for alias, value in (extra or {}).items():
+        for key, held in values.items():
+            if value in held and len(_norm(alias)) >= 2:
+                out.setdefault(key, {})[_norm(alias)] = value
+    return out
+
+
+def read_filter(question: str, values: dict[str, list], given_keys: set[str] = frozenset(),
+                aliases: dict[str, str] | None = None) -> QuestionFilter:
     """The conditions the question names among `values` ({key: the values the store holds}),
-    leaving out keys the caller already filters on (`given_keys`)."""
+    leaving out keys the caller already filters on (`given_keys`); `aliases`: more names of
+    values ({"J&J": "Johnson & Johnson"})."""
     spans = _spans(question)
     years = None
     conditions, named = [], []
+    known = alias_map(values, aliases)
     for key, held in sorted(values.items()):
-        if key in given_keys:
+        if key in given_keys or key in NEVER or key.endswith(ALIASES):
             continue
         found: dict[object, str] = {}
         if YEAR_KEY.search(key):
@@ -99,6 +131,11 @@ def read_filter(question: str, values: dict[str, list], given_keys: set[str] = f
                     written = spans.get(_norm(value))
                     if written is not None and _named(value, written):
                         found[value] = written
+            for alias, value in known.get(key, {}).items():
+                written = spans.get(alias)
+                if value in held and value not in found and written is not None \
+                        and _named(written, written):
+                    found[value] = written
         found = _longest(found)
         if len(found) > 1 and YEAR_KEY.search(key):  # "from FY2015 to FY2016": the later
             found = dict([max(found.items(), key=lambda kv: _as_year(kv[0]))])  # report has both

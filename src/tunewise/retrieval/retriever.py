@@ -49,7 +49,10 @@ class Retriever:
         `[retrieval] question_filter` is off or `where` already sets their keys)."""
         if self.settings.question_filter == "off":
             return QuestionFilter()
-        return read_filter(query, self._metadata_values(), {c.key for c in where})
+        aliases = dict(a.split("=", 1) for a in self.settings.aliases)
+        found = read_filter(query, self._metadata_values(), {c.key for c in where},
+                            {k.strip(): v.strip() for k, v in aliases.items()})
+        return replace(found, boosted=self.settings.question_filter == "boost")
 
     def _metadata_values(self) -> dict[str, list]:
         """The store's metadata values, read again at most every few seconds (a server sees an
@@ -83,8 +86,13 @@ class Retriever:
             hits = self._search(query, k, mode, min_similarity, source, vector,
                                 tuple(where) + found.conditions)
             if hits or not found:
-                return hits, found
+                break
             found = found.without_last()
+        if found.boosted:  # the documents the question names first, then everything else
+            rest = self._search(query, k, mode, min_similarity, source, vector, tuple(where))
+            seen = {h.chunk.id for h in hits}
+            hits = (hits + [h for h in rest if h.chunk.id not in seen])[:len(rest) or len(hits)]
+        return hits, found
 
     def _search(self, query: str, k: int | None, mode: str | None, min_similarity: float | None,
                 source: str | None, vector: np.ndarray | None, where: Where) -> list[Hit]:
