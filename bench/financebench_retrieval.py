@@ -17,7 +17,14 @@ on 2 cores. The store is kept (bench/out/), so a second run only scores. The fir
 return every hit; the last two keep one hit per page of a filing (`[retrieval] one_per_page`,
 the default), so that 5 hits show 5 pages. `--retriever DIR` adds the default search with what
 `tunewise finetune-retriever --out DIR` fitted (its reranker; its embedder once `tunewise store
-reembed` wrote its store)."""
+reembed` wrote its store).
+
+`--bare` ingests the PDFs as a user's folder would be (no sidecar, no `--metadata`: tunewise
+reads company, year and form from the documents, documents/metadata.py), prints how well it read
+them against the dataset's document information, and scores every search there; then the same
+store with the dataset's metadata laid over each document (as a sidecar would give it; a copy of
+the store with its metadata column set, so the chunks and vectors are the same) — both with the
+question filter off, `filter` and `boost`."""
 
 from __future__ import annotations
 
@@ -54,11 +61,14 @@ def load(docs: set[str] | None):
     return {n: info[n] for n in names}, questions
 
 
-def ingest(ws: Workspace, info: dict) -> float:
+def given(d: dict) -> dict:
+    return {"company": d["company"], "doc_type": d["doc_type"], "year": d["doc_period"]}
+
+
+def ingest(ws: Workspace, info: dict, bare: bool = False) -> float:
     started = time.perf_counter()
     for name, d in info.items():
-        meta = {"company": d["company"], "doc_type": d["doc_type"], "year": d["doc_period"]}
-        report = ws.ingest([FB / "pdfs" / f"{name}.pdf"], metadata=meta)
+        report = ws.ingest([FB / "pdfs" / f"{name}.pdf"], metadata=None if bare else given(d))
         for path, reason in report.failed:
             print(f"failed {path}: {reason}")
     return time.perf_counter() - started
@@ -99,6 +109,8 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
     every = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=False))
     per_page = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=True))
     named = 0
+    boost = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=True,
+                                                     question_filter="boost"))
     for label, mode, filtered, search in (
             ("dense", "dense", False, every.search), ("keyword", "keyword", False, every.search),
             ("hybrid", "hybrid", False, every.search),
@@ -106,8 +118,10 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
             ("hybrid + one hit per page", "hybrid", False, per_page.search),
             ("hybrid + filter given (oracle) + one hit per page", "hybrid", True, per_page.search),
             ("hybrid + filter from the question", "hybrid", "question", every.search),
-            ("hybrid + filter from the question + one hit per page (the default)", "hybrid",
-             "question", per_page.search)):
+            ("hybrid + filter from the question + one hit per page (question_filter = filter)",
+             "hybrid", "question", per_page.search),
+            ("hybrid + boost from the question + one hit per page (question_filter = boost)",
+             "hybrid", "question", boost.search)):
         rows = []
         for q in questions:
             d = info[q["doc"]]
@@ -122,6 +136,57 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
         results[label] = mean(rows)
     print(f"the question named a filter for {named} of {len(questions)} questions")
     return results
+
+
+def metadata_accuracy(ws: Workspace, info: dict) -> None:
+    """How well the rules read each filing's company (any of its names), year and form against
+    the dataset's document information, and what reading them costs."""
+    from tunewise.documents.metadata import read_metadata
+    from tunewise.retrieval.question_filter import _norm
+
+    right = {"company": 0, "year": 0, "doc_type": 0}
+    seconds, wrong = 0.0, []
+    for stored in ws.store.export():
+        name = Path(stored.document.path).stem
+        meta, gold = stored.document.metadata, info[name]
+        names = {_norm(x) for x in str(meta.get("company_aliases", meta.get("company", ""))).split("|")}
+        hits = {"company": _norm(gold["company"]) in names, "year": meta.get("year") == gold["doc_period"],
+                "doc_type": _norm(str(meta.get("doc_type", ""))).startswith(_norm(gold["doc_type"]))}
+        for key, ok in hits.items():
+            right[key] += ok
+        if not all(hits.values()):
+            wrong.append(f"{name}: read {({k: meta.get(k) for k in hits})}")
+        text = "\n".join(c.text for c in stored.chunks[:40])
+        started = time.perf_counter()
+        read_metadata(text, Path(stored.document.path))
+        seconds += time.perf_counter() - started
+    print(f"metadata read from {len(info)} filings: " + ", ".join(
+        f"{k} {v}/{len(info)}" for k, v in right.items())
+        + f" | {1000 * seconds / max(1, len(info)):.2f} ms a filing")
+    for line in wrong:
+        print(f"  {line}")
+
+
+def with_given_metadata(bare_url: str, info: dict) -> str:
+    """A copy of the bare store with the dataset's metadata laid over each document's, as a
+    sidecar would give it (its chunks and vectors unchanged)."""
+    import shutil
+    import sqlite3
+
+    source = Path(bare_url.removeprefix("sqlite:"))
+    copy = source.with_name(source.stem + "-given.db")
+    shutil.copyfile(source, copy)
+    db = sqlite3.connect(copy)
+    for doc_id, path, meta in db.execute("SELECT id, path, metadata FROM documents").fetchall():
+        d = info[Path(path).stem]
+        merged = {**json.loads(meta or "{}"), **given(d)}
+        merged["metadata_source"] = "; ".join(
+            part for part in merged.get("metadata_source", "").split("; ")
+            if part.split(":")[0] not in given(d)) + "; company: given; doc_type: given; year: given"
+        db.execute("UPDATE documents SET metadata = ? WHERE id = ?", (json.dumps(merged), doc_id))
+    db.commit()
+    db.close()
+    return f"sqlite:{copy}"
 
 
 def extraction_seconds(info: dict) -> float:
@@ -165,19 +230,32 @@ def main() -> None:
     p.add_argument("--chunk-size", type=int, help="[chunking] size (default 256 tokens)")
     p.add_argument("--retriever", help="also the default search with what `tunewise "
                    "finetune-retriever` fitted in this folder")
+    p.add_argument("--bare", action="store_true", help="a bare folder: no metadata given; then "
+                   "the same store with the dataset's metadata laid over it")
     args = p.parse_args()
     docs = {d.strip() for d in args.docs.split(",")} if args.docs else None
     info, questions = load(docs)
+    if args.bare and args.store == p.get_default("store"):
+        args.store = f"sqlite:{OUT / 'financebench-bare.db'}"
     settings = Settings().replace("store", url=args.store).replace("chunking",
                                                                     size=args.chunk_size)
+    results = {}
     with Workspace(settings) as ws:
-        seconds = ingest(ws, info)
+        seconds = ingest(ws, info, bare=args.bare)
         stats = ws.stats()
         print(f"{len(info)} filings, {len(questions)} questions | store: {stats['documents']} "
               f"documents, {stats['chunks']} chunks | ingest (or check) {seconds:.0f} s")
-        results = tunewise_runs(ws, info, questions, args.k)
+        if args.bare:
+            metadata_accuracy(ws, info)
+        for label, r in tunewise_runs(ws, info, questions, args.k).items():
+            results[("bare folder: " if args.bare else "") + label] = r
         if args.retriever:
             results.update(fitted_runs(ws, args.retriever, questions, args.k))
+    if args.bare:
+        with Workspace(settings.replace("store", url=with_given_metadata(args.store, info))) as ws:
+            for label, r in tunewise_runs(ws, info, questions, args.k).items():
+                if "filter" in label or "boost" in label or label.endswith("one hit per page"):
+                    results["metadata given: " + label] = r
     results["baseline: BM25 over whole pages (bm25s)"], pypdf_s = bm25_pages(info, questions, args.k)
     print(f"reading the PDFs alone: tunewise (PDFium, tables) {extraction_seconds(info):.0f} s, "
           f"pypdf's extract_text {pypdf_s:.0f} s")
