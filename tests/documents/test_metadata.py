@@ -75,3 +75,36 @@ def test_ingest_stores_what_a_document_says_of_itself_and_what_was_given_wins(tm
     assert "company" not in next(iter(off.store.export())).document.metadata
     ws.close()
     off.close()
+
+
+def test_store_metadata_refresh_reads_it_again_without_re_embedding(tmp_path, embedder,
+                                                                     monkeypatch):
+    from typer.testing import CliRunner
+
+    from tunewise.cli import app
+
+    folder = tmp_path / "filings"
+    folder.mkdir()
+    (folder / "JNJ_2022_10K.txt").write_text(COVER)
+    (folder / "memo.txt").write_text("A memo.")
+    url = f"sqlite:{tmp_path / 's.db'}"
+    settings = Settings().replace("store", url=url).replace("ingest", metadata="off")
+    with Workspace(settings, embedder=embedder) as ws:
+        ws.ingest([folder / "JNJ_2022_10K.txt"], metadata={"team": "finance"})
+        ws.ingest([folder / "memo.txt"])
+        memo = next(d for d in ws.store.export() if d.document.path.endswith("memo.txt"))
+        # as an older version stored it: the file's creation date taken for its year
+        ws.store.set_metadata({memo.id: {"created": "2023-05-01", "year": 2023}})
+        vectors = {d.id: d.vectors for d in ws.store.export()}
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, ["store", "metadata", "--refresh", "--store", url])
+    assert done.exit_code == 0, done.output
+    assert "2 of 2 documents changed" in " ".join(done.output.split())
+    with Workspace(Settings().replace("store", url=url), embedder=embedder) as ws:
+        after = {d.document.path.rsplit("/", 1)[-1]: d for d in ws.store.export()}
+    filing = after["JNJ_2022_10K.txt"].document.metadata
+    assert filing["company"] == "Johnson & Johnson" and filing["year"] == 2022
+    assert filing["team"] == "finance" and "team: given" in filing["metadata_source"]
+    assert after["memo.txt"].document.metadata == {
+        "created": "2023-05-01", "metadata_source": "created: file properties"}
+    assert all((after[n].vectors == vectors[after[n].id]).all() for n in after)

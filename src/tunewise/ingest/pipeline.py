@@ -299,6 +299,49 @@ def _with_own_metadata(doc, path: Path, given: dict):
                                                  if origin else {})})
 
 
+def refresh_metadata(store, settings: Settings, lock: AbstractContextManager | None = None
+                     ) -> tuple[int, int]:
+    """Read again what each stored document says of itself (its first chunks and its file
+    name), keeping what was given (a sidecar, --meta) and what its file says of itself; the
+    chunks and vectors are not touched, nothing is re-embedded. (changed, documents)."""
+    lock = lock or nullcontext()
+    with lock:
+        stored = [(d.id, d.document.path, d.document.metadata,
+                   "\n".join(c.text for c in d.chunks[:60])) for d in store.export()]
+    updates = {}
+    for doc_id, path, old, text in stored:
+        origin = _origins(old)
+        kept = {k: v for k, v in old.items()
+                if k != SOURCE_KEY and origin.get(k) in ("given", "the file", "file properties")}
+        sources = {k: origin[k] for k in kept}
+        if settings.ingest.metadata == "rules":
+            found, found_sources = read_metadata(text, Path(path))
+            for key, value in found.items():
+                if key not in kept:
+                    kept[key], sources[key] = value, found_sources[key]
+        new = {**kept, **({SOURCE_KEY: describe_sources(sources)} if sources else {})}
+        if new != old:
+            updates[doc_id] = new
+    if updates:
+        with lock:
+            store.set_metadata(updates)
+    return len(updates), len(stored)
+
+
+def _origins(metadata: dict) -> dict[str, str]:
+    """{key: where it came from} of stored metadata. Metadata stored before sources were kept:
+    the file's properties are the file's, a `year` equal to the creation date's is that date
+    (dropped), any other key was given."""
+    sources = dict(part.split(": ", 1) for part in str(metadata.get(SOURCE_KEY, "")).split("; ")
+                   if ": " in part)
+    if sources:
+        return sources
+    created = str(metadata.get("created", ""))[:4]
+    return {k: "file properties" if k in PROPERTIES else
+            "creation date" if k == "year" and str(v) == created else "given"
+            for k, v in metadata.items()}
+
+
 SIDECAR = ".meta.json"  # report.pdf.meta.json holds report.pdf's metadata
 
 

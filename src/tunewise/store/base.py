@@ -127,6 +127,10 @@ class WriteStore(Protocol):
     def remove_path(self, path: str) -> int:
         """Delete every document of a file (or of every file under a folder); returns how many."""
 
+    def set_metadata(self, metadata: dict[str, dict]) -> int:
+        """Replace the metadata of documents by id ({id: metadata}) in one transaction, their
+        chunks and vectors untouched (`tunewise store metadata --refresh`); returns how many."""
+
     def paths(self) -> list[str]:
         """Every path with documents (so files gone from a folder can be removed)."""
 

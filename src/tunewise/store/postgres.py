@@ -298,6 +298,14 @@ class PostgresStore(Store):
             self._count_terms(c, doc_ids, -1)
             c.execute(f"DELETE FROM {self.schema}.documents WHERE id = ANY(%s)", (doc_ids,))
 
+    def set_metadata(self, metadata: dict[str, dict]) -> int:
+        changed = 0
+        with self._tx(write=True) as c:
+            for doc_id, m in metadata.items():
+                changed += c.execute(f"UPDATE {self.schema}.documents SET metadata = %s WHERE id = %s",
+                                     (json.dumps(m, default=str), doc_id)).rowcount
+        return changed
+
     def remove_path(self, path: str) -> int:
         folder = path.rstrip("/") + "/"
         under = "path = %s OR left(path, %s) = %s"

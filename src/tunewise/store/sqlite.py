@@ -181,6 +181,13 @@ class SQLiteStore(Store):
             self.db.execute(f"DELETE FROM chunks WHERE document_id IN ({marks})", part)
             self.db.execute(f"DELETE FROM documents WHERE id IN ({marks})", part)
 
+    def set_metadata(self, metadata: dict[str, dict]) -> int:
+        with self._transaction():
+            changed = self.db.executemany(
+                "UPDATE documents SET metadata = ? WHERE id = ?",
+                [(json.dumps(m, default=str), doc_id) for doc_id, m in metadata.items()]).rowcount
+        return changed
+
     def remove_path(self, path: str) -> int:
         # A prefix test rather than GLOB: file names may contain * ? [ ].
         folder = path.rstrip("/") + "/"

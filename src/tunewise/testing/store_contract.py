@@ -222,6 +222,18 @@ class StoreContract:
         assert values == {"company": ["AMD", "NIKE"], "year": [2019, 2022], "ratio": [0.5]}
         assert store.metadata_values()["id"] == ["a", "b", "c"]
 
+    def test_set_metadata_replaces_it_and_leaves_chunks_and_vectors(self, store):
+        store.check_embedder("test-embedder", DIM)
+        docs = [stored(f"/s/{i}.md", [f"Filing {i}."], [vec(1, i)], metadata={"year": 2019 + i})
+                for i in range(2)]
+        store.write(WriteBatch(documents=docs))
+        assert store.set_metadata({docs[0].id: {"company": "3M", "year": 2018}}) == 1
+        assert {c.source for c in store.iter_chunks(where=parse_where(["company=3M"]))} == {"/s/0.md"}
+        assert {c.source for c in store.iter_chunks(where=parse_where(["year=2020"]))} == {"/s/1.md"}
+        exported = {d.document.source: d for d in store.export()}
+        assert exported["/s/0.md"].document.metadata == {"company": "3M", "year": 2018}
+        assert np.allclose(exported["/s/0.md"].vectors, docs[0].vectors)
+
     def test_source_names_and_globs(self, store):
         """Sources are `path` or `path#key`; globs by extension, folder or record key match them
         in SQL exactly as objects.source_matches does in Python."""
