@@ -111,6 +111,9 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
     named = 0
     boost = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=True,
                                                      question_filter="boost"))
+    # a page's evidence fused across its chunks; 0.5 set before any run, never tuned here
+    pages = Retriever(ws.store, ws.embedder, replace(ws.settings.retrieval, one_per_page=True,
+                                                     page_evidence=0.5))
     for label, mode, filtered, search in (
             ("dense", "dense", False, every.search), ("keyword", "keyword", False, every.search),
             ("hybrid", "hybrid", False, every.search),
@@ -121,7 +124,9 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
             ("hybrid + filter from the question + one hit per page (question_filter = filter)",
              "hybrid", "question", per_page.search),
             ("hybrid + boost from the question + one hit per page (question_filter = boost)",
-             "hybrid", "question", boost.search)):
+             "hybrid", "question", boost.search),
+            ("hybrid + filter from the question + pages ranked by evidence (page_evidence = 0.5)",
+             "hybrid", "question", pages.search)):
         rows = []
         for q in questions:
             d = info[q["doc"]]
@@ -129,7 +134,7 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
                 if filtered is True else []
             hits = search(q["question"], k=k, mode=mode, where=as_where(where),
                           question_filter=filtered == "question")
-            if filtered == "question" and search == per_page.search:
+            if filtered == "question" and search is per_page.search:
                 named += bool(per_page.question_filter(q["question"]))
             ranked = [(Path(h.chunk.source).stem, h.chunk.page) for h in hits]
             rows.append(score(ranked, q))
@@ -254,7 +259,8 @@ def main() -> None:
     if args.bare:
         with Workspace(settings.replace("store", url=with_given_metadata(args.store, info))) as ws:
             for label, r in tunewise_runs(ws, info, questions, args.k).items():
-                if "filter" in label or "boost" in label or label.endswith("one hit per page"):
+                if any(w in label for w in ("filter", "boost", "evidence")) \
+                        or label.endswith("one hit per page"):
                     results["metadata given: " + label] = r
     results["baseline: BM25 over whole pages (bm25s)"], pypdf_s = bm25_pages(info, questions, args.k)
     print(f"reading the PDFs alone: tunewise (PDFium, tables) {extraction_seconds(info):.0f} s, "

@@ -112,6 +112,9 @@ class RetrievalSettings:
     # passage of each page, not three pieces of one statement; FinanceBench's evidence page in the
     # top 5: 0.58 without, 0.66 with). Documents without pages are not affected.
     one_per_page: bool = True
+    # With one_per_page: rank pages by their evidence — the best chunk's score plus this weight
+    # times the next two chunks' of the same page (0: by the best chunk alone)
+    page_evidence: float = 0.0
     # Metadata values the store holds that the question names (a company, "FY2018") narrow the
     # search to the documents that have them (filter), rank those documents first and keep the
     # rest after them (boost), or are not read (off) (retrieval/question_filter.py)
@@ -127,6 +130,7 @@ class RetrievalSettings:
             _check("=" in alias, "retrieval.aliases", alias, "ALIAS=VALUE")
         _check(0.0 <= self.alpha <= 1.0, "retrieval.alpha", self.alpha, "from 0 to 1")
         _check(self.depth >= 1, "retrieval.depth", self.depth, "at least 1")
+        _check(self.page_evidence >= 0, "retrieval.page_evidence", self.page_evidence, "0 or more")
         _check(self.rerank_depth >= 1, "retrieval.rerank_depth", self.rerank_depth, "at least 1")
 
 

@@ -142,3 +142,38 @@ def test_one_hit_per_page_shows_more_pages(tmp_path, settings, embedder):
         hits = ws.search(query, k=3, mode="dense")
         assert len(hits) == 3 and len({h.chunk.page for h in hits}) == 3
         assert hits[0].chunk.id == plain[0].chunk.id  # the best hit stays first
+
+
+def test_page_evidence_ranks_a_page_by_all_its_matching_chunks(tmp_path, settings, embedder):
+    """With [retrieval] page_evidence, a page whose chunks all match outranks a page with
+    one slightly better chunk; each page is still shown by its best chunk, once."""
+    from dataclasses import replace
+
+    from fpdf import FPDF
+
+    from tunewise.retrieval import Retriever
+    from tunewise.workspace import Workspace
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for lines in (["Capital expenditures were 1,577 million dollars in 2018."],
+                  ["Purchases of property, plant and equipment: 1,577 million dollars.",
+                   "Capital spending grew in every segment.", "Capex guidance for next year."]):
+        pdf.add_page()
+        pdf.multi_cell(0, 6, "\n\n".join(lines))
+    path = tmp_path / "filing.pdf"
+    pdf.output(str(path))
+    with Workspace(settings.replace("chunking", size=16, overlap=0), embedder=embedder) as ws:
+        ws.ingest([path])
+        rows = {c.page: [] for c in ws.store.iter_chunks()}
+        for row, chunk in ws.store.chunks(list(range(1, 50))).items():
+            rows[chunk.page].append(row)
+        assert len(rows[1]) == 1 and len(rows[2]) >= 2
+        # the first page's one chunk scores best; the second page's two chunks come next
+        scored = [(rows[1][0], 0.90, None)] + [(r, 0.85 - 0.01 * i, None)
+                                              for i, r in enumerate(rows[2][:2])]
+        plain = Retriever(ws.store, embedder, ws.settings.retrieval)
+        assert [h.chunk.page for h in plain._one_per_page(scored, 2, "hybrid")] == [1, 2]
+        pages = Retriever(ws.store, embedder, replace(ws.settings.retrieval, page_evidence=0.5))
+        ranked = pages._pages(scored, 2, "hybrid", 0.5)
+        assert [h.chunk.page for h in ranked] == [2, 1] and ranked[0].score == 0.85

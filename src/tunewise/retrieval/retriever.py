@@ -122,7 +122,9 @@ class Retriever:
                 scored = self._hybrid(query, replace(s, k=fetch), vector, source, where)
             if s.min_similarity is not None:
                 scored = [h for h in scored if h[2] >= s.min_similarity]
-        if s.one_per_page:
+        if s.one_per_page and s.page_evidence > 0:
+            hits = self._pages(scored[:fetch], wanted, s.mode, s.page_evidence)
+        elif s.one_per_page:
             hits = self._one_per_page(scored[:fetch], wanted, s.mode)
         else:
             hits = self._hits(scored[:wanted], s.mode)
@@ -172,6 +174,19 @@ class Retriever:
                     kept.append(h)
             start, size = start + size, size * 2
         return kept[:wanted]
+
+    def _pages(self, scored: list[tuple[int, float, float | None]], wanted: int, retriever: str,
+               weight: float) -> list[Hit]:
+        """Pages ranked by their evidence: a page's best chunk score plus `weight` × the scores
+        of its next two (a statement's table rows and the sentence that names them add up),
+        each page shown by its best chunk; hits without a page rank by their own score."""
+        groups: dict[tuple, list[Hit]] = {}
+        for h in self._hits(scored, retriever):  # best first
+            key = (h.chunk.document_id, h.chunk.page) if h.chunk.page is not None else (h.chunk.id,)
+            groups.setdefault(key, []).append(h)
+        ranked = sorted(groups.values(),
+                        key=lambda g: -(g[0].score + weight * sum(x.score for x in g[1:3])))
+        return [g[0] for g in ranked[:wanted]]
 
     def _hits(self, scored: list[tuple[int, float, float | None]], retriever: str) -> list[Hit]:
         chunks = self.store.chunks([row for row, _, _ in scored])
