@@ -134,7 +134,7 @@ def tunewise_runs(ws: Workspace, info: dict, questions: list[dict], k: int) -> d
                 if filtered is True else []
             hits = search(q["question"], k=k, mode=mode, where=as_where(where),
                           question_filter=filtered == "question")
-            if filtered == "question" and search is per_page.search:
+            if filtered == "question" and search == per_page.search:
                 named += bool(per_page.question_filter(q["question"]))
             ranked = [(Path(h.chunk.source).stem, h.chunk.page) for h in hits]
             rows.append(score(ranked, q))
