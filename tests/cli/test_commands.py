@@ -26,11 +26,11 @@ COMMANDS = _commands()
 
 def test_the_tree_is_what_the_readme_lists():
     assert COMMANDS == sorted([
-        "ask", "chat", "cost", "data from-task", "data import", "data paraphrase", "data stats",
-        "data synth", "decide", "eval prepare", "eval retrieval", "eval run", "eval summary", "finetune",
-        "finetune-retriever", "ingest", "mcp", "plan finetune", "plan pretrain", "pretrain", "remove",
-        "report", "search", "serve", "stats",
-        "store copy", "store reembed", "tokenizer train"])
+        "ask", "chat", "cost", "data from-log", "data from-task", "data import", "data label",
+        "data paraphrase", "data stats", "data synth", "decide", "eval prepare", "eval retrieval",
+        "eval run", "eval summary", "finetune", "finetune-retriever", "ingest", "mcp",
+        "plan finetune", "plan pretrain", "predict", "pretrain", "remove", "report", "search",
+        "serve", "stats", "store copy", "store metadata", "store reembed", "tokenizer train"])
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -94,7 +94,24 @@ def _bad_arguments(tmp):
         "cost": [["--systems", "nope"], ["--gpu", "h900"], ["-q", "-5"], ["--run", not_a_run]],
         "report": [[not_a_run], [missing]],
         "decide": [[missing, *store], [str(SAMPLE / "policies"), "--sample", "0", *store],
-                   [str(SAMPLE / "policies"), "--systems", "nope", "--out", str(tmp / "d"), *store]],
+                   [str(SAMPLE / "policies"), "--systems", "nope", "--out", str(tmp / "d"), *store],
+                   [missing, "--task", "classify", "--out", str(tmp / "dt")],
+                   [str(QUESTIONS), "--task", "translate", "--out", str(tmp / "dt")],
+                   [str(SAMPLE / "policies"), str(SAMPLE), "--task", "classify"],
+                   [str(QUESTIONS), "--task", "classify", "--train-sizes", "x,y"]],
+        "predict": [["nope", str(QUESTIONS), "--out", str(tmp / "p.jsonl")],
+                    ["nope", missing, "--out", str(tmp / "p.jsonl"), "--batch", "0"]],
+        "data label": [[str(QUESTIONS), "--task", "classify", "--teacher", "local",
+                        "--out", str(tmp / "l.jsonl")],
+                       [missing, "--task", "classify", "--teacher", "local", "--labels", "a,b",
+                        "--out", str(tmp / "l.jsonl")],
+                       [str(QUESTIONS), "--task", "extract", "--teacher", "local",
+                        "--out", str(tmp / "l.jsonl")],
+                       [str(QUESTIONS), "--task", "classify", "--teacher", "nope", "--labels",
+                        "a,b", "--text", "question", "--out", str(tmp / "l.jsonl")]],
+        "data from-log": [[missing, "--out", str(tmp / "f.jsonl")],
+                          [str(QUESTIONS), "--task", "translate", "--out", str(tmp / "f.jsonl")]],
+        "store metadata": [["--store", "mysql://x"]],
         "store copy": [["--from", "mysql://x", "--to", f"sqlite:{tmp / 'c.db'}"],
                        ["--from", f"sqlite:{tmp / 'none.db'}", "--to", "sqlite:" + missing + "/x/y.db"]],
         "store reembed": [["--embedder", missing, "--to", f"sqlite:{tmp / 'r.db'}"],

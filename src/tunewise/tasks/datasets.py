@@ -24,6 +24,9 @@ TRAIN, TEST = "train.jsonl", "test.jsonl"
 
 def read_table(path: Path) -> list[dict]:
     """Rows of a CSV, TSV or JSONL file as dicts."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaskError(f"{path}: no such file")
     if path.suffix == ".jsonl":
         return read_objects(path, TaskError)
     if path.suffix not in (".csv", ".tsv"):

@@ -146,6 +146,9 @@ def from_log(log: str | Path, out: str | Path, model: str | None = None, task: s
     example (the conversation and the answer) or, with `task`, a task item (the input and the
     answer as its gold) — the served model as teacher, with no extra calls. A task answer that
     failed to parse is left out. Returns {"read", "written", "skipped"}."""
+    if not Path(log).is_file():
+        raise TaskError(f"{log}: no such file (a request log is [serve] logs/COLLECTION/"
+                        "requests.jsonl)")
     rows = read_objects(Path(log), TaskError)
     if task is not None:
         task_named(task)
