@@ -235,6 +235,8 @@ def main() -> None:
     p.add_argument("--chunk-size", type=int, help="[chunking] size (default 256 tokens)")
     p.add_argument("--retriever", help="also the default search with what `tunewise "
                    "finetune-retriever` fitted in this folder")
+    p.add_argument("--no-baseline", action="store_true", help="skip the BM25-over-pages baseline "
+                   "(pypdf reads every page: minutes)")
     p.add_argument("--bare", action="store_true", help="a bare folder: no metadata given; then "
                    "the same store with the dataset's metadata laid over it")
     args = p.parse_args()
@@ -262,9 +264,11 @@ def main() -> None:
                 if any(w in label for w in ("filter", "boost", "evidence")) \
                         or label.endswith("one hit per page"):
                     results["metadata given: " + label] = r
-    results["baseline: BM25 over whole pages (bm25s)"], pypdf_s = bm25_pages(info, questions, args.k)
-    print(f"reading the PDFs alone: tunewise (PDFium, tables) {extraction_seconds(info):.0f} s, "
-          f"pypdf's extract_text {pypdf_s:.0f} s")
+    if not args.no_baseline:
+        results["baseline: BM25 over whole pages (bm25s)"], pypdf_s = bm25_pages(info, questions,
+                                                                                 args.k)
+        print(f"reading the PDFs alone: tunewise (PDFium, tables) {extraction_seconds(info):.0f} "
+              f"s, pypdf's extract_text {pypdf_s:.0f} s")
     keys = list(next(iter(results.values())))
     print("\n| retrieval, k = 10 | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
