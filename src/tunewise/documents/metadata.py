@@ -47,8 +47,8 @@ _TICKER = re.compile(r"([A-Z][\w&.,' -]{1,60}?)\s*\((?:NYSE|NASDAQ|Nasdaq|NYSE A
                      r"\s*:\s*([A-Z][A-Z.]{0,5})\)")
 _RELEASE = re.compile(r"FOR IMMEDIATE RELEASE|today (?:announced|reported) (?:its )?"
                       r"(?:financial )?results", re.I)
-_REPORTS = re.compile(r"^\s*([A-Z][\w&.,' -]{1,40}?)\s+(?:[Rr]eports|[Aa]nnounces)\b[^\n]{0,80}"
-                      r"\b[Rr]esults")
+_REPORTS = re.compile(r"^\s*([A-Z][\w&.,' -]{1,40}?)\s+(?:[Rr]eports|[Aa]nnounces)\b[^\n]{0,60}"
+                      r"\b(?:[Qq]uarter|[Yy]ear|[Ff]iscal)\b[^\n]{0,40}\b[Rr]esults")
 _GENERIC = {"systems", "group", "international", "technologies", "industries", "enterprises",
             "brands", "global", "worldwide", "holdings", "incorporated"}
 _SUFFIX = re.compile(r"[\s,]+(?:Inc\.?|Incorporated|Corporation|Corp\.?|Company|Co\.?|PLC|plc|"
@@ -108,7 +108,9 @@ def from_first_pages(text: str) -> dict[str, tuple[object, str]]:
     else:
         if _RELEASE.search(head[:3000]) or _REPORTS.search(head[:400]):
             found["doc_type"] = ("earnings release", "first page")
-    for pattern in _PERIODS:
+    release = found.get("doc_type", ("", ""))[0] == "earnings release"
+    for pattern in _PERIODS if release else _PERIODS[:2] + _PERIODS[4:]:
+        # "fourth-quarter 2022" dates a press release; in other text it is just a phrase
         if m := pattern.search(head):
             year = int(m.group(m.lastindex))
             # a 52/53-week year that ends in the first days of January is the year before's
