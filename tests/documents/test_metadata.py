@@ -67,7 +67,7 @@ def test_ingest_stores_what_a_document_says_of_itself_and_what_was_given_wins(tm
     assert meta["other_2019_10K.txt"]["company"] == "Acme"
     assert "company: given" in meta["other_2019_10K.txt"]["metadata_source"]
     hits, named = ws.search_explained("What were JNJ's capital expenditures in 2022?", k=3)
-    assert named.note == "filtered to company=Johnson & Johnson, year=2022"
+    assert named.note == "filtered to company=Johnson & Johnson (named as 'JNJ'), year=2022"
     assert {h.chunk.source.rsplit("/", 1)[-1] for h in hits} == {"JNJ_2022_10K.txt"}
     off = Workspace(ws.settings.replace("ingest", metadata="off").replace(
         "store", url=f"sqlite:{tmp_path / 'off.db'}"), embedder=embedder)

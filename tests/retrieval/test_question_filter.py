@@ -90,6 +90,7 @@ def test_a_company_is_named_by_its_aliases_and_a_files_creation_date_never_filte
               "metadata_source": ["company: first page; year: file name"]}
     by_ticker = read_filter("What was JNJ's revenue growth in 2022?", values)
     assert [str(c) for c in by_ticker.conditions] == ["company=Johnson & Johnson", "year=2022"]
+    assert by_ticker.note == "filtered to company=Johnson & Johnson (named as 'JNJ'), year=2022"
     assert [str(c) for c in read_filter("Adobe capex in 2022", values).conditions] == [
         "company=Adobe Systems", "year=2022"]
     own = read_filter("What did J&J report?", values, aliases={"J&J": "Johnson & Johnson"})

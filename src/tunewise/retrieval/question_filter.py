@@ -49,7 +49,12 @@ class QuestionFilter:
         """What the user is told: "filtered to company=3M, year=2018" (and what was named but
         matched no document)."""
         what = "ranked first: documents with " if self.boosted else "filtered to "
-        parts = [what + ", ".join(str(c) for c in self.conditions)] if self else []
+        shown = []
+        for c, (_, written) in zip(self.conditions, self.named):
+            alias = isinstance(c.value, str) and _norm(written) != _norm(c.value) \
+                and not YEAR_KEY.search(c.key)
+            shown.append(f"{c} (named as {written!r})" if alias else str(c))
+        parts = [what + ", ".join(shown)] if self else []
         if self.dropped:
             parts.append("nothing found with " + ", ".join(str(c) for c in self.dropped)
                          + (" as well" if self else "") + ", so not filtered on it")
