@@ -81,12 +81,15 @@ class IngestSettings:
     readers: int = 2  # reader processes shared by the files being read at once
     # What each document says of itself, read at ingest: company, year (the period it reports
     # on), quarter, doc_type, from its first pages and file name (documents/metadata.py), with
-    # metadata_source saying where each came from: rules | off. A sidecar or --meta wins.
+    # metadata_source saying where each came from: rules | model (rules, then metadata_model for
+    # what they did not find, under a JSON schema) | off. A sidecar or --meta wins.
     metadata: str = "rules"
+    metadata_model: str = ""  # metadata = "model": a [models] name ("": the [rag] model)
 
     def __post_init__(self) -> None:
         _check(self.batch_chunks >= 1, "ingest.batch_chunks", self.batch_chunks, "at least 1")
-        _check(self.metadata in ("rules", "off"), "ingest.metadata", self.metadata, "rules or off")
+        _check(self.metadata in ("rules", "model", "off"), "ingest.metadata", self.metadata,
+               "rules, model or off")
         for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_cells", "max_seconds",
                     "max_text_mb", "max_memory_mb", "readers"):
             _check(getattr(self, key) > 0, f"ingest.{key}", getattr(self, key), "positive")

@@ -85,9 +85,15 @@ class Workspace:
             from tunewise.ingest.ray import RayWorkers  # ray is an optional extra
 
             doers = RayWorkers(self.settings, ray, workers)
+        ask = None
+        if self.settings.ingest.metadata == "model":
+            # lazy: only this mode reads documents with a model
+            from tunewise.documents.metadata import ModelReader
+
+            ask = ModelReader(self.model(self.settings.ingest.metadata_model or None))
         with doers as embedder_or_pool:
             return ingest(paths, self.store, embedder_or_pool, self.settings, sync=sync,
-                          progress=progress, metadata=metadata, lock=lock)
+                          progress=progress, metadata=metadata, lock=lock, ask=ask)
 
     def collection(self, name: str) -> "Workspace":
         """This workspace over another collection of its store, sharing the loaded embedder and

@@ -108,3 +108,45 @@ def test_store_metadata_refresh_reads_it_again_without_re_embedding(tmp_path, em
     assert after["memo.txt"].document.metadata == {
         "created": "2023-05-01", "metadata_source": "created: file properties"}
     assert all((after[n].vectors == vectors[after[n].id]).all() for n in after)
+
+
+def test_a_model_reads_what_the_rules_miss_and_an_answer_outside_the_schema_reads_nothing(
+        tmp_path, embedder):
+    """`[ingest] metadata = "model"`: a chat model (a real OpenAI-compatible server) is asked,
+    under a JSON schema, only for the keys the rules left empty; an answer that is not the
+    schema's JSON leaves them empty and is reported once."""
+    import json
+
+    from tests.evaluate.scripted import ScriptedModel, last_user
+    from tests.models.chat_server import ChatServer
+    from tunewise.config import ModelSettings
+
+    def reader(messages):
+        text = last_user(messages)
+        if "Kestrel" in text:
+            return json.dumps({"company": "Kestrel Heat", "year": 2024, "doc_type": "policy"})
+        return "I am not sure what this is."
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "travel.txt").write_text("Kestrel Heat travel policy, valid for 2024.")
+    (folder / "scan.txt").write_text("Illegible notes.")
+    (folder / "JNJ_2022_10K.txt").write_text(COVER)
+    with ChatServer(ScriptedModel(reader), parallel=True) as server:
+        settings = Settings().replace("store", url=f"sqlite:{tmp_path / 's.db'}").replace(
+            "ingest", metadata="model", metadata_model="reader")
+        models = {**settings.models, "reader": ModelSettings(
+            backend="openai", model="m", base_url=server.base_url, max_retries=0,
+            api_key_env="TUNEWISE_TEST_NO_KEY")}
+        settings = settings.__class__(**{**vars(settings), "models": models})
+        with Workspace(settings, embedder=embedder) as ws:
+            report = ws.ingest([folder])
+            meta = {d.document.path.rsplit("/", 1)[-1]: d.document.metadata
+                    for d in ws.store.export()}
+        asked = [last_user(r["messages"]) for r in server.requests]
+    assert meta["travel.txt"]["company"] == "Kestrel Heat" and meta["travel.txt"]["year"] == 2024
+    assert "company: model" in meta["travel.txt"]["metadata_source"]
+    assert not {"company", "year", "doc_type"} & set(meta["scan.txt"])
+    assert meta["JNJ_2022_10K.txt"]["company"] == "Johnson & Johnson"  # the rules found it all
+    assert len(asked) == 2 and not any("JOHNSON" in a for a in asked)
+    assert [w for w in report.warnings if "1 documents' metadata could not be read" in w[1]]

@@ -16,6 +16,7 @@ read they leave empty; `company_aliases` lets the question filter match "Johnson
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -168,3 +169,48 @@ def read_metadata(text: str, path: Path) -> tuple[dict, dict[str, str]]:
 def describe_sources(sources: dict[str, str]) -> str:
     """The `metadata_source` value: "company: first page; year: file name"."""
     return "; ".join(f"{k}: {s}" for k, s in sorted(sources.items()))
+
+
+MODEL_SCHEMA = {"type": "object", "additionalProperties": False,
+                "required": ["company", "year", "doc_type"],
+                "properties": {"company": {"type": ["string", "null"]},
+                               "year": {"type": ["integer", "null"]},
+                               "doc_type": {"type": ["string", "null"]}}}
+MODEL_PROMPT = ("From the beginning of a document, say who it is from (company or organisation), "
+                "the year it reports on or was written for, and what kind of document it is "
+                "(annual report, 10-K, contract, policy, invoice …). Answer with JSON "
+                '{"company": …, "year": …, "doc_type": …}; use null for anything the text does '
+                "not say. Do not guess.\n\nFile name: {name}\n\n{text}")
+
+
+class ModelReader:
+    """`[ingest] metadata = "model"`: what the rules did not find, asked of a chat model under a
+    JSON schema over the document's first characters. An answer outside the schema leaves the
+    fields empty and is counted in `problems`, never guessed."""
+
+    def __init__(self, model, chars: int = 3000):
+        self.model, self.chars = model, chars
+        self.problems = 0
+
+    def __call__(self, text: str, path: Path) -> tuple[dict, dict[str, str]]:
+        prompt = MODEL_PROMPT.replace("{name}", path.name).replace("{text}", text[:self.chars])
+        try:
+            structured = getattr(self.model.capabilities, "structured", False)
+            messages = [{"role": "user", "content": prompt}]
+            gen = (self.model.generate(messages, 96, schema=MODEL_SCHEMA) if structured
+                   else self.model.generate(messages, 96))
+            answer = json.loads(gen.text[gen.text.index("{"):gen.text.rindex("}") + 1])
+        except Exception:  # a failing endpoint or an answer that is not JSON: nothing is read
+            self.problems += 1
+            return {}, {}
+        if not isinstance(answer, dict) or set(answer) - set(MODEL_SCHEMA["properties"]):
+            self.problems += 1
+            return {}, {}
+        found = {}
+        if isinstance(answer.get("company"), str) and answer["company"].strip():
+            found["company"] = answer["company"].strip()[:120]
+        if isinstance(answer.get("year"), int) and 1900 <= answer["year"] <= 2100:
+            found["year"] = answer["year"]
+        if isinstance(answer.get("doc_type"), str) and answer["doc_type"].strip():
+            found["doc_type"] = answer["doc_type"].strip()[:60]
+        return found, {k: "model" for k in found}

@@ -116,7 +116,7 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
     size, overlap = settings.chunking.size, settings.chunking.overlap
     for doc in loaded.documents:
         doc_id, content_hash = document_id(doc.source), digest(doc.text)
-        if settings.ingest.metadata == "rules":
+        if settings.ingest.metadata != "off":
             doc = _with_own_metadata(doc, job.path, extra)
         if extra:
             doc = dataclasses.replace(doc, metadata={**doc.metadata, **extra})
@@ -231,10 +231,12 @@ class _Batcher:
 def ingest(paths: Iterable[str | Path], store: WriteStore, embedder: Embedder | Workers, settings: Settings,
            sync: bool = False, progress: Progress | None = None,
            metadata: dict | None = None,
-           lock: AbstractContextManager | None = None) -> IngestReport:
+           lock: AbstractContextManager | None = None,
+           ask: Callable[[str, Path], tuple[dict, dict]] | None = None) -> IngestReport:
     """Ingest files and folders, reading and embedding with `embedder` in this process or on
     `Workers` (a Ray actor pool). Every document gets `metadata` (e.g. `--meta company=NIKE`),
-    over what its file says of itself and under a sidecar `FILE.meta.json` beside it."""
+    over what its file says of itself and under a sidecar `FILE.meta.json` beside it. `ask`
+    (documents/metadata.ModelReader) reads, here, the company, year and type the rules missed."""
     started, report = time.perf_counter(), IngestReport()
     progress, lock = progress or Progress(), lock or nullcontext()
     workers = embedder if isinstance(embedder, Workers) else LocalWorkers(embedder, settings)
@@ -252,9 +254,15 @@ def ingest(paths: Iterable[str | Path], store: WriteStore, embedder: Embedder | 
             yield FileJob(path, known, existing, metadata or {})
 
     for work in workers.read(jobs()):
+        if ask is not None and work.documents:
+            work.documents = [_asked(item, ask) for item in work.documents]
         _take(work, batcher, report)
         progress.file_done(work.name)
     batcher.finish()
+    if getattr(ask, "problems", 0):
+        report.warnings.append(("[ingest] metadata_model", f"{ask.problems} documents' metadata "
+                                "could not be read (a failed call or an answer outside the "
+                                "schema): those fields are left empty"))
     report.workers = workers.resident()
     if sync:
         with lock:
@@ -299,6 +307,26 @@ def _with_own_metadata(doc, path: Path, given: dict):
                                                  if origin else {})})
 
 
+ASKED = ("company", "year", "doc_type")  # what a metadata model is asked for
+
+
+def _asked(item: tuple, ask) -> tuple:
+    """A document with what the model read of the keys the rules and the user left empty."""
+    doc_id, doc, content_hash, chunks = item
+    missing = [k for k in ASKED if k not in doc.metadata]
+    if not missing:
+        return item
+    found, sources = ask(doc.text, Path(doc.path))
+    found = {k: v for k, v in found.items() if k in missing}
+    if not found:
+        return item
+    origin = "; ".join(p for p in [str(doc.metadata.get(SOURCE_KEY, ""))]
+                       + [f"{k}: {sources[k]}" for k in sorted(found)] if p)
+    return (doc_id, dataclasses.replace(doc, metadata={**doc.metadata, **found,
+                                                       SOURCE_KEY: origin}),
+            content_hash, chunks)
+
+
 def refresh_metadata(store, settings: Settings, lock: AbstractContextManager | None = None
                      ) -> tuple[int, int]:
     """Read again what each stored document says of itself (its first chunks and its file
@@ -314,7 +342,7 @@ def refresh_metadata(store, settings: Settings, lock: AbstractContextManager | N
         kept = {k: v for k, v in old.items()
                 if k != SOURCE_KEY and origin.get(k) in ("given", "the file", "file properties")}
         sources = {k: origin[k] for k in kept}
-        if settings.ingest.metadata == "rules":
+        if settings.ingest.metadata != "off":
             found, found_sources = read_metadata(text, Path(path))
             for key, value in found.items():
                 if key not in kept:
