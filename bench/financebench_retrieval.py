@@ -172,6 +172,27 @@ def metadata_accuracy(ws: Workspace, info: dict) -> None:
         print(f"  {line}")
 
 
+def model_reader_accuracy(ws: Workspace, info: dict) -> None:
+    """The metadata `[ingest] metadata = "model"` would read with the [rag] model alone (no
+    rules, file names hidden), against the dataset's document information, and its time."""
+    from tunewise.documents.metadata import ModelReader
+    from tunewise.retrieval.question_filter import _norm
+
+    reader = ModelReader(ws.model())
+    right, seconds = {"company": 0, "year": 0, "doc_type": 0}, 0.0
+    for stored in ws.store.export():
+        gold = info[Path(stored.document.path).stem]
+        started = time.perf_counter()
+        found, _ = reader("\n".join(c.text for c in stored.chunks[:20]), Path("document.pdf"))
+        seconds += time.perf_counter() - started
+        right["company"] += _norm(gold["company"]) in _norm(str(found.get("company", "")))
+        right["year"] += found.get("year") == gold["doc_period"]
+        right["doc_type"] += _norm(gold["doc_type"]) in _norm(str(found.get("doc_type", "")))
+    print(f"metadata read by {ws.model().name} alone from {len(info)} filings: "
+          + ", ".join(f"{k} {v}/{len(info)}" for k, v in right.items())
+          + f" | {seconds / max(1, len(info)):.1f} s a filing, {reader.problems} unreadable answers")
+
+
 def with_given_metadata(bare_url: str, info: dict) -> str:
     """A copy of the bare store with the dataset's metadata laid over each document's, as a
     sidecar would give it (its chunks and vectors unchanged)."""
@@ -237,6 +258,8 @@ def main() -> None:
                    "finetune-retriever` fitted in this folder")
     p.add_argument("--no-baseline", action="store_true", help="skip the BM25-over-pages baseline "
                    "(pypdf reads every page: minutes)")
+    p.add_argument("--model-reader", action="store_true", help="with --bare: also how well the "
+                   "[rag] model alone reads each filing's company, year and form")
     p.add_argument("--bare", action="store_true", help="a bare folder: no metadata given; then "
                    "the same store with the dataset's metadata laid over it")
     args = p.parse_args()
@@ -254,6 +277,8 @@ def main() -> None:
               f"documents, {stats['chunks']} chunks | ingest (or check) {seconds:.0f} s")
         if args.bare:
             metadata_accuracy(ws, info)
+            if args.model_reader:
+                model_reader_accuracy(ws, info)
         for label, r in tunewise_runs(ws, info, questions, args.k).items():
             results[("bare folder: " if args.bare else "") + label] = r
         if args.retriever:
