@@ -17,6 +17,9 @@ from tunewise.serve.openai_router import Text, services
 from tunewise.serve.services import scoped, upload_name
 
 router = APIRouter(prefix="/v1")
+# what an uploaded file may be shown as in the browser: types that run no script
+INLINE = {"application/pdf", "text/plain", "text/csv", "text/markdown", "image/png", "image/jpeg",
+          "image/gif", "image/webp"}
 
 
 class SearchRequest(BaseModel):
@@ -71,12 +74,21 @@ async def documents(request: Request, collection: str | None = None) -> dict:
 
 @router.get("/documents/{doc_id}/file")
 async def original(doc_id: str, request: Request, collection: str | None = None) -> FileResponse:
-    """The file an upload was made from, shown inline (a citation's link opens it; a PDF link
-    carries `#page=N`)."""
+    """The file an upload was made from: shown inline when it cannot run anything (PDF, images,
+    plain text: a citation's link opens it, a PDF link carries `#page=N`), else downloaded
+    (HTML, SVG, XML … as an attachment), every response with `nosniff` and a sandboxing
+    Content-Security-Policy — an uploaded page's script never runs on the server's origin,
+    where it could read what the web page keeps."""
     collection = scoped(request.state.caller, collection)
     path = await asyncio.to_thread(services(request).original, doc_id, collection)
-    return FileResponse(path, filename=path.name, content_disposition_type="inline",
-                        media_type=mimetypes.guess_type(path.name)[0] or "application/octet-stream")
+    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if media in INLINE:  # (a sandboxing CSP would also block the browser's PDF viewer)
+        return FileResponse(path, filename=path.name, content_disposition_type="inline",
+                            media_type=media, headers={"X-Content-Type-Options": "nosniff"})
+    return FileResponse(path, filename=path.name, content_disposition_type="attachment",
+                        media_type="application/octet-stream",
+                        headers={"X-Content-Type-Options": "nosniff",
+                                 "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 @router.delete("/documents/{doc_id}")
