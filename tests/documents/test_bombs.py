@@ -81,6 +81,27 @@ def test_a_docx_of_millions_of_paragraphs_is_refused_before_its_tree_is_built(tm
         load_file(path)
 
 
+def test_paragraphs_are_counted_as_parsed_whatever_their_spacing_or_prefix(tmp_path):
+    """`<w:p\t/>` and the same namespace under another prefix are paragraphs: a regex over the
+    bytes missed them (issue 38); the parser does not."""
+    import io
+    import zipfile
+
+    base = docx_paragraph_bomb(1)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "word/document.xml":
+                head, _, _ = data.partition(b"<w:body>")
+                ns = b'xmlns:x="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+                data = (head + b"<w:body>" + b"<w:p\t/>" * 150_000
+                        + (b"<x:p " + ns + b"/>") * 60_000 + b"</w:body></w:document>")
+            dst.writestr(item, data)
+    with pytest.raises(LoadError, match=r"more than 200,000 paragraphs"):
+        load_file(write(tmp_path, "spaced.docx", out.getvalue()))
+
+
 @pytest.mark.parametrize("name,data,reason", [
     ("loop.pdf", pdf_page_tree_loop, r"corrupt or unreadable PDF"),
     ("truncated.pdf", lambda: pdf_bytes(2)[:300], r"corrupt or unreadable PDF"),
