@@ -267,6 +267,7 @@ class ServeSettings:
     runs: str = ".tunewise/runs"  # where the page finds decision reports (RUN/report.html)
     queue_size: int = 16  # requests waiting for a local model; beyond that, 503 + Retry-After
     max_task_inputs: int = 256  # texts in one POST /v1/tasks/NAME request (413 beyond)
+    max_query_chars: int = 4000  # a search query or a question searched (400 beyond)
     # Opt-in training data from traffic: the collections whose chat and task requests (with
     # their answers) are appended to LOGS/<collection>/requests.jsonl ("*": every collection);
     # `tunewise data from-log` turns them into instruction or task data.

@@ -32,3 +32,16 @@ def test_an_uploaded_page_is_downloaded_never_run_and_a_text_file_opens_inline(s
     assert shown.headers["content-disposition"].startswith("inline")
     assert shown.headers["content-type"].startswith("text/plain")
     assert shown.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_query_past_the_limit_is_refused_before_it_is_searched(served):
+    url, _ = served
+    long = "heat pump " * 1000  # 10,000 characters
+    got = requests.post(f"{url}/v1/search", json={"query": long}, headers=AUTH, timeout=60)
+    assert got.status_code == 400 and "max_query_chars" in got.json()["error"]["message"]
+    chat = requests.post(f"{url}/v1/chat/completions", headers=AUTH, timeout=60, json={
+        "model": "docs", "messages": [{"role": "user", "content": long}]})
+    assert chat.status_code == 400 and "max_query_chars" in chat.json()["error"]["message"]
+    ok = requests.post(f"{url}/v1/search", json={"query": "heat pump", "k": 1}, headers=AUTH,
+                       timeout=60)
+    assert ok.status_code == 200

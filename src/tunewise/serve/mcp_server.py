@@ -44,6 +44,8 @@ def build(ws: Workspace, caller: Caller) -> MCPServer:
         """The k passages of the collection that best match `query` (hybrid retrieval), with their
         source, page and score."""
         name = scoped(caller, collection)
+        if not 1 <= k <= 100:
+            raise TunewiseError(f"k = {k}: from 1 to 100")
         hits, _ = svc.search(query, k, None, None, (), name)
         return [{"source": svc.display(h.chunk.source), "title": h.chunk.title,
                  "page": h.chunk.page, "score": round(h.score, 4), "text": h.chunk.text}

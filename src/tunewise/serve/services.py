@@ -224,6 +224,9 @@ class Services:
             return self._task_chat(system.name[len(TASK):], messages, on_token)
         model = self.ws.model(system.model)
         found = self.collection(collection) if system.rag else None
+        if found is not None:  # the question is searched: bounded as a search query is
+            self.check_query(next((m["content"] for m in reversed(messages)
+                                   if m["role"] == "user"), ""))
 
         def job() -> Answer:
             if found is not None:
@@ -321,8 +324,17 @@ class Services:
             tokens = sum(len(self.ws.embedder.tokenizer.offsets(t)) for t in texts)
         return [list(map(float, v)) for v in vectors], tokens
 
+    def check_query(self, query: str) -> None:
+        """A query longer than [serve] max_query_chars is refused (400) before it is embedded,
+        tokenized for BM25 or searched: a 4 MB query must not hold the store."""
+        most = self.settings.serve.max_query_chars
+        if len(query) > most:
+            raise TunewiseError(f"the query has {len(query):,} characters; at most {most:,} "
+                                "([serve] max_query_chars)")
+
     def search(self, query: str, k: int | None, mode: str | None, min_similarity: float | None,
                where: tuple = (), collection: str = DEFAULT_COLLECTION):
+        self.check_query(query)
         found = self.collection(collection)
         if mode != "keyword":
             _ = self.ws.embedder  # load outside the lock: the first load takes seconds
