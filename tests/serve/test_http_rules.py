@@ -44,7 +44,9 @@ def test_a_missing_or_bad_key_is_401(http, headers):
 def test_page_and_health_need_no_key(http):
     page = http.get("/")
     assert page.status_code == 200 and "<textarea" in page.text
-    assert "const NEEDS_KEY = true" in page.text
+    assert 'data-needs-key="true"' in page.text
+    script = http.get("/app.js")
+    assert script.status_code == 200 and "NEEDS_KEY" in script.text
     health = http.get("/health").json()
     assert health["status"] == "ok" and health["chunks"] > 0
 

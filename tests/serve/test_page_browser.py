@@ -113,3 +113,31 @@ def test_a_cited_pdf_page_opens_from_the_answer(served, tmp_path):
         browser.switch_to.window((set(browser.window_handles) - before).pop())
         assert browser.current_url.startswith("blob:") and browser.current_url.endswith("#page=2")
     requests.delete(f"{url}/v1/documents/{up.json()['id']}", headers={"Authorization": f"Bearer {KEY}"})
+
+
+def test_the_page_keeps_the_key_for_its_tab_only_and_runs_no_inline_script(served):
+    """The key lives in sessionStorage (never localStorage, where a later page of the origin
+    could read it), and the page's Content-Security-Policy stops an injected inline script."""
+    import requests
+
+    url, _ = served
+    page = requests.get(url + "/", timeout=30)
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    with chromium() as browser:
+        browser.get(url + "/")
+        browser.execute_script("localStorage.setItem('tunewise.key', 'left by an old version')")
+        browser.get(url + "/")
+        key = browser.find_element(By.ID, "key")
+        key.send_keys(KEY)
+        browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+        WebDriverWait(browser, 60).until(
+            lambda b: len(Select(b.find_element(By.ID, "system")).options) >= 3)
+        assert browser.execute_script("return localStorage.getItem('tunewise.key')") is None
+        assert browser.execute_script("return sessionStorage.getItem('tunewise.key')") == KEY
+        browser.execute_script(
+            "const s = document.createElement('div');"
+            "s.innerHTML = '<img src=x onerror=\"document.title=`owned`\">';"
+            "document.body.appendChild(s);")
+        WebDriverWait(browser, 5).until(
+            lambda b: b.execute_script("return document.images.length") > 0)
+        assert browser.title != "owned"  # the inline handler did not run

@@ -3,6 +3,7 @@ JSON with a 4xx status for anything the client can fix, the web page at `/`, `GE
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from contextlib import asynccontextmanager
@@ -12,7 +13,7 @@ from typing import Mapping
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from tunewise.config import ServeSettings
@@ -23,6 +24,10 @@ from tunewise.serve.services import Services
 from tunewise.workspace import Workspace
 
 PAGE = Path(__file__).with_name("static") / "index.html"
+SCRIPT = PAGE.with_name("app.js")
+# the page runs only its own script file: an injected inline script or a foreign one does not run
+PAGE_HEADERS = {"Content-Security-Policy": "script-src 'self'; base-uri 'none'; "
+                "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff"}
 
 
 class ServeError(TunewiseError):
@@ -91,10 +96,16 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
     app.include_router(tasks_router.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return PAGE.read_text(encoding="utf-8").replace(
-            "__DEFAULT_SYSTEM__", ws.settings.serve.system).replace(
+    def page() -> HTMLResponse:
+        body = PAGE.read_text(encoding="utf-8").replace(
+            "__DEFAULT_SYSTEM__", html.escape(ws.settings.serve.system)).replace(
             "__NEEDS_KEY__", "true" if keys else "false")
+        return HTMLResponse(body, headers=PAGE_HEADERS)
+
+    @app.get("/app.js", include_in_schema=False)
+    def script() -> Response:
+        return Response(SCRIPT.read_text(encoding="utf-8"), media_type="text/javascript",
+                        headers={"X-Content-Type-Options": "nosniff"})
 
     @app.get("/health")
     def health() -> dict:

@@ -19,7 +19,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from tunewise.objects import DEFAULT_COLLECTION
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-OPEN_PATHS = ("/", "/health")  # the page asks for the key itself; health says only "ok" and counts
+OPEN_PATHS = ("/", "/app.js", "/health")  # the page (and its script) asks for the key itself;
+# health says only "ok" and counts
 UPLOAD_PATH = "/v1/documents"
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around an uploaded file
 
