@@ -22,13 +22,12 @@ import dataclasses
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import DATA, OUT
+from common import DATA, OUT, free_port, wait_until_up
 
 os.environ.setdefault("TUNEWISE_REGISTRY", str(OUT / "models.toml"))
 
@@ -53,22 +52,14 @@ VOLUMES = (1_000, 10_000, 100_000)  # queries a day the payback is worked out at
 
 def llama_server() -> tuple[subprocess.Popen, str]:
     """llama-cpp-python's OpenAI-compatible server with the bundled GGUF, on a free port."""
-    import requests
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = open(WORK / "llama-server.log", "wb")
     server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
                                str(bundled_gguf()), "--port", str(port), "--n_ctx", "4096"],
                               stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(600):
-        try:
-            if requests.get(url + "/models", timeout=1).ok:
-                return server, url
-        except requests.ConnectionError:
-            time.sleep(0.2)
+    if wait_until_up(url + "/models", server, pause=0.2):
+        return server, url
     server.kill()
     raise SystemExit("llama.cpp server did not start: see " + str(WORK / "llama-server.log"))
 

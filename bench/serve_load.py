@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,8 @@ from pathlib import Path
 
 import requests
 
+from common import free_port, wait_until_up
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 BIN = Path(sys.executable).parent
@@ -38,24 +39,14 @@ QUESTIONS = [json.loads(line)["question"] for line in
              (ROOT / "sample" / "questions.jsonl").read_text().splitlines() if line.strip()]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
     """One `tunewise serve` process on a free port, once it answers /health."""
     port = free_port()
     server = subprocess.Popen([str(BIN / "tunewise"), "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if requests.get(url + "/health", timeout=1).ok:
-                return server, url
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    if wait_until_up(url + "/health", server):
+        return server, url
     server.kill()
     raise RuntimeError(f"server did not start: {server.stderr.read()}")
 

@@ -23,6 +23,7 @@ import tomllib
 
 import requests
 
+from common import percentile
 from serve_load import OUT, start_server
 
 KEY = "serve-tasks-key-0123456789"
@@ -33,11 +34,6 @@ WORK = OUT / "decide"
 def sentences() -> list[str]:
     test = WORK / "fpb" / "data" / "test.jsonl"
     return [json.loads(line)["text"] for line in test.read_text().splitlines() if line.strip()]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def one_at_a_time(url: str, task: str, texts: list[str], n: int) -> list[float]:
@@ -140,11 +136,11 @@ def main() -> None:
     print(f"task {task!r}: {table['system']} of {table['run']}")
     print("\n| measure | value |\n|---|---|")
     print(f"| one sentence a request, p50 / p95 ({args.requests} sequential) | "
-          f"{1000 * statistics.median(calm):.1f} / {1000 * pct(calm, 0.95):.1f} ms |")
+          f"{1000 * statistics.median(calm):.1f} / {1000 * percentile(calm, 95):.1f} ms |")
     print(f"| batches of 64, one client | {single:.0f} sentences/s |")
     print(f"| batches of 64, 4 clients at once | {four:.0f} sentences/s |")
     print(f"| one sentence under the hostile mix, p50 / p95 | "
-          f"{1000 * statistics.median(attacked):.1f} / {1000 * pct(attacked, 0.95):.1f} ms |")
+          f"{1000 * statistics.median(attacked):.1f} / {1000 * percentile(attacked, 95):.1f} ms |")
     five = sum(n for c in statuses.values() for code, n in c.items()
                if isinstance(code, int) and code >= 500)
     print("\n| hostile request | status codes (count) |\n|---|---|")
