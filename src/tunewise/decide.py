@@ -111,7 +111,6 @@ def decide_questions(ws, docs: list[Path], out: str | Path, questions: Path | No
                      ingest_progress=None) -> Decision:
     """Ingest `docs`, answer `questions` (default: written by `teacher` from a seeded sample of
     the chunks into OUT/questions.jsonl) with each system beside the baselines, and report."""
-
     steps = steps or Quiet()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,14 +150,12 @@ def decide_questions(ws, docs: list[Path], out: str | Path, questions: Path | No
 
 # --- tasks ------------------------------------------------------------------------------------------
 
-def task_systems(task_name: str, models, trained: tuple[str, ...] | None = None) -> dict:
-    """The default systems of a task decision, by stage: every configured model zero- and
-    few-shot, and the task's trainable systems (tasks/*.py `trainable`)."""
-
+def task_systems(task_name: str, models) -> list[str]:
+    """The default systems of a task decision: every configured model zero- and few-shot, and
+    the task's trainable systems (tasks/*.py `decide_shots`, `trainable`)."""
     task = task_named(task_name)
-    prompted = [m for name in models for m in (name, f"{name}:shots={task.decide_shots}")]
-    return {"prompted": prompted,
-            "trained": list(trained if trained is not None else task.trainable)}
+    return [m for name in models for m in (name, f"{name}:shots={task.decide_shots}")] \
+        + list(task.trainable)
 
 
 def prepare_data(data: Path, out: Path, task: str, test: Path | None = None,
@@ -166,7 +163,6 @@ def prepare_data(data: Path, out: Path, task: str, test: Path | None = None,
                  test_fraction: float = 0.2, seed: int = 0) -> dict:
     """OUT/data/train.jsonl and test.jsonl from the user's data (kept once made: a decision
     that resumes measures the same split)."""
-
     folder = out / DATA
     if (folder / TRAIN).exists() and (folder / TEST).exists():
         return {"train": None, "test": None, "problems": [], "reused": True}
@@ -179,8 +175,9 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
                 curve: tuple[int, ...] = DEFAULT_CURVE, options=None, name: str | None = None,
                 steps: Steps | None = None, register: bool = True) -> Decision:
     """Decide a task on the user's labelled examples: prepare, measure, report, and register the
-    recommended system as [tasks.NAME] (NAME: OUT's folder name) for `serve` and `predict`."""
-
+    recommended system as [tasks.NAME] (NAME: OUT's folder name) for `serve` and `predict`.
+    The baselines come first; systems that learn are trained at each point of the curve (the
+    runner gives the others the whole training part once)."""
     steps = steps or Quiet()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,36 +188,20 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
     if name_ != task:
         raise TaskError(f"{out / DATA} holds a {name_} set, not {task}: use another --out")
     module = task_named(task)
-    if systems:
-        chosen = {"given": [s.strip() for s in systems.split(",") if s.strip()]}
-    else:
-        chosen = task_systems(task, ws.settings.models)
+    names = ([s.strip() for s in systems.split(",") if s.strip()] if systems
+             else task_systems(task, ws.settings.models))
     baselines = [f"baseline:{b.name}" for b in module.baselines]
+    chosen = parse_systems(baselines + [n for n in names if n not in baselines])
     sizes = tuple(n for n in curve if n < len(train)) + (ALL,)
-    options = options or TaskOptions()
-    stages = []
-    for stage, names in chosen.items():
-        parsed = parse_systems(names) if names else []
-        learning = [s for s in parsed if learns(module, s)]
-        fixed = [s for s in parsed if not learns(module, s)]
-        if fixed:
-            stages.append((stage, fixed, (ALL,)))
-        if learning:
-            stages.append((stage + " (curve)", learning, sizes))
-    stages.insert(0, ("baselines", parse_systems(baselines), sizes))
-    total = sum(len(test_items) * (len(subsets(train, z, seed)) if learns(module, s) else 1)
-                for _, group, z in stages for s in group)
-    steps.stage("predictions", total)
-    counts = {"answered": 0, "skipped": 0, "failed": 0}
-    train_file = str(out / DATA / TRAIN)
+    steps.stage("predictions", len(test_items) * sum(
+        len(subsets(train, sizes, seed)) if learns(module, s) else 1 for s in chosen))
     teacher, labelling_cost = teacher_of(data)  # labels a teacher wrote (`data label`)
-    for _stage, group, group_sizes in stages:
-        run_options = _with(options, train_sizes=group_sizes, seed=seed, train_file=train_file,
-                            teacher=teacher, labelling_cost=labelling_cost)
-        report = run_task(ws, task, group, train, test_items, out, run_options,
-                          on_record=lambda _: steps.advance(), on_status=steps.status)
-        for k in counts:
-            counts[k] += getattr(report, k)
+    run_options = replace(options or TaskOptions(), train_sizes=sizes, seed=seed,
+                          train_file=str(out / DATA / TRAIN), teacher=teacher,
+                          labelling_cost=labelling_cost)
+    done = run_task(ws, task, chosen, train, test_items, out, run_options,
+                    on_record=lambda _: steps.advance(), on_status=steps.status)
+    counts = {"answered": done.answered, "skipped": done.skipped, "failed": done.failed}
     report, html, md = _report(out, ws.settings)
     serve = []
     winner = report.recommended.system
@@ -232,10 +213,6 @@ def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | N
                  "{\"inputs\": [\"…\"]}",
                  f"tunewise predict {served} FILE.csv --out predictions.jsonl"]
     return Decision(out, report, html, md, counts, serve, notes)
-
-
-def _with(options, **changes):
-    return replace(options, **changes)
 
 
 def _task_name(out: Path) -> str:
