@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tunewise.cost.prices import load_prices
+from tunewise.cost.systems import api_price_of
 from tunewise.data.formats import Example, write_examples
 from tunewise.jsonl import read_objects
+from tunewise.systems import System
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, TaskError, TaskSpec
 
@@ -72,9 +75,7 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
     (`MODEL:shots=4:examples=FILE` when prompted with the examples of task set `shots_file`),
     so the report can set its students against it."""
     # lazy: the runner imports the trainers
-    from tunewise.cost.prices import load_prices
-    from tunewise.cost.systems import api_price_of
-    from tunewise.tasks.runner import TaskOptions, _Predictors
+    from tunewise.tasks.runner import Predictors, TaskOptions
 
     task = task_named(task_name)
     if teacher not in ws.settings.models:
@@ -87,17 +88,19 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
     price = api_price_of(ws.settings.models[teacher], load_prices(ws.settings.cost.prices))
     if price is None:
         report.spent = None
-    todo = [i for i in inputs if i.id not in labelled_ids | rejected_ids]
+    seen = labelled_ids | rejected_ids
+    todo = [i for i in inputs if i.id not in seen]
     report.skipped = len(inputs) - len(todo)
     if budget is not None and price is not None and report.spent_before >= budget:
         report.stopped = f"the budget (${budget:.2f}) was spent by earlier runs"
         return report
-    model = ws.model(teacher)
     as_system = (f"{teacher}:shots={shots_per_prompt}:examples={shots_file}" if shots and shots_file
                  else f"{teacher}:shots={shots_per_prompt}" if shots else teacher)
     options = TaskOptions(max_input_tokens=max_input_tokens)
-    runner = _Predictors(ws, task, spec, list(shots or []), out.parent, options, lambda _: None)
-    predict = runner._prompted(model, shots_per_prompt if shots else 0)
+    runner = Predictors(ws, task, spec, list(shots or []), out.parent, options, lambda _: None)
+    # prompted as a task run prompts MODEL:shots=N: the N nearest of `shots` in each prompt
+    system = System(teacher, teacher, shots=shots_per_prompt if shots else 0)
+    predict = runner.predictor(system, teacher, list(shots or []))
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with open(out, "a", encoding="utf-8") as good, open(rejected, "a", encoding="utf-8") as bad:

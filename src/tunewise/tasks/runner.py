@@ -102,7 +102,7 @@ def run_task(ws, task_name: str, systems: list[System], train: list[Item], test:
     writer = RecordWriter(out / RECORDS)
     counts = {"answered": 0, "judged": 0, "skipped": 0, "failed": 0}
     say = on_status or (lambda _: None)
-    runner = _Predictors(ws, task, spec, train, out, options, say)
+    runner = Predictors(ws, task, spec, train, out, options, say)
     try:
         for system in systems:
             sizes = subsets(train, options.train_sizes, options.seed) if learns(task, system) \
@@ -171,7 +171,7 @@ def _record_base(task_name: str, fields: dict) -> dict:
             "first_token_s": None, "retrieval_s": 0.0, **fields}
 
 
-class _Predictors:
+class Predictors:
     """Makes the predict function of each system: (items) -> records, training what must be
     trained first (into RUN/trained/NAME, reused on resume)."""
 

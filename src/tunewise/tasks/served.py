@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tunewise.config import TaskSettings
-from tunewise.evaluate.runner import MANIFEST
+from tunewise.errors import TunewiseError
+from tunewise.evaluate.runner import load_manifest
 from tunewise.models.base import ModelError
 from tunewise.systems import TRAINED_FOLDER, base_name, parse_system
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, TaskError
+from tunewise.tasks.datasets import load_items
 from tunewise.tasks.scoring import spec_of
 
 
@@ -48,9 +50,9 @@ class ServedTask:
         self.ws, self.name, self.settings = ws, name, settings
         run = Path(settings.run)
         try:
-            self.manifest = json.loads((run / MANIFEST).read_text())
+            self.manifest = load_manifest(run)
             self.task = task_named(self.manifest["task"])
-        except (OSError, ValueError, KeyError) as exc:
+        except (TunewiseError, OSError, ValueError, KeyError) as exc:
             raise TaskError(f"[tasks.{name}] run = {settings.run!r}: not a task run folder "
                             f"({exc})") from None
         self.spec = spec_of(self.manifest)
@@ -76,9 +78,6 @@ class ServedTask:
                 **({"keys": list(self.spec.keys)} if self.spec.keys else {})}
 
     def _training_part(self) -> list[Item]:
-        # lazy: the runner imports the trainers
-        from tunewise.tasks.datasets import load_items
-
         path = self.settings.train or self.manifest.get("train_file", "")
         needs = self.system.baseline or self.system.shots
         if not path:
@@ -97,14 +96,14 @@ class ServedTask:
         with self._lock:
             if self._predict is None:
                 # lazy: the runner imports the trainers
-                from tunewise.tasks.runner import TaskOptions, _Predictors
+                from tunewise.tasks.runner import Predictors, TaskOptions
 
                 m = self.manifest
                 options = TaskOptions(max_tokens=m.get("max_tokens"),
                                       max_input_tokens=m.get("max_input_tokens", 1536),
                                       seed=m.get("seed", 0), instruction=m.get("instruction", ""))
                 train = self._training_part()
-                runner = _Predictors(self.ws, self.task, self.spec, train, Path(self.settings.run),
+                runner = Predictors(self.ws, self.task, self.spec, train, Path(self.settings.run),
                                      options, lambda _: None)
                 self._predict = runner.predictor(self.system, self.system_name, train)
             return self._predict
@@ -130,7 +129,7 @@ class PredictReport:
     predicted: int = 0
     skipped: int = 0  # rows the output file held already (a resumed run)
     failed: int = 0  # answers that could not be parsed (written with their error)
-    problems: list[str] | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 def predict_file(served: ServedTask, rows: list[dict], out: str | Path, text: str = "text",
@@ -149,7 +148,7 @@ def predict_file(served: ServedTask, rows: list[dict], out: str | Path, text: st
                     done.add(str(json.loads(line)["id"]))
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut by a crash: its row is predicted again
-    report = PredictReport(problems=[])
+    report = PredictReport()
     todo = []
     for number, row in enumerate(rows, start=1):
         row_id = str(row.get("id") or number)
