@@ -10,6 +10,7 @@ models are called concurrently: the endpoint behind them batches."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import queue
@@ -25,6 +26,7 @@ from typing import Callable
 from tunewise.documents.isolated import close_readers
 from tunewise.errors import TunewiseError
 from tunewise.evaluate.runner import MANIFEST
+from tunewise.models import capabilities
 from tunewise.models.base import Usage
 from tunewise.objects import COLLECTION
 from tunewise.rag import Answer, answer
@@ -36,6 +38,11 @@ DOCS = "docs"  # the system name of the default model with retrieval
 API_WORKERS = 32  # requests to API-backed models in flight at once
 TASK = "task:"  # `task:NAME`: a served task system as a chat model (its reply: the JSON answer)
 MAX_TASK_CHARS = 100_000  # characters of one task input (a long document is cut to fit anyway)
+
+
+def last_question(messages: list[dict]) -> str:
+    """The last user message of a conversation ("" when there is none)."""
+    return next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
 
 
 def request_log(root: str | Path, collection: str) -> Path:
@@ -220,17 +227,16 @@ class Services:
         """Answer in the background; the Future holds an `Answer`. With retrieval, the last user
         message is answered from the collection's documents; without, the whole conversation
         goes to the model as it is."""
+        question = last_question(messages)
         if system.name.startswith(TASK):
-            return self._task_chat(system.name[len(TASK):], messages, on_token)
+            return self._task_chat(system.name[len(TASK):], question, on_token)
         model = self.ws.model(system.model)
         found = self.collection(collection) if system.rag else None
         if found is not None:  # the question is searched: bounded as a search query is
-            self.check_query(next((m["content"] for m in reversed(messages)
-                                   if m["role"] == "user"), ""))
+            self.check_query(question)
 
         def job() -> Answer:
             if found is not None:
-                question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
                 return answer(question, model, self.settings.rag,
                               _LockedRetriever(found.ws.retriever, found.lock),
                               on_token=on_token, max_tokens=max_tokens, where=where)
@@ -278,16 +284,17 @@ class Services:
                 raise TunewiseError(f"inputs[{i}]: {len(text):,} characters; at most "
                                     f"{MAX_TASK_CHARS:,}", http_status=413)
         task = self.task(name)
-        model = task.system.model
-        if model and self.ws.model(model).capabilities.concurrent:
+        # a prompted system's model ("" for one trained or a baseline); an unknown one fails in
+        # its queue with ModelError, as chat does
+        configured = self.settings.models.get(task.system.model)
+        if configured is not None and capabilities(configured, task.system.model).concurrent:
             return self._api_calls.submit(task.predict, texts)
         return self._queue(TASK + name).submit(lambda: task.predict(texts))
 
-    def _task_chat(self, name: str, messages: list[dict],
+    def _task_chat(self, name: str, question: str,
                    on_token: Callable[[str], None] | None = None) -> Future:
         """Task NAME as a chat model: the last user message is the input, the reply its JSON
         answer ({"output": …, "system": …, "probabilities": …})."""
-        question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
         done: Future = Future()
         inner = self.predict(name, [question])
 
@@ -479,7 +486,7 @@ class Services:
         if not path.is_file():
             return []
         with open(path, encoding="utf-8") as f:
-            lines = f.readlines()[-limit:]
+            lines = collections.deque(f, maxlen=limit)  # streamed: memory bounded by `limit`
         return [json.loads(line) for line in lines if line.strip()]
 
     def health(self) -> dict:

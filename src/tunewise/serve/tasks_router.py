@@ -29,10 +29,10 @@ async def predict(name: str, body: TaskRequest, request: Request) -> dict:
     svc = services(request)
     found = svc.task(name)
     predictions = await asyncio.wrap_future(svc.predict(name, body.inputs))
-    svc.log(request.state.caller, "task", name, body.inputs,
-            [p.to_dict() for p in predictions])
+    answers = [p.to_dict() for p in predictions]
+    svc.log(request.state.caller, "task", name, body.inputs, answers)
     return {"object": "list", "task": found.kind, "model": name,
-            "data": [{"index": i, **p.to_dict()} for i, p in enumerate(predictions)]}
+            "data": [{"index": i, **a} for i, a in enumerate(answers)]}
 
 
 @router.get("/logs")
