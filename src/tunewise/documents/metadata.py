@@ -34,14 +34,18 @@ _FORMS = [(re.compile(rf"(?mi)^[\s_]*{pattern}"), form) for pattern, form in (
     (r"SCHEDULE\s+14A\b", "proxy statement"))]  # a cover names its form on a line of its own
 _FILE_FORMS = {"10k": "10-K", "10q": "10-Q", "8k": "8-K", "20f": "20-F", "earnings": "earnings release",
                "annualreport": "annual report", "proxy": "proxy statement", "def14a": "proxy statement"}
-_PERIODS = [  # (pattern, what the period is): the first that matches wins
+# the period a document reports on: the first pattern that matches wins
+_FILING_PERIODS = [
     re.compile(rf"fiscal\s+year\s+ended\s*:?\s*{_MONTH}\s+\d{{1,2}}\s*,?\s*{_YEAR}", re.I),
     re.compile(rf"quarterly\s+period\s+ended\s*:?\s*{_MONTH}\s+\d{{1,2}}\s*,?\s*{_YEAR}", re.I),
+    re.compile(rf"Date\s+of\s+Report[^:]{{0,60}}:\s*{_MONTH}\s+\d{{1,2}}\s*,?\s*{_YEAR}", re.I),
+]
+# "fourth-quarter 2022" dates a press release; in other text it is just a phrase
+_RELEASE_PERIODS = [
     re.compile(rf"(?:full[- ]year|fiscal(?:\s+year)?|first[- ]quarter|second[- ]quarter|"
                rf"third[- ]quarter|fourth[- ]quarter)\s+(?:of\s+)?{_YEAR}\b", re.I),
     re.compile(rf"\b{_YEAR}\s+(?:full[- ]year|fourth[- ]quarter|third[- ]quarter|"
                rf"second[- ]quarter|first[- ]quarter)", re.I),
-    re.compile(rf"Date\s+of\s+Report[^:]{{0,60}}:\s*{_MONTH}\s+\d{{1,2}}\s*,?\s*{_YEAR}", re.I),
 ]
 _REGISTRANT = re.compile(r"\n([^\n]{2,90})\n\s*\(Exact name of registrant", re.I)
 _TICKER = re.compile(r"([A-Z][\w&.,' -]{1,60}?)\s*\((?:NYSE|NASDAQ|Nasdaq|NYSE American|LSE|TSX)"
@@ -110,8 +114,7 @@ def from_first_pages(text: str) -> dict[str, tuple[object, str]]:
         if _RELEASE.search(head[:3000]) or _REPORTS.search(head[:400]):
             found["doc_type"] = ("earnings release", "first page")
     release = found.get("doc_type", ("", ""))[0] == "earnings release"
-    for pattern in _PERIODS if release else _PERIODS[:2] + _PERIODS[4:]:
-        # "fourth-quarter 2022" dates a press release; in other text it is just a phrase
+    for pattern in _FILING_PERIODS + (_RELEASE_PERIODS if release else []):
         if m := pattern.search(head):
             year = int(m.group(m.lastindex))
             # a 52/53-week year that ends in the first days of January is the year before's
@@ -143,32 +146,39 @@ def from_first_pages(text: str) -> dict[str, tuple[object, str]]:
 
 
 def read_metadata(text: str, path: Path) -> tuple[dict, dict[str, str]]:
-    """(fields, {field: where it came from}) for one document: the file name's year wins over the first
-    page's (people name a filing by its fiscal year; a 10-Q's cover gives the calendar date its
+    """(fields, {field: where it came from}) for one document: the file name's year wins over
+    the first page's (people name a filing by its fiscal year; a 10-Q's cover gives the calendar date its
     quarter ended), the first page's company and form over the file name's."""
     pages, name = from_first_pages(text), from_file_name(path)
     chosen: dict[str, tuple[object, str]] = {}
-    for key in ("company", "doc_type", "company_aliases"):
+    for key in ("company", "doc_type"):
         if key in pages or key in name:
             chosen[key] = pages.get(key) or name[key]
     for key in ("year", "quarter"):
         if key in name or key in pages:
             chosen[key] = name.get(key) or pages[key]
     if "company" in chosen:  # every name the company goes by, the chosen one first
-        names = [str(chosen["company"][0])]
-        for extra in [*str(chosen.get("company_aliases", ("", ""))[0]).split("|"),
-                      str(name.get("company", ("", ""))[0]),
-                      short_name(str(name.get("company", ("", ""))[0]))]:
-            if extra and extra.lower() not in {n.lower() for n in names}:
-                names.append(extra)
-        chosen["company_aliases"] = ("|".join(names), chosen.get("company_aliases", ("", "first page"))[1]
-                                     if len(names) > 1 else chosen["company"][1])
+        named = str(name.get("company", ("", ""))[0])
+        names: list[str] = []
+        for candidate in [str(chosen["company"][0]),
+                          *str(pages.get("company_aliases", ("", ""))[0]).split("|"),
+                          named, short_name(named)]:
+            if candidate and candidate.lower() not in {n.lower() for n in names}:
+                names.append(candidate)
+        if len(names) > 1:
+            chosen["company_aliases"] = ("|".join(names), chosen["company"][1])
     return {k: v for k, (v, _) in chosen.items()}, {k: s for k, (_, s) in chosen.items()}
 
 
 def describe_sources(sources: dict[str, str]) -> str:
     """The `metadata_source` value: "company: first page; year: file name"."""
     return "; ".join(f"{k}: {s}" for k, s in sorted(sources.items()))
+
+
+def parse_sources(metadata: dict) -> dict[str, str]:
+    """{key: where it came from} read back from a document's `metadata_source`."""
+    return dict(part.split(": ", 1) for part in str(metadata.get(SOURCE_KEY, "")).split("; ")
+                if ": " in part)
 
 
 MODEL_SCHEMA = {"type": "object", "additionalProperties": False,

@@ -25,7 +25,13 @@ from tunewise.documents import LoadError, chunk_document, load_file
 from tunewise.documents.discover import discover
 from tunewise.documents.hashing import digest, document_id, file_digest
 from tunewise.documents.isolated import read_isolated
-from tunewise.documents.metadata import PROPERTIES, SOURCE_KEY, describe_sources, read_metadata
+from tunewise.documents.metadata import (
+    PROPERTIES,
+    SOURCE_KEY,
+    describe_sources,
+    parse_sources,
+    read_metadata,
+)
 from tunewise.embeddings import Embedder
 from tunewise.errors import TunewiseError
 from tunewise.store import StoredDocument, WriteBatch, WriteStore, ensure_built_with
@@ -320,11 +326,9 @@ def _asked(item: tuple, ask) -> tuple:
     found = {k: v for k, v in found.items() if k in missing}
     if not found:
         return item
-    origin = "; ".join(p for p in [str(doc.metadata.get(SOURCE_KEY, ""))]
-                       + [f"{k}: {sources[k]}" for k in sorted(found)] if p)
-    return (doc_id, dataclasses.replace(doc, metadata={**doc.metadata, **found,
-                                                       SOURCE_KEY: origin}),
-            content_hash, chunks)
+    origin = {**parse_sources(doc.metadata), **{k: sources[k] for k in found}}
+    return (doc_id, dataclasses.replace(doc, metadata={
+        **doc.metadata, **found, SOURCE_KEY: describe_sources(origin)}), content_hash, chunks)
 
 
 def refresh_metadata(store, settings: Settings, lock: AbstractContextManager | None = None
@@ -360,8 +364,7 @@ def _origins(metadata: dict) -> dict[str, str]:
     """{key: where it came from} of stored metadata. Metadata stored before sources were kept:
     the file's properties are the file's, a `year` equal to the creation date's is that date
     (dropped), any other key was given."""
-    sources = dict(part.split(": ", 1) for part in str(metadata.get(SOURCE_KEY, "")).split("; ")
-                   if ": " in part)
+    sources = parse_sources(metadata)
     if sources:
         return sources
     created = str(metadata.get("created", ""))[:4]
