@@ -13,6 +13,11 @@ from tunewise.errors import TunewiseError
 
 DEFAULT_COLLECTION = "default"
 COLLECTION = re.compile(r"[a-z][a-z0-9_]{0,50}")  # a collection's name (a schema, a file name)
+# bookkeeping keys of a document's metadata (documents/metadata.py writes them, the question
+# filter reads them): where each value came from, "key: source; …", and the other names of a
+# value, KEY_aliases = "Value|alias|alias"
+SOURCE_KEY = "metadata_source"
+ALIASES = "_aliases"
 
 
 def source_name(path: str, key: str = "") -> str:

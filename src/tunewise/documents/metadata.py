@@ -20,9 +20,10 @@ import json
 import re
 from pathlib import Path
 
-SOURCE_KEY = "metadata_source"  # "key: where it came from; …"
+from tunewise.objects import ALIASES, SOURCE_KEY
+
 PROPERTIES = ("author", "subject", "created")  # what documents/base.file_properties keeps
-ALIASES = "_aliases"  # company_aliases: "Canonical|alias|alias" (the first is the value itself)
+COMPANY_ALIASES = "company" + ALIASES
 FIRST_PAGES = 6000  # characters of the document's beginning the rules read
 
 _YEAR = r"((?:19|20)\d{2})"
@@ -141,7 +142,7 @@ def from_first_pages(text: str) -> dict[str, tuple[object, str]]:
         if len(words) == 2 and words[1].lower() in _GENERIC:
             aliases.append(words[0])
     if aliases:
-        found["company_aliases"] = ("|".join(aliases), "first page")
+        found[COMPANY_ALIASES] = ("|".join(aliases), "first page")
     return found
 
 
@@ -161,12 +162,12 @@ def read_metadata(text: str, path: Path) -> tuple[dict, dict[str, str]]:
         named = str(name.get("company", ("", ""))[0])
         names: list[str] = []
         for candidate in [str(chosen["company"][0]),
-                          *str(pages.get("company_aliases", ("", ""))[0]).split("|"),
+                          *str(pages.get(COMPANY_ALIASES, ("", ""))[0]).split("|"),
                           named, short_name(named)]:
             if candidate and candidate.lower() not in {n.lower() for n in names}:
                 names.append(candidate)
         if len(names) > 1:
-            chosen["company_aliases"] = ("|".join(names), chosen["company"][1])
+            chosen[COMPANY_ALIASES] = ("|".join(names), chosen["company"][1])
     return {k: v for k, (v, _) in chosen.items()}, {k: s for k, (_, s) in chosen.items()}
 
 

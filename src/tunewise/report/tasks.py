@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tunewise.cost.prices import money
 from tunewise.evaluate.runner import load_records
 from tunewise.evaluate.stats import Estimate
 from tunewise.evaluate.summary import Summary
@@ -151,8 +152,8 @@ def _payback(teacher: str, student: str, t_row, s_row, labelling: float | None,
     if t_per is None or s_month is None or t_month is None:
         return (f"payback of replacing {teacher} by {student}: no price for "
                 f"{teacher if t_per is None else student} (see the cost table's notes)")
-    def usd(x: float) -> str:
-        return f"${x:,.2f}" if x >= 1 else f"${x:.4f}"
+    def usd(x: float) -> str:  # a labelling bill may be cents: four decimals below $1
+        return money(x, 2 if abs(x) >= 1 else 4)
 
     training = s_row.training.usd if s_row.training else 0.0
     upfront = (labelling or 0.0) + training

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tunewise.objects import Condition
+from tunewise.objects import ALIASES, SOURCE_KEY, Condition
 
 YEAR_KEY = re.compile(r"(^|_)(year|fiscal_year|fy|period|doc_period)$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -29,8 +29,7 @@ _FY = re.compile(r"^fy(\d{2}|\d{4})(q[1-4])?$")  # FY2018, FY18, FY2023Q1
 LONGEST = 4  # words one value may span
 
 
-NEVER = {"created", "metadata_source"}  # keys a question never filters on
-ALIASES = "_aliases"
+NEVER = {"created", SOURCE_KEY}  # keys a question never filters on
 
 
 @dataclass(frozen=True)
