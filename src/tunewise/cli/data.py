@@ -258,9 +258,10 @@ def label_cmd(
 
     module = task_named(task)
     examples: list = []
+    # a task set of this task: a run can prompt the teacher from it again (`:examples=FILE`)
+    shots_file = str(shots) if shots is not None and task_of(shots) == task else ""
     if shots is not None:
-        examples = (load_items(shots)[1] if task_of(shots) == task
-                    else import_items(shots, task, text, label))
+        examples = load_items(shots)[1] if shots_file else import_items(shots, task, text, label)
     label_list = tuple(x.strip() for x in (labels or "").split(",") if x.strip())
     key_list = tuple(x.strip() for x in (keys or "").split(",") if x.strip())
     if schema is not None:
@@ -290,7 +291,6 @@ def label_cmd(
     with Workspace(settings_for(config, None)) as ws:
         with Progress(*bar_columns(), console=console, transient=True) as bars:
             bar = bars.add_task("labels", total=len(items))
-            shots_file = str(shots) if shots is not None and task_of(shots) == task else ""
             report = label_items(ws, task, spec, items, teacher, out_file, examples,
                                  budget=budget, on_item=lambda: bars.advance(bar),
                                  shots_file=shots_file)
@@ -308,10 +308,8 @@ def label_cmd(
         console.print("labels: " + ", ".join(f"{k} {v}" for k, v in sorted(report.labels.items())))
     if report.stopped:
         console.print(f"[yellow]stopped:[/yellow] {report.stopped}; raise --budget to go on")
-    as_labelled = (f"{teacher}:shots=4:examples={shots}" if shots and task_of(shots) == task
-                   else teacher)
     console.print(f"next: tunewise eval run --train {out_file} --questions TEST.jsonl "
-                  f"--systems encoder,{as_labelled} --out runs/distil  (the student beside its "
+                  f"--systems encoder,{report.teacher} --out runs/distil  (the student beside its "
                   "teacher, both on your gold test part)")
     if report.failed:
         raise typer.Exit(1)

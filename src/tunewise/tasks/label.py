@@ -40,6 +40,7 @@ class LabelReport:
     seconds: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)  # classify: how many of each
     errors: list[str] = field(default_factory=list)  # why calls failed (the first few)
+    teacher: str = ""  # the teacher as the system a task run measures (`MODEL:shots=4:…`)
 
     @property
     def per_item(self) -> float | None:
@@ -88,14 +89,15 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
     price = api_price_of(ws.settings.models[teacher], load_prices(ws.settings.cost.prices))
     if price is None:
         report.spent = None
+    report.teacher = (f"{teacher}:shots={shots_per_prompt}:examples={shots_file}"
+                      if shots and shots_file else
+                      f"{teacher}:shots={shots_per_prompt}" if shots else teacher)
     seen = labelled_ids | rejected_ids
     todo = [i for i in inputs if i.id not in seen]
     report.skipped = len(inputs) - len(todo)
     if budget is not None and price is not None and report.spent_before >= budget:
         report.stopped = f"the budget (${budget:.2f}) was spent by earlier runs"
         return report
-    as_system = (f"{teacher}:shots={shots_per_prompt}:examples={shots_file}" if shots and shots_file
-                 else f"{teacher}:shots={shots_per_prompt}" if shots else teacher)
     options = TaskOptions(max_input_tokens=max_input_tokens)
     runner = Predictors(ws, task, spec, list(shots or []), out.parent, options, lambda _: None)
     # prompted as a task run prompts MODEL:shots=N: the N nearest of `shots` in each prompt
@@ -120,7 +122,7 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
             if cost is not None:
                 report.spent += cost
             line = {"id": item.id, "task": task_name, "text": item.text,
-                    "teacher": as_system, "teacher_tokens": list(tokens),
+                    "teacher": report.teacher, "teacher_tokens": list(tokens),
                     **({"teacher_cost": round(cost, 8)} if cost is not None else {})}
             if record["parsed"] is None:
                 report.rejected += 1
