@@ -103,17 +103,12 @@ def predict_cmd(
     from rich.progress import Progress
 
     from tunewise.cli.common import bar_columns
-    from tunewise.serve.services import NotFound
     from tunewise.tasks.datasets import read_table
     from tunewise.tasks.served import ServedTask, predict_file
 
-    settings = settings_for(config, store)
-    if task not in settings.tasks:
-        raise NotFound(f"unknown task {task!r}; served: {', '.join(settings.tasks) or 'none'} "
-                       "([tasks.NAME] in tunewise.toml, or `tunewise decide --task`)")
-    rows = read_table(file)
-    with Workspace(settings) as ws:
-        served = ServedTask(ws, task, settings.tasks[task])
+    with Workspace(settings_for(config, store)) as ws:
+        served = ServedTask(ws, task)
+        rows = read_table(file)
         try:
             with Progress(*bar_columns(), console=console, transient=True) as bars:
                 bar = bars.add_task("rows", total=len(rows))

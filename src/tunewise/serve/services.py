@@ -259,12 +259,9 @@ class Services:
         # lazy: loads the task modules
         from tunewise.tasks.served import ServedTask
 
-        if name not in self.settings.tasks:
-            served = ", ".join(self.settings.tasks) or "none ([tasks.NAME] in tunewise.toml)"
-            raise NotFound(f"unknown task {name!r}; served: {served}")
         with self._queues_lock:
             if name not in self._tasks:
-                self._tasks[name] = ServedTask(self.ws, name, self.settings.tasks[name])
+                self._tasks[name] = ServedTask(self.ws, name)  # UnknownTask: 404
             return self._tasks[name]
 
     def predict(self, name: str, texts: list[str]) -> Future:

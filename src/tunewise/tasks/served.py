@@ -42,11 +42,23 @@ class Prediction:
         return out
 
 
-class ServedTask:
-    """Load with `ServedTask(ws, name, settings)`; `predict(texts)` answers a batch. Loading is
-    lazy (the first predict loads the model) and thread-safe."""
+class UnknownTask(TaskError):
+    """No [tasks.NAME] of that name; the message lists those served."""
 
-    def __init__(self, ws, name: str, settings: TaskSettings):
+    http_status = 404
+    kind = "not_found"
+
+
+class ServedTask:
+    """Load with `ServedTask(ws, name)` ([tasks.NAME] of `ws.settings`); `predict(texts)`
+    answers a batch. Loading is lazy (the first predict loads the model) and thread-safe."""
+
+    def __init__(self, ws, name: str):
+        if name not in ws.settings.tasks:
+            served = ", ".join(ws.settings.tasks) or "none"
+            raise UnknownTask(f"unknown task {name!r}; served: {served} ([tasks.NAME] in "
+                              "tunewise.toml, or `tunewise decide --task`)")
+        settings: TaskSettings = ws.settings.tasks[name]
         self.ws, self.name, self.settings = ws, name, settings
         run = Path(settings.run)
         try:
