@@ -355,7 +355,9 @@ def load_settings(
         raise ConfigError(f"unknown config section(s) {sorted(unknown)}; valid: {sorted(sections)}")
     registered = _registered(env)
     built: dict[str, Any] = {
-        "models": _build_models({**registered.get("models", {}), **data.pop("models", {})}),
+        "models": _build_tables(ModelSettings, "models", {**registered.get("models", {}),
+                                                          **data.pop("models", {})},
+                                _default_models()),
         "tasks": _build_tables(TaskSettings, "tasks",
                                {**registered.get("tasks", {}), **data.pop("tasks", {})})}
     for name, f in sections.items():
@@ -434,13 +436,16 @@ def register_task(name: str, run: str | Path, system: str, train: str | Path | N
     return _register("tasks", name, values, env)
 
 
-def _build_tables(cls: type, section: str, tables: Mapping[str, Any]) -> dict[str, Any]:
-    """[SECTION.NAME] tables, each built as `cls`."""
-    out = {}
+def _build_tables(cls: type, section: str, tables: Mapping[str, Any],
+                  defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """[SECTION.NAME] tables, each built as `cls` on top of its entry in `defaults` (which are
+    kept when no table names them)."""
+    out = dict(defaults or {})
     for name, values in tables.items():
         if not isinstance(values, dict):
-            raise ConfigError(f"{section}.{name} must be a table ([{section}.{name}])")
-        out[name] = build_section(cls, f"{section}.{name}", values)
+            raise ConfigError(f"{section}.{name} must be a table ([{section}.{name}] in "
+                              "tunewise.toml)")
+        out[name] = build_section(cls, f"{section}.{name}", values, out.get(name, cls()))
     return out
 
 
@@ -476,17 +481,6 @@ def write_settings(path: str | Path, updates: Mapping[str, Mapping[str, Any]]) -
         raise
     tmp.replace(path)
     return path
-
-
-def _build_models(tables: Mapping[str, Any]) -> dict[str, ModelSettings]:
-    """[models.NAME] tables on top of the default `local` model."""
-    models = _default_models()
-    for name, values in tables.items():
-        if not isinstance(values, dict):
-            raise ConfigError(f"models.{name} must be a table ([models.{name}] in tunewise.toml)")
-        models[name] = build_section(ModelSettings, f"models.{name}", values,
-                              models.get(name, ModelSettings()))
-    return models
 
 
 # Keys renamed to say which score they compare; a settings file with the old name still loads.
