@@ -39,8 +39,8 @@ from tunewise.report.render import write_report  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
 from tunewise.tasks import classify  # noqa: E402
 from tunewise.tasks.base import Item  # noqa: E402
-from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task, teacher_of  # noqa: E402
-from tunewise.tasks.label import label_items  # noqa: E402
+from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task  # noqa: E402
+from tunewise.tasks.label import label_items, teacher_of  # noqa: E402
 from tunewise.tasks.runner import ALL, TaskOptions, run_task  # noqa: E402
 from tunewise.tasks.scoring import summarize  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402

@@ -29,7 +29,8 @@ from tunewise.evaluate.runner import run_eval
 from tunewise.systems import parse_systems
 from tunewise.tasks import task_named
 from tunewise.tasks.base import TaskError
-from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task, teacher_of
+from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task
+from tunewise.tasks.label import teacher_of
 from tunewise.tasks.runner import ALL, TaskOptions, learns, run_task, subsets
 
 DEFAULT_CURVE = (100, 400)  # learning-curve points of the trainable systems (and the whole part)

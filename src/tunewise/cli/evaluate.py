@@ -33,7 +33,8 @@ from tunewise.evaluate.summary import comparison_rows, table_rows, to_markdown
 from tunewise.objects import parse_where
 from tunewise.systems import parse_systems
 from tunewise.tasks import ALL, metric_help, task_named
-from tunewise.tasks.datasets import load_items, prepare_task, task_of, teacher_of
+from tunewise.tasks.datasets import load_items, prepare_task, task_of
+from tunewise.tasks.label import teacher_of
 from tunewise.tasks.runner import ALL as ALL_EXAMPLES
 from tunewise.tasks.runner import TaskOptions, learns, run_task, subsets
 from tunewise.tasks.scoring import summarize

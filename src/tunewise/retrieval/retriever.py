@@ -49,9 +49,8 @@ class Retriever:
         `[retrieval] question_filter` is off or `where` already sets their keys)."""
         if self.settings.question_filter == "off":
             return QuestionFilter()
-        aliases = dict(a.split("=", 1) for a in self.settings.aliases)
-        found = read_filter(query, self._metadata_values(), {c.key for c in where},
-                            {k.strip(): v.strip() for k, v in aliases.items()})
+        aliases = dict(map(str.strip, a.split("=", 1)) for a in self.settings.aliases)
+        found = read_filter(query, self._metadata_values(), {c.key for c in where}, aliases)
         return replace(found, boosted=self.settings.question_filter == "boost")
 
     def _metadata_values(self) -> dict[str, list]:
@@ -91,7 +90,7 @@ class Retriever:
         if found.boosted:  # the documents the question names first, then everything else
             rest = self._search(query, k, mode, min_similarity, source, vector, tuple(where))
             seen = {h.chunk.id for h in hits}
-            hits = (hits + [h for h in rest if h.chunk.id not in seen])[:len(rest) or len(hits)]
+            hits = (hits + [h for h in rest if h.chunk.id not in seen])[:k or self.settings.k]
         return hits, found
 
     def _search(self, query: str, k: int | None, mode: str | None, min_similarity: float | None,

@@ -205,23 +205,3 @@ def load_items(path: str | Path) -> tuple[str, list[Item]]:
         raise TaskError(f"{path}: no items")
     return task, items
 
-
-def teacher_of(path: str | Path) -> tuple[str, float | None]:
-    """(teacher, what its labels cost in US$) of a set `tunewise data label` wrote: the model
-    every line names as `teacher` ("" when the labels are not one teacher's), and the summed
-    `teacher_cost` of its lines and of the answers it rejected (None: the teacher has no price)."""
-    path = Path(path)
-    if path.suffix != ".jsonl" or not path.is_file():
-        return "", None
-    teachers, cost, priced = set(), 0.0, False
-    rejected = path.with_name(path.stem + ".rejected.jsonl")
-    for part in (path, rejected):
-        if not part.is_file():
-            continue
-        for row in read_objects(part, TaskError):
-            teachers.add(row.get("teacher") or "")
-            if row.get("teacher_cost") is not None:
-                cost += float(row["teacher_cost"])
-                priced = True
-    teacher = next(iter(teachers)) if len(teachers) == 1 else ""
-    return teacher, (cost if priced else None) if teacher else None

@@ -189,3 +189,23 @@ def from_log(log: str | Path, out: str | Path, model: str | None = None, task: s
     out.write_text("".join(json.dumps(i.to_record(task), ensure_ascii=False) + "\n"
                            for i in items if i.gold not in (None, "")), encoding="utf-8")
     return {"read": len(rows), "written": len(items), "skipped": skipped}
+
+
+def teacher_of(path: str | Path) -> tuple[str, float | None]:
+    """(teacher, what its labels cost in US$) of a set `tunewise data label` wrote: the model
+    every line names as `teacher` ("" when the labels are not one teacher's), and the summed
+    `teacher_cost` of its lines and of the answers it rejected (None: the teacher has no price)."""
+    path = Path(path)
+    if path.suffix != ".jsonl" or not path.is_file():
+        return "", None
+    teachers, cost, priced = set(), 0.0, False
+    for part in (path, rejected_path(path)):
+        if not part.is_file():
+            continue
+        for row in read_objects(part, TaskError):
+            teachers.add(row.get("teacher") or "")
+            if row.get("teacher_cost") is not None:
+                cost += float(row["teacher_cost"])
+                priced = True
+    teacher = next(iter(teachers)) if len(teachers) == 1 else ""
+    return teacher, (cost if priced else None) if teacher else None
