@@ -125,18 +125,23 @@ def pdf_page_tree_loop() -> bytes:
                  b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>"])
 
 
-def docx_paragraph_bomb(paragraphs: int) -> bytes:
-    """A .docx whose body is `paragraphs` empty paragraphs: tiny zipped, huge as a tree."""
+def docx_with_body(body: bytes) -> bytes:
+    """A .docx whose word/document.xml body is `body` (raw XML), the rest of a real one kept."""
     base = docx_bytes(["x"])
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "word/document.xml":
-                head, _, rest = data.partition(b"<w:body>")
-                data = head + b"<w:body>" + b"<w:p/>" * paragraphs + b"</w:body></w:document>"
+                head, _, _ = data.partition(b"<w:body>")
+                data = head + b"<w:body>" + body + b"</w:body></w:document>"
             dst.writestr(item, data)
     return out.getvalue()
+
+
+def docx_paragraph_bomb(paragraphs: int) -> bytes:
+    """A .docx whose body is `paragraphs` empty paragraphs: tiny zipped, huge as a tree."""
+    return docx_with_body(b"<w:p/>" * paragraphs)
 
 
 def html_siblings(count: int) -> bytes:

@@ -110,29 +110,34 @@ def test_snippet_starts_at_the_matching_sentence(sample_workspace):
     assert snippet.startswith("…") and "E12" in snippet and len(snippet) <= 122
 
 
+def paragraph_pdf(path, pages: list[list[str]]):
+    """A PDF at `path` of one page a list, its paragraphs wrapped; returns `path`."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for lines in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 6, "\n\n".join(lines))
+    pdf.output(str(path))
+    return path
+
+
 def test_one_hit_per_page_shows_more_pages(tmp_path, settings, embedder):
     """A long page about a topic fills every slot; with [retrieval] one_per_page (the default) the
     k hits come from k different pages."""
     from dataclasses import replace
 
-    from fpdf import FPDF
-
     from tunewise.retrieval import Retriever
     from tunewise.workspace import Workspace
 
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    pages = [[f"Heat pump defrost cycles, part {n}: the defrost cycle of the heat pump reverses "
-              f"the refrigerant flow for {n + 2} minutes to melt ice." for n in range(12)],
-             ["The heat pump defrost cycle is also logged in the service app, which shows "
-              "when each defrost of the outdoor unit started and how long it ran."],
-             ["Warranty claims for a heat pump whose defrost cycle fails are handled by the "
-              "regional office within ten working days of the report."]]
-    for lines in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 6, "\n\n".join(lines))
-    path = tmp_path / "manual.pdf"
-    pdf.output(str(path))
+    path = paragraph_pdf(tmp_path / "manual.pdf", [
+        [f"Heat pump defrost cycles, part {n}: the defrost cycle of the heat pump reverses "
+         f"the refrigerant flow for {n + 2} minutes to melt ice." for n in range(12)],
+        ["The heat pump defrost cycle is also logged in the service app, which shows "
+         "when each defrost of the outdoor unit started and how long it ran."],
+        ["Warranty claims for a heat pump whose defrost cycle fails are handled by the "
+         "regional office within ten working days of the report."]])
     with Workspace(settings.replace("chunking", size=40, overlap=0), embedder=embedder) as ws:
         ws.ingest([path])
         query = "heat pump defrost cycle"
@@ -149,20 +154,13 @@ def test_page_evidence_ranks_a_page_by_all_its_matching_chunks(tmp_path, setting
     one slightly better chunk; each page is still shown by its best chunk, once."""
     from dataclasses import replace
 
-    from fpdf import FPDF
-
     from tunewise.retrieval import Retriever
     from tunewise.workspace import Workspace
 
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for lines in (["Capital expenditures were 1,577 million dollars in 2018."],
-                  ["Purchases of property, plant and equipment: 1,577 million dollars.",
-                   "Capital spending grew in every segment.", "Capex guidance for next year."]):
-        pdf.add_page()
-        pdf.multi_cell(0, 6, "\n\n".join(lines))
-    path = tmp_path / "filing.pdf"
-    pdf.output(str(path))
+    path = paragraph_pdf(tmp_path / "filing.pdf", [
+        ["Capital expenditures were 1,577 million dollars in 2018."],
+        ["Purchases of property, plant and equipment: 1,577 million dollars.",
+         "Capital spending grew in every segment.", "Capex guidance for next year."]])
     with Workspace(settings.replace("chunking", size=16, overlap=0), embedder=embedder) as ws:
         ws.ingest([path])
         rows = {c.page: [] for c in ws.store.iter_chunks()}
