@@ -134,12 +134,8 @@ class EncoderClassifier:
         head (a Dense layer with no activation): `SentenceTransformer(FOLDER/encoder).encode(texts)`
         gives each text's label logits without tunewise, in the order of its labels.json."""
         folder = Path(folder)
-        dense = _dense(self.head)
-        # lazy: sentence_transformers takes 5.4 s to import
-        from sentence_transformers import SentenceTransformer
-
-        whole = SentenceTransformer(modules=[*self.model, dense], device="cpu")
-        whole.save(str(folder / "encoder"))
+        _sentence_transformer([*self.model, _dense(self.head)], self.max_length).save(
+            str(folder / "encoder"))
         labels = {"labels": self.labels, "id2label": dict(enumerate(self.labels)),
                   "max_length": self.max_length}
         (folder / "encoder" / LABELS).write_text(json.dumps(labels, indent=2))
@@ -169,7 +165,7 @@ class EncoderClassifier:
         else:
             *body, dense = list(model)
             head = dense.linear
-            model = _sentence_transformer_of(body, meta["max_length"])
+            model = _sentence_transformer(body, meta["max_length"])
         classifier = cls(model.eval(), head, meta["labels"], meta["max_length"])
         classifier.losses, classifier.seconds = meta["losses"], meta["seconds"]
         return classifier
@@ -179,21 +175,15 @@ class EncoderClassifier:
         return (Path(folder) / LABELS).exists()
 
 
-def _sentence_transformer(path: str | Path, max_length: int):
+def _sentence_transformer(source: str | Path | list, max_length: int):
+    """A sentence-transformers model from a folder, or from its modules (a list)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # lazy: sentence_transformers takes 5.4 s to import
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(path), device="cpu" if not _cuda() else None)
-    model.max_seq_length = max_length
-    return model
-
-
-def _sentence_transformer_of(modules: list, max_length: int):
-    # lazy: sentence_transformers takes 5.4 s to import
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(modules=modules, device="cpu" if not _cuda() else None)
+    device = "cpu" if not _cuda() else None
+    model = (SentenceTransformer(modules=source, device=device) if isinstance(source, list)
+             else SentenceTransformer(str(source), device=device))
     model.max_seq_length = max_length
     return model
 
