@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import random
 import subprocess
@@ -39,7 +38,7 @@ from tunewise.report.render import write_report  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
 from tunewise.tasks import classify  # noqa: E402
 from tunewise.tasks.base import Item  # noqa: E402
-from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task  # noqa: E402
+from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task, write_items  # noqa: E402
 from tunewise.tasks.label import label_items, teacher_of  # noqa: E402
 from tunewise.tasks.runner import ALL, TaskOptions, run_task  # noqa: E402
 from tunewise.tasks.scoring import summarize  # noqa: E402
@@ -84,7 +83,7 @@ def main() -> None:
     random.Random(0).shuffle(order)
     seed, unlabelled = order[:SEED_EXAMPLES], order[SEED_EXAMPLES:SEED_EXAMPLES + args.inputs]
     seed_file = WORK / "seed.jsonl"
-    seed_file.write_text("".join(json.dumps(i.to_record("classify")) + "\n" for i in seed))
+    write_items(seed_file, "classify", seed)
     seed_file = Path(os.path.relpath(seed_file))  # a shorter system name (run from the root)
     teacher = f"teacher:shots=4:examples={seed_file}"
     server, url = llama_server()

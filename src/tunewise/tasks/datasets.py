@@ -152,15 +152,20 @@ def prepare_task(path: str | Path, out: str | Path, task: str, text: str = "text
     return _write_parts(out, task, train, test_part, problems)
 
 
+def write_items(path: str | Path, task: str, items: list[Item]) -> None:
+    """A task set file (one item a line), written whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(i.to_record(task), ensure_ascii=False) + "\n"
+                           for i in items), encoding="utf-8")
+    tmp.replace(path)
+
+
 def _write_parts(out: str | Path, task: str, train: list[Item], test: list[Item],
                  problems: list[str]) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     for name, part in ((TRAIN, train), (TEST, test)):
-        tmp = out / (name + ".tmp")
-        tmp.write_text("".join(json.dumps(i.to_record(task), ensure_ascii=False) + "\n"
-                               for i in part), encoding="utf-8")
-        tmp.replace(out / name)
+        write_items(Path(out) / name, task, part)
     return {"train": len(train), "test": len(test), "problems": problems}
 
 

@@ -22,6 +22,7 @@ from tunewise.jsonl import read_objects
 from tunewise.systems import System
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, TaskError, TaskSpec
+from tunewise.tasks.datasets import write_items
 
 REJECTED = ".rejected.jsonl"  # beside OUT: the inputs whose answer could not be parsed
 
@@ -144,8 +145,8 @@ def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher:
     return report
 
 
-def from_log(log: str | Path, out: str | Path, model: str | None = None, task: str | None = None,
-             spec: TaskSpec | None = None) -> dict:
+def from_log(log: str | Path, out: str | Path, model: str | None = None,
+             task: str | None = None) -> dict:
     """Training data from a served system's request log ([serve] log_requests): each logged
     answer of `model` (a chat model, or `task:NAME`/NAME for a served task) becomes a chat
     example (the conversation and the answer) or, with `task`, a task item (the input and the
@@ -181,14 +182,13 @@ def from_log(log: str | Path, out: str | Path, model: str | None = None, task: s
                 skipped += 1
         else:
             skipped += 1
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if task is None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         write_examples(out, examples)
         return {"read": len(rows), "written": len(examples), "skipped": skipped}
-    out.write_text("".join(json.dumps(i.to_record(task), ensure_ascii=False) + "\n"
-                           for i in items if i.gold not in (None, "")), encoding="utf-8")
-    return {"read": len(rows), "written": len(items), "skipped": skipped}
+    kept = [i for i in items if i.gold not in (None, "")]
+    write_items(out, task, kept)
+    return {"read": len(rows), "written": len(kept), "skipped": skipped + len(items) - len(kept)}
 
 
 def teacher_of(path: str | Path) -> tuple[str, float | None]:
