@@ -49,10 +49,12 @@ STAGES = {
                    "gemma-zero": ("gemma3", (ALL,))},
     "kleister": {"prompted": ("local,local:view=head", (ALL,)),
                  "finetune": ("finetune:lora", (50,)),
-                 "gemma": ("finetune:lora:base=gemma3", (50,))},
+                 "gemma": ("finetune:lora:base=gemma3", (50,)),
+                 "gemma-prompted": ("gemma3", (ALL,))},
     "pubmedqa": {"prompted": ("local,local:shots=1", (ALL,)),
                  "finetune": ("finetune:lora", (100,)),
-                 "gemma": ("finetune:lora:base=gemma3", (100,))},
+                 "gemma": ("finetune:lora:base=gemma3", (100,)),
+                 "gemma-prompted": ("gemma3", (ALL,))},
 }
 # the second bundled model, prompted like the first (`[models.gemma3]` in tunewise.toml)
 MODELS = {"gemma3": ModelSettings(backend="local", model="gemma3")}

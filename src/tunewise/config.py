@@ -73,6 +73,11 @@ class IngestSettings:
     max_cells: int = 2_000_000  # .xlsx, .csv, .tsv
     max_seconds: float = 300.0  # reading one file (OCR included), before chunking and embedding
     max_text_mb: float = 100.0  # the text one file may hold (a small file can inflate to much more)
+    # text characters per byte of the file, past the first MB of text: a 204 KB .docx of 40,000
+    # empty paragraphs unpacks to 42 MB of text (205 per byte); real files hold well under 20
+    max_text_ratio: float = 50.0
+    max_chunks: int = 100_000  # chunks one file may become (each is embedded and stored)
+    max_attachments: int = 100  # attachments of one e-mail that are read
     # Read each file in a separate reader process, killed past max_seconds and refused memory
     # past max_memory_mb (what a parser bomb gets before the file is refused). `tunewise serve`
     # always reads uploads this way; `tunewise ingest` when set.
@@ -91,7 +96,8 @@ class IngestSettings:
         _check(self.metadata in ("rules", "model", "off"), "ingest.metadata", self.metadata,
                "rules, model or off")
         for key in ("max_unpacked_mb", "max_pages", "max_paragraphs", "max_cells", "max_seconds",
-                    "max_text_mb", "max_memory_mb", "readers"):
+                    "max_text_mb", "max_text_ratio", "max_chunks", "max_attachments",
+                    "max_memory_mb", "readers"):
             _check(getattr(self, key) > 0, f"ingest.{key}", getattr(self, key), "positive")
 
 

@@ -68,6 +68,23 @@ def test_html_of_many_siblings_or_deep_nesting_reads_in_one_pass(tmp_path):
     assert nested.text == "deep"
 
 
+def test_a_megabyte_of_unfinished_tags_reads_in_linear_time(tmp_path):
+    """`<a<a<a…`: the standard library's parser rescanned the run on every tag (100 KB took
+    5.5 s, 1 MB minutes, and no deadline fired inside it); libxml2 reads it at once."""
+    path = write(tmp_path, "tags.html", b"<p>x</p>" + b"<a" * 500_000)
+    assert load_file(path, IngestSettings(max_seconds=10)).documents[0].text.strip() == "x"
+
+
+def test_a_docx_that_unpacks_into_far_more_text_than_its_bytes_is_refused(tmp_path):
+    """Paragraphs of one repeated line compress ~200 to 1: under max_text_mb, yet megabytes of
+    text to tokenize and embed from a few kilobytes (issue 38's 204 KB → 42 MB)."""
+    line = b"<w:p><w:r><w:t>" + b"amplified " * 100 + b"</w:t></w:r></w:p>"
+    path = write(tmp_path, "text-bomb.docx", docx_with_body(line * 5_000))
+    with pytest.raises(LoadError, match=r"characters of text .* a byte.*max_text_ratio"):
+        load_file(path)
+    assert load_file(path, IngestSettings(max_text_ratio=1000)).documents
+
+
 def test_a_docx_of_millions_of_paragraphs_is_refused_before_its_tree_is_built(tmp_path, monkeypatch):
     import docx
 

@@ -168,3 +168,12 @@ def test_office_questions_cite_the_row_the_slide_and_the_mail(tmp_path, embedder
         row = ws.search("HX200 compressor replacement kit price", k=1)[0].chunk
         header = "| Part number | Part | Fits | Price EUR | Lead time days |"
         assert row.page == 1 and (header in row.text or row.context.endswith(header))
+
+
+def test_attachments_past_the_limit_are_reported_not_read(tmp_path):
+    path = write(tmp_path, "many.eml", eml_bytes({f"note{i}.txt": f"note {i}".encode()
+                                                  for i in range(5)}))
+    loaded = load_file(path, IngestSettings(max_attachments=3))
+    assert sorted(d.key for d in loaded.documents if d.key) == ["note0.txt", "note1.txt",
+                                                                 "note2.txt"]
+    assert "2 attachments past the first 3 not read ([ingest] max_attachments)" in loaded.problems

@@ -94,6 +94,23 @@ def test_bad_files_are_reported_and_the_rest_ingested(ws, tmp_path):
     assert report.added == [str(folder / "good.md")] and report.ok
 
 
+def test_a_file_past_the_chunk_limit_fails_by_name_and_the_rest_is_ingested(settings, embedder,
+                                                                             tmp_path):
+    import dataclasses
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "long.txt").write_text("A sentence about the cafeteria hours. " * 2000)
+    (folder / "short.txt").write_text("The cafeteria opens at 11:00.")
+    bounded = dataclasses.replace(settings, ingest=dataclasses.replace(settings.ingest,
+                                                                       max_chunks=5))
+    with Workspace(bounded, embedder=embedder) as w:
+        report = w.ingest([folder])
+        assert report.failed == [(str(folder / "long.txt"),
+                                  "makes more than 5 chunks ([ingest] max_chunks)")]
+        assert report.added == [str(folder / "short.txt")]
+
+
 def test_include_and_exclude_globs(ws, tmp_path):
     ws.settings = ws.settings.replace("ingest", include=("*.md",), exclude=("*/drafts/*",))
     for rel in ("a.md", "b.txt", "drafts/c.md"):

@@ -29,6 +29,7 @@ LOADERS: dict[str, Loader] = {
     ".pptx": slides.load,
     ".eml": mail.load,
 }
+FREE_TEXT = 2**20  # characters of text any file may hold, whatever its size ([ingest] max_text_ratio)
 NESTING = 2  # an attachment of an attachment is read; one level deeper is reported, not read
 
 
@@ -66,6 +67,9 @@ def load_file(path: Path, settings: IngestSettings | None = None, depth: int = 0
     if text > settings.max_text_mb * 2**20:
         raise LoadError(f"holds {text / 2**20:,.0f} MB of text, more than the {settings.max_text_mb:g} MB "
                         "limit ([ingest] max_text_mb)")
+    if text > FREE_TEXT and text > settings.max_text_ratio * size:
+        raise LoadError(f"unpacks {size:,} bytes into {text:,} characters of text ({text / size:,.0f} "
+                        f"a byte), more than {settings.max_text_ratio:g} ([ingest] max_text_ratio)")
     return loaded
 
 
@@ -75,6 +79,10 @@ def _read_attachments(path: Path, loaded: Loaded, settings: IngestSettings, dept
     keys = {d.key for d in loaded.documents}
     with tempfile.TemporaryDirectory(prefix="tunewise-attachment-") as folder:
         for number, (name, data) in enumerate(loaded.attachments):
+            if number == settings.max_attachments:
+                loaded.problems.append(f"{len(loaded.attachments) - number:,} attachments past the "
+                                       f"first {number:,} not read ([ingest] max_attachments)")
+                break
             suffix = Path(name).suffix.lower()
             if suffix not in LOADERS:
                 loaded.problems.append(f"attachment {name}: not a format tunewise reads")

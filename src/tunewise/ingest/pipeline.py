@@ -118,7 +118,7 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
                                       "--isolate: [ingest] max_memory_mb)")
     work = FileWork(name, file_hash, problems=list(loaded.problems), ocr_pages=len(loaded.ocr_pages),
                     stored=bool(job.existing))
-    current = set()
+    current, made = set(), 0
     size, overlap = settings.chunking.size, settings.chunking.overlap
     for doc in loaded.documents:
         doc_id, content_hash = document_id(doc.source), digest(doc.text)
@@ -129,8 +129,12 @@ def read_file(job: FileJob, settings: Settings, tokenizer) -> FileWork:
             content_hash = digest(doc.text + "\0" + stamp)
         current.add(doc_id)
         if job.existing.get(doc_id) != content_hash:
-            work.documents.append((doc_id, doc, content_hash,
-                                   chunk_document(doc, tokenizer, size, overlap)))
+            chunks = chunk_document(doc, tokenizer, size, overlap)
+            made += len(chunks)
+            if made > settings.ingest.max_chunks:
+                return FileWork(name, failure=f"makes more than {settings.ingest.max_chunks:,} "
+                                              "chunks ([ingest] max_chunks)")
+            work.documents.append((doc_id, doc, content_hash, chunks))
     work.stale = [doc_id for doc_id in job.existing if doc_id not in current]
     return work
 
