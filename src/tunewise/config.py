@@ -274,6 +274,15 @@ class ServeSettings:
     queue_size: int = 16  # requests waiting for a local model; beyond that, 503 + Retry-After
     max_task_inputs: int = 256  # texts in one POST /v1/tasks/NAME request (413 beyond)
     max_query_chars: int = 4000  # a search query or a question searched (400 beyond)
+    # Uploads are indexed by a worker of their own (serve/uploads.py), never by the threads that
+    # answer searches: an upload waits at most upload_wait_s for its outcome (then 202, and
+    # GET /v1/documents/ID says queued, indexing, indexed or failed); a key may have
+    # uploads_per_key in flight (429 beyond), the queue upload_queue in all (503 beyond).
+    upload_wait_s: float = 30.0
+    uploads_per_key: int = 4
+    upload_queue: int = 64
+    ingest_workers: int = 1  # threads indexing uploads (each at a lower CPU priority)
+    request_threads: int = 8  # threads answering searches, listings and deletes
     # Opt-in training data from traffic: the collections whose chat and task requests (with
     # their answers) are appended to LOGS/<collection>/requests.jsonl ("*": every collection);
     # `tunewise data from-log` turns them into instruction or task data.
@@ -285,6 +294,9 @@ class ServeSettings:
     keys: dict[str, KeySettings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for key in ("upload_wait_s", "uploads_per_key", "upload_queue", "ingest_workers",
+                    "request_threads", "max_query_chars", "max_task_inputs", "queue_size"):
+            _check(getattr(self, key) > 0, f"serve.{key}", getattr(self, key), "positive")
         built = {}
         for name, value in self.keys.items():
             if not isinstance(value, (dict, KeySettings)):

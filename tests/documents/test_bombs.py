@@ -140,6 +140,20 @@ def test_a_flate_bomb_costs_a_reader_process_not_the_caller(tmp_path):
     assert read_isolated(fine, bounded).documents[0].text.startswith("Page 0")
 
 
+def test_a_reader_that_ran_out_of_memory_is_never_handed_another_file(tmp_path):
+    """It answers and exits; put back in the pool while exiting, it broke the next uploads with
+    "Broken pipe" for seconds (issue 38). Now it is stopped before the pool sees it again."""
+    from tunewise.documents.isolated import _pools
+
+    one = IngestSettings(isolate=True, max_memory_mb=150, max_seconds=60, readers=1)
+    with pytest.raises(LoadError, match=r"max_memory_mb"):
+        read_isolated(write(tmp_path, "bomb.pdf", pdf_flate_bomb(400)), one)
+    pool = next(p for key, p in _pools.items() if key[:2] == (1, 150))
+    assert list(pool.idle.queue) == [None]  # its place is empty: a fresh reader next time
+    for i in range(3):
+        assert read_isolated(write(tmp_path, f"n{i}.txt", b"fine"), one).documents[0].text == "fine"
+
+
 def test_a_reader_past_its_deadline_is_stopped_and_replaced(tmp_path):
     bomb = write(tmp_path, "bomb.pdf", pdf_flate_bomb(300))
     hurried = IngestSettings(isolate=True, max_memory_mb=4096, max_seconds=0.01)

@@ -36,6 +36,7 @@ max_pages = 40
 max_memory_mb = 200
 max_seconds = 60
 [serve]
+upload_wait_s = 600  # these tests wait for the outcome; test_upload_queue.py tests the 202
 api_keys = ["{admin}"]
 max_upload_mb = 1
 max_body_kb = 64

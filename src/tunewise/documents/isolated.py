@@ -7,6 +7,8 @@ reads one file at a time with `loaders.load_file`, under an address-space limit 
 at start plus [ingest] max_memory_mb (RLIMIT_AS, where the OS has it). The caller waits at most
 [ingest] max_seconds (+ a grace for the reader's own check to fire first); a reader that overruns
 is killed and replaced, one that dies is replaced, and the file is a LoadError naming the limit.
+A reader that ran out of memory says so with its answer and is stopped, never handed the next
+file; readers run at a lower CPU priority than the process that started them.
 `read_isolated` shares a small pool of readers ([ingest] readers) between threads."""
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tunewise.documents.loaders import load_file
 
 GRACE_S = 2.0  # past max_seconds before the reader is killed (its own deadline says it better)
 START_S = 60.0  # a reader that cannot start (import) in this long is an error
+NICE = 10  # a reader's CPU priority below the server's (parsing never starves a search)
 
 
 def _address_space() -> int:
@@ -69,6 +72,10 @@ def _serve(conn, megabytes: float) -> None:
     """A reader process: read the files it is sent until the pipe closes. After running out of
     memory it answers and exits, to be replaced by a fresh one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    try:  # parsing yields the CPU to the server's searches and models
+        os.nice(NICE)
+    except (AttributeError, OSError):
+        pass
     _limit_memory(megabytes)
     conn.send("ready")
     while True:
@@ -85,12 +92,12 @@ def _serve(conn, megabytes: float) -> None:
             answer, spent = ("error", f"needed more than {megabytes:g} MB to read (limit: [ingest] "
                                       "max_memory_mb)"), True
         try:
-            conn.send(answer)
+            conn.send((*answer, spent))
         except MemoryError:
             conn.send(("error", f"what it holds is more than {megabytes:g} MB (limit: [ingest] "
-                                "max_memory_mb)"))
+                                "max_memory_mb)", True))
             spent = True
-        if spent:
+        if spent:  # the parent stops this reader: it is never handed another file
             return
 
 
@@ -121,19 +128,21 @@ class Reader:
         return self.process.poll() is None
 
     def read(self, path: Path, settings: IngestSettings) -> Loaded:
-        self.conn.send((str(path), settings))
+        self.conn.send((str(path), settings))  # OSError (a pipe to a dead reader): the pool's
         if not self.conn.poll(settings.max_seconds + GRACE_S):
             self.stop()
             raise LoadError(f"took longer than {settings.max_seconds:g} s to read (limit: [ingest] "
                             "max_seconds); its reader was stopped")
         try:
-            kind, value = self.conn.recv()
+            kind, value, spent = self.conn.recv()
         except (EOFError, OSError):
             code = self.process.wait(5)
             how = f"signal {-code}" if code is not None and code < 0 else f"exit {code}"
             raise LoadError(f"the reader stopped reading it ({how}): more memory than "
                             f"{self.megabytes:g} MB (limit: [ingest] max_memory_mb) or a parser "
                             "crash") from None
+        if spent:  # it hit its memory limit and is ending: never reused (issue 38)
+            self.stop()
         if kind == "ok":
             return value
         raise LoadError(value)
@@ -160,7 +169,12 @@ class ReaderPool:
         try:
             if reader is None or not reader.alive():
                 reader = Reader(self.megabytes)
-            return reader.read(path, settings)
+            try:
+                return reader.read(path, settings)
+            except OSError:  # it died between two files: a fresh reader reads this one
+                reader.stop()
+                reader = Reader(self.megabytes)
+                return reader.read(path, settings)
         finally:
             self.idle.put(reader if reader is not None and reader.alive() else None)
 

@@ -127,7 +127,7 @@ def create_app(ws: Workspace, env: Mapping[str, str] | None = None):
                                         else "invalid_request_error"),
         # every error the user can fix carries its own status (tunewise.errors)
         TunewiseError: lambda e: _error(e.http_status, str(e), e.kind,
-                                        {"Retry-After": "1"} if e.http_status == 503 else None,
+                                        {"Retry-After": "1"} if e.http_status in (429, 503) else None,
                                         e.code),
         UnicodeError: lambda e: _error(400, "the request holds text that is not valid Unicode "
                                        "(a lone surrogate?)", "invalid_request_error"),

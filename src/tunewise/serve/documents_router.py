@@ -1,5 +1,6 @@
-"""Document routes: POST /v1/documents (upload and ingest), GET /v1/documents (list),
-DELETE /v1/documents/{id}, POST /v1/search — each within a collection the caller's key covers."""
+"""Document routes: POST /v1/documents (upload; indexed by the upload queue), GET /v1/documents
+(list), GET /v1/documents/{id} (an upload's state), DELETE /v1/documents/{id}, POST /v1/search —
+each within a collection the caller's key covers, each run on the request threads."""
 
 from __future__ import annotations
 
@@ -48,8 +49,17 @@ async def upload(file: UploadFile, request: Request, collection: str | None = Fo
                        "upload limit ([serve] max_upload_mb)", "type": "too_large"}})
     if not content:
         raise TunewiseError(f"{file.filename}: the file is empty")
-    doc_id, report = await asyncio.to_thread(svc.upload, file.filename or "", content, collection)
-    if report.failed:
+    doc_id, queued = await run(request, svc.upload, file.filename or "", content, collection,
+                               request.state.caller.name)
+    try:  # shielded: a request that stops waiting leaves the upload queued, not cancelled
+        report = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(queued)),
+                                        svc.settings.serve.upload_wait_s)
+    except asyncio.TimeoutError:
+        return JSONResponse(status_code=202, content={
+            "id": doc_id, "filename": upload_name(file.filename or ""), "collection": collection,
+            "status": "queued", "url": f"/v1/documents/{doc_id}"})
+    if report.failed:  # said in this answer: no record of it is kept for GET /v1/documents/{id}
+        svc.upload_queue.forget(collection, doc_id)
         reason = report.failed[0][1]
         return JSONResponse(status_code=422, content={"error": {
             "message": f"{upload_name(file.filename or '')}: {reason}",
@@ -64,11 +74,17 @@ async def upload(file: UploadFile, request: Request, collection: str | None = Fo
         "ocr_pages": sum(pages for _, pages in report.ocr)})
 
 
+async def run(request: Request, work, *args):
+    """`work(*args)` on the server's request threads (never the upload queue's)."""
+    return await asyncio.get_running_loop().run_in_executor(services(request).requests, work,
+                                                            *args)
+
+
 @router.get("/documents")
 async def documents(request: Request, collection: str | None = None) -> dict:
     """The files of a collection with their document and chunk counts; uploads carry their id."""
     collection = scoped(request.state.caller, collection)
-    files = await asyncio.to_thread(services(request).documents, collection)
+    files = await run(request, services(request).documents, collection)
     return {"object": "list", "collection": collection, "data": files}
 
 
@@ -80,7 +96,7 @@ async def original(doc_id: str, request: Request, collection: str | None = None)
     Content-Security-Policy — an uploaded page's script never runs on the server's origin,
     where it could read what the web page keeps."""
     collection = scoped(request.state.caller, collection)
-    path = await asyncio.to_thread(services(request).original, doc_id, collection)
+    path = await run(request, services(request).original, doc_id, collection)
     media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if media in INLINE:  # (a sandboxing CSP would also block the browser's PDF viewer)
         return FileResponse(path, filename=path.name, content_disposition_type="inline",
@@ -91,10 +107,17 @@ async def original(doc_id: str, request: Request, collection: str | None = None)
                                  "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
+@router.get("/documents/{doc_id}")
+async def state(doc_id: str, request: Request, collection: str | None = None) -> dict:
+    """Where an upload is: queued, indexing, indexed (its documents and chunks) or failed (why)."""
+    collection = scoped(request.state.caller, collection)
+    return await run(request, services(request).upload_state, doc_id, collection)
+
+
 @router.delete("/documents/{doc_id}")
 async def delete(doc_id: str, request: Request, collection: str | None = None) -> dict:
     collection = scoped(request.state.caller, collection, write=True)
-    removed = await asyncio.to_thread(services(request).delete, doc_id, collection)
+    removed = await run(request, services(request).delete, doc_id, collection)
     return {"id": doc_id, "deleted": True, "documents": removed}
 
 
@@ -102,8 +125,8 @@ async def delete(doc_id: str, request: Request, collection: str | None = None) -
 async def search(body: SearchRequest, request: Request) -> dict:
     svc = services(request)
     collection = scoped(request.state.caller, body.collection)
-    hits, named = await asyncio.to_thread(svc.search, body.query, body.k, body.mode,
-                                          body.min_similarity, parse_where(body.where), collection)
+    hits, named = await run(request, svc.search, body.query, body.k, body.mode,
+                            body.min_similarity, parse_where(body.where), collection)
     return {"object": "list", "filtered": named.note, "data": [
         {"source": svc.display(h.chunk.source), "title": h.chunk.title, "page": h.chunk.page,
          "position": h.chunk.position, "score": round(h.score, 4),

@@ -165,7 +165,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict:
     if len(texts) > 2048:
         raise TunewiseError("at most 2048 inputs per request")
     svc = services(request)
-    vectors, tokens = await asyncio.to_thread(svc.embed, texts)
+    vectors, tokens = await asyncio.get_running_loop().run_in_executor(svc.requests, svc.embed, texts)
     if body.encoding_format == "base64":
         vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
                    for v in vectors]

@@ -30,6 +30,7 @@ from tunewise.models import capabilities
 from tunewise.models.base import Usage
 from tunewise.objects import COLLECTION
 from tunewise.rag import Answer, answer
+from tunewise.serve.uploads import UploadQueue
 from tunewise.store import DEFAULT_COLLECTION
 from tunewise.systems import System
 from tunewise.workspace import Workspace
@@ -37,6 +38,7 @@ from tunewise.workspace import Workspace
 DOCS = "docs"  # the system name of the default model with retrieval
 API_WORKERS = 32  # requests to API-backed models in flight at once
 TASK = "task:"  # `task:NAME`: a served task system as a chat model (its reply: the JSON answer)
+HEALTH_WAIT_S = 0.05  # /health reads fresh counts if the store is free this soon, else the last
 MAX_TASK_CHARS = 100_000  # characters of one task input (a long document is cut to fit anyway)
 
 
@@ -194,6 +196,14 @@ class Services:
         self._tasks: dict = {}  # served task systems, loaded on first use
         self._log_lock = threading.Lock()
         self._api_calls = ThreadPoolExecutor(API_WORKERS, thread_name_prefix="api-model")
+        serve = ws.settings.serve
+        # the threads that answer searches, listings and deletes: never taken by an upload,
+        # whose reading and indexing run in the upload queue's own worker (serve/uploads.py)
+        self.requests = ThreadPoolExecutor(serve.request_threads, thread_name_prefix="request")
+        self.upload_queue = UploadQueue(self.uploads, self._index, serve.ingest_workers,
+                                        serve.uploads_per_key, serve.upload_queue)
+        self.replayed = self.upload_queue.replay()  # acknowledged before a stop, not yet indexed
+        self._counts: dict = {}  # the default collection's last counts, for /health
 
     def collection(self, name: str) -> Collection:
         """The collection called `name`, opened on first use."""
@@ -380,33 +390,56 @@ class Services:
             raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
         return kept[0]
 
-    def upload(self, filename: str, content: bytes,
-               collection: str = DEFAULT_COLLECTION) -> tuple[str, object]:
-        """Keep the file as uploads/<collection>/<id>/<name> and ingest it. The id is a hash of
-        the content, so the same bytes uploaded twice, under any name, are one document. A new
-        file is written in a staging folder and moved into place whole; if it cannot be
-        ingested, only what this request made is removed."""
+    def upload(self, filename: str, content: bytes, collection: str = DEFAULT_COLLECTION,
+               key: str = "") -> tuple[str, Future]:
+        """Keep the file as uploads/<collection>/<id>/<name> and queue it for indexing; the
+        Future holds the ingest report. The id is a hash of the content, so the same bytes
+        uploaded twice, under any name, are one document. A new file is written in a staging
+        folder and moved into place whole; the queue's record is durable before this returns
+        (serve/uploads.py). `key` is the caller's, whose uploads in flight are bounded."""
         name = upload_name(filename)
         doc_id = hashlib.sha256(content).hexdigest()[:16]
         found = self.collection(collection)
         folder = found.uploads / doc_id
         with self._upload_lock(f"{collection}/{doc_id}"):
             kept = sorted(folder.iterdir()) if folder.is_dir() else []
-            if kept:  # these bytes are here already: make sure they are ingested, keep them
-                return doc_id, found.ws.ingest([kept[0]], lock=found.lock)
+            if kept:  # these bytes are here already: make sure they are indexed, keep them
+                return doc_id, self.upload_queue.submit(collection, doc_id, kept[0], key)
             staging = found.uploads / ".staging" / f"{doc_id}-{uuid.uuid4().hex[:8]}"
             staging.mkdir(parents=True)
             (staging / name).write_bytes(content)
             shutil.rmtree(folder, ignore_errors=True)  # an empty folder a crash left behind
             staging.rename(folder)
             try:
-                report = found.ws.ingest([folder / name], lock=found.lock)
-            except BaseException:
+                return doc_id, self.upload_queue.submit(collection, doc_id, folder / name, key)
+            except BaseException:  # refused (quota, queue full): nothing of it is kept
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
+
+    def _index(self, collection: str, path: Path):
+        """Read, chunk, embed and store one upload (the upload queue's worker calls this); a file
+        that cannot be read is removed, and only what this upload made."""
+        found = self.collection(collection)
+        with self._upload_lock(f"{collection}/{path.parent.name}"):
+            report = found.ws.ingest([path], lock=found.lock)
             if report.failed:
-                shutil.rmtree(folder, ignore_errors=True)  # made by this request alone
-            return doc_id, report
+                shutil.rmtree(path.parent, ignore_errors=True)
+        return report
+
+    def upload_state(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> dict:
+        """Where an upload is: queued, indexing, failed (with the reason) or indexed (with its
+        documents and chunks)."""
+        folder = self._upload_folder(doc_id, collection)
+        state = self.upload_queue.state(collection, doc_id)
+        if state is not None:
+            return {"id": doc_id, "collection": collection, "status": state["status"],
+                    **({"reason": state["reason"]} if "reason" in state else {})}
+        listed = next((f for f in self.documents(collection) if f["id"] == doc_id), None)
+        if not folder.is_dir() or listed is None:
+            raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
+        return {"id": doc_id, "collection": collection, "status": "indexed",
+                "filename": listed["source"], "documents": listed["documents"],
+                "chunks": listed["chunks"]}
 
     def _upload_lock(self, key: str) -> threading.Lock:
         with self._collections_lock:
@@ -428,6 +461,11 @@ class Services:
     def delete(self, doc_id: str, collection: str = DEFAULT_COLLECTION) -> int:
         folder = self._upload_folder(doc_id, collection)
         found = self.collection(collection)
+        state = self.upload_queue.state(collection, doc_id)
+        if state is not None and state["status"] in ("queued", "indexing"):
+            raise TunewiseError(f"document {doc_id!r} is being indexed; delete it when "
+                                f"GET /v1/documents/{doc_id} says indexed", http_status=409)
+        self.upload_queue.forget(collection, doc_id)
         with self._upload_lock(f"{collection}/{doc_id}"):
             if not folder.is_dir():
                 raise NotFound(f"no uploaded document {doc_id!r} in collection {collection!r}")
@@ -487,12 +525,23 @@ class Services:
         return [json.loads(line) for line in lines if line.strip()]
 
     def health(self) -> dict:
-        with self.collection(DEFAULT_COLLECTION).lock:
-            stats = self.ws.stats()
-        return {"status": "ok", "documents": stats.get("documents"), "chunks": stats.get("chunks"),
-                "waiting": {m: q.jobs.qsize() for m, q in self._queues.items()}}
+        """Alive, with the default collection's counts: read when its store is free within
+        HEALTH_WAIT_S, else the last ones read — a health check never waits behind a search or
+        an ingest."""
+        lock = self.collection(DEFAULT_COLLECTION).lock
+        if lock.acquire(timeout=HEALTH_WAIT_S):
+            try:
+                self._counts = self.ws.stats()
+            finally:
+                lock.release()
+        return {"status": "ok", "documents": self._counts.get("documents"),
+                "chunks": self._counts.get("chunks"),
+                "waiting": {m: q.jobs.qsize() for m, q in self._queues.items()},
+                "uploads_waiting": self.upload_queue.waiting()}
 
     def close(self) -> None:
+        self.upload_queue.close()  # what is still queued is indexed on the next start
+        self.requests.shutdown(wait=False, cancel_futures=True)
         for q in self._queues.values():
             q.close()
         self._api_calls.shutdown(wait=False, cancel_futures=True)
