@@ -66,3 +66,30 @@ def test_an_mcp_client_searches_asks_and_lists_under_the_key(tmp_path, embedder)
         ("search", {"query": "remote work"}), ("search", {"query": "remote work", "collection": "default"})])
     assert not own.is_error and own.structured_content == {"result": []}  # its own, empty, collection
     assert refused.is_error and "may not read collection 'default'" in refused.content[0].text
+
+
+def test_a_query_with_a_lone_surrogate_gets_a_tool_error_not_silence(tmp_path):
+    """Raw JSON-RPC over stdio (the SDK's client cannot even encode such a string): the server
+    answered nothing for it (issue 38); now the call's answer is an error that says why."""
+    import subprocess
+
+    (tmp_path / "t.toml").write_text(CONFIG.format(store=tmp_path / "store.db"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tunewise", "mcp", "--config", str(tmp_path / "t.toml")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, "TUNEWISE_MCP_KEY": "admin-key-0123456789", "HR_KEY": "x" * 12,
+             "HF_HUB_OFFLINE": "1"})
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+         "params": {"name": "search", "arguments": {"query": "remote \ud800 work"}}}]
+    # ensure_ascii: the surrogate travels as the escape \ud800, which is valid JSON
+    out, _ = process.communicate("".join(json.dumps(m) + "\n" for m in messages).encode(),
+                                 timeout=120)
+    answers = {a.get("id"): a for a in map(json.loads, out.decode().splitlines())}
+    assert 2 in answers, out
+    result = answers[2].get("result", {})
+    assert result.get("isError") and "not valid Unicode" in result["content"][0]["text"]

@@ -45,3 +45,13 @@ def test_a_query_past_the_limit_is_refused_before_it_is_searched(served):
     ok = requests.post(f"{url}/v1/search", json={"query": "heat pump", "k": 1}, headers=AUTH,
                        timeout=60)
     assert ok.status_code == 200
+
+
+def test_a_question_that_leaves_a_retrieving_model_no_room_says_context_length_exceeded(served):
+    url, _ = served
+    got = requests.post(f"{url}/v1/chat/completions", headers=AUTH, timeout=120, json={
+        "model": "docs", "messages": [{"role": "user", "content": "heat pump clearance " * 150}],
+        "max_tokens": 8192})
+    assert got.status_code == 400, got.text
+    error = got.json()["error"]
+    assert error["code"] == "context_length_exceeded" and "too long" in error["message"]

@@ -70,7 +70,7 @@ def mcp_cmd(
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     from tunewise.serve.app import callers
     from tunewise.serve.guard import Caller
-    from tunewise.serve.mcp_server import build
+    from tunewise.serve.mcp_server import build, run_stdio
 
     settings = settings_for(config, store)
     keys = callers(settings.serve)
@@ -78,7 +78,7 @@ def mcp_cmd(
         raise typer.BadParameter("keys are configured: give one of them ([serve] api_keys or a "
                                  "[serve.keys.NAME] key)", param_hint="--key")
     caller = keys[key] if keys else Caller("local", (), (), admin=True)
-    build(Workspace(settings), caller).run("stdio")
+    run_stdio(build(Workspace(settings), caller))
 
 
 @app.command("predict")

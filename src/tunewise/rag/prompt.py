@@ -24,6 +24,13 @@ class PromptError(TunewiseError):
     """A question that cannot be asked as it is (empty, or longer than the model's context)."""
 
 
+class QuestionTooLong(PromptError):
+    """The question alone leaves no room in the model's context window (the server's 400 says
+    `context_length_exceeded`, as the chat route's does for a model alone)."""
+
+    code = "context_length_exceeded"
+
+
 @dataclass(frozen=True)
 class Passage:
     """A numbered passage of the prompt: one chunk, or overlapping chunks of one document merged."""
@@ -92,7 +99,7 @@ def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings
     budget = model.context_window - max_tokens
     base = model.count_tokens(messages_for(question, [], settings))
     if base > budget:
-        raise PromptError(f"the question is too long: {base} tokens, and the model "
+        raise QuestionTooLong(f"the question is too long: {base} tokens, and the model "
                           f"{model.name} holds {model.context_window} with {max_tokens} kept "
                           "for the answer")
     kept: list[Passage] = []

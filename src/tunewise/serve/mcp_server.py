@@ -7,9 +7,14 @@ says which collections it reads; without, it is this machine's owner and reads a
 from __future__ import annotations
 
 import functools
+import io
+import os
+import re
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
 
 from tunewise.errors import TunewiseError
 from tunewise.serve.guard import Caller
@@ -17,13 +22,65 @@ from tunewise.serve.services import DOCS, Services, scoped
 from tunewise.systems import System
 from tunewise.workspace import Workspace
 
+# a JSON escape of half a surrogate pair with no other half: valid JSON, not valid text
+LONE_SURROGATE = re.compile(r"(?<!\\)\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+                            r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)"
+                            r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+NOT_TEXT = "\x00"  # what a lone surrogate becomes: a character no argument may hold
+
+
+class _RepairedStdin:
+    """The client's lines with each lone surrogate escape made a NUL: the SDK's parser refuses a
+    lone surrogate and drops the whole message without an answer (the request id is lost with
+    it), while a NUL parses, reaches the tool, and is refused there with a message."""
+
+    def __init__(self, lines):
+        self.lines = lines
+
+    def __aiter__(self):
+        return self._repaired()
+
+    async def _repaired(self):
+        async for line in self.lines:
+            yield LONE_SURROGATE.sub(r"\\u0000", line)
+
+
+def run_stdio(server: MCPServer) -> None:
+    """`server` over this process's stdin and stdout, its input repaired (_RepairedStdin). The
+    real stdin is moved to a private descriptor and fd 0 to the null device, as the SDK does,
+    so nothing else in the process reads the client's messages."""
+    private = os.dup(0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    lines = anyio.wrap_file(io.TextIOWrapper(os.fdopen(private, "rb"), encoding="utf-8",
+                                             errors="replace"))
+
+    async def main() -> None:
+        async with stdio_server(stdin=_RepairedStdin(lines)) as (read, write):
+            low = server._lowlevel_server  # what MCPServer.run_stdio_async runs, on our stdin
+            await low.run(read, write, low.create_initialization_options())
+
+    anyio.run(main)
+
+
+def _refuse_non_text(value, where: str) -> None:
+    if isinstance(value, str) and NOT_TEXT in value:
+        raise TunewiseError(f"{where}: not valid Unicode text (a lone surrogate or a NUL)")
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_text(item, f"{where}[{i}]")
+
 
 def _told(tool):
-    """A tool whose user-fixable errors (a collection the key may not read, a bad argument)
-    reach the client with their message, as the HTTP API's 4xx do; anything else is a crash."""
+    """A tool whose user-fixable errors (a collection the key may not read, a bad argument,
+    text that is not Unicode) reach the client with their message, as the HTTP API's 4xx do;
+    anything else is a crash."""
     @functools.wraps(tool)
     def run(*args, **kwargs):
         try:
+            for name, value in kwargs.items():
+                _refuse_non_text(value, name)
             return tool(*args, **kwargs)
         except TunewiseError as exc:
             raise ToolError(str(exc)) from exc
