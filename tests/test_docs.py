@@ -49,3 +49,16 @@ def test_every_setting_the_configuration_page_shows_exists():
     known |= {f.name for f in dataclasses.fields(TaskSettings)}
     shown = set(re.findall(r"^#? ?([a-z_0-9]+) = ", page, flags=re.M))
     assert shown and shown <= known, shown - known
+
+
+def test_every_module_is_named_in_the_development_map():
+    """docs/development.md's map of src/tunewise names every package and module, so a newcomer
+    finds each file there (issue 40)."""
+    page = (ROOT / "docs" / "development.md").read_text()
+    tree = page.split("```")[1]
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", tree))
+    src = ROOT / "src" / "tunewise"
+    missing = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                     if p.stem not in ("__init__", "__main__")
+                     and (p.stem not in words or p.parent.name not in words | {"tunewise"}))
+    assert not missing, f"docs/development.md does not name: {', '.join(missing)}"
