@@ -103,7 +103,7 @@ def build(ws: Workspace, caller: Caller) -> MCPServer:
         name = scoped(caller, collection)
         if not 1 <= k <= 100:
             raise TunewiseError(f"k = {k}: from 1 to 100")
-        hits, _ = svc.search(query, k, None, None, (), name)
+        hits, _ = svc.search(query, k=k, mode=None, min_similarity=None, collection=name)
         return [{"source": svc.display(h.chunk.source), "title": h.chunk.title,
                  "page": h.chunk.page, "score": round(h.score, 4), "text": h.chunk.text}
                 for h in hits]
@@ -115,7 +115,7 @@ def build(ws: Workspace, caller: Caller) -> MCPServer:
         numbered sources; `abstained` is true when the documents do not hold the answer."""
         name = scoped(caller, collection)
         system = System(DOCS, ws.settings.rag.model, True)
-        result = svc.complete(system, [{"role": "user", "content": question}], None,
+        result = svc.complete(system, [{"role": "user", "content": question}], max_tokens=None,
                               collection=name).result()
         return {"answer": result.text, "abstained": result.abstained,
                 "sources": [{"number": s.number, "source": svc.display(s.source),
