@@ -17,6 +17,7 @@ import requests
 from tests.hostile_files import (
     docx_bytes,
     docx_paragraph_bomb,
+    docx_with_body,
     html_siblings,
     pdf_bytes,
     pdf_flate_bomb,
@@ -277,6 +278,20 @@ def test_the_server_answers_while_a_bomb_is_read(server):
         answered += 1
     thread.join()
     assert done["status"] == 422 and answered >= 1
+
+
+def test_amplifying_uploads_are_refused_by_name_and_unfinished_tags_read_at_once(server):
+    """Issue 38's bombs: a .docx that unpacks into ~110 characters of text a byte, and 1 MB of
+    `<a` (minutes in the standard library's parser)."""
+    url, _ = server
+    line = b"<w:p><w:r><w:t>" + b"amplified " * 100 + b"</w:t></w:r></w:p>"
+    bomb = requests.post(url + "/v1/documents", headers=auth(ENG), files={
+        "file": ("text-bomb.docx", docx_with_body(line * 5_000), "application/octet-stream")})
+    assert bomb.status_code == 422 and "max_text_ratio" in bomb.json()["error"]["message"]
+    tags = requests.post(url + "/v1/documents", headers=auth(ENG), files={
+        "file": ("tags.html", b"<p>unfinished</p>" + b"<a" * 500_000, "text/html")})
+    assert tags.status_code == 201, tags.text
+    requests.delete(f"{url}/v1/documents/{tags.json()['id']}", headers=auth(ENG))
 
 
 def test_html_that_once_never_finished_is_read_and_a_giant_word_is_cut_to_chunks(server):
