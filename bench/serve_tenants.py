@@ -80,9 +80,10 @@ def start(work, wait: float) -> tuple[subprocess.Popen, str]:
 def prose(n: int, size: int) -> bytes:
     """`size` bytes of varied sentences (so a file is read, chunked and embedded in full)."""
     words = "heat pump clearance outdoor unit installer defrost cycle refrigerant".split()
-    out, i = [], n * 7919
-    while sum(map(len, out)) < size:
+    out, i, total = [], n * 7919, 0
+    while total < size:
         out.append(" ".join(words[(i + j * 3) % len(words)] for j in range(12)) + f" {i}. ")
+        total += len(out[-1])
         i += 1
     return "".join(out).encode()[:size]
 
@@ -163,6 +164,12 @@ def bomb(url: str, name: str, data_of):
     return load
 
 
+def settle(url: str) -> None:
+    """Wait until the upload queue is empty (what one phase queued never runs into the next)."""
+    while requests.get(url + "/health", timeout=120).json().get("uploads_waiting"):
+        time.sleep(0.5)
+
+
 def decode_speed(url: str, seconds: float, load=None) -> float:
     """Median completion tokens/s of the local model (no retrieval) over `seconds`."""
     rates = []
@@ -213,11 +220,14 @@ def main() -> None:
         rows.append(("calm", calm))
         rows.append(("team A: 6 clients uploading 400 KB files", probe(url, server.pid, args.seconds,
                                                                        heavy_uploads(url))))
+        settle(url)
         rows.append((f"team A: .docx text bomb ({len(text_bomb(0)) // 1024} KB → 40 MB of text)",
                      probe(url, server.pid, args.seconds, bomb(url, "text.docx", text_bomb))))
+        settle(url)
         rows.append(("team A: 1 MB of unfinished `<a` tags (HTML)", probe(
             url, server.pid, args.seconds, bomb(url, "tags.html",
                                     lambda n: b"<p>x</p>" + b"<a" * 500_000 + str(n).encode()))))
+        settle(url)
         calm_decode = decode_speed(url, args.seconds)
         busy_decode = decode_speed(url, args.seconds, heavy_uploads(url))
     finally:
