@@ -35,8 +35,7 @@ class _Text:
         self.hidden = 0  # depth inside invisible elements
         self.in_title = False
 
-    def start(self, tag, attrib) -> None:
-        tag = tag.lower() if isinstance(tag, str) else ""
+    def start(self, tag: str, attrib) -> None:  # libxml2 gives HTML tags in lower case
         if tag == "title":
             self.in_title = True
         elif tag in _INVISIBLE:
@@ -44,8 +43,7 @@ class _Text:
         elif tag in _BLOCKS and not self.hidden:
             self.parts.append("\n\n")
 
-    def end(self, tag) -> None:
-        tag = tag.lower() if isinstance(tag, str) else ""
+    def end(self, tag: str) -> None:
         if tag == "title":
             self.in_title = False
         elif tag in _INVISIBLE:
@@ -59,10 +57,7 @@ class _Text:
         elif not self.hidden:
             self.parts.append(data)
 
-    def comment(self, text) -> None:  # comments are not text
-        pass
-
-    def close(self) -> None:
+    def close(self) -> None:  # what parser.close() returns
         return None
 
 

@@ -128,7 +128,7 @@ class Reader:
         return self.process.poll() is None
 
     def read(self, path: Path, settings: IngestSettings) -> Loaded:
-        self.conn.send((str(path), settings))  # OSError (a pipe to a dead reader): the pool's
+        self.conn.send((str(path), settings))  # OSError if it died: the pool starts another
         if not self.conn.poll(settings.max_seconds + GRACE_S):
             self.stop()
             raise LoadError(f"took longer than {settings.max_seconds:g} s to read (limit: [ingest] "

@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, Field
 
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
-from tunewise.serve.openai_router import Text, services
+from tunewise.serve.openai_router import Text, run, services
 from tunewise.serve.services import scoped, upload_name
 
 router = APIRouter(prefix="/v1")
@@ -72,12 +72,6 @@ async def upload(file: UploadFile, request: Request, collection: str | None = Fo
         "documents": report.documents, "chunks": report.chunks,
         "warnings": [w for _, w in report.warnings],
         "ocr_pages": sum(pages for _, pages in report.ocr)})
-
-
-async def run(request: Request, work, *args):
-    """`work(*args)` on the server's request threads (never the upload queue's)."""
-    return await asyncio.get_running_loop().run_in_executor(services(request).requests, work,
-                                                            *args)
 
 
 @router.get("/documents")

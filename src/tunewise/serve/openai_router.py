@@ -71,6 +71,13 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
+async def run(request: Request, work, *args):
+    """`work(*args)` on the server's request threads, never the upload queue's (the default
+    pool of `asyncio.to_thread`, which uploads once filled, is used by no route)."""
+    return await asyncio.get_running_loop().run_in_executor(services(request).requests, work,
+                                                            *args)
+
+
 @router.get("/models")
 def list_models(request: Request) -> dict:
     created = int(request.app.state.started)
@@ -165,7 +172,7 @@ async def embeddings(body: EmbeddingRequest, request: Request) -> dict:
     if len(texts) > 2048:
         raise TunewiseError("at most 2048 inputs per request")
     svc = services(request)
-    vectors, tokens = await asyncio.get_running_loop().run_in_executor(svc.requests, svc.embed, texts)
+    vectors, tokens = await run(request, svc.embed, texts)
     if body.encoding_format == "base64":
         vectors = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
                    for v in vectors]

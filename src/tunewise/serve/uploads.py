@@ -54,6 +54,7 @@ class Job:
     path: Path  # the uploaded file, in place
     key: str  # the caller that sent it (its quota)
     future: Future
+    running: bool = False  # the worker has taken it
 
 
 def _write_whole(path: Path, record: dict) -> None:
@@ -88,7 +89,6 @@ class UploadQueue:
                                         initializer=_lower_priority)
         self._lock = threading.Lock()
         self._jobs: dict[tuple[str, str], Job] = {}  # (collection, id) -> job in flight
-        self._running: set[tuple[str, str]] = set()
 
     def record(self, collection: str, doc_id: str) -> Path:
         return self.uploads / collection / QUEUE / f"{doc_id}.json"
@@ -116,8 +116,7 @@ class UploadQueue:
         return job.future
 
     def _run(self, job: Job) -> None:
-        with self._lock:
-            self._running.add((job.collection, job.doc_id))
+        job.running = True
         try:
             report = self.index(job.collection, job.path)
         except BaseException as exc:  # the store or the embedder failed: the upload stays queued
@@ -137,14 +136,14 @@ class UploadQueue:
     def _finish(self, job: Job) -> None:
         with self._lock:
             self._jobs.pop((job.collection, job.doc_id), None)
-            self._running.discard((job.collection, job.doc_id))
 
     def state(self, collection: str, doc_id: str) -> dict | None:
         """{"status": queued | indexing | failed, …} of an upload, None when it has no record
         (indexed, or never uploaded)."""
         with self._lock:
-            if (collection, doc_id) in self._running:
-                return {"status": "indexing"}
+            job = self._jobs.get((collection, doc_id))
+        if job is not None and job.running:
+            return {"status": "indexing"}
         try:
             return json.loads(self.record(collection, doc_id).read_text(encoding="utf-8"))
         except (OSError, ValueError):
