@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import statistics
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterable, Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -45,3 +48,48 @@ def wait_until_up(url: str, process, tries: int = 600, pause: float = 0.1) -> bo
                 return False
             time.sleep(pause)
     return False
+
+
+def together(calls: Iterable[Callable[[], object]]) -> None:
+    """Run each zero-argument callable in a thread of its own; return when all are done."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+@contextmanager
+def in_background(work: Callable, count: int, *args) -> Iterator[None]:
+    """`count` threads running `work(i, stop, *args)` while the block runs; then `stop` is set
+    and they are joined."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=work, args=(i, stop, *args)) for i in range(count)]
+    for t in threads:
+        t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+@contextmanager
+def attacking(attacks: list, statuses: dict, count: int) -> Iterator[None]:
+    """`count` threads sending the (label, send) `attacks` in turn while the block runs, each
+    answer (a status, or the exception's name) counted in statuses[label]."""
+    import requests
+
+    def attacker(offset: int, stop: threading.Event) -> None:
+        n = offset
+        while not stop.is_set():
+            label, send = attacks[n % len(attacks)]
+            try:
+                statuses[label][send()] += 1
+            except (requests.RequestException, OSError) as exc:
+                statuses[label][type(exc).__name__] += 1
+            n += count
+
+    with in_background(attacker, count):
+        yield

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ import time
 
 import requests
 
+from common import attacking, together
 from serve_load import BIN, OUT, QUESTIONS, ROOT, start_server
 
 sys.path.insert(0, str(ROOT))
@@ -158,10 +160,11 @@ def file_bombs(url: str) -> list:
     ]
 
 
-def probed(url: str, seconds: float, server_pid: int, send=None) -> dict:
-    """2 clients timing searches and health checks for `seconds`, while `send` (a bomb) is sent
-    over and over from another thread; the peak memory of the server and its readers meanwhile."""
-    auth = {"Authorization": f"Bearer {KEY}"}
+def probed(url: str, seconds: float, server_pid: int, send=None, key: str = KEY) -> dict:
+    """2 clients timing searches (with `key`) and health checks for `seconds`, while `send` (a
+    bomb) is sent over and over from another thread; the peak memory of the server and its
+    readers meanwhile."""
+    auth = {"Authorization": f"Bearer {key}"}
     lat: dict[str, list[float]] = {"search": [], "health": []}
     answers: collections.Counter = collections.Counter()
     deadline = time.perf_counter() + seconds
@@ -194,13 +197,10 @@ def probed(url: str, seconds: float, server_pid: int, send=None) -> dict:
             peak["readers"] = max([peak["readers"], *(rss_mb(c) for c in children(server_pid))])
             time.sleep(0.05)
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in ("search", "health")]
-    threads += [threading.Thread(target=watch)] + ([threading.Thread(target=bomber)] if send else [])
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {"p95": {k: sorted(v)[int(0.95 * (len(v) - 1))] for k, v in lat.items()},
+    together([lambda: client("search"), lambda: client("health"), watch]
+             + ([bomber] if send else []))
+    return {"p50": {k: sorted(v)[int(0.5 * (len(v) - 1))] for k, v in lat.items()},
+            "p95": {k: sorted(v)[int(0.95 * (len(v) - 1))] for k, v in lat.items()},
             "answers": dict(answers), "peak": peak}
 
 
@@ -231,12 +231,8 @@ def normal(url: str, seconds: float, accepted: list, statuses: collections.Count
                         accepted.append(r.json()["id"])
             n += 1
 
-    threads = [threading.Thread(target=client, args=(k, i))
-               for k, count in (("search", 8), ("upload", 4)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    together(functools.partial(client, k, i)
+             for k, count in (("search", 8), ("upload", 4)) for i in range(count))
     return {k: {"requests": len(v), "p50_s": round(statistics.median(v), 3),
                 "p95_s": round(sorted(v)[int(0.95 * (len(v) - 1))], 3)} for k, v in lat.items()}
 
@@ -279,25 +275,8 @@ def main() -> None:
             alone[label] = peak_rss_mb(server.pid) - before
         calm = normal(url, args.seconds, accepted, statuses)
         peak_calm = peak_rss_mb(server.pid)
-        stop = threading.Event()
-
-        def attacker(offset: int) -> None:
-            n = offset
-            while not stop.is_set():
-                label, send = attacks[n % len(attacks)]
-                try:
-                    hostile_statuses[label][send()] += 1
-                except (requests.RequestException, OSError) as exc:
-                    hostile_statuses[label][type(exc).__name__] += 1
-                n += 3
-
-        threads = [threading.Thread(target=attacker, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        under_attack = normal(url, args.seconds, accepted, statuses)
-        stop.set()
-        for t in threads:
-            t.join()
+        with attacking(attacks, hostile_statuses, 3):
+            under_attack = normal(url, args.seconds, accepted, statuses)
         peak_attack = peak_rss_mb(server.pid)
         # the file bombs, one at a time, against a calm baseline of the same probes
         calm_probe = probed(url, args.bomb_seconds, server.pid)

@@ -16,6 +16,7 @@ seconds until an upload through one server is found through the other (and a del
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from common import free_port, wait_until_up
+from common import free_port, together, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -77,11 +78,7 @@ def load(urls: list[str], clients: int, seconds: float, make_request) -> dict:
                 (latencies.append(elapsed) if ok else failures.append(why))
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    together(functools.partial(client, i) for i in range(clients))
     wall = time.perf_counter() - started
     latencies.sort()
     def p(q: float) -> float:

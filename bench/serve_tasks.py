@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import json
 import os
 import statistics
-import threading
 import time
 import tomllib
 
 import requests
 
-from common import percentile
+from common import attacking, percentile, together
 from serve_load import OUT, start_server
 
 KEY = "serve-tasks-key-0123456789"
@@ -57,11 +57,7 @@ def batches(url: str, task: str, texts: list[str], clients: int, per_client: int
                           headers=AUTH, timeout=300).raise_for_status()
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    together(functools.partial(client, i) for i in range(clients))
     return clients * per_client * size / (time.perf_counter() - started)
 
 
@@ -111,25 +107,8 @@ def main() -> None:
         single = batches(url, task, texts, 1, 10)
         four = batches(url, task, texts, 4, 5)
         statuses: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-        attacks, stop = hostile(url, task), threading.Event()
-
-        def attacker(offset: int) -> None:
-            n = offset
-            while not stop.is_set():
-                label, send = attacks[n % len(attacks)]
-                try:
-                    statuses[label][send()] += 1
-                except (requests.RequestException, OSError) as exc:
-                    statuses[label][type(exc).__name__] += 1
-                n += 2
-
-        threads = [threading.Thread(target=attacker, args=(i,)) for i in range(2)]
-        for t in threads:
-            t.start()
-        attacked = one_at_a_time(url, task, texts, args.requests)
-        stop.set()
-        for t in threads:
-            t.join()
+        with attacking(hostile(url, task), statuses, 2):
+            attacked = one_at_a_time(url, task, texts, args.requests)
     finally:
         server.terminate()
         server.wait(timeout=60)

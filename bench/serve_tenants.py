@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import shutil
 import signal
@@ -28,9 +29,9 @@ import time
 
 import requests
 
-from common import free_port, wait_until_up
-from serve_hostile import rss_mb
-from serve_load import BIN, OUT, QUESTIONS, ROOT
+from common import free_port, in_background, wait_until_up
+from serve_hostile import probed
+from serve_load import BIN, OUT, ROOT
 
 sys.path.insert(0, str(ROOT))
 from tests.hostile_files import docx_with_body  # noqa: E402
@@ -89,50 +90,21 @@ def prose(n: int, size: int) -> bytes:
 
 
 def probe(url: str, pid: int, seconds: float, load=None) -> dict:
-    """Team B searching and a health checker for `seconds`, while `load()` runs in threads."""
-    lat: dict[str, list[float]] = {"search": [], "health": []}
+    """Team B's searches and health checks timed for `seconds` (serve_hostile.probed) while team
+    A's `load` runs; the server's peak resident memory meanwhile."""
     answers: collections.Counter = collections.Counter()
-    peak = [0.0]
-    deadline = time.perf_counter() + seconds
-
-    def client(kind: str) -> None:
-        session, n = requests.Session(), 0
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                r = (session.post(url + "/v1/search", headers=auth(B), timeout=120,
-                                  json={"query": QUESTIONS[n % len(QUESTIONS)], "k": 5})
-                     if kind == "search" else session.get(url + "/health", timeout=120))
-                answers[f"{kind} {r.status_code}"] += 1
-                if r.ok:
-                    lat[kind].append(time.perf_counter() - started)
-            except requests.RequestException as exc:
-                answers[f"{kind} {type(exc).__name__}"] += 1
-            n += 1
-
-    stop = threading.Event()
-    threads = [threading.Thread(target=client, args=(k,)) for k in ("search", "health")]
-    loaders = [threading.Thread(target=load, args=(i, stop, answers)) for i in range(6)] \
-        if load else []
-    for t in threads + loaders:
-        t.start()
-    while time.perf_counter() < deadline:
-        peak[0] = max(peak[0], rss_mb(pid))
-        time.sleep(0.05)
-    for t in threads:
-        t.join()
-    stop.set()
-    for t in loaders:
-        t.join()
-
-    def q(v, p):
-        return sorted(v)[int(p * (len(v) - 1))] if v else float("nan")
-    return {"p50": {k: q(v, 0.5) for k, v in lat.items()},
-            "p95": {k: q(v, 0.95) for k, v in lat.items()},
-            "n": {k: len(v) for k, v in lat.items()}, "answers": dict(answers), "rss": peak[0]}
+    with loading(load, answers):
+        found = probed(url, seconds, pid, key=B)
+    return {**found, "answers": {**found["answers"], **answers}, "rss": found["peak"]["server"]}
 
 
-def heavy_uploads(url: str):
+def loading(load, answers: collections.Counter):
+    """Team A's load — (work, threads) from heavy_uploads or bomb — running while the block
+    runs; none when `load` is None."""
+    return in_background(load[0], load[1], answers) if load else contextlib.nullcontext()
+
+
+def heavy_uploads(url: str) -> tuple:
     """Team A's six clients, each uploading new 400 KB prose files back to back (a 429 waits
     its Retry-After)."""
     def load(i: int, stop: threading.Event, answers: collections.Counter) -> None:
@@ -145,13 +117,12 @@ def heavy_uploads(url: str):
             if r.status_code == 429:
                 time.sleep(float(r.headers.get("Retry-After", 1)))
             n += 1
-    return load
+    return load, 6
 
 
-def bomb(url: str, name: str, data_of):
+def bomb(url: str, name: str, data_of) -> tuple:
+    """One client of team A sending the file `data_of(n)` over and over."""
     def load(i: int, stop: threading.Event, answers: collections.Counter) -> None:
-        if i:  # one sender, over and over
-            return
         n = 0
         while not stop.is_set():
             started = time.perf_counter()
@@ -161,7 +132,7 @@ def bomb(url: str, name: str, data_of):
             answers[f"{name} seconds"] = max(answers.get(f"{name} seconds", 0),
                                              round(time.perf_counter() - started, 2))
             n += 1
-    return load
+    return load, 1
 
 
 def settle(url: str) -> None:
@@ -173,23 +144,15 @@ def settle(url: str) -> None:
 def decode_speed(url: str, seconds: float, load=None) -> float:
     """Median completion tokens/s of the local model (no retrieval) over `seconds`."""
     rates = []
-    stop = threading.Event()
-    answers: collections.Counter = collections.Counter()
-    loaders = [threading.Thread(target=load, args=(i, stop, answers)) for i in range(6)] \
-        if load else []
-    for t in loaders:
-        t.start()
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline or not rates:
-        started = time.perf_counter()
-        r = requests.post(url + "/v1/chat/completions", headers=auth(B), timeout=300, json={
-            "model": "local", "max_tokens": 48, "temperature": 0,
-            "messages": [{"role": "user", "content": "Write about heat pumps in winter."}]})
-        r.raise_for_status()
-        rates.append(r.json()["usage"]["completion_tokens"] / (time.perf_counter() - started))
-    stop.set()
-    for t in loaders:
-        t.join()
+    with loading(load, collections.Counter()):
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline or not rates:
+            started = time.perf_counter()
+            r = requests.post(url + "/v1/chat/completions", headers=auth(B), timeout=300, json={
+                "model": "local", "max_tokens": 48, "temperature": 0,
+                "messages": [{"role": "user", "content": "Write about heat pumps in winter."}]})
+            r.raise_for_status()
+            rates.append(r.json()["usage"]["completion_tokens"] / (time.perf_counter() - started))
     return statistics.median(rates)
 
 
