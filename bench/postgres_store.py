@@ -62,7 +62,7 @@ def hnsw_recall(url: str, vectors: np.ndarray, label: str, k: int = 10) -> None:
     store.close()
 
 
-def scifact_100k(source_url: str, target_urls: list[str], n: int = 100_000,
+def scifact_copies(source_url: str, target_urls: list[str], n: int = 100_000,
                  cosine: float = 0.85) -> None:
     """Write the SciFact chunks and noisy copies of them (to `n` chunks) into each target."""
     from dataclasses import replace
@@ -158,7 +158,7 @@ def main() -> None:
     sci = Workspace(Settings().replace("store", url=sci_sqlite))
     vectors = sci.embedder.embed(queries)
     big_sqlite, big_pg = f"sqlite:{OUT / 'scifact100k.db'}", f"{url}#scifact100k"
-    scifact_100k(sci_sqlite, [big_sqlite, big_pg])
+    scifact_copies(sci_sqlite, [big_sqlite, big_pg])
     print("\n### HNSW against exact search (dense, k=10)\n")
     print("| store | recall | latency | exact |\n|---|---|---|---|")
     hnsw_recall(sci_pg, vectors, "SciFact")

@@ -21,6 +21,7 @@ CONFIG_FILE = "tunewise.toml"
 ENV_PREFIX = "TUNEWISE_"
 # Models that tunewise made (fine-tuned, pretrained) register here; tunewise.toml overrides them.
 REGISTRY = ".tunewise/models.toml"
+ANN_MODES = ("auto", "hnsw", "exact")  # [store] ann
 
 
 class ConfigError(TunewiseError):
@@ -31,6 +32,16 @@ class ConfigError(TunewiseError):
 class StoreSettings:
     # "sqlite:PATH" (or a bare path ending in .db), or "postgresql://USER:PW@HOST/DB#COLLECTION"
     url: str = "sqlite:.tunewise/store.db"
+    # Dense search: exact (every vector read) or approximate (an HNSW graph, its candidates
+    # re-scored exactly). auto: HNSW from ann_min_chunks chunks, where it measured faster.
+    ann: str = "auto"  # auto | hnsw | exact
+    ef_search: int = 100  # HNSW's candidate list: higher finds more true neighbours, slower
+    ann_min_chunks: int = 50_000  # auto: exact search below this many chunks
+
+    def __post_init__(self) -> None:
+        _check(self.ann in ANN_MODES, "store.ann", self.ann, " | ".join(ANN_MODES))
+        _check(1 <= self.ef_search <= 10_000, "store.ef_search", self.ef_search, "1 to 10000")
+        _check(self.ann_min_chunks >= 0, "store.ann_min_chunks", self.ann_min_chunks, "0 or more")
 
 
 @dataclass(frozen=True)

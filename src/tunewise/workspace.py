@@ -43,7 +43,7 @@ class Workspace:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.settings.store.url)
+            self._store = open_store(self.settings.store.url, self.settings.store)
         return self._store
 
     @property

@@ -30,7 +30,8 @@ def test_the_tree_is_what_the_readme_lists():
         "data paraphrase", "data stats", "data synth", "decide", "eval prepare", "eval retrieval",
         "eval run", "eval summary", "finetune", "finetune-retriever", "ingest", "mcp",
         "plan finetune", "plan pretrain", "predict", "pretrain", "remove", "report", "search",
-        "serve", "stats", "store copy", "store metadata", "store reembed", "tokenizer train"])
+        "serve", "stats", "store copy", "store index", "store metadata",
+        "store reembed", "tokenizer train"])
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -112,6 +113,7 @@ def _bad_arguments(tmp):
         "data from-log": [[missing, "--out", str(tmp / "f.jsonl")],
                           [str(QUESTIONS), "--task", "translate", "--out", str(tmp / "f.jsonl")]],
         "store metadata": [["--store", "mysql://x"]],
+        "store index": [["--store", "mysql://x"], ["--store", f"sqlite:{tmp / 'i.db'}#Bad"]],
         "store copy": [["--from", "mysql://x", "--to", f"sqlite:{tmp / 'c.db'}"],
                        ["--from", f"sqlite:{tmp / 'none.db'}", "--to", "sqlite:" + missing + "/x/y.db"]],
         "store reembed": [["--embedder", missing, "--to", f"sqlite:{tmp / 'r.db'}"],

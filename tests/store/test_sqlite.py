@@ -2,6 +2,7 @@ import sqlite3
 
 import pytest
 
+from tunewise.config import StoreSettings
 from tunewise.store import StoreError, open_store
 from tunewise.store.sqlite import SQLiteStore
 from tunewise.testing import StoreContract
@@ -11,6 +12,16 @@ class TestSQLiteStore(StoreContract):
     @pytest.fixture
     def store(self, tmp_path):
         s = SQLiteStore(tmp_path / "store.db")
+        yield s
+        s.close()
+
+
+class TestSQLiteStoreWithHnsw(StoreContract):
+    """The same contract with every dense search answered by the HNSW graph."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = SQLiteStore(tmp_path / "store.db", StoreSettings(ann="hnsw"))
         yield s
         s.close()
 

@@ -76,3 +76,8 @@ class IngestBars(IngestProgress):
 
     def embedded(self, chunks: int) -> None:
         self.bars.advance(self.chunks, chunks)
+
+    def indexing(self, done: int, total: int) -> None:
+        if not hasattr(self, "index"):
+            self.index = self.bars.add_task("indexing", total=total)
+        self.bars.update(self.index, completed=done)

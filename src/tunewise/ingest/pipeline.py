@@ -64,6 +64,8 @@ class Progress:
     def file_done(self, path: str) -> None: ...
     def embedding(self, chunks: int) -> None: ...
     def embedded(self, chunks: int) -> None: ...
+    def indexing(self, done: int, total: int) -> None:
+        """The store's search index (its HNSW graph) being built after the writes."""
 
 
 class IngestError(TunewiseError):
@@ -269,6 +271,8 @@ def ingest(paths: Iterable[str | Path], store: WriteStore, embedder: Embedder | 
         _take(work, batcher, report)
         progress.file_done(work.name)
     batcher.finish()
+    with lock:
+        store.index(progress=progress.indexing, force=False)  # a no-op unless it lags
     if getattr(ask, "problems", 0):
         report.warnings.append(("[ingest] metadata_model", f"{ask.problems} documents' metadata "
                                 "could not be read (a failed call or an answer outside the "

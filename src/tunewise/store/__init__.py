@@ -4,6 +4,7 @@ SQLite (`store.db#hr` is `store.hr.db`; the default collection is PATH itself)."
 
 from __future__ import annotations
 
+from tunewise.config import StoreSettings
 from tunewise.objects import COLLECTION, DEFAULT_COLLECTION
 from tunewise.store.base import (
     EmbedderMismatch,
@@ -34,12 +35,13 @@ def with_collection(url: str, collection: str) -> str:
     return f"{url.partition('#')[0]}#{check_collection(collection)}"
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, settings: StoreSettings | None = None) -> Store:
+    """The store at `url`, searched as `settings` say (`[store] ann`, `ef_search`)."""
     if url.startswith(("postgresql://", "postgres://")):
         # lazy: optional extra [postgres]
         from tunewise.store.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, settings=settings)
     url, _, collection = url.partition("#")
     if collection:
         check_collection(collection)
@@ -54,7 +56,7 @@ def open_store(url: str) -> Store:
     if collection and collection != DEFAULT_COLLECTION:
         stem, dot, suffix = path.rpartition(".")
         path = f"{stem}.{collection}.{suffix}" if dot and "/" not in suffix else f"{path}.{collection}"
-    return SQLiteStore(path)
+    return SQLiteStore(path, settings)
 
 
 __all__ = ["open_store", "is_store_url", "with_collection", "DEFAULT_COLLECTION", "COLLECTION", "Store",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
@@ -133,6 +133,14 @@ class WriteStore(Protocol):
 
     def paths(self) -> list[str]:
         """Every path with documents (so files gone from a folder can be removed)."""
+
+    def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None,
+              force: bool = True) -> dict:
+        """Bring a search index the store keeps beside its rows up to date, or build it anew
+        (`rebuild`), calling `progress(done, total)`; without `force` (after an ingest) only
+        where it lags. Returns {"rows": indexed, "built": whether built anew}; by default the
+        store keeps none."""
+        return {"rows": 0, "built": False}
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:

@@ -16,10 +16,11 @@ import threading
 import time
 import zlib
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
+from tunewise.config import StoreSettings
 from tunewise.objects import DEFAULT_COLLECTION, Chunk, source_glob
 from tunewise.store.base import (
     METADATA_VALUES,
@@ -36,7 +37,6 @@ from tunewise.store.sql import SOURCE_SQL, chunk_from_row, exported, grouped_val
 
 SCHEMA_VERSION = 1
 TEXT_CONFIG = "english"  # PostgreSQL's stemmer and stopwords for the keyword index
-EF_SEARCH_MIN = 100  # HNSW candidate list; raised to k for deeper searches
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS {s}.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -120,7 +120,10 @@ def _glob_to_like(pattern: str) -> str:
 
 
 class PostgresStore(Store):
-    def __init__(self, url: str, pool_size: int = 4):
+    def __init__(self, url: str, pool_size: int = 4, settings: StoreSettings | None = None):
+        # [store] ann = "exact" scans every vector; otherwise pgvector's HNSW index answers, with
+        # ef_search as its candidate list (raised to k for deeper searches), as in SQLite.
+        self.settings = settings or StoreSettings()
         try:
             from psycopg_pool import ConnectionPool
         except ImportError as exc:  # pragma: no cover - an install without the extra
@@ -232,6 +235,17 @@ class PostgresStore(Store):
                 c.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 c.execute(f"CREATE INDEX IF NOT EXISTS chunks_embedding ON {self.schema}.chunks "
                           "USING hnsw (embedding vector_cosine_ops)")
+
+    def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None,
+              force: bool = True) -> dict:
+        """pgvector keeps its HNSW index current on every write; `rebuild` builds it anew
+        (compacted: removed rows' entries dropped)."""
+        with self._tx(write=True) as c:
+            if rebuild:
+                c.execute("SET LOCAL maintenance_work_mem = '512MB'")
+                c.execute(f"REINDEX INDEX {self.schema}.chunks_embedding")
+            rows = c.execute(f"SELECT count(*) FROM {self.schema}.chunks").fetchone()[0]
+        return {"rows": rows, "built": rebuild}
 
     # -- writing ----------------------------------------------------------------------------
     def file_hash(self, path: str) -> str | None:
@@ -372,9 +386,11 @@ class PostgresStore(Store):
         scope, params = self._scope(source, where)
         q = _vector_literal(np.asarray(vector, dtype=np.float32))
         # ORDER BY the bare distance uses the index; "+ 0" hides it from the planner.
-        order = "(c.embedding <=> %(q)s::vector)" + (" + 0" if exact or where else "")
+        exact = exact or bool(where) or self.settings.ann == "exact"
+        order = "(c.embedding <=> %(q)s::vector)" + (" + 0" if exact else "")
         with self._tx() as c:
-            c.execute(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH_MIN, min(int(k), 1000))}")
+            ef_search = max(self.settings.ef_search, min(int(k), 1000))
+            c.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
             rows = c.execute(
                 f"SELECT c.row, 1 - (c.embedding <=> %(q)s::vector) FROM {self.schema}.chunks c "
                 f"WHERE true{scope} ORDER BY {order} LIMIT %(k)s",

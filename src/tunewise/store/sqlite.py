@@ -5,21 +5,28 @@ Search is exact and in memory: the vectors and the BM25 index (store/bm25.py) ar
 when the file changes (PRAGMA data_version) only what changed is read again: triggers log every
 chunk added or removed in `chunk_log`, whichever process wrote it, and a reader applies the log
 since its last look — so a search right after an upload reads that upload's chunks, not the store.
-A hybrid query at 100k chunks takes a few milliseconds."""
+A hybrid query at 100k chunks takes a few milliseconds.
+
+Past `[store] ann_min_chunks` chunks (or always, with `ann = "hnsw"`) dense search asks an HNSW
+graph kept beside the file for its candidates and re-scores them exactly (store/ann.py); the graph
+follows the same log, and a writer's `index()` keeps its file from falling far behind."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
+from tunewise.config import StoreSettings
 from tunewise.objects import Chunk, source_glob
+from tunewise.store.ann import HnswIndex
 from tunewise.store.base import (
     METADATA_VALUES,
     EmbedderMismatch,
@@ -34,6 +41,9 @@ from tunewise.store.sql import SOURCE_SQL, chunk_from_row, exported, grouped_val
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
+BUILD_BATCH = 20_000  # vectors read and added to a new HNSW graph at a time
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,8 +72,10 @@ CREATE TRIGGER IF NOT EXISTS chunk_removed AFTER DELETE ON chunks
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, settings: StoreSettings | None = None):
         self.path = Path(path)
+        self.settings = settings or StoreSettings()
+        self.ann_folder = self.path.with_name(self.path.name + ".ann")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + BUSY_TIMEOUT
         while True:
@@ -237,14 +249,26 @@ class SQLiteStore(Store):
                 mem = _Memory()
                 mem.load(self.db.execute("SELECT rowid, embedding, terms, counts, length FROM "
                                          "chunks ORDER BY rowid").fetchall())
+                if self._wants_ann(mem.bm25.live):
+                    mem.ann = self._saved_ann(first, mem.vectors_of)
             elif last > mem.seq:
-                self._apply(mem, self.db.execute(
-                    "SELECT row, added FROM chunk_log WHERE seq > ? ORDER BY seq",
-                    (mem.seq,)).fetchall())
+                entries = self.db.execute("SELECT row, added FROM chunk_log WHERE seq > ? "
+                                          "ORDER BY seq", (mem.seq,)).fetchall()
+                self._apply(mem, entries)
+                if mem.ann is not None:
+                    mem.ann.replay(entries, mem.vectors_of)
             mem.seq = max(mem.seq, last)
         finally:
             if own:
                 self.db.execute("COMMIT")
+        if mem.ann is None and self._wants_ann(mem.bm25.live):
+            mem.ann = self._new_ann()
+            live = np.flatnonzero(mem.alive)
+            mem.ann.add(mem.rows[live], mem.vectors[live])
+        if mem.ann is not None:
+            mem.ann.seq = mem.seq
+            if mem.ann.unsaved > _save_after(len(mem.ann)):
+                self._save(mem.ann)
         self._memory, self._version = mem, version
         return mem
 
@@ -257,6 +281,101 @@ class SQLiteStore(Store):
                 "SELECT rowid, embedding, terms, counts, length FROM chunks "
                 f"WHERE rowid IN ({','.join('?' * len(part))}) ORDER BY rowid", part).fetchall())
 
+    # -- the HNSW graph (store/ann.py) ----------------------------------------------------------
+    def _wants_ann(self, live: int) -> bool:
+        mode = self.settings.ann
+        return live > 0 and (mode == "hnsw" or (mode == "auto"
+                                                and live >= self.settings.ann_min_chunks))
+
+    def _new_ann(self) -> HnswIndex:
+        return HnswIndex(self.embedder()[1], self.settings.ef_search)
+
+    def _saved_ann(self, first_logged: int | None,
+                   vectors_of: Callable[[list[int]], dict]) -> HnswIndex | None:
+        """The saved graph caught up with the store by its log (inside the caller's snapshot),
+        or None when there is none to trust: missing, damaged, or behind what the log holds."""
+        ann = HnswIndex.load(self.ann_folder, *self.embedder(), self.settings.ef_search)
+        if ann is None:
+            return None
+        if first_logged is not None and ann.seq < first_logged - 1:
+            log.warning("%s is further behind the store than its log reaches; rebuilding it",
+                        self.ann_folder)
+            return None
+        ann.replay(self.db.execute("SELECT row, added FROM chunk_log WHERE seq > ? ORDER BY seq",
+                                   (ann.seq,)).fetchall(), vectors_of)
+        return ann
+
+    def _save(self, ann: HnswIndex) -> None:
+        """Save the graph; a failure (a full disk) is logged and search goes on from memory."""
+        try:
+            ann.save(self.ann_folder, self.embedder()[0])
+        except (OSError, RuntimeError) as exc:
+            ann.unsaved = 0  # not tried again until as many changes more
+            log.warning("%s: the HNSW index could not be saved (%s); searches use the one in "
+                        "memory, and the next start rebuilds it", self.ann_folder, exc)
+
+    def _vectors_of(self, rows: list[int]) -> dict[int, np.ndarray]:
+        found = {}
+        for i in range(0, len(rows), 500):
+            part = rows[i : i + 500]
+            found.update((r, np.frombuffer(v, np.float32)) for r, v in self.db.execute(
+                f"SELECT rowid, embedding FROM chunks WHERE rowid IN ({','.join('?' * len(part))})",
+                part))
+        return found
+
+    def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None,
+              force: bool = True) -> dict:
+        """Bring the HNSW graph's file up to date with the store and save it: caught up from the
+        log, or built anew (`rebuild`, or no file to trust) with `progress(done, total)`. Without
+        `force` (after an ingest) only when the store wants a graph and the file lags by more
+        than a search would gladly replay."""
+        built = self.embedder()
+        if built is None:
+            return {"rows": 0, "built": False}
+        with self._memory_lock:
+            mem = self._memory
+            if mem is not None and mem.ann is not None and not rebuild:
+                ann = self._refresh().ann
+                if force or ann.unsaved:
+                    self._save(ann)
+                return {"rows": len(ann), "built": False}
+            self.db.execute("BEGIN")
+            try:
+                first, last = self.db.execute("SELECT min(seq), max(seq) FROM chunk_log").fetchone()
+                last, total = last or 0, self.db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+                if not force and not self._lags(total, last):
+                    return {"rows": total, "built": False}
+                ann = None if rebuild else self._saved_ann(first, self._vectors_of)
+                fresh = ann is None
+                if fresh:
+                    ann = self._new_ann()
+                    done = 0
+                    for rows in _batches(self.db.execute(
+                            "SELECT rowid, embedding FROM chunks ORDER BY rowid"), BUILD_BATCH):
+                        ann.add([r for r, _ in rows], np.frombuffer(
+                            b"".join(v for _, v in rows), np.float32).reshape(len(rows), -1))
+                        done += len(rows)
+                        if progress:
+                            progress(done, total)
+                ann.seq = last
+            finally:
+                self.db.execute("COMMIT")
+            self._save(ann)
+            if mem is not None:
+                mem.ann = ann  # replaying the log again from mem.seq is harmless: it only re-adds
+        return {"rows": len(ann), "built": fresh}
+
+    def _lags(self, total: int, last: int) -> bool:
+        """Whether an ingest should bring the graph's file up to date: the store wants a graph
+        and the file is missing or behind by more than a search would replay."""
+        if not self._wants_ann(total):
+            return False
+        try:
+            seq = json.loads((self.ann_folder / "header.json").read_text())["seq"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return True
+        return last - int(seq) > _save_after(total)
+
     def _scope_rows(self, source: str | None, where: Where) -> np.ndarray:
         sql, params = _scope_sql(source, where)
         return np.array([r[0] for r in self.db.execute(
@@ -264,12 +383,17 @@ class SQLiteStore(Store):
             f"WHERE 1{sql}", params)], dtype=np.int64)
 
     def dense(self, vector: np.ndarray, k: int, source: str | None = None,
-              where: Where = ()) -> list[tuple[int, float]]:
+              where: Where = (), exact: bool = False) -> list[tuple[int, float]]:
+        """`exact`: read every vector even where the HNSW graph would answer (to measure it)."""
         mem = self._read()
         if not mem.bm25.live:
             return []
-        scores = mem.vectors[: mem.size] @ np.asarray(vector, dtype=np.float32)  # (n,)
-        return mem.top(scores, k, self._scope_rows(source, where) if source is not None or where else None)
+        vector = np.asarray(vector, dtype=np.float32)
+        if source is not None or where:  # filtered: exact over the matching rows
+            return mem.top(mem.vectors[: mem.size] @ vector, k, self._scope_rows(source, where))
+        if mem.ann is not None and not exact:
+            return mem.rescored(mem.ann.search(vector, k), vector, k)
+        return mem.top(mem.vectors[: mem.size] @ vector, k)
 
     def keyword(self, query: str, k: int, source: str | None = None,
                 where: Where = ()) -> list[tuple[int, float]]:
@@ -322,14 +446,27 @@ class SQLiteStore(Store):
         def count(table: str) -> int:
             return self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
-        embedder = self.embedder()
+        embedder, chunks = self.embedder(), count("chunks")
         return {"store": f"sqlite:{self.path}", "files": count("files"),
-                "documents": count("documents"), "chunks": count("chunks"),
+                "documents": count("documents"), "chunks": chunks,
                 "embedder": f"{embedder[0]} ({embedder[1]}-d)" if embedder else None,
-                "bytes": self.path.stat().st_size if self.path.exists() else 0}
+                "bytes": self.path.stat().st_size if self.path.exists() else 0,
+                "dense search": ("HNSW graph, candidates re-scored exactly"
+                                 if self._wants_ann(chunks) else "exact")}
 
     def close(self) -> None:
         self.db.close()
+
+
+def _save_after(rows: int) -> int:
+    """Changes a graph in memory takes before it is saved again: a tenth of it (at least 1,000,
+    at most half the log a reader can replay)."""
+    return min(max(1000, rows // 10), LOG_KEEP // 2)
+
+
+def _batches(cursor, size: int) -> Iterator[list]:
+    while rows := cursor.fetchmany(size):
+        yield rows
 
 
 def _scope_sql(source: str | None, where: Where) -> tuple[str, list]:
@@ -360,6 +497,20 @@ class _Memory(KeywordRows):
     def __init__(self) -> None:
         super().__init__()
         self.vectors: np.ndarray | None = None  # (positions, dimension), sized at the first load
+        self.ann: HnswIndex | None = None  # the graph's candidates, when the store wants one
+
+    def vectors_of(self, rows: list[int]) -> dict[int, np.ndarray]:
+        return {r: self.vectors[self.where[r]] for r in rows if r in self.where}
+
+    def rescored(self, rows: np.ndarray, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k best of candidate rows by their exact cosine (ties: the older row), rows
+        removed since the graph saw them left out."""
+        positions = np.array([self.where[r] for r in rows.tolist() if r in self.where], np.int64)
+        if not len(positions):
+            return []
+        scores = self.vectors[positions] @ vector
+        order = np.lexsort((self.rows[positions], -scores))[:k]
+        return [(int(self.rows[positions[i]]), float(scores[i])) for i in order]
 
     def load(self, data: list) -> None:
         """Rows of (rowid, embedding, terms, counts, length)."""

@@ -1,0 +1,221 @@
+"""A million chunks on one machine: the embedded (SQLite) store's cost curve with its HNSW graph.
+
+For each size (SciFact's 9,707 chunks with their real vectors plus noisy copies, each vector at a
+cosine of about 0.85 from its original, with the original's text — real neighbourhoods and real
+word statistics without embedding a million texts on a CPU), in a fresh process each:
+- building the graph (`store.index(rebuild=True)`): seconds, size on disk, peak memory;
+- a fresh process opening the store: the first search (reads vectors, postings and the saved
+  graph), then hybrid / dense / keyword search of the 300 SciFact test queries (their vectors
+  embedded beforehand: the query embedding is excluded), median and p95; dense search exact
+  beside it (the crossover), and recall@10 of the graph's answers against exact search;
+  the process's resident memory after the searches and its peak.
+Then, on SciFact itself: nDCG@10 with the graph against exact search; the ingest throughput
+with the graph on against off (alternated); and a kill -9 in the middle of a rebuild.
+
+    python bench/store_scale.py [--sizes 10000,30000,100000,300000,1000000] [--skip-scifact]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import OUT, ROOT, SCIFACT, percentile
+from postgres_store import scifact_copies
+
+SCIFACT_STORE = f"sqlite:{OUT / 'scifact.db'}"
+QUERY_VECTORS = OUT / "scifact-test-queries.npy"
+
+
+def _queries() -> list[str]:
+    from tunewise.evaluate.datasets import load_questions
+
+    return [q.question for q in load_questions(SCIFACT, "beir", "test")]
+
+
+def _memory() -> dict:
+    """This process's resident memory now and at its peak, in MB."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {k: int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+
+
+def _ms(values: list[float]) -> dict:
+    ms = [v * 1000 for v in values]
+    return {"p50": statistics.median(ms), "p95": percentile(ms, 95)}
+
+
+def build(url: str) -> dict:
+    """(child) The graph built anew from the store's vectors."""
+    from tunewise.config import StoreSettings
+    from tunewise.store import open_store
+
+    store = open_store(url, StoreSettings(ann="hnsw"))
+    started = time.perf_counter()
+    done = store.index(rebuild=True)
+    seconds = time.perf_counter() - started
+    size = sum(p.stat().st_size for p in store.ann_folder.glob("*.usearch"))
+    return {"rows": done["rows"], "build_s": seconds, "index_mb": size / 2**20,
+            "peak_mb": _memory()["VmHWM"]}
+
+
+def search(url: str, ann: str) -> dict:
+    """(child) The first search of a freshly opened store, then every query's latency."""
+    from tunewise.config import RetrievalSettings, StoreSettings
+    from tunewise.retrieval import Retriever
+    from tunewise.store import open_store
+
+    queries, vectors = _queries(), np.load(QUERY_VECTORS)
+    before = _memory()["VmRSS"]
+    store = open_store(url, StoreSettings(ann=ann))
+    retriever = Retriever(store, None, RetrievalSettings(k=5))
+    started = time.perf_counter()
+    retriever.search(queries[0], vector=vectors[0])
+    result = {"chunks": store.stats()["chunks"], "first_s": time.perf_counter() - started}
+    for mode in ("hybrid", "dense", "keyword"):
+        times = []
+        for q, v in zip(queries, vectors):
+            t = time.perf_counter()
+            retriever.search(q, mode=mode, vector=v)
+            times.append(time.perf_counter() - t)
+        result[mode] = _ms(times)
+    times, found = [], 0
+    for v in vectors:
+        t = time.perf_counter()
+        exact = store.dense(v, 10, exact=True)
+        times.append(time.perf_counter() - t)
+        found += len({r for r, _ in exact} & {r for r, _ in store.dense(v, 10)})
+    result["dense exact"] = _ms(times)
+    result["recall@10"] = found / (10 * len(vectors))
+    memory = _memory()
+    result.update(rss_mb=memory["VmRSS"], peak_mb=memory["VmHWM"], store_mb=memory["VmRSS"] - before)
+    return result
+
+
+def child(*args: str, timeout: float = 3600) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT / "bench")
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def curve(sizes: list[int]) -> None:
+    print("\n### Cost curve (SQLite, 2 cores; query embedding excluded; median / p95 ms)\n")
+    print("| chunks | graph build | graph on disk | first search | hybrid | dense (HNSW) | "
+          "dense exact | keyword | recall@10 | RSS after / peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        url = f"sqlite:{OUT / f'scale-{n}.db'}"
+        scifact_copies(SCIFACT_STORE, [url], n=n)
+        built = child("build", url)
+        found = child("search", url, "hnsw")
+        print(f"| {found['chunks']:,} | {built['build_s']:.1f} s | {built['index_mb']:.0f} MB | "
+              f"{found['first_s']:.1f} s | {_pair(found['hybrid'])} | {_pair(found['dense'])} | "
+              f"{_pair(found['dense exact'])} | {_pair(found['keyword'])} | "
+              f"{found['recall@10']:.3f} | {found['rss_mb']:,.0f} / {found['peak_mb']:,.0f} MB |",
+              flush=True)
+
+
+def _pair(ms: dict) -> str:
+    return f"{ms['p50']:.2f} / {ms['p95']:.2f}"
+
+
+def scifact_quality() -> None:
+    from tunewise.config import Settings
+    from tunewise.evaluate.datasets import load_questions
+    from tunewise.evaluate.retrieval import evaluate_retrieval
+    from tunewise.workspace import Workspace
+
+    print("\n### SciFact test: nDCG@10, the graph against exact search\n")
+    print("| method | exact | HNSW | difference |\n|---|---|---|---|")
+    questions = load_questions(SCIFACT, "beir", "test")
+    scores = {}
+    for ann in ("exact", "hnsw"):
+        with Workspace(Settings().replace("store", url=SCIFACT_STORE, ann=ann)) as ws:
+            scores[ann] = evaluate_retrieval(ws, questions, recall_ks=(10, 100))
+    for e, h in zip(scores["exact"], scores["hnsw"]):
+        print(f"| {e.mode} | {e.ndcg_at_10:.4f} | {h.ndcg_at_10:.4f} | "
+              f"{h.ndcg_at_10 - e.ndcg_at_10:+.4f} |", flush=True)
+
+
+def ingest_ratio(documents: int = 600, rounds: int = 2) -> None:
+    """Chunks a second ingesting the first `documents` SciFact documents into a new store, with
+    the graph built at the end (ann = hnsw) and without (exact), alternated."""
+    from tunewise.config import Settings
+    from tunewise.workspace import Workspace
+
+    corpus = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl")][:documents]
+    embedder, rates = None, {"hnsw": [], "exact": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / "part.jsonl"
+        part.write_text("".join(json.dumps(d) + "\n" for d in corpus))
+        for i in range(rounds):
+            for ann in ("hnsw", "exact") if i % 2 == 0 else ("exact", "hnsw"):
+                settings = Settings().replace("store", url=f"sqlite:{tmp}/{ann}{i}.db", ann=ann)
+                with Workspace(settings, embedder=embedder) as ws:
+                    embedder = ws.embedder
+                    report = ws.ingest([part])
+                    chunks = ws.stats()["chunks"]
+                    rates[ann].append(chunks / report.seconds)
+                    assert (Path(tmp) / f"{ann}{i}.db.ann").exists() == (ann == "hnsw")
+    ratio = statistics.median(rates["hnsw"]) / statistics.median(rates["exact"])
+    print(f"\ningest of {documents} SciFact documents: {statistics.median(rates['hnsw']):.1f} "
+          f"chunks/s with the graph, {statistics.median(rates['exact']):.1f} without; "
+          f"ratio {ratio:.3f} (goal ≥ 0.9)", flush=True)
+
+
+def killed_rebuild(n: int = 100_000, after_s: float = 5.0) -> None:
+    """kill -9 a `tunewise store index --rebuild` part-way, then open the store afresh."""
+    url = f"sqlite:{OUT / f'scale-{n}.db'}"
+    scifact_copies(SCIFACT_STORE, [url], n=n)
+    process = subprocess.Popen([sys.executable, "-m", "tunewise", "store", "index", "--rebuild",
+                                "--store", url], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
+    time.sleep(after_s)
+    killed = process.poll() is None
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    found = child("search", url, "hnsw")
+    print(f"\nkill -9 after {after_s:.0f} s of a rebuild at {n:,} chunks "
+          f"({'mid-build' if killed else 'it had finished'}): the next process searched "
+          f"{found['chunks']:,} chunks, recall@10 {found['recall@10']:.3f}, first search "
+          f"{found['first_s']:.1f} s", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", default="10000,30000,100000,300000,1000000")
+    p.add_argument("--skip-scifact", action="store_true", help="only the cost curve")
+    p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        what, *rest = args.child
+        print(json.dumps(build(*rest) if what == "build" else search(*rest)))
+        return
+
+    from tunewise.config import Settings
+    from tunewise.workspace import Workspace
+
+    with Workspace(Settings().replace("store", url=SCIFACT_STORE)) as ws:
+        ws.ingest([SCIFACT / "corpus.jsonl"])  # a no-op once the store is built
+        if not QUERY_VECTORS.exists():
+            np.save(QUERY_VECTORS, ws.embedder.embed(_queries()))
+    curve([int(n) for n in args.sizes.split(",")])
+    if not args.skip_scifact:
+        scifact_quality()
+        ingest_ratio()
+        killed_rebuild()
+
+
+if __name__ == "__main__":
+    main()
