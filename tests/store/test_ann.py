@@ -142,12 +142,16 @@ def test_index_after_an_ingest_saves_only_a_lagging_graph(url, tmp_path):
     assert not (tmp_path / "s.db.ann").exists()
     store = open_store(url, StoreSettings(ann="auto", ann_min_chunks=1000))
     assert store.index(force=False) == {"rows": 3000, "built": True}
-    write(store, 3000, clustered(10, seed=8))
-    seq = json.loads((tmp_path / "s.db.ann" / "header.json").read_text())["seq"]
-    assert store.index(force=False)["built"] is False  # 10 behind: searches replay that
-    assert json.loads((tmp_path / "s.db.ann" / "header.json").read_text())["seq"] == seq
+    header = tmp_path / "s.db.ann" / "header.json"
+    seq = json.loads(header.read_text())["seq"]
+    for searched in (False, True):  # the graph on disk only, then also one in memory
+        if searched:
+            store.dense(clustered(1)[0], 5)
+        write(store, 3000 + 10 * searched, clustered(10, seed=8 + searched))
+        assert store.index(force=False)["built"] is False  # 10 behind: searches replay that
+        assert json.loads(header.read_text())["seq"] == seq
     store.index()  # forced: brought up to date from the log, not rebuilt
-    assert json.loads((tmp_path / "s.db.ann" / "header.json").read_text())["rows"] == 3010
+    assert json.loads(header.read_text())["rows"] == 3020
 
 
 def test_a_save_that_fails_for_a_full_disk_leaves_the_store_searchable(url, tmp_path):
@@ -177,3 +181,16 @@ def test_a_save_that_fails_for_a_full_disk_leaves_the_store_searchable(url, tmp_
 def test_store_settings_refuse_an_unknown_ann_mode():
     with pytest.raises(ConfigError, match="auto | hnsw | exact"):
         StoreSettings(ann="faiss")
+
+
+def test_an_ingest_builds_the_graph_a_store_wants(tmp_path, embedder):
+    from tests.conftest import SAMPLE
+    from tunewise.config import Settings
+    from tunewise.workspace import Workspace
+
+    settings = Settings().replace("store", url=f"sqlite:{tmp_path}/w.db", ann="hnsw")
+    with Workspace(settings, embedder=embedder) as ws:
+        ws.ingest([SAMPLE / "policies"])
+        header = json.loads((tmp_path / "w.db.ann" / "header.json").read_text())
+        assert header["rows"] == ws.stats()["chunks"] > 0
+        assert ws.search("how many vacation days", k=3)

@@ -77,6 +77,26 @@ def test_hnsw_finds_what_exact_search_finds(pg_collection):
     store.close()
 
 
+def test_index_rebuild_keeps_search_and_ann_exact_scans(pg_collection):
+    from tunewise.config import StoreSettings
+    from tunewise.testing import stored
+
+    rng = np.random.default_rng(1)
+    store = PostgresStore(pg_collection, settings=StoreSettings(ef_search=40))
+    store.check_embedder("random", 8)
+    vectors = rng.normal(size=(200, 8)).astype(np.float32)
+    store.write(WriteBatch(documents=[stored(f"/r/{i}.txt", [f"text {i}"], [v / np.linalg.norm(v)])
+                                      for i, v in enumerate(vectors)]))
+    store.remove_path("/r/0.txt")
+    assert store.index(rebuild=True) == {"rows": 199, "built": True}
+    exact = PostgresStore(pg_collection, settings=StoreSettings(ann="exact"))
+    q = vectors[0] / np.linalg.norm(vectors[0])
+    assert exact.dense(q, 10) == store.dense(q, 10, exact=True)
+    assert len(store.dense(q, 10)) == 10
+    store.close()
+    exact.close()
+
+
 def _ingest(url: str, folder: str) -> str:
     from tunewise.config import Settings
     from tunewise.workspace import Workspace

@@ -80,7 +80,9 @@ class _Segment:
 
     @classmethod
     def of(cls, terms: np.ndarray, positions: np.ndarray, counts: np.ndarray) -> "_Segment":
-        order = np.lexsort((positions, terms))
+        # positions arrive in increasing order (one add, or segments merged in order), so a
+        # stable sort by term keeps each term's postings ordered: half lexsort's time
+        order = np.argsort(terms, kind="stable")
         terms, positions, counts = terms[order], positions[order], counts[order]
         starts = (np.flatnonzero(np.r_[True, terms[1:] != terms[:-1]]) if len(terms)
                   else np.zeros(0, np.int64))
@@ -127,19 +129,28 @@ class BM25Index:
 
     def add(self, term_blobs: list[bytes], count_blobs: list[bytes], lengths) -> np.ndarray:
         """Index rows (each as `encode_terms` wrote it); returns their positions."""
-        n = len(term_blobs)
+        return self.add_arrays(np.frombuffer(b"".join(term_blobs), dtype=np.uint64),
+                               np.frombuffer(b"".join(count_blobs), dtype=np.uint16),
+                               np.array([len(b) // 8 for b in term_blobs], dtype=np.int64),
+                               lengths)
+
+    def add_arrays(self, terms: np.ndarray, counts: np.ndarray, per_row: np.ndarray,
+                   lengths) -> np.ndarray:
+        """Index rows given as their term ids and counts end to end, `per_row` terms each."""
+        n = len(per_row)
         positions = np.arange(self.size, self.size + n, dtype=np.int64)
-        self.lengths, self.alive = grown(self.lengths, self.size + n), grown(self.alive, self.size + n)
+        if self.size:  # room to grow; a first load takes exactly what it needs
+            self.lengths, self.alive = grown(self.lengths, self.size + n), grown(self.alive, self.size + n)
+        else:
+            self.lengths, self.alive = np.zeros(n, np.float32), np.zeros(n, bool)
         lengths = np.asarray(lengths, dtype=np.float32).reshape(n)
         self.lengths[positions] = lengths
         self.alive[positions] = True
         self.size += n
         self.live += n
         self.total_length += float(lengths.sum())
-        per_row = np.array([len(b) // 8 for b in term_blobs], dtype=np.int64)
-        terms = np.frombuffer(b"".join(term_blobs), dtype=np.uint64)
-        counts = np.frombuffer(b"".join(count_blobs), dtype=np.uint16).astype(np.float32)
-        self.segments.append(_Segment.of(terms, np.repeat(positions, per_row), counts))
+        self.segments.append(_Segment.of(terms, np.repeat(positions, per_row),
+                                         counts.astype(np.float32)))
         if len(self.segments) == 1:
             self.merged_rows = n
         elif self.size - self.merged_rows > max(256, self.merged_rows // 16):
@@ -225,10 +236,16 @@ class KeywordRows:
 
     def add(self, rows: list[int], term_blobs: list[bytes], count_blobs: list[bytes],
             lengths) -> np.ndarray:
-        positions = self.bm25.add(term_blobs, count_blobs, lengths)
-        self.rows = grown(self.rows, self.size)
+        return self._placed(rows, self.bm25.add(term_blobs, count_blobs, lengths))
+
+    def add_arrays(self, rows: np.ndarray, terms: np.ndarray, counts: np.ndarray,
+                   per_row: np.ndarray, lengths) -> np.ndarray:
+        return self._placed(rows, self.bm25.add_arrays(terms, counts, per_row, lengths))
+
+    def _placed(self, rows, positions: np.ndarray) -> np.ndarray:
+        self.rows = grown(self.rows, self.size) if len(self.rows) else np.zeros(self.size, np.int64)
         self.rows[positions] = rows
-        self.where.update(zip(rows, positions.tolist()))
+        self.where.update(zip(np.asarray(rows).tolist(), positions.tolist()))
         return positions
 
     def remove(self, rows: list[int]) -> None:

@@ -247,8 +247,9 @@ class SQLiteStore(Store):
             mem = self._memory
             if mem is None or mem.needs_reload(first):
                 mem = _Memory()
-                mem.load(self.db.execute("SELECT rowid, embedding, terms, counts, length FROM "
-                                         "chunks ORDER BY rowid").fetchall())
+                mem.load_all(_batches(self.db.execute(
+                    "SELECT rowid, embedding, terms, counts, length FROM chunks ORDER BY rowid"),
+                    BUILD_BATCH), self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
                 if self._wants_ann(mem.bm25.live):
                     mem.ann = self._saved_ann(first, mem.vectors_of)
             elif last > mem.seq:
@@ -335,8 +336,8 @@ class SQLiteStore(Store):
         with self._memory_lock:
             mem = self._memory
             if mem is not None and mem.ann is not None and not rebuild:
-                ann = self._refresh().ann
-                if force or ann.unsaved:
+                ann = self._refresh().ann  # caught up, and saved if it changed enough
+                if force:
                     self._save(ann)
                 return {"rows": len(ann), "built": False}
             self.db.execute("BEGIN")
@@ -511,6 +512,27 @@ class _Memory(KeywordRows):
         scores = self.vectors[positions] @ vector
         order = np.lexsort((self.rows[positions], -scores))[:k]
         return [(int(self.rows[positions[i]]), float(scores[i])) for i in order]
+
+    def load_all(self, batches: Iterator[list], total: int) -> None:
+        """The first load: batches of (rowid, embedding, terms, counts, length) rows, `total` in
+        all, into arrays of exactly that size and one keyword segment — never every row's tuple
+        at once (at a million chunks those took more memory than the index they fill)."""
+        rows, terms, counts, per_row, lengths, n = [], [], [], [], [], 0
+        for batch in batches:
+            if self.vectors is None:
+                self.vectors = np.empty((total, len(batch[0][1]) // 4), np.float32)
+            self.vectors[n : n + len(batch)] = np.frombuffer(
+                b"".join(r[1] for r in batch), np.float32).reshape(len(batch), -1)
+            rows.append(np.fromiter((r[0] for r in batch), np.int64, len(batch)))
+            terms.append(np.frombuffer(b"".join(r[2] for r in batch), np.uint64))
+            counts.append(np.frombuffer(b"".join(r[3] for r in batch), np.uint16))
+            per_row.append(np.fromiter((len(r[2]) // 8 for r in batch), np.int64, len(batch)))
+            lengths.append(np.fromiter((r[4] for r in batch), np.float32, len(batch)))
+            n += len(batch)
+        if n:
+            self.add_arrays(np.concatenate(rows), np.concatenate(terms), np.concatenate(counts),
+                            np.concatenate(per_row), np.concatenate(lengths))
+            self.vectors = self.vectors[:n]
 
     def load(self, data: list) -> None:
         """Rows of (rowid, embedding, terms, counts, length)."""
