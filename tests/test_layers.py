@@ -28,14 +28,17 @@ ALLOWED = {
     "rag": {"config", "errors", "models", "objects", "retrieval", "store"},
     "ingest": {"config", "documents", "embeddings", "errors", "store"},
     "testing": {"documents", "objects", "store"},
+    # the typed seam below the workspace: what evaluation, tasks and training use of it
+    "parts": {"config", "embeddings", "models", "rerank", "retrieval", "store"},
     # measuring, pricing, data, training and tasks: each may use the ones before it
-    "evaluate": {"documents", "errors", "jsonl", "models", "objects", "rag", "retrieval", "systems"},
+    "evaluate": {"documents", "errors", "jsonl", "models", "objects", "parts", "rag", "retrieval",
+                 "systems"},
     "cost": {"config", "errors", "evaluate", "models", "retrieval", "systems"},
     "data": {"config", "cost", "errors", "evaluate", "jsonl", "models", "objects", "rag"},
     "train": {"config", "cost", "data", "documents", "embeddings", "errors", "evaluate", "jsonl",
-              "models", "objects", "retrieval"},
+              "models", "objects", "parts", "retrieval"},
     "tasks": {"config", "cost", "data", "documents", "embeddings", "errors", "evaluate", "jsonl", "models",
-              "objects", "systems", "train"},
+              "objects", "parts", "systems", "train"},
     "report": {"config", "cost", "errors", "evaluate", "objects", "systems", "tasks"},
 }
 TOP = {"cli", "serve", "workspace"}  # only the package root, cli and serve use these
@@ -84,6 +87,25 @@ def test_only_the_command_line_and_the_server_reach_the_top():
     imports = _imports()
     wrong = {layer: sorted(used & TOP) for layer, used in imports.items()
              if used & TOP and layer not in TOP | {"tunewise", "__main__"}}
+    assert not wrong
+
+
+def test_below_the_command_line_a_workspace_is_typed_parts_never_workspace():
+    """Modules under the workspace take `parts.Parts`: none imports or names `Workspace`, and
+    every parameter called `ws` is annotated (so the layer test sees what it uses)."""
+    wrong = []
+    for name, path in _modules():
+        layer = name.split(".")[1] if "." in name else "tunewise"
+        if layer in TOP | {"tunewise", "__main__"}:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and any(a.name == "Workspace" for a in node.names):
+                wrong.append(f"{name}: imports Workspace")
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for arg in node.args.args + node.args.kwonlyargs:
+                    text = ast.unparse(arg.annotation) if arg.annotation else ""
+                    if "Workspace" in text or (arg.arg == "ws" and not text):
+                        wrong.append(f"{name}.{node.name}: {arg.arg}: {text or 'untyped'}")
     assert not wrong
 
 

@@ -18,7 +18,7 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from tunewise.config import register_task
 from tunewise.data.synth import sample_chunks, synthesize
@@ -26,6 +26,9 @@ from tunewise.errors import TunewiseError
 from tunewise.evaluate.baselines import with_baselines
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.runner import run_eval
+from tunewise.ingest import IngestReport
+from tunewise.ingest import Progress as IngestProgress
+from tunewise.parts import Parts
 from tunewise.systems import parse_systems
 from tunewise.tasks import task_named
 from tunewise.tasks.base import TaskError
@@ -106,7 +109,14 @@ def _report(out: Path, settings) -> tuple[object, Path, Path]:
 
 # --- questions over documents -------------------------------------------------------------------
 
-def decide_questions(ws, docs: list[Path], out: str | Path, questions: Path | None = None,
+class Ingesting(Parts, Protocol):
+    """The parts a decision over documents uses: those of any run, and ingesting the documents."""
+
+    def ingest(self, paths: Iterable[str | Path], progress: IngestProgress | None = None
+               ) -> IngestReport: ...
+
+
+def decide_questions(ws: Ingesting, docs: list[Path], out: str | Path, questions: Path | None = None,
                      systems: str | None = None, teacher: str | None = None, sample: int = 30,
                      max_tokens: int | None = None, steps: Steps | None = None,
                      ingest_progress=None) -> Decision:
@@ -117,7 +127,7 @@ def decide_questions(ws, docs: list[Path], out: str | Path, questions: Path | No
     out.mkdir(parents=True, exist_ok=True)
     notes = []
     ingested = in_a_thread(lambda: ws.ingest(docs, progress=ingest_progress))
-    stats = ws.stats()
+    stats = ws.store.stats()
     if not stats["chunks"]:
         raise TunewiseError("no document could be ingested")
     if questions is None:
@@ -170,7 +180,7 @@ def prepare_data(data: Path, out: Path, task: str, test: Path | None = None,
     return prepare_task(data, folder, task, text, label, file, test_fraction, seed, test=test)
 
 
-def decide_task(ws, data: str | Path, out: str | Path, task: str, test: Path | None = None,
+def decide_task(ws: Parts, data: str | Path, out: str | Path, task: str, test: Path | None = None,
                 text: str = "text", label: str = "label", file: str | None = None,
                 test_fraction: float = 0.2, seed: int = 0, systems: str | None = None,
                 curve: tuple[int, ...] = DEFAULT_CURVE, options=None, name: str | None = None,

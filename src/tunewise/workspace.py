@@ -67,7 +67,7 @@ class Workspace:
         if not folder:
             return self.retriever
         if folder not in self._fitted:
-            self._fitted[folder] = fitted_retriever(self, folder)
+            self._fitted[folder] = fitted_retriever(folder, self.retriever, self.settings.store)
         return self._fitted[folder]
 
     def ingest(self, paths: Iterable[str | Path], sync: bool = False,

@@ -78,9 +78,10 @@ def from_task_cmd(
     name, loaded = load_items(items)
     task = task_named(name)
     spec = task.spec(loaded)
+    queries = task.queries(spec)
     with Workspace(settings_for(config, None)) as ws:
         examples = instruction_examples(task, spec, loaded,
-                                        lambda text, chars: view(text, chars, spec, ws.embedder),
+                                        lambda text, chars: view(text, chars, queries, ws.embedder),
                                         max_input_tokens * 4, brief=brief)
     write_examples(out_file, examples)
     console.print(f"wrote {len(examples)} {name} examples to {out_file}; next: tunewise finetune "

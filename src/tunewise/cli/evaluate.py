@@ -361,7 +361,7 @@ def retrieval_cmd(
     out.print(table)
 
 
-def _tune(ws, questions, seed: int, path: Path | None, as_json: bool) -> None:
+def _tune(ws: Workspace, questions, seed: int, path: Path | None, as_json: bool) -> None:
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     from tunewise.config import write_settings
     from tunewise.evaluate.tuning import tune_retrieval

@@ -19,6 +19,7 @@ from functools import cached_property
 from tunewise.documents.chunker import SENTENCE_END
 from tunewise.evaluate.datasets import Question
 from tunewise.objects import content_words
+from tunewise.parts import Parts
 from tunewise.systems import BASELINE, System, parse_system
 
 
@@ -60,7 +61,7 @@ class Baselines:
     """The baselines' answers for one run: its question set (for the majority answer, worked
     out once) and the workspace whose retriever the extractive baseline uses."""
 
-    def __init__(self, ws, questions: list[Question], where: tuple = ()):
+    def __init__(self, ws: Parts, questions: list[Question], where: tuple = ()):
         self.ws, self.questions, self.where = ws, questions, where
 
     @cached_property

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from tunewise.objects import Hit
+from tunewise.parts import Parts
 from tunewise.retrieval import Retriever
 
 
@@ -60,7 +61,7 @@ RUNS = (("dense", {}), ("keyword", {}), ("hybrid rrf", {"fusion": "rrf"}),
         ("hybrid convex", {"fusion": "convex"}))
 
 
-def evaluate_retrieval(ws, questions, recall_ks: tuple[int, ...] = (5, 100),
+def evaluate_retrieval(ws: Parts, questions, recall_ks: tuple[int, ...] = (5, 100),
                        runs=RUNS, on_query: Callable[[], None] | None = None,
                        reranker=None) -> list[RetrievalScores]:
     """Score each retrieval run on `questions` (with `doc_ids`) over the workspace's store. Each

@@ -31,6 +31,7 @@ from tunewise.evaluate.datasets import Question
 from tunewise.evaluate.judge import judge
 from tunewise.jsonl import open_append
 from tunewise.models.base import ModelError
+from tunewise.parts import Parts
 from tunewise.rag import PromptError, answer
 from tunewise.systems import BASELINE, BASELINES, System
 
@@ -137,7 +138,7 @@ class RunReport:
 OnRecord = Callable[[dict], None]
 
 
-def run_eval(ws, systems: list[System], questions: list[Question], out: str | Path,
+def run_eval(ws: Parts, systems: list[System], questions: list[Question], out: str | Path,
              max_tokens: int | None = None, concurrency: int = 4, rpm: float | None = None,
              judge_model: str | None = None, instruction: str | None = None,
              limit: int | None = None, on_record: OnRecord | None = None,
@@ -238,7 +239,7 @@ def _run_tasks(system: System, todo: list, task, workers: int, on_record: OnReco
             raise
 
 
-def _answer(ws, system: System, q: Question, max_tokens: int | None,
+def _answer(ws: Parts, system: System, q: Question, max_tokens: int | None,
             instruction: str | None, where: tuple = (), baselines: Baselines | None = None) -> dict:
     record = {"system": system.name, "question_id": q.id, "question": q.question,
               "answers": list(q.answers), "choices": list(q.choices), "doc_ids": list(q.doc_ids),
@@ -269,7 +270,7 @@ def _answer(ws, system: System, q: Question, max_tokens: int | None,
             "completion_tokens": a.usage.completion_tokens}
 
 
-def _check_manifest(out: Path, questions: list[Question], ws, max_tokens, judge_model,
+def _check_manifest(out: Path, questions: list[Question], ws: Parts, max_tokens, judge_model,
                     instruction, where: tuple = ()) -> None:
     """A run directory belongs to one question set and one generation setup: resuming with other
     questions or settings would mix incomparable records, so it is refused."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from tunewise.evaluate.datasets import DatasetError
 from tunewise.evaluate.retrieval import evaluate_retrieval, gold_ranking
+from tunewise.parts import Parts
 from tunewise.retrieval import Retriever
 
 ALPHAS = tuple(round(a / 10, 1) for a in range(11))
@@ -37,7 +38,7 @@ class Tuning:
                 "rag": {"min_passage_similarity": self.min_passage_similarity}}
 
 
-def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
+def tune_retrieval(ws: Parts, questions, seed: int = 0) -> Tuning:
     questions = [q for q in questions if q.doc_ids]
     if len(questions) < 10:
         raise DatasetError(f"tuning needs at least 10 questions that name their gold documents "
@@ -63,7 +64,7 @@ def tune_retrieval(ws, questions, seed: int = 0) -> Tuning:
                   before, after)
 
 
-def _min_similarity(ws, questions, settings) -> float:
+def _min_similarity(ws: Parts, questions, settings) -> float:
     """The highest cosine (to 0.01) below which at most SIMILARITY_LOSS of the questions would
     lose their best gold passage: answerable questions keep their evidence, and off-topic ones
     (whose passages score lower) are refused."""
@@ -84,7 +85,7 @@ def _min_similarity(ws, questions, settings) -> float:
     return max(0.0, math.floor(cut * 100) / 100)
 
 
-def _held_out(ws, questions, settings: list, ks: tuple[int, ...]) -> list[dict[str, float]]:
+def _held_out(ws: Parts, questions, settings: list, ks: tuple[int, ...]) -> list[dict[str, float]]:
     """nDCG@10 and recall at each cut-off of each settings, in one pass (the questions are
     embedded once for all)."""
     runs = [(f"hybrid {s.fusion}", {"fusion": s.fusion, "alpha": s.alpha}) for s in settings]

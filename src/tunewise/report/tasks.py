@@ -67,11 +67,11 @@ def task_findings(run, summary: Summary, metric: str) -> TaskFindings:
         if not (system.baseline or system.trained) and metric in s.metrics:
             found.prompted[s.system] = s.metrics[metric].mean
     found.notes = _crossings(found, metric)
-    if summary.task == "classify":
-        for s in summary.systems:
-            if largest_size(s.system, summary):
-                found.confusions[s.system] = confusion(
-                    manifest, [r for r in records if r["system"] == s.system])
+    for s in summary.systems:  # tasks with classes to confuse (classify) have a matrix
+        if largest_size(s.system, summary):
+            matrix = confusion(manifest, [r for r in records if r["system"] == s.system])
+            if matrix is not None:
+                found.confusions[s.system] = matrix
     return found
 
 

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tunewise.config import StoreSettings
 from tunewise.embeddings.local import MANIFEST, LocalEmbedder
 from tunewise.errors import TunewiseError
 from tunewise.rerank.cross_encoder import CrossEncoderReranker
@@ -39,26 +40,29 @@ class Trained:
         return asdict(self)
 
 
-def fitted_retriever(ws, folder: str | Path):
+def fitted_retriever(folder: str | Path, base: Retriever,
+                     store_settings: StoreSettings | None = None) -> Retriever:
     """The Retriever a `finetune-retriever` folder describes: its embedder over the store
-    `tunewise store reembed` wrote with it, and its reranker; a stage not trained keeps the
-    workspace's own. Opening the store is the caller's to close (`retriever.store.close()`)."""
+    `tunewise store reembed` wrote with it (opened with `store_settings`), and its reranker; a
+    stage not trained keeps `base`'s own (the configured retriever), as do the retrieval
+    settings. Opening the store is the caller's to close (`retriever.store.close()`)."""
     folder = Path(folder)
     try:
         record = json.loads((folder / RECORD).read_text())
     except (OSError, ValueError):
         raise FittedRetrieverError(f"{folder}: no {RECORD}; give a folder written by "
                                      "`tunewise finetune-retriever`") from None
-    store, embedder = ws.store, ws.embedder
+    store, embedder = base.store, base.embedder
     if trained_stage(folder / "embedder"):
         if not record.get("reembedded"):
             raise FittedRetrieverError(
                 f"{folder}: its embedder has no store yet: tunewise store reembed --embedder "
                 f"{folder / 'embedder'} --to sqlite:{folder / 'store.db'}")
-        store, embedder = open_store(record["reembedded"]), LocalEmbedder(str(folder / "embedder"))
+        store = open_store(record["reembedded"], store_settings)
+        embedder = LocalEmbedder(str(folder / "embedder"))
     reranker = (CrossEncoderReranker(str(folder / "reranker"))
-                if trained_stage(folder / "reranker") else ws.reranker)
-    return Retriever(store, embedder, ws.settings.retrieval, reranker)
+                if trained_stage(folder / "reranker") else base.reranker)
+    return Retriever(store, embedder, base.settings, reranker)
 
 
 def record_reembedded(embedder_folder: str | Path, url: str) -> bool:

@@ -109,6 +109,24 @@ class Task(Protocol):
     def counts(self, spec: TaskSpec, item: Item, predicted: Gold | None) -> dict[str, float]:
         """The additive counts one item contributes (`predicted` None: unparseable output)."""
 
+    gold_may_be_empty: bool  # an item without gold is still an example (a contract with no keys)
+
+    def gold_of(self, value: object) -> Gold:
+        """The gold a table cell or JSON value holds (a label, a summary, keys and values)."""
+
+    def queries(self, spec: TaskSpec) -> list[str]:
+        """What to look for in an input too long to read whole: one search query a key
+        (extract); none to read its beginning."""
+
+    def confusion(self, spec: TaskSpec, pairs: list[tuple[Gold, Gold | None]]
+                  ) -> list[list[int]] | None:
+        """gold × predicted counts, where the task has classes to confuse; else None."""
+
+
+def text_gold(value: object) -> str:
+    """The gold of a task whose answer is text (a label, a summary): the cell's text, stripped."""
+    return str(value or "").strip()
+
 
 def parse_json_object(text: str) -> dict:
     """The one JSON object an answer holds (code fences and text around it allowed)."""

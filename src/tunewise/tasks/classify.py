@@ -19,6 +19,7 @@ from tunewise.tasks.base import (
     f1_of,
     parse_json_object,
     ratio,
+    text_gold,
 )
 
 name = "classify"
@@ -98,6 +99,14 @@ def counts(spec: TaskSpec, item: Item, predicted) -> dict[str, float]:
         c[f"fp[{x}]"] = float(predicted == x and gold != x)
         c[f"fn[{x}]"] = float(predicted != x and gold == x)
     return c
+
+
+gold_may_be_empty = False  # an example without a label teaches nothing
+gold_of = text_gold
+
+
+def queries(spec: TaskSpec) -> list[str]:
+    return []  # a long text is read from its beginning
 
 
 def confusion(spec: TaskSpec, pairs: list[tuple[str, str | None]]) -> list[list[int]]:

@@ -36,22 +36,6 @@ def read_table(path: Path) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ","))
 
 
-def key_values(value) -> dict[str, list[str]]:
-    """Extraction gold from a JSON object {key: value or [values]} or Kleister's
-    `key=value key=value` text (spaces inside a value written as underscores)."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        value = json.loads(value)
-    if isinstance(value, dict):
-        return {str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in value.items()}
-    out: dict[str, list[str]] = {}
-    for pair in str(value or "").split():
-        key, eq, v = pair.partition("=")
-        if not eq:
-            raise TaskError(f"{pair!r}: expected key=value")
-        out.setdefault(key, []).append(v.replace("_", " "))
-    return out
-
-
 def _text_of(file: Path) -> str:
     """A file's text through the ingestion loaders (all its documents joined)."""
     return "\n\n".join(d.text for d in load_file(file).documents)
@@ -63,7 +47,7 @@ def import_items(path: str | Path, task: str, text: str = "text", label: str = "
     """Items from a table (`text` or `file` column for the input, `label` for the gold: a label,
     a summary, or extraction gold) or from a Kleister-style folder (in.tsv[.xz], expected.tsv,
     documents/). A file that cannot be read is reported in `problems` by name and skipped."""
-    task_named(task)
+    kind = task_named(task)
     path = Path(path)
     if not path.exists():
         raise TaskError(f"{path}: no such file or folder")
@@ -84,14 +68,14 @@ def import_items(path: str | Path, task: str, text: str = "text", label: str = "
         try:
             source = base / row[file] if file else None
             body = _text_of(source) if source else str(row[text] or "")
-            gold = key_values(row[label]) if task == "extract" else str(row[label] or "").strip()
+            gold = kind.gold_of(row[label])
         except (TunewiseError, json.JSONDecodeError) as exc:
             problems.append(f"{row.get(file) if file else f'row {number}'}: {exc}")
             continue
         finally:
             if on_item:
                 on_item()
-        if body.strip() and (gold or task == "extract"):
+        if body.strip() and (gold or kind.gold_may_be_empty):
             items.append(Item(item_id, body, gold, str(source) if source else None))
         else:
             problems.append(f"row {number}: empty {'input' if not body.strip() else 'gold'}")
@@ -204,7 +188,7 @@ def load_items(path: str | Path) -> tuple[str, list[Item]]:
         if item_id in seen:
             raise TaskError(f"{where}: duplicate id {item_id!r}")
         seen.add(item_id)
-        gold = key_values(row["gold"]) if task == "extract" else str(row["gold"])
+        gold = task_named(task).gold_of(row["gold"])
         items.append(Item(item_id, row["text"], gold, row.get("file")))
     if not items:
         raise TaskError(f"{path}: no items")

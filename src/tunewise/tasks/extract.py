@@ -42,6 +42,38 @@ KNOWN_KEYS = {
 }
 
 
+gold_may_be_empty = True  # a document may hold none of the keys
+
+
+def gold_of(value) -> dict[str, list[str]]:
+    """Extraction gold from a JSON object {key: value or [values]} or Kleister's
+    `key=value key=value` text (spaces inside a value written as underscores)."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        value = json.loads(value)
+    if isinstance(value, dict):
+        return {str(k): [v] if isinstance(v, str) else [str(x) for x in v] for k, v in value.items()}
+    out: dict[str, list[str]] = {}
+    for pair in str(value or "").split():
+        key, eq, v = pair.partition("=")
+        if not eq:
+            raise TaskError(f"{pair!r}: expected key=value")
+        out.setdefault(key, []).append(v.replace("_", " "))
+    return out
+
+
+def describe(key: str) -> str:
+    """What a key means, in words: the prompt's field list and the search for its passages."""
+    return KNOWN_KEYS.get(key, key.replace("_", " "))
+
+
+def queries(spec: TaskSpec) -> list[str]:
+    return [describe(k) for k in spec.keys]
+
+
+def confusion(spec: TaskSpec, pairs) -> None:
+    return None  # keys and values have no classes to confuse
+
+
 def _pooled(s: Sums, part: str) -> np.ndarray:
     keys = [k[3:-1] for k in s if k.startswith("tp[")]
     tp, fp, fn = (sum(s[f"{c}[{k}]"] for k in keys) for c in ("tp", "fp", "fn"))
@@ -75,7 +107,7 @@ def spec(items: list[Item], instruction: str = "") -> TaskSpec:
 
 
 def messages(spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str]]:
-    fields = "; ".join(f"{k}: {KNOWN_KEYS.get(k, k.replace('_', ' '))}" for k in spec.keys)
+    fields = "; ".join(f"{k}: {describe(k)}" for k in spec.keys)
     system = (f"Extract these fields from the document. {fields}. Answer with JSON only, each "
               "field a list of strings copied from the document; an empty list when the "
               "document does not say." + (f" {spec.instruction}" if spec.instruction else ""))

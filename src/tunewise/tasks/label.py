@@ -19,6 +19,7 @@ from tunewise.cost.prices import load_prices
 from tunewise.cost.systems import api_price_of
 from tunewise.data.formats import Example, write_examples
 from tunewise.jsonl import read_objects
+from tunewise.parts import Parts
 from tunewise.systems import System
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, TaskError, TaskSpec
@@ -68,7 +69,7 @@ def _seen(path: Path) -> tuple[set[str], float]:
     return ids, spent
 
 
-def label_items(ws, task_name: str, spec: TaskSpec, inputs: list[Item], teacher: str,
+def label_items(ws: Parts, task_name: str, spec: TaskSpec, inputs: list[Item], teacher: str,
                 out: str | Path, shots: list[Item] | None = None, shots_per_prompt: int = 4,
                 budget: float | None = None, max_input_tokens: int = 1536,
                 on_item: Callable[[], None] | None = None, shots_file: str = "") -> LabelReport:

@@ -42,11 +42,11 @@ from tunewise.evaluate.runner import (
 )
 from tunewise.models import make_model
 from tunewise.models.base import ModelError
+from tunewise.parts import Parts
 from tunewise.systems import SIZE, TRAINED_FOLDER, System
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, ParseError, TaskSpec, brief_messages
 from tunewise.tasks.encoder import EncoderClassifier, EncoderRecipe
-from tunewise.tasks.extract import KNOWN_KEYS
 from tunewise.train.common import TrainingError, resolve_base
 from tunewise.train.finetune import FinetuneRecipe, finetune, load_recipe
 from tunewise.train.head import HeadClassifier, train_head
@@ -88,7 +88,7 @@ def subsets(train: list[Item], sizes: tuple[int, ...], seed: int) -> dict[int, l
     return {n: (list(train) if n == len(train) else order[:n]) for n in wanted}
 
 
-def run_task(ws, task_name: str, systems: list[System], train: list[Item], test: list[Item],
+def run_task(ws: Parts, task_name: str, systems: list[System], train: list[Item], test: list[Item],
              out: str | Path, options: TaskOptions = TaskOptions(),
              on_record: Callable[[dict], None] | None = None,
              on_status: Callable[[str], None] | None = None) -> RunReport:
@@ -175,7 +175,7 @@ class Predictors:
     """Makes the predict function of each system: (items) -> records, training what must be
     trained first (into RUN/trained/NAME, reused on resume)."""
 
-    def __init__(self, ws, task, spec: TaskSpec, train: list[Item], out: Path,
+    def __init__(self, ws: Parts, task, spec: TaskSpec, train: list[Item], out: Path,
                  options: TaskOptions, say: Callable[[str], None]):
         self.ws, self.task, self.spec, self.train = ws, task, spec, train
         self.out, self.options, self.say = out, options, say
@@ -255,7 +255,7 @@ class Predictors:
         return messages
 
     def _view(self, text: str, chars: int, how: str = "") -> str:
-        return view(text, chars, self.spec, self.ws.embedder, how)
+        return view(text, chars, self.task.queries(self.spec), self.ws.embedder, how)
 
     def _shots(self, item: Item, k: int, examples: str = "") -> list[Item]:
         """The k examples nearest to the item — of the training part, or of the task set file
@@ -376,25 +376,25 @@ def _model_name(folder: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{folder.parent.parent.name}-{folder.name}")
 
 
-def view(text: str, chars: int, spec: TaskSpec, embedder, how: str = "") -> str:
+def view(text: str, chars: int, queries: list[str], embedder, how: str = "") -> str:
     """What a model with a small window reads of `text`: all of it when it fits, else its
-    passages most like each key (extract; `how` "head": its beginning) or its beginning."""
+    passages most like each of the task's `queries` (extract's keys; `how` "head": its
+    beginning) or, without queries, its beginning."""
     if len(text) <= chars:
         return text
-    if spec.keys and how != "head":
-        return passages_for_keys(text, spec.keys, chars, embedder)
+    if queries and how != "head":
+        return passages_for(text, queries, chars, embedder)
     return text[:chars].rsplit(" ", 1)[0]
 
 
-def passages_for_keys(text: str, keys: tuple[str, ...], chars: int, embedder) -> str:
-    """The passages of a long document most similar to each key's description, taken in turn
-    (the best for each key, then the second best …) until `chars` are used, in document order:
-    how a model with a small window sees a 20-page contract."""
+def passages_for(text: str, queries: list[str], chars: int, embedder) -> str:
+    """The passages of a long document most similar to each query (a key's description), taken
+    in turn (the best for each, then the second best …) until `chars` are used, in document
+    order: how a model with a small window sees a 20-page contract."""
     size = 600
     pieces = [text[i:i + size] for i in range(0, len(text), size)]
     vectors = embedder.embed(pieces)
-    queries = embedder.embed([KNOWN_KEYS.get(k, k.replace("_", " ")) for k in keys])
-    rankings = [list(np.argsort(vectors @ q)[::-1]) for q in queries]
+    rankings = [list(np.argsort(vectors @ q)[::-1]) for q in embedder.embed(queries)]
     chosen: list[int] = [0]  # the opening names the parties and often the date
     while sum(len(pieces[i]) for i in chosen) + size <= chars and any(rankings):
         for ranking in rankings:

@@ -13,7 +13,7 @@ from tunewise.evaluate.runner import load_manifest
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap_counts, paired_counts
 from tunewise.evaluate.summary import Summary
 from tunewise.evaluate.summary import summarize as summarize_records
-from tunewise.tasks import classify, task_named
+from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, Metric, TaskSpec
 
 
@@ -64,10 +64,8 @@ def compare(manifest: dict, a: str, b: str, records_a: list[dict], records_b: li
 
 def confusion(manifest: dict, records: list[dict]) -> list[list[int]] | None:
     """Classify runs: gold × predicted label counts (last column: unparseable answers)."""
-    if manifest["task"] != "classify":
-        return None
-    return classify.confusion(spec_of(manifest), [(r["gold"], r["parsed"]) for r in records
-                                      if not r.get("error")])
+    return task_named(manifest["task"]).confusion(
+        spec_of(manifest), [(r["gold"], r["parsed"]) for r in records if not r.get("error")])
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from tunewise.config import TaskSettings
 from tunewise.errors import TunewiseError
 from tunewise.evaluate.runner import load_manifest
 from tunewise.models.base import ModelError
+from tunewise.parts import Parts
 from tunewise.systems import TRAINED_FOLDER, base_name, parse_system
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, TaskError
@@ -53,7 +54,7 @@ class ServedTask:
     """Load with `ServedTask(ws, name)` ([tasks.NAME] of `ws.settings`); `predict(texts)`
     answers a batch. Loading is lazy (the first predict loads the model) and thread-safe."""
 
-    def __init__(self, ws, name: str):
+    def __init__(self, ws: Parts, name: str):
         if name not in ws.settings.tasks:
             served = ", ".join(ws.settings.tasks) or "none"
             raise UnknownTask(f"unknown task {name!r}; served: {served} ([tasks.NAME] in "

@@ -11,7 +11,7 @@ import numpy as np
 from tunewise.documents.chunker import SENTENCE_END
 from tunewise.evaluate.metrics import _lcs_f1, normalize
 from tunewise.objects import content_words
-from tunewise.tasks.base import Baseline, Item, Metric, ParseError, TaskSpec, ratio
+from tunewise.tasks.base import Baseline, Item, Metric, ParseError, TaskSpec, ratio, text_gold
 
 name = "summarize"
 description = "a text or document in, a summary out (a conclusion, an abstract in house style)"
@@ -53,6 +53,18 @@ def messages(spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str
         out += [{"role": "user", "content": shot.text},
                 {"role": "assistant", "content": shot.gold}]
     return out + [{"role": "user", "content": text}]
+
+
+gold_may_be_empty = False  # an example without a summary teaches nothing
+gold_of = text_gold
+
+
+def queries(spec: TaskSpec) -> list[str]:
+    return []  # a long text is read from its beginning
+
+
+def confusion(spec: TaskSpec, pairs) -> None:
+    return None  # summaries have no classes to confuse
 
 
 def schema(spec: TaskSpec) -> None:

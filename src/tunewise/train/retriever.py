@@ -33,6 +33,7 @@ from tunewise.errors import TunewiseError
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.retrieval import matches
 from tunewise.jsonl import read_objects
+from tunewise.parts import Parts
 from tunewise.retrieval.fitted import RECORD, Trained, trained_stage
 
 NEGATIVE_RANKS = (3, 30)  # mined negatives come from these ranks of the store's own search
@@ -53,7 +54,7 @@ class Pair:
 
 
 # -- pairs ------------------------------------------------------------------------------------
-def load_pairs(ws, path: str | Path, fmt: str = "auto", split: str | None = None,
+def load_pairs(ws: Parts, path: str | Path, fmt: str = "auto", split: str | None = None,
                negatives: int = 4, seed: int = 0, on_pair: Callable[[], None] | None = None
                ) -> list[Pair]:
     """Training pairs from `path` (see the module's docstring), each with up to `negatives`
@@ -62,7 +63,7 @@ def load_pairs(ws, path: str | Path, fmt: str = "auto", split: str | None = None
     return mine_pairs(ws, _items(ws, Path(path), fmt, split), negatives, seed, on_pair, path)
 
 
-def mine_pairs(ws, items: list[tuple[str, str | None, tuple]], negatives: int = 4, seed: int = 0,
+def mine_pairs(ws: Parts, items: list[tuple[str, str | None, tuple]], negatives: int = 4, seed: int = 0,
                on_pair: Callable[[], None] | None = None, path: str | Path = "the data"
                ) -> list[Pair]:
     """Pairs from (question, passage or None, gold) items, negatives mined from the store."""
@@ -90,7 +91,7 @@ def mine_pairs(ws, items: list[tuple[str, str | None, tuple]], negatives: int = 
     return pairs
 
 
-def _items(ws, path: Path, fmt: str, split: str | None) -> list[tuple[str, str | None, tuple]]:
+def _items(ws: Parts, path: Path, fmt: str, split: str | None) -> list[tuple[str, str | None, tuple]]:
     """(question, passage or None, gold: document ids or ("chunk", id)) from any input form."""
     records = read_objects(path, RetrieverTrainingError) if path.suffix == ".jsonl" \
         and path.is_file() else []  # read once; question sets are read again by their loader
@@ -135,7 +136,7 @@ def pseudo_items(store, n: int, seed: int = 0) -> list[tuple[str, str | None, tu
     return items
 
 
-def _synth_items(ws, path: Path, records: list[dict]) -> list[tuple[str, str | None, tuple]]:
+def _synth_items(ws: Parts, path: Path, records: list[dict]) -> list[tuple[str, str | None, tuple]]:
     """`tunewise data synth` output: the first user message is the question; its chunk (by id,
     among the chunks of the source it names) is the passage."""
     items, by_source = [], {}
@@ -315,7 +316,7 @@ def _device() -> str | None:
     return None if torch.cuda.is_available() else "cpu"
 
 
-def finetune_retriever(ws, data: str | Path | None, out: str | Path, embedder: bool = True,
+def finetune_retriever(ws: Parts, data: str | Path | None, out: str | Path, embedder: bool = True,
                        reranker: bool = False, fmt: str = "auto", split: str | None = None,
                        negatives: int = 4, epochs: float = 2, batch_size: int = 32,
                        lr: float = 2e-5, seed: int = 0, progress=None, pseudo: int = 0) -> dict:
