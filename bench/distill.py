@@ -41,7 +41,7 @@ from tunewise.tasks.base import Item  # noqa: E402
 from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task, write_items  # noqa: E402
 from tunewise.tasks.label import label_items, teacher_of  # noqa: E402
 from tunewise.tasks.runner import ALL, TaskOptions, run_task  # noqa: E402
-from tunewise.tasks.scoring import summarize  # noqa: E402
+from tunewise.tasks.scoring import run_summary  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402
 
 WORK = OUT / "distill"
@@ -132,7 +132,7 @@ def _measure(settings, spec, seed, seed_file, unlabelled, labelled, teacher, tes
                           on_status=lambda text: print(f"  {text}", flush=True))
         print(f"run: {report.answered} predicted, {report.skipped} before, {report.failed} "
               f"failed in {time.perf_counter() - started:.0f} s", flush=True)
-        print(to_markdown(summarize(run)))
+        print(to_markdown(run_summary(run)))
         built = build_report(run, ws.settings)
         write_report(built, run)
         for line in built.task.distillation + built.task.notes:

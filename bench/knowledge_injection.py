@@ -35,7 +35,7 @@ from tunewise.data.synth import raft_examples, synthesize  # noqa: E402
 from tunewise.evaluate.baselines import baselines_for  # noqa: E402
 from tunewise.evaluate.datasets import load_questions, prepare  # noqa: E402
 from tunewise.evaluate.runner import run_eval  # noqa: E402
-from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
+from tunewise.evaluate.summary import summary_of, to_markdown  # noqa: E402
 from tunewise.report.build import build_report  # noqa: E402
 from tunewise.report.render import headline, write_report  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
@@ -94,7 +94,7 @@ def main() -> None:
         run_eval(ws, chosen, questions, run, max_tokens=args.max_tokens, limit=args.limit,
                  concurrency=1)
     pairs_to_compare = [(s, "local") for s in systems.split(",") if s != "local"]
-    print(to_markdown(summarize(run, compare=pairs_to_compare)))
+    print(to_markdown(summary_of(run, compare=pairs_to_compare)))
     report = build_report(run, settings)
     html, md = write_report(report, run)
     print(f"{headline(report)}\nwrote {md}", file=sys.stderr)

@@ -63,8 +63,11 @@ def hnsw_recall(url: str, vectors: np.ndarray, label: str, k: int = 10) -> None:
 
 
 def scifact_copies(source_url: str, target_urls: list[str], n: int = 100_000,
-                 cosine: float = 0.85) -> None:
-    """Write the SciFact chunks and noisy copies of them (to `n` chunks) into each target."""
+                   cosine: float = 0.85, mix: bool = False) -> None:
+    """Write the SciFact chunks and noisy copies of them (to `n` chunks) into each target.
+    With `mix`, each copy's vector is instead a blend of its original with another chunk's
+    (weight 0.3 to 1), lightly noised: points spread between real embeddings rather than a
+    cluster of near-duplicates around each one."""
     from dataclasses import replace
 
     from tunewise.store import WriteBatch
@@ -74,6 +77,7 @@ def scifact_copies(source_url: str, target_urls: list[str], n: int = 100_000,
     built = source.embedder()
     source.close()
     rng = np.random.default_rng(0)
+    pool = np.concatenate([doc.vectors for doc in originals]).astype(np.float32)  # every real vector
     dim = built[1]
     sigma = np.sqrt((1 / cosine**2 - 1) / dim)  # |noise| ≈ sigma·sqrt(dim) against a unit vector
     for url in target_urls:
@@ -90,7 +94,13 @@ def scifact_copies(source_url: str, target_urls: list[str], n: int = 100_000,
                     if written >= n:
                         break
                     vectors = doc.vectors
-                    if copy:
+                    if copy and mix:
+                        partners = pool[rng.integers(0, len(pool), len(vectors))]
+                        weights = rng.uniform(0.3, 1.0, (len(vectors), 1)).astype(np.float32)
+                        vectors = vectors + weights * partners + 0.3 * sigma * rng.standard_normal(
+                            vectors.shape).astype(np.float32)
+                        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+                    elif copy:
                         noisy = vectors + sigma * rng.standard_normal(vectors.shape).astype(np.float32)
                         vectors = noisy / np.linalg.norm(noisy, axis=1, keepdims=True)
                     path = f"/scifact100k/{copy}/{doc.document.path.rsplit('/', 1)[-1]}"

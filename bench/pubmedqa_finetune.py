@@ -23,7 +23,7 @@ from tunewise.config import Settings  # noqa: E402
 from tunewise.data.formats import Example, write_examples  # noqa: E402
 from tunewise.evaluate.datasets import load_questions  # noqa: E402
 from tunewise.evaluate.runner import run_eval  # noqa: E402
-from tunewise.evaluate.summary import summarize, to_markdown  # noqa: E402
+from tunewise.evaluate.summary import summary_of, to_markdown  # noqa: E402
 from tunewise.rag.prompt import Source, messages_for  # noqa: E402
 from tunewise.systems import parse_systems  # noqa: E402
 from tunewise.train.finetune import FinetuneRecipe, finetune  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> None:
     name = args.name
     systems = parse_systems(f"local,local+rag,{name},{name}+rag", ws.settings.models)
     run_eval(ws, systems, questions, OUT / "runs" / "pubmedqa", max_tokens=8, limit=args.limit)
-    print(to_markdown(summarize(OUT / "runs" / "pubmedqa", compare=(f"{name}+rag", "local+rag"))))
+    print(to_markdown(summary_of(OUT / "runs" / "pubmedqa", compare=(f"{name}+rag", "local+rag"))))
 
 
 def _with_registry(settings: Settings) -> Settings:

@@ -1,8 +1,10 @@
 """A million chunks on one machine: the embedded (SQLite) store's cost curve with its HNSW graph.
 
-For each size (SciFact's 9,707 chunks with their real vectors plus noisy copies, each vector at a
-cosine of about 0.85 from its original, with the original's text — real neighbourhoods and real
-word statistics without embedding a million texts on a CPU), in a fresh process each:
+For each size (SciFact's 9,707 chunks with their real vectors, plus copies with the originals'
+texts — real word statistics without embedding a million texts on a CPU — whose vectors are
+blends of two real ones (spread between real embeddings) or noisy copies at a cosine of about
+0.85 (a cluster of near-duplicates around each real vector: HNSW's hard case)), in a fresh
+process each:
 - building the graph (`store.index(rebuild=True)`): seconds, size on disk, peak memory;
 - a fresh process opening the store: the first search (reads vectors, postings and the saved
   graph), then hybrid / dense / keyword search of the 300 SciFact test queries (their vectors
@@ -109,14 +111,15 @@ def child(*args: str, timeout: float = 3600) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def curve(sizes: list[int]) -> None:
-    print("\n### Cost curve (SQLite, 2 cores; query embedding excluded; median / p95 ms)\n")
+def curve(sizes: list[int], vectors: str) -> None:
+    print(f"\n### Cost curve, {vectors} (SQLite, 2 cores; query embedding excluded; "
+          "median / p95 ms)\n")
     print("| chunks | graph build | graph on disk | first search | hybrid | dense (HNSW) | "
           "dense exact | keyword | recall@10 | RSS after / peak |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        url = f"sqlite:{OUT / f'scale-{n}.db'}"
-        scifact_copies(SCIFACT_STORE, [url], n=n)
+        url = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
+        scifact_copies(SCIFACT_STORE, [url], n=n, mix=vectors == "blends")
         built = child("build", url)
         found = child("search", url, "hnsw")
         print(f"| {found['chunks']:,} | {built['build_s']:.1f} s | {built['index_mb']:.0f} MB | "
@@ -176,8 +179,8 @@ def ingest_ratio(documents: int = 600, rounds: int = 2) -> None:
 
 def killed_rebuild(n: int = 100_000, after_s: float = 5.0) -> None:
     """kill -9 a `tunewise store index --rebuild` part-way, then open the store afresh."""
-    url = f"sqlite:{OUT / f'scale-{n}.db'}"
-    scifact_copies(SCIFACT_STORE, [url], n=n)
+    url = f"sqlite:{OUT / f'scale-blends-{n}.db'}"
+    scifact_copies(SCIFACT_STORE, [url], n=n, mix=True)
     process = subprocess.Popen([sys.executable, "-m", "tunewise", "store", "index", "--rebuild",
                                 "--store", url], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -195,6 +198,9 @@ def killed_rebuild(n: int = 100_000, after_s: float = 5.0) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,30000,100000,300000,1000000")
+    p.add_argument("--vectors", default="blends,copies",
+                   help="blends: each added vector a blend of two real ones; copies: noisy "
+                   "copies of the real ones (near-duplicate clusters: HNSW's worst case)")
     p.add_argument("--skip-scifact", action="store_true", help="only the cost curve")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -210,7 +216,8 @@ def main() -> None:
         ws.ingest([SCIFACT / "corpus.jsonl"])  # a no-op once the store is built
         if not QUERY_VECTORS.exists():
             np.save(QUERY_VECTORS, ws.embedder.embed(_queries()))
-    curve([int(n) for n in args.sizes.split(",")])
+    for vectors in args.vectors.split(","):
+        curve([int(n) for n in args.sizes.split(",")], vectors)
     if not args.skip_scifact:
         scifact_quality()
         ingest_ratio()

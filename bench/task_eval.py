@@ -32,7 +32,7 @@ from tunewise.tasks import task_named  # noqa: E402
 from tunewise.tasks.base import Item  # noqa: E402
 from tunewise.tasks.datasets import TEST, TRAIN, load_items, prepare_task  # noqa: E402
 from tunewise.tasks.runner import ALL, TaskOptions, run_task  # noqa: E402
-from tunewise.tasks.scoring import summarize  # noqa: E402
+from tunewise.tasks.scoring import run_summary  # noqa: E402
 from tunewise.workspace import Workspace  # noqa: E402
 
 # (systems, train sizes) per stage and set; ALL is the whole training part
@@ -122,7 +122,7 @@ def main() -> None:
             print(f"{stage}: {systems} — {report.answered} predicted, {report.skipped} already "
                   f"done, {report.failed} failed in {time.perf_counter() - started:.0f} s",
                   flush=True)
-        summary = summarize(run)
+        summary = run_summary(run)
         print(to_markdown(summary))
         built = build_report(run, ws.settings)
         write_report(built, run)

@@ -11,7 +11,7 @@ from tunewise.config import ModelSettings
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.judge import judge, judge_messages, parse_verdict
 from tunewise.evaluate.runner import load_records, run_eval
-from tunewise.evaluate.summary import summarize, to_markdown
+from tunewise.evaluate.summary import summary_of, to_markdown
 from tunewise.models import make_model
 from tunewise.systems import parse_systems
 
@@ -71,7 +71,7 @@ def test_judge_scores_a_run_and_counts_its_tokens(judged_ws, tmp_path):
     systems = parse_systems("api,api+rag", judged_ws.settings.models)
     report = run_eval(judged_ws, systems, questions, tmp_path / "run", judge_model="judge")
     assert report.judged == 20 and len(judged_ws.judge_server.requests) == 20
-    by = {s.system: s for s in summarize(tmp_path / "run").systems}
+    by = {s.system: s for s in summary_of(tmp_path / "run").systems}
     assert by["api"].metrics["judge_correct"].mean == pytest.approx(0.8)  # oracle knows 8 of 10
     assert "judge_faithful" not in by["api"].metrics  # no context without retrieval
     assert by["api+rag"].metrics["judge_correct"].mean == 1.0
@@ -91,10 +91,10 @@ def test_a_judge_that_returns_garbage_is_counted_as_failed(judged_ws, tmp_path):
     judge_model.reply = lambda m: "garbage" if judge_model.calls % 2 else grader(m)
     report = run_eval(judged_ws, systems, questions, tmp_path / "run", judge_model="judge")
     assert (report.answered, report.judged) == (0, 6)  # verdicts added to the earlier answers
-    s = summarize(tmp_path / "run").systems[0]
+    s = summary_of(tmp_path / "run").systems[0]
     assert s.judge_calls == 6 and s.judge_failed == 3
     assert s.metrics["judge_correct"].n == 3  # averaged over the verdicts that exist ...
-    assert "| judge failed | 3 |" in to_markdown(summarize(tmp_path / "run"))  # ... and shown
+    assert "| judge failed | 3 |" in to_markdown(summary_of(tmp_path / "run"))  # ... and shown
     failed = [r["judge"] for r in load_records(tmp_path / "run").values() if r["judge"]["failed"]]
     assert all("no JSON object" in v["error"] and v["reply"] == "garbage" for v in failed)
 

@@ -13,7 +13,7 @@ from tests.evaluate.scripted import ScriptedModel, with_api_model
 from tests.models.chat_server import ChatServer
 from tunewise.evaluate.datasets import load_questions
 from tunewise.evaluate.runner import RECORDS, EvalError, _Pace, load_records, run_eval
-from tunewise.evaluate.summary import summarize
+from tunewise.evaluate.summary import summary_of
 from tunewise.systems import parse_systems
 
 
@@ -28,7 +28,7 @@ def test_run_scores_each_system_on_each_question(api_ws, tmp_path):
     assert rag["prediction"] == "eight units [1]" and rag["sources"] and rag["retrieved"]
     assert rag["prompt_tokens"] > 50 and rag["completion_tokens"] == 3 and rag["first_token_s"] is not None
     assert records[("api", "q12")]["prediction"] == "I do not know."
-    summary = summarize(tmp_path / "run")
+    summary = summary_of(tmp_path / "run")
     by = {s.system: s for s in summary.systems}
     assert by["api"].metrics["em"].mean == pytest.approx(8 / 12)
     assert by["api+rag"].metrics["em"].mean == 1.0
@@ -62,7 +62,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(api_ws, tmp_path):
     assert len(server.requests) - asked_before == 6  # only the failed and the missing ones
     final = load_records(tmp_path / "run")
     assert len(final) == 10 and not any(r.get("error") for r in final.values())
-    assert summarize(tmp_path / "run").systems[0].metrics["em"].mean == pytest.approx(8 / 10)
+    assert summary_of(tmp_path / "run").systems[0].metrics["em"].mean == pytest.approx(8 / 10)
 
 
 def test_a_run_folder_refuses_other_questions(api_ws, tmp_path):
@@ -122,7 +122,7 @@ def test_local_model_with_and_without_rag(sample_workspace, local_model, tmp_pat
     assert "52" in records[("local+rag:k=3", "q06")]["prediction"]
     assert records[("local+rag:k=3", "q06")]["k"] == 3
     assert all(r["completion_tokens"] <= 40 for r in records.values())
-    summary = {s.system: s for s in summarize(tmp_path / "run").systems}
+    summary = {s.system: s for s in summary_of(tmp_path / "run").systems}
     assert summary["local+rag:k=3"].metrics["recall@3"].mean == 1.0
     assert summary["local+rag:k=3"].metrics["contains"].mean >= 0.5
     lines = (tmp_path / "run" / RECORDS).read_text().splitlines()

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from tests.conftest import QUESTIONS
 from tunewise.cli import app
 from tunewise.evaluate.runner import EvalError
-from tunewise.evaluate.summary import record_scores, summarize, to_markdown
+from tunewise.evaluate.summary import record_scores, summary_of, to_markdown
 
 
 def record(system, qid, prediction="", answers=("Paris",), **kw):
@@ -53,7 +53,7 @@ def test_summary_counts_failures_and_takes_the_latest_record(tmp_path):
         record("b", "q1", "Rome"), record("b", "q2", "Rome"), record("b", "q4", "Paris",
                                                                        answers=(), unanswerable=True),
     ])
-    summary = summarize(run)
+    summary = summary_of(run)
     a, b = summary.systems
     assert (a.questions, a.failed) == (4, 1)
     assert a.metrics["em"].mean == 1.0 and a.metrics["em"].n == 3  # q1, q2 (latest), q4 abstained
@@ -68,9 +68,9 @@ def test_summary_counts_failures_and_takes_the_latest_record(tmp_path):
     assert "| failed answers | 1 | 0 |" in text and "| em | 1.000 [1.000, 1.000] | 0.000" in text
     assert "Paired per question, b − a" in text
     with pytest.raises(EvalError, match="no system 'c'"):
-        summarize(run, compare=("a", "c"))
+        summary_of(run, compare=("a", "c"))
     with pytest.raises(EvalError, match="not an evaluation run"):
-        summarize(tmp_path)
+        summary_of(tmp_path)
 
 
 def test_cli_prepare_run_summary_retrieval(tmp_path, sample_workspace, api_ws, monkeypatch):

@@ -67,7 +67,7 @@ def test_an_unsupported_answer_is_withheld(inventing_ws):
 def test_eval_measures_abstention_on_answerable_and_unanswerable_questions(inventing_ws, tmp_path):
     from tunewise.evaluate.datasets import Question
     from tunewise.evaluate.runner import run_eval
-    from tunewise.evaluate.summary import summarize
+    from tunewise.evaluate.summary import summary_of
     from tunewise.systems import parse_systems
 
     questions = [
@@ -79,7 +79,7 @@ def test_eval_measures_abstention_on_answerable_and_unanswerable_questions(inven
                  unanswerable=True)]
     ws = inventing_ws
     run_eval(ws, parse_systems("api+rag", ws.settings.models), questions, tmp_path / "run")
-    m = summarize(tmp_path / "run").systems[0].metrics
+    m = summary_of(tmp_path / "run").systems[0].metrics
     # a: supported answer; b: invented, withheld (a false abstention); u: "EUR 52 per day" is
     # in the passages, so it is answered (wrongly); v: invented, withheld (right)
     assert m["abstained_answerable"].mean == 0.5 and m["abstained_unanswerable"].mean == 0.5

@@ -71,3 +71,18 @@ def test_loading_refuses_a_file_that_mixes_tasks(tmp_path):
                     + json.dumps({"task": "summarize", "text": "b", "gold": "y"}) + "\n")
     with pytest.raises(TaskError, match="item 2: task 'summarize'; expected classify"):
         load_items(path)
+
+
+def test_every_task_module_defines_every_member_of_the_task_protocol():
+    """What the runner, scoring and report use of a task is `base.Task`: a fourth task is one
+    module that defines all of it, plus one line in TASKS."""
+    import inspect
+
+    from tunewise.tasks import TASKS, Task, task_named
+
+    members = set(Task.__annotations__) | {
+        name for name, value in vars(Task).items() if inspect.isfunction(value) and not name.startswith("_")}
+    assert {"gold_of", "gold_may_be_empty", "queries", "confusion", "parse", "counts"} <= members
+    for name in TASKS:
+        missing = sorted(m for m in members if not hasattr(task_named(name), m))
+        assert not missing, f"{name} lacks {missing}"

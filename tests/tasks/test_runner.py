@@ -16,7 +16,7 @@ from tunewise.report.render import write_report
 from tunewise.systems import parse_systems
 from tunewise.tasks import classify
 from tunewise.tasks.runner import TaskOptions, run_task
-from tunewise.tasks.scoring import summarize
+from tunewise.tasks.scoring import run_summary
 from tunewise.workspace import Workspace
 
 
@@ -67,7 +67,7 @@ def test_a_classify_run_measures_prompted_trained_and_baseline_systems(task_ws, 
     quarter4 = [r for r in records.values() if r["system"] == "api" and "quarter 4" in r["text"]]
     assert quarter4 and all(r["parsed"] is None and r["parse_error"] for r in quarter4)
 
-    summary = summarize(out)
+    summary = run_summary(out)
     by = {s.system: s.metrics for s in summary.systems}
     assert set(by) == {"api", "api:shots=2", "encoder:frozen", "encoder:frozen@6",
                        "baseline:tfidf", "baseline:tfidf@6", "baseline:majority"}

@@ -186,7 +186,7 @@ def test_a_system_retrieving_with_a_fitted_retriever_is_recorded_summarised_and_
     from tunewise.cost.systems import price_run
     from tunewise.evaluate.datasets import load_questions
     from tunewise.evaluate.runner import run_eval
-    from tunewise.evaluate.summary import summarize, table_rows
+    from tunewise.evaluate.summary import summary_of, table_rows
     from tunewise.retrieval.fitted import record_reembedded
     from tunewise.store import open_store
     from tunewise.store.copy import copy_store
@@ -208,7 +208,7 @@ def test_a_system_retrieving_with_a_fitted_retriever_is_recorded_summarised_and_
 
     systems = parse_systems(f"local+rag,local+rag:retriever={folder}")
     run_eval(ws, systems, load_questions(QUESTIONS)[:2], tmp_path / "run", max_tokens=8)
-    summary = summarize(tmp_path / "run")
+    summary = summary_of(tmp_path / "run")
     header, rows = table_rows(summary)
     [retrievers] = [r for r in rows if r[0] == "retriever"]
     assert retrievers[1] == "all-MiniLM-L6-v2, hybrid convex α=0.6"

@@ -60,13 +60,13 @@ def cost_cmd(
     from tunewise.cost.serving import Workload
     from tunewise.cost.systems import break_even_with, price_names, price_run
     from tunewise.cost.table import cost_rows
-    from tunewise.tasks.scoring import summarize
+    from tunewise.tasks.scoring import run_summary
 
     settings = _settings(config, gpu, queries_per_day)
     prices = load_prices(settings.cost.prices)
     qpd = settings.cost.queries_per_day
     if run:
-        rows = price_run(summarize(run), settings, prices)
+        rows = price_run(run_summary(run), settings, prices)
         if systems:
             wanted = {s.strip() for s in systems.split(",")}
             rows = [r for r in rows if r.system in wanted]

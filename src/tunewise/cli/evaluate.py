@@ -37,7 +37,7 @@ from tunewise.tasks.datasets import load_items, prepare_task, task_of
 from tunewise.tasks.label import teacher_of
 from tunewise.tasks.runner import ALL as ALL_EXAMPLES
 from tunewise.tasks.runner import TaskOptions, learns, run_task, subsets
-from tunewise.tasks.scoring import summarize
+from tunewise.tasks.scoring import run_summary
 from tunewise.workspace import Workspace
 
 app = typer.Typer(help="Measure systems (a model, with or without retrieval) on the same "
@@ -200,7 +200,7 @@ def run_cmd(
             _interrupted(out_dir, "answers")
     console.print(f"answered {report.answered}, judged {report.judged}, already done "
                   f"{report.skipped}, failed {report.failed}")
-    _print_summary(summarize(out_dir))
+    _print_summary(run_summary(out_dir))
     if report.failed:
         raise typer.Exit(1)
 
@@ -252,7 +252,7 @@ def _run_task(systems, questions, out_dir, train, train_sizes, limit, max_tokens
             _interrupted(out_dir, "predictions")
     console.print(f"predicted {report.answered}, already done {report.skipped}, failed "
                   f"{report.failed}")
-    _print_summary(summarize(out_dir))
+    _print_summary(run_summary(out_dir))
 
 
 SUMMARY_HELP = """Metrics per system with bootstrap 95% intervals, and paired comparisons that say
@@ -281,7 +281,7 @@ def summary_cmd(
     pair = tuple(compare.split(",")) if compare else None
     if pair is not None and len(pair) != 2:
         raise typer.BadParameter("give two systems: A,B", param_hint="--compare")
-    summary = summarize(run, pair, seed)
+    summary = run_summary(run, pair, seed)
     if output == "json":
         out.print_json(json.dumps(summary.to_dict(), default=str))
     elif output == "markdown":

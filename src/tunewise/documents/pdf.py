@@ -76,7 +76,7 @@ def read_pdf(path: Path, max_pages: int = 5000, deadline: Deadline | None = None
     text, pages, sections = _assemble(_without_running_lines(lines))
     title = (info.get("Title") or "").strip()
     if not re.search(r"[^\W\d_]", title):
-        title = ""  # "0000012927-19-000010", a filing number, names nothing: the file name will
+        title = ""  # "0000012927-19-000010", a filing number, names nothing: the file name does
     properties = file_properties(info.get("Author"), info.get("Subject"),
                              _pdf_date(info.get("CreationDate") or ""))
     return PdfText(text, pages, sections, title, properties, read, unread)

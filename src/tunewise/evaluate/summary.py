@@ -1,7 +1,7 @@
 """Summaries of a run: per system, every metric's mean with a bootstrap 95% interval, latency
 median and p95, tokens per question, the judge's calls and failures, and paired comparisons
 between systems; rendered as a terminal table, Markdown or JSON. A task run (classify, extract,
-summarize) is scored by its task: `tunewise.tasks.scoring.summarize` passes that scoring in."""
+summarize) is scored by its task: `tunewise.tasks.scoring.run_summary` passes that scoring in."""
 
 from __future__ import annotations
 
@@ -102,14 +102,14 @@ class Summary:
                                 for c in self.comparisons]}
 
 
-def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
+def summary_of(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
               seed: int = 0, scoring: TaskScoring | None = None) -> Summary:
     """Summarise RUN. Comparisons (A − B per question): `compare` — one pair (A, B) or a list of
     pairs — else each later system minus the first. A task run needs its task's `scoring`."""
     manifest = load_manifest(run)
     task = manifest.get("task", "qa")
     if task != "qa" and scoring is None:
-        raise EvalError(f"{run} is a {task} run: summarize it with tunewise.tasks.scoring.summarize")
+        raise EvalError(f"{run} is a {task} run: summarize it with tunewise.tasks.scoring.run_summary")
     by_system: dict[str, list[dict]] = {}
     for (system, _), record in load_records(run).items():
         by_system.setdefault(system, []).append(record)

@@ -21,9 +21,9 @@ from tunewise.evaluate.stats import Comparison, Estimate
 from tunewise.evaluate.summary import Summary, record_scores
 from tunewise.report.tasks import TaskFindings, distillation, largest_size, task_findings
 from tunewise.systems import BASELINE, parse_system
-from tunewise.tasks.scoring import metrics_of, summarize
+from tunewise.tasks.scoring import metrics_of, run_summary
 
-# The quality measure the recommendation ranks by, first present wins (or --metric).
+# The level of application each kind of system is, as the report names it.
 LEVELS = {"open model": "Level 0: an open model alone", "API": "Level 0: an API model alone",
           "open model + RAG": "Level 1: RAG with a self-hosted open model",
           "API + RAG": "Level 1: RAG with an API model",
@@ -117,7 +117,7 @@ def training_recipes(rows: list[SystemCost]) -> list[str]:
 def build_report(run: str | Path, settings: Settings, queries_per_day: float | None = None,
                  metric: str | None = None, min_score: float | None = None) -> Report:
     run = Path(run)
-    summary = summarize(run)
+    summary = run_summary(run)
     prices = load_prices(settings.cost.prices)
     qpd = queries_per_day or settings.cost.queries_per_day
     metric = _primary(summary, metric)
@@ -195,7 +195,7 @@ def _candidates(run: Path, summary: Summary, rows: list[SystemCost], metric: str
     pairs = [(c.system, best.system) for c in systems if c is not best]
     pairs += [(c.system, base.system) for c in systems] if base else []
     if pairs:
-        paired = {(x.a, x.b): x for x in summarize(run, compare=pairs).comparisons
+        paired = {(x.a, x.b): x for x in run_summary(run, compare=pairs).comparisons
                   if x.metric == metric}
         for c in systems:
             c.versus_best = paired.get((c.system, best.system)) if c is not best else None

@@ -34,7 +34,8 @@ def write_report(r: Report, out: str | Path) -> tuple[Path, Path]:
         svgs[slug] = draw(r)
         (out / f"report-{slug}.svg").write_text(svgs[slug], encoding="utf-8")
     if r.task is not None:
-        svgs["learning-curve"] = plots.learning_curve(r)
+        if r.task.curve:  # no curve was run: no empty axes
+            svgs["learning-curve"] = plots.learning_curve(r)
         for i, system in enumerate(r.task.confusions):
             svgs[f"confusion-{i}"] = plots.confusion_matrix(r, system)
         for slug in [k for k in svgs if k == "learning-curve" or k.startswith("confusion-")]:
@@ -68,7 +69,9 @@ def to_markdown(r: Report) -> str:
     if r.task is not None:
         parts += [f"## The {r.task.task} task: how many labels does training need?",
                   "\n".join(f"- {x}" for x in r.task.notes) or "- no learning curve was run "
-                  "(eval run --train-sizes)", "![Learning curve](report-learning-curve.svg)"]
+                  "(eval run --train-sizes)"]
+        if r.task.curve:
+            parts.append("![Learning curve](report-learning-curve.svg)")
         parts += [f"![Confusion matrix of {s}](report-confusion-{i}.svg)"
                   for i, s in enumerate(r.task.confusions)]
         if r.task.distillation:
@@ -136,7 +139,8 @@ def _task_section(r: Report, svgs: dict[str, str]) -> str:
     matrices = "".join(f'<figure class="confusion">{svgs[f"confusion-{i}"]}</figure>'
                        for i in range(len(r.task.confusions)))
     return (f'<section class="card" id="task"><h2>The {html.escape(r.task.task)} task: how many '
-            f'labels does training need?</h2>{notes}<figure>{svgs["learning-curve"]}</figure>'
+            f'labels does training need?</h2>{notes}'
+            + (f'<figure>{svgs["learning-curve"]}</figure>' if "learning-curve" in svgs else "")
             + (f'<h3>Confusion matrices</h3><div class="matrices">{matrices}</div>'
                if matrices else "")
             + (f"<h3>Distillation: the students and their teacher</h3>{_list(r.task.distillation)}"

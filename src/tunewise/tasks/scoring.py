@@ -1,6 +1,6 @@
 """Scores of a task run from its records: each record's counts (the task's `counts`), each
 metric with a bootstrap interval over items, paired comparisons by approximate randomization,
-and the confusion matrix. `summarize` summarises any run, QA or task, with the right scoring."""
+and the confusion matrix. `run_summary` summarises any run, QA or task, with the right scoring."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import numpy as np
 
 from tunewise.evaluate.runner import load_manifest
 from tunewise.evaluate.stats import Comparison, Estimate, bootstrap_counts, paired_counts
-from tunewise.evaluate.summary import Summary
-from tunewise.evaluate.summary import summarize as summarize_records
+from tunewise.evaluate.summary import Summary, summary_of
 from tunewise.tasks import task_named
 from tunewise.tasks.base import Item, Metric, TaskSpec
 
@@ -70,7 +69,7 @@ def confusion(manifest: dict, records: list[dict]) -> list[list[int]] | None:
 
 @dataclass(frozen=True)
 class TaskScoring:
-    """A task run's scoring, as `evaluate.summary.summarize` takes it."""
+    """A task run's scoring, as `evaluate.summary.summary_of` takes it."""
 
     manifest: dict
 
@@ -85,9 +84,9 @@ class TaskScoring:
         return compare(self.manifest, a, b, records_a, records_b, seed)
 
 
-def summarize(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
+def run_summary(run: str | Path, compare: tuple[str, str] | list[tuple[str, str]] | None = None,
               seed: int = 0) -> Summary:
-    """`evaluate.summary.summarize` for any run: a task run scored by its task."""
+    """`evaluate.summary.summary_of` for any run: a task run scored by its task."""
     manifest = load_manifest(run)
     scoring = TaskScoring(manifest) if manifest.get("task", "qa") != "qa" else None
-    return summarize_records(run, compare, seed, scoring)
+    return summary_of(run, compare, seed, scoring)

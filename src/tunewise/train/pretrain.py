@@ -24,7 +24,6 @@ from tunewise.train.common import (
     TrainingError,
     TrainingSettings,
     check_resumable,
-    guarded_trainer,
     last_checkpoint,
     logged_to,
     speed,
@@ -139,9 +138,12 @@ def pretrain(corpus, out: str | Path, recipe: PretrainRecipe, tokenizer=None) ->
                               # whole batches only: a short last one would recompile a compiled
                               # model at every epoch's end
                               eval_steps=recipe.eval_steps, drop_last=True)
+    # lazy: torch and transformers take 2 s to import (train/trainer.py imports them)
+    from tunewise.train.trainer import TimeLimit, guarded_trainer
+
     trainer = guarded_trainer(model=model, args=args, train_dataset=train,
                               eval_dataset=val if len(val) else None, data_collator=_collate,
-                              callbacks=[_TimeLimit(recipe.max_minutes)] if recipe.max_minutes else None)
+                              callbacks=[TimeLimit(recipe.max_minutes)] if recipe.max_minutes else None)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=last_checkpoint(out) is not None)
     result.seconds = time.perf_counter() - started
@@ -181,30 +183,6 @@ def unigram_perplexity(train, val, vocab_size: int) -> float:
     counts = np.bincount(np.asarray(train, dtype=np.int64), minlength=vocab_size) + 1.0
     logp = np.log(counts / counts.sum())
     return float(math.exp(-logp[np.asarray(val, dtype=np.int64)].mean()))
-
-
-def _time_limit_class():
-    # lazy: transformers takes 0.7 s to import
-    from transformers import TrainerCallback
-
-    class TimeLimit(TrainerCallback):
-        """Stop training (with a checkpoint) once `minutes` of training have passed."""
-
-        def __init__(self, minutes: float):
-            self.limit, self.started = minutes * 60, None
-
-        def on_train_begin(self, args, state, control, **kw):
-            self.started = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kw):
-            if time.perf_counter() - self.started >= self.limit:
-                control.should_training_stop = control.should_save = True
-
-    return TimeLimit
-
-
-def _TimeLimit(minutes: float):  # noqa: N802 - builds the class lazily (transformers is heavy)
-    return _time_limit_class()(minutes)
 
 
 def _record(result: PretrainResult, trainer) -> None:

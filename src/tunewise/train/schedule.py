@@ -24,7 +24,6 @@ from tunewise.cost.training import flops_per_token
 from tunewise.train.common import (
     TrainingError,
     TrainingSettings,
-    guarded_trainer,
     logged_to,
     measured_peak_flops,
     on_gpu,
@@ -95,8 +94,10 @@ def scheduled_trainer(model, recipe: TrainingSettings, plan: Plan, out: Path, tr
     steps with the best checkpoint kept, and early stopping after `plan.patience` passes
     without improvement. With `lengths` (rows padded to their batch's longest), batches are
     drawn among rows of like length (measured 2x fewer padding tokens on PhraseBank)."""
-    # lazy: transformers takes 0.7 s to import
+    # lazy: transformers takes 0.7 s to import (train/trainer.py imports it and torch)
     from transformers import EarlyStoppingCallback
+
+    from tunewise.train.trainer import guarded_trainer
 
     stepwise = bool(val_set) and plan.eval_every > 0
     args = training_arguments(out, recipe, lr=lr, epochs=recipe.epochs, scheduler=scheduler,
