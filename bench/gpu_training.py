@@ -88,7 +88,7 @@ def _device_free() -> None:
 
 
 def _peak_mb() -> float:
-    from tunewise.train.common import peak_memory_mb
+    from tunewise.train.hardware import peak_memory_mb
 
     return round(peak_memory_mb(), 1)
 
@@ -116,8 +116,8 @@ def run_plain(tokens_dir: Path, shape: dict, steps: int) -> dict:
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     from tunewise.cost.training import flops_per_token, mfu
-    from tunewise.train.common import measured_peak_flops
     from tunewise.train.corpus import TokenFile
+    from tunewise.train.hardware import measured_peak_flops
     from tunewise.train.pretrain import Blocks, llama_config
 
     cuda = torch.cuda.is_available()

@@ -9,9 +9,9 @@ import pytest
 
 from tests.conftest import ROOT
 from tunewise.config import Settings, load_settings
-from tunewise.train.common import read_recipe
 from tunewise.train.finetune import FinetuneRecipe
 from tunewise.train.pretrain import PretrainRecipe
+from tunewise.train.recipe import read_recipe
 
 
 def _listed(path) -> set[str]:

@@ -35,8 +35,8 @@ class StoreSettings:
     # Dense search: exact (every vector read) or approximate (an HNSW graph, its candidates
     # re-scored exactly). auto: HNSW from ann_min_chunks chunks, where it measured faster.
     ann: str = "auto"  # auto | hnsw | exact
-    ef_search: int = 100  # HNSW's candidate list: higher finds more true neighbours, slower
-    ann_min_chunks: int = 50_000  # auto: exact search below this many chunks
+    ef_search: int = 150  # HNSW's candidate list: higher finds more true neighbours, slower
+    ann_min_chunks: int = 20_000  # auto: exact below (measured faster up to ~15k; store_scale.py)
 
     def __post_init__(self) -> None:
         _check(self.ann in ANN_MODES, "store.ann", self.ann, " | ".join(ANN_MODES))
@@ -292,7 +292,11 @@ class ServeSettings:
     upload_wait_s: float = 30.0
     uploads_per_key: int = 4
     upload_queue: int = 64
-    ingest_workers: int = 1  # threads indexing uploads (each at a lower CPU priority)
+    ingest_workers: int = 1  # uploads indexed at once (each at a lower CPU priority)
+    # Index them in processes of their own (serve/ingest_process.py): an upload's memory and
+    # threads are never the server's; false: in the server's own (lower-priority) threads.
+    ingest_process: bool = True
+    ingest_memory_mb: float = 3000.0  # an ingest process grown past this is replaced after its file
     request_threads: int = 8  # threads answering searches, listings and deletes
     # Opt-in training data from traffic: the collections whose chat and task requests (with
     # their answers) are appended to LOGS/<collection>/requests.jsonl ("*": every collection);
@@ -306,7 +310,8 @@ class ServeSettings:
 
     def __post_init__(self) -> None:
         for key in ("upload_wait_s", "uploads_per_key", "upload_queue", "ingest_workers",
-                    "request_threads", "max_query_chars", "max_task_inputs", "queue_size"):
+                    "request_threads", "max_query_chars", "max_task_inputs", "queue_size",
+                    "ingest_memory_mb"):
             _check(getattr(self, key) > 0, f"serve.{key}", getattr(self, key), "positive")
         built = {}
         for name, value in self.keys.items():
@@ -512,8 +517,22 @@ def write_settings(path: str | Path, updates: Mapping[str, Mapping[str, Any]]) -
     return path
 
 
-# Keys renamed to say which score they compare; a settings file with the old name still loads.
+# Names changed to say which score they compare. Their old spelling is still read — in a settings
+# file (RENAMED), a system's options, a search request and a command's flags (OLD_NAMES) — and
+# these two tables are the only places that know it.
 RENAMED = {("retrieval", "threshold"): "min_similarity", ("rag", "threshold"): "min_passage_similarity"}
+OLD_NAMES = {"threshold": "min_similarity"}
+
+
+def current_name(name: str) -> str:
+    """`name`, or the name it became (a system option, a request field)."""
+    return OLD_NAMES.get(name, name)
+
+
+def flags(name: str) -> tuple[str, ...]:
+    """A command's flags for option `name`: `--min-similarity`, then its old spellings."""
+    return tuple(f"--{n.replace('_', '-')}" for n in (name, *[o for o, new in OLD_NAMES.items()
+                                                              if new == name]))
 
 
 def build_section(cls: type, section: str, values: Mapping[str, Any], base: Any = None) -> Any:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from tunewise.config import ConfigError
+from tunewise.config import ConfigError, current_name
 
 RAG = "+rag"
 BASELINE = "baseline:"
@@ -82,7 +82,7 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     values: dict[str, float | int] = {}
     for option in options:
         key, _, value = option.partition("=")
-        key = "min_similarity" if key == "threshold" else key  # its old name
+        key = current_name(key)
         try:
             values[key] = {"k": int, "min_similarity": float, "shots": int, "view": _view,
                            "retriever": _folder, "examples": _folder}[key](value)

@@ -162,7 +162,7 @@ def test_office_questions_cite_the_row_the_slide_and_the_mail(tmp_path, embedder
                     "o2": "| Sweden | 11.2 |", "o3": "from 13 July to 24 July 2026"}
         for q in load_questions(ROOT / "sample" / "office-questions.jsonl"):
             result = ws.ask(q.question, k=3)
-            first = result.sources[0]
+            first = result.passages[0]
             assert first.source.endswith(q.doc_ids[0]) and expected[q.id] in first.text, q.id
         assert first.page is None  # a mail has no pages
         row = ws.search("HX200 compressor replacement kit price", k=1)[0].chunk

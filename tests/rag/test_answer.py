@@ -27,21 +27,21 @@ def ws(sample_workspace, local_model):
 def test_answers_cite_the_right_source(ws, question, expected, source):
     answer = ws.ask(question)
     assert expected in answer.text
-    assert not answer.abstained and answer.sources
-    assert any(s.source.endswith(source) for s in answer.sources)
+    assert not answer.abstained and answer.passages
+    assert any(s.source.endswith(source) for s in answer.passages)
     assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
     assert answer.latency_s >= answer.retrieval_s > 0
 
 
 def test_off_topic_question_abstains_without_calling_the_model(ws):
     answer = ws.ask("Who won the football world cup in 2018?")
-    assert answer.abstained and answer.sources == [] and answer.usage.total_tokens == 0
+    assert answer.abstained and answer.passages == [] and answer.usage.total_tokens == 0
     assert answer.text == ws.settings.rag.abstain_message
 
 
 def test_no_rag_asks_the_model_alone(ws):
     answer = ws.ask("What is the capital of France? Answer in one sentence.", rag=False)
-    assert "Paris" in answer.text and answer.sources == [] and not answer.abstained
+    assert "Paris" in answer.text and answer.passages == [] and not answer.abstained
 
 
 def test_streamed_answer_and_first_token(ws):

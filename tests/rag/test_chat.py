@@ -13,7 +13,7 @@ def test_follow_up_is_rewritten_before_retrieval(sample_workspace, local_model):
     follow = talk.ask("And in Paris?")
     assert follow.question != "And in Paris?" and follow.question.endswith("?")
     assert "hotel" in follow.question.lower()  # the rewrite carries the topic over
-    assert follow.sources[0].source.endswith("travel-expense-policy.md")
+    assert follow.passages[0].source.endswith("travel-expense-policy.md")
     assert [q for q, _ in talk.turns] == ["What is the hotel limit per night in Stockholm?",
                                           "And in Paris?"]
 

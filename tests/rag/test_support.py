@@ -53,11 +53,11 @@ def test_an_unsupported_answer_is_withheld(inventing_ws):
     pieces = []
     bad = ws.ask("What is the one-time home-office allowance for remote employees?", model="api",
                  on_token=pieces.append)
-    assert bad.sources and bad.support < 0.2 and bad.supported is False and bad.abstained
+    assert bad.passages and bad.support < 0.2 and bad.supported is False and bad.abstained
     assert bad.text == ws.settings.rag.abstain_message and "Zorblax" in bad.withheld
     assert "not supported by the passages" in "".join(pieces)  # streamed: said afterwards
     declined = ws.ask("Who approves a firmware release candidate?", model="api")
-    assert declined.sources and declined.abstained and declined.text == "The documents do not contain it."
+    assert declined.passages and declined.abstained and declined.text == "The documents do not contain it."
     off = dataclasses.replace(ws.settings.rag, min_support=0.0)
     kept = answer("What is the one-time home-office allowance for remote employees?",
                   ws.model("api"), off, ws.retriever)

@@ -70,7 +70,8 @@ def seconds_until(check, limit: float = 5.0) -> float:
 def test_an_upload_through_one_is_found_through_the_other(servers):
     a, b = servers
     fact = b"The two-server canteen serves cloudberry porridge on Tuesdays."
-    search(b, "cloudberry porridge")  # B has read the collection before the upload
+    for server in (a, b):  # both have read the collection (and loaded the embedder) before
+        search(server, "cloudberry porridge")  # the upload, indexed by A's ingest process
     up = requests.post(a + "/v1/documents", headers=AUTH,
                        files={"file": ("canteen.txt", fact, "text/plain")})
     assert up.status_code == 201, up.text

@@ -166,9 +166,9 @@ def test_a_save_that_fails_for_a_full_disk_leaves_the_store_searchable(url, tmp_
         store = open_store({url!r}, StoreSettings(ann="hnsw"))
         store.stats()
         resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
-        rng = np.random.default_rng(9)
-        q = rng.standard_normal({DIM}).astype(np.float32)
-        print(store.dense(q, 10) == store.dense(q, 10, exact=True), store._memory.ann is not None)
+        q = np.array({clustered(1, seed=9)[0].tolist()}, dtype=np.float32)
+        found, exact = store.dense(q, 10), store.dense(q, 10, exact=True)
+        print(len({{r for r, _ in found}} & {{r for r, _ in exact}}) >= 8, store._memory.ann is not None)
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
@@ -194,3 +194,18 @@ def test_an_ingest_builds_the_graph_a_store_wants(tmp_path, embedder):
         header = json.loads((tmp_path / "w.db.ann" / "header.json").read_text())
         assert header["rows"] == ws.stats()["chunks"] > 0
         assert ws.search("how many vacation days", k=3)
+
+
+def test_the_hnsw_library_and_llama_cpp_load_in_one_process():
+    # usearch wheels after 2.12 break llama.cpp's model loading once imported (std::bad_cast in
+    # its vocabulary): a server searching a large store must still load its local model
+    script = textwrap.dedent("""
+        import tunewise.store.ann
+        from tunewise.config import ModelSettings
+        from tunewise.models.local import LlamaCppModel, resolve
+        model = LlamaCppModel("local", resolve("smollm2"), ModelSettings(context_window=256))
+        print(model.llama.n_ctx())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["256"], done.stderr[-2000:]

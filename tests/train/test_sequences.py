@@ -65,7 +65,8 @@ def test_padded_batches_mask_the_padding(smol_tokenizer):
 
 
 def test_attention_choices_are_checked(smol_tokenizer):
-    from tunewise.train.common import TrainingError, TrainingSettings, use_attention
+    from tunewise.train.common import TrainingError
+    from tunewise.train.recipe import TrainingSettings, use_attention
 
     model = tiny_llama(smol_tokenizer)
     use_attention(model, TrainingSettings())  # auto: sdpa without flash-attn

@@ -26,6 +26,7 @@ from tunewise.cli.common import (
     settings_for,
     show_path,
 )
+from tunewise.config import flags
 from tunewise.errors import TunewiseError
 from tunewise.ingest import IngestReport
 from tunewise.objects import metadata_value
@@ -151,7 +152,7 @@ def search_cmd(
     mode: Annotated[Optional[str], typer.Option(
         help=f"Retriever: {', '.join(MODES)} (default hybrid).")] = None,
     min_similarity: Annotated[Optional[float], typer.Option(
-        "--min-similarity", "--threshold", help="Least cosine similarity of a hit (default "
+        *flags("min_similarity"), help="Least cosine similarity of a hit (default "
         "[retrieval] min_similarity; keyword mode: [retrieval] min_bm25); may leave no hits.")
     ] = None,
     source: Annotated[Optional[str], typer.Option(
@@ -201,7 +202,7 @@ def ask_cmd(
     no_rag: NoRagOpt = False,
     k: PassagesOpt = None,
     min_similarity: Annotated[Optional[float], typer.Option(
-        "--min-similarity", "--threshold",
+        *flags("min_similarity"),
         help="Least cosine similarity of a passage (default [rag] min_passage_similarity).")
     ] = None,
     where: WhereOpt = None,
@@ -228,7 +229,7 @@ def ask_cmd(
         out.print_json(json.dumps(result.to_dict()))
         return
     out.print()
-    _print_sources(result)
+    _print_passages(result)
     u = result.usage
     first = f", first token {result.first_token_s:.2f} s" if result.first_token_s else ""
     console.print(f"[dim]{result.model}: {u.prompt_tokens} prompt + {u.completion_tokens} "
@@ -239,9 +240,9 @@ def ask_cmd(
 
 def _open(result, number: int) -> None:
     """Open source `number`'s file with the system's viewer: a PDF at `#page=N`."""
-    found = [s for s in result.sources if s.number == number]
+    found = [s for s in result.passages if s.number == number]
     if not found:
-        raise typer.BadParameter(f"the answer has {len(result.sources)} sources; no source {number}",
+        raise typer.BadParameter(f"the answer has {len(result.passages)} sources; no source {number}",
                                  param_hint="--open")
     path = Path(found[0].source.partition("#")[0])
     if not path.is_file():
@@ -252,10 +253,10 @@ def _open(result, number: int) -> None:
     console.print(f"opened {url}")
 
 
-def _print_sources(result) -> None:
+def _print_passages(result) -> None:
     if result.filtered:  # what the question named among the documents' metadata
         out.print(f"[dim]({result.filtered})[/dim]", highlight=False)
-    for s in result.sources:
+    for s in result.passages:
         sim = f", cos {s.similarity:.2f}" if s.similarity is not None else ""
         out.print(f"[dim]{s.cite()} (score {s.score:.2f}{sim})[/dim]", highlight=False)
 
@@ -295,7 +296,7 @@ def chat_cmd(
             out.print()
             if result.question != question:
                 out.print(f"[dim](searched for: {result.question})[/dim]", highlight=False)
-            _print_sources(result)
+            _print_passages(result)
 
 
 @app.command("stats")

@@ -39,8 +39,9 @@ def plan_pretrain_cmd(
     """
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     from tunewise.cost.plan import pretrain_plan
-    from tunewise.train.common import measured_peak_flops, read_recipe
+    from tunewise.train.hardware import measured_peak_flops
     from tunewise.train.pretrain import PretrainRecipe
+    from tunewise.train.recipe import read_recipe
 
     size = read_recipe(PretrainRecipe, "pretrain", recipe_file, size=size).size
     prices = load_prices(load_settings(settings_file).cost.prices)

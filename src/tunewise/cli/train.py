@@ -253,8 +253,8 @@ def pretrain_cmd(
     Example: `tunewise pretrain --corpus docs/ --size 10m --out runs/pt --max-minutes 20`
     """
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
-    from tunewise.train.common import read_recipe
     from tunewise.train.pretrain import PretrainRecipe, pretrain
+    from tunewise.train.recipe import read_recipe
 
     recipe = read_recipe(PretrainRecipe, "pretrain", recipe_file, size=size, max_steps=max_steps,
                          max_minutes=max_minutes, seq_len=seq_len, batch_size=batch_size,

@@ -51,7 +51,7 @@ def pretrain_plan(size: str, tokens: int | None = None, gpus: dict[str, float] |
     """Chinchilla-optimal tokens (20 per parameter unless given), training FLOPs (6·N·D), and on
     each GPU of `gpus` (price-table name → assumed MFU) the device-hours, the cost and the
     wall-clock days on `count` of them; `here_flops` (this machine's measured matmul FLOP/s,
-    `train.common.measured_peak_flops`) adds this machine at 30% of it. `size`: a preset, a
+    `train.hardware.measured_peak_flops`) adds this machine at 30% of it. `size`: a preset, a
     config.json or a parameter count (`cost.training.model_size`)."""
     prices = prices or load_prices()
     m = model_size(size)

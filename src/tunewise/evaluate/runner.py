@@ -261,7 +261,7 @@ def _answer(ws: Parts, system: System, q: Question, max_tokens: int | None,
             "support": None if a.support is None else round(a.support, 4), "withheld": a.withheld,
             "retrieved": a.retrieved,
             "sources": [{"source": s.source, "score": round(s.score, 4), "text": s.text}
-                        for s in a.sources],
+                        for s in a.passages],
             "latency_s": round(a.latency_s, 4),
             "first_token_s": None if a.first_token_s is None else round(a.first_token_s, 4),
             "retrieval_s": round(a.retrieval_s, 4), "filtered": a.filtered,

@@ -19,7 +19,7 @@ class Answer:
     question: str
     text: str
     model: str
-    sources: list[Passage] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)  # numbered as the answer cites them
     usage: Usage = Usage()
     latency_s: float = 0.0  # question to answer, retrieval included
     first_token_s: float | None = None  # question to first streamed token
@@ -72,24 +72,24 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
                           relevance=relevance)
     retrieval_s = time.perf_counter() - started
     asked = f"{question}\n{instruction.strip()}" if instruction else question
-    messages, sources = pack(asked, hits, model, settings, budget)
+    messages, passages = pack(asked, hits, model, settings, budget)
     gen = model.generate(messages, max_tokens=budget, on_token=on_token)
     first = None if gen.first_token_s is None else retrieval_s + gen.first_token_s
     retrieved = list(dict.fromkeys(h.chunk.source for h in hits))
     text, score, withheld = gen.text.strip(), None, ""
-    if sources and says_not_found(text):  # the model abstained in its own words
-        return Answer(question, text, model.name, sources, gen.usage,
+    if passages and says_not_found(text):  # the model abstained in its own words
+        return Answer(question, text, model.name, passages, gen.usage,
                       time.perf_counter() - started, first, retrieval_s, abstained=True,
                       retrieved=retrieved, filtered=filtered, relevance=relevance)
-    if sources:
-        score = support(strip_citations(text), [s.text for s in sources], question)
+    if passages:
+        score = support(strip_citations(text), [s.text for s in passages], question)
         score = 1.0 if score is None else score
         if score < settings.min_support:
             text, withheld = settings.abstain_message, text
             if on_token:  # what was streamed cannot be taken back: say it was not supported
                 on_token(f"\n\n({settings.abstain_message} The answer above is not supported "
                          "by the passages.)")
-    return Answer(question, text, model.name, sources, gen.usage,
+    return Answer(question, text, model.name, passages, gen.usage,
                   time.perf_counter() - started, first, retrieval_s, abstained=bool(withheld),
                   retrieved=retrieved, support=score, withheld=withheld, filtered=filtered,
                   relevance=relevance)

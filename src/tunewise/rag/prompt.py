@@ -92,7 +92,7 @@ def messages_for(question: str, passages: list[Passage], settings: RagSettings) 
 
 def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings,
          max_tokens: int) -> tuple[Messages, list[Passage]]:
-    """The messages for `question` with as many sources as fit in the context window minus
+    """The messages for `question` with as many passages as fit in the context window minus
     `max_tokens`, best first; a source that does not fit is left out, a smaller later one may fit."""
     if not question.strip():
         raise PromptError("the question is empty")
@@ -111,5 +111,5 @@ def pack(question: str, hits: list[Hit], model: ChatModel, settings: RagSettings
     return messages_for(question, kept, settings), kept
 
 
-def _renumber(sources: list[Passage]) -> list[Passage]:
-    return [replace(s, number=i) for i, s in enumerate(sources, start=1)]
+def _renumber(passages: list[Passage]) -> list[Passage]:
+    return [replace(p, number=i) for i, p in enumerate(passages, start=1)]

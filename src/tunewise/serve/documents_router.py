@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import AliasChoices, BaseModel, Field
 
+from tunewise.config import OLD_NAMES
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
 from tunewise.serve.openai_router import Text, run, services
@@ -27,9 +28,9 @@ class SearchRequest(BaseModel):
     query: Text = Field(min_length=1)
     k: int | None = Field(default=None, ge=1, le=100)
     mode: Literal["dense", "keyword", "hybrid"] | None = None
-    # the least cosine a hit may have; `threshold`, its old name, is still read
-    min_similarity: float | None = Field(
-        default=None, validation_alias=AliasChoices("min_similarity", "threshold"))
+    # the least cosine a hit may have (its old names are still read)
+    min_similarity: float | None = Field(default=None, validation_alias=AliasChoices(
+        "min_similarity", *[old for old, new in OLD_NAMES.items() if new == "min_similarity"]))
     # metadata conditions, as on the command line: ["company=NIKE", "year>=2022"]
     where: list[Text] = Field(default_factory=list, max_length=20)
     collection: str | None = None  # default: the key's first

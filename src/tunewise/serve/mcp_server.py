@@ -119,7 +119,7 @@ def build(ws: Workspace, caller: Caller) -> MCPServer:
                               collection=name).result()
         return {"answer": result.text, "abstained": result.abstained,
                 "sources": [{"number": s.number, "source": svc.display(s.source),
-                             "page": s.page, "text": s.text} for s in result.sources]}
+                             "page": s.page, "text": s.text} for s in result.passages]}
 
     @server.tool()
     @_told

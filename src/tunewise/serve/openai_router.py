@@ -159,7 +159,7 @@ def _extras(result: Answer, svc: Services, collection: str | None) -> dict:
     return {"sources": [{"number": s.number, "source": svc.display(s.source), "title": s.title,
                          "page": s.page, "score": round(s.score, 4), "text": s.text,
                          "url": svc.file_url(s.source, s.page, collection)}
-                        for s in result.sources],
+                        for s in result.passages],
             "abstained": result.abstained, "support": result.support,
             "supported": result.supported}
 

@@ -30,6 +30,7 @@ from tunewise.models import capabilities
 from tunewise.models.base import Usage
 from tunewise.objects import COLLECTION
 from tunewise.rag import Answer, answer
+from tunewise.serve.ingest_process import IngestProcesses
 from tunewise.serve.uploads import UploadQueue
 from tunewise.store import DEFAULT_COLLECTION
 from tunewise.systems import System
@@ -200,6 +201,8 @@ class Services:
         # the threads that answer searches, listings and deletes: never taken by an upload,
         # whose reading and indexing run in the upload queue's own worker (serve/uploads.py)
         self.requests = ThreadPoolExecutor(serve.request_threads, thread_name_prefix="request")
+        self.ingester = (IngestProcesses(serve.ingest_workers, serve.ingest_memory_mb)
+                         if serve.ingest_process else None)
         self.upload_queue = UploadQueue(self.uploads, self._index, serve.ingest_workers,
                                         serve.uploads_per_key, serve.upload_queue)
         self.replayed = self.upload_queue.replay()  # acknowledged before a stop, not yet indexed
@@ -421,8 +424,13 @@ class Services:
         that cannot be read is removed, and only what this upload made."""
         found = self.collection(collection)
         with self._upload_lock(f"{collection}/{path.parent.name}"):
-            report = found.ws.ingest([path], lock=found.lock)
-            if report.failed:
+            if self.ingester is not None:  # in an ingest process: the server's store sees the
+                report = self.ingester.ingest(found.ws.settings, path)  # chunks by its log
+            else:
+                report = found.ws.ingest([path], lock=found.lock)
+            if report.failed:  # nothing of it is kept: what a killed ingest process wrote
+                with found.lock:  # of a file of several documents is removed too
+                    found.ws.store.remove_path(str(path.resolve()))
                 shutil.rmtree(path.parent, ignore_errors=True)
         return report
 
@@ -541,6 +549,8 @@ class Services:
 
     def close(self) -> None:
         self.upload_queue.close()  # what is still queued is indexed on the next start
+        if self.ingester is not None:
+            self.ingester.close()
         self.requests.shutdown(wait=False, cancel_futures=True)
         for q in self._queues.values():
             q.close()

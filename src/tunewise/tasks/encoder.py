@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tunewise.embeddings.local import bundled_model_dir
 from tunewise.tasks.base import Item, TaskError
-from tunewise.train.common import cpu_has_bf16
+from tunewise.train.hardware import cpu_has_bf16
 
 HEAD = "head.pt"
 LABELS = "labels.json"

@@ -18,19 +18,10 @@ from typing import Callable, Iterable
 from tunewise.config import register_model
 from tunewise.data.formats import load_examples
 from tunewise.models import hf
-from tunewise.train.common import (
-    TrainingError,
-    TrainingSettings,
-    check_resumable,
-    compiling,
-    last_checkpoint,
-    load_base,
-    read_recipe,
-    resolve_base,
-    use_attention,
-)
+from tunewise.train.common import TrainingError, check_resumable, last_checkpoint, load_base, resolve_base
 from tunewise.train.corpus import in_validation
 from tunewise.train.gguf_export import export_gguf
+from tunewise.train.recipe import TrainingSettings, compiling, read_recipe, use_attention
 from tunewise.train.schedule import (
     Plan,
     batch_for,

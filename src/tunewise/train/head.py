@@ -20,14 +20,9 @@ from typing import Callable, Sequence
 
 from tunewise.models import hf
 from tunewise.models.base import ModelError
-from tunewise.train.common import (
-    TrainingError,
-    check_resumable,
-    last_checkpoint,
-    resolve_base,
-    use_attention,
-)
+from tunewise.train.common import TrainingError, check_resumable, last_checkpoint, resolve_base
 from tunewise.train.finetune import FinetuneRecipe, with_lora
+from tunewise.train.recipe import use_attention
 from tunewise.train.schedule import (
     Plan,
     batch_for,

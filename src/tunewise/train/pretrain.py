@@ -20,17 +20,10 @@ import numpy as np
 
 from tunewise.config import register_model
 from tunewise.cost.training import SIZES
-from tunewise.train.common import (
-    TrainingError,
-    TrainingSettings,
-    check_resumable,
-    last_checkpoint,
-    logged_to,
-    speed,
-    training_arguments,
-    use_attention,
-)
+from tunewise.train.common import TrainingError, check_resumable, last_checkpoint, logged_to
 from tunewise.train.corpus import TokenFile, prepare_corpus
+from tunewise.train.hardware import speed
+from tunewise.train.recipe import TrainingSettings, training_arguments, use_attention
 from tunewise.train.tokenizer import train_tokenizer
 
 

@@ -21,15 +21,9 @@ from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
 from tunewise.cost.training import flops_per_token
-from tunewise.train.common import (
-    TrainingError,
-    TrainingSettings,
-    logged_to,
-    measured_peak_flops,
-    on_gpu,
-    speed,
-    training_arguments,
-)
+from tunewise.train.common import TrainingError, logged_to
+from tunewise.train.hardware import measured_peak_flops, on_gpu, speed
+from tunewise.train.recipe import TrainingSettings, training_arguments
 
 T = TypeVar("T")
 
