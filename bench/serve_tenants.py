@@ -95,7 +95,8 @@ def probe(url: str, pid: int, seconds: float, load=None) -> dict:
     answers: collections.Counter = collections.Counter()
     with loading(load, answers):
         found = probed(url, seconds, pid, key=B)
-    return {**found, "answers": {**found["answers"], **answers}, "rss": found["peak"]["server"]}
+    return {**found, "answers": {**found["answers"], **answers}, "rss": found["peak"]["server"],
+            "children": found["peak"]["readers"]}  # the ingest process and reader processes
 
 
 def loading(load, answers: collections.Counter):
@@ -197,8 +198,8 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=60)
     print("| team B's traffic | search p50 / p95 | p95 × calm | health p95 | × calm | "
-          "server peak RSS | answers to team A |")
-    print("|---|---|---|---|---|---|---|")
+          "server peak RSS | largest child's peak RSS | answers to team A |")
+    print("|---|---|---|---|---|---|---|---|")
     base = rows[0][1]
     for label, r in rows:
         others = ", ".join(f"{k}: {v}" for k, v in sorted(r["answers"].items())
@@ -208,7 +209,8 @@ def main() -> None:
         print(f"| {label} | {r['p50']['search'] * 1000:.0f} / {r['p95']['search'] * 1000:.0f} ms | "
               f"{r['p95']['search'] / base['p95']['search']:.2f}× | "
               f"{r['p95']['health'] * 1000:.0f} ms | {r['p95']['health'] / base['p95']['health']:.2f}× | "
-              f"{r['rss']:.0f} MB ({r['rss'] / idle_rss:.2f}× idle) | {others or '–'}"
+              f"{r['rss']:.0f} MB ({r['rss'] / idle_rss:.2f}× idle) | {r['children']:.0f} MB | "
+              f"{others or '–'}"
               f"{' | failed probes: ' + str(fails) if fails else ''} |")
     print(f"\ndecode tokens/s of the local model: calm {calm_decode:.1f}, while team A uploads "
           f"{busy_decode:.1f} ({busy_decode / calm_decode:.2f}×)")

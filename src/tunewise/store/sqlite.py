@@ -265,7 +265,9 @@ class SQLiteStore(Store):
         if mem.ann is None and self._wants_ann(mem.bm25.live):
             mem.ann = self._new_ann()
             live = np.flatnonzero(mem.alive)
-            mem.ann.add(mem.rows[live], mem.vectors[live])
+            for i in range(0, len(live), BUILD_BATCH):  # a batch at a time: no second copy
+                part = live[i : i + BUILD_BATCH]
+                mem.ann.add(mem.rows[part], mem.vectors[part])
         if mem.ann is not None:
             mem.ann.seq = mem.seq
             if mem.ann.unsaved > _save_after(len(mem.ann)):
