@@ -48,16 +48,26 @@ def _resident_mb() -> float:
     return 0.0
 
 
+def _yield_cpu() -> None:
+    """Run only on CPU time the server leaves: SCHED_IDLE on Linux (threads started later, torch's
+    included, inherit it), else a lower nice. Nice 10 alone left the local model 0.73x its calm
+    decode speed while uploads were embedded (bench/serve_tenants.py)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        try:
+            os.nice(NICE)
+        except OSError:
+            pass
+
+
 def _work(conn: Connection) -> None:
     """The ingest process: ingest each (settings, path) it is sent, answer (report or error,
     resident MB), until the server closes the pipe."""
     # lazy: the process imports the workspace (torch, the embedder) only once it is its own
     from tunewise.workspace import Workspace
 
-    try:
-        os.nice(NICE)
-    except OSError:
-        pass
+    _yield_cpu()
     workspaces: dict[str, Workspace] = {}
     embedders: dict[str, object] = {}
     while True:
