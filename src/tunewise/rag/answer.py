@@ -38,7 +38,10 @@ class Answer:
         return None if self.support is None else not self.withheld
 
     def to_dict(self) -> dict:
+        """As `ask --json` prints it: the passages under "sources", as the server's answers
+        carry them (the name clients already read)."""
         d = asdict(self)
+        d["sources"] = d.pop("passages")
         d["usage"]["total_tokens"] = self.usage.total_tokens
         return d
 
