@@ -23,12 +23,14 @@ import os
 import uuid
 import zlib
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
-from usearch.index import Index
 
 from tunewise.store.base import StoreError
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,8 @@ class HnswIndex:
     """An HNSW graph of a store's vectors keyed by row id, and the log entry it reflects."""
 
     def __init__(self, dimension: int, ef_search: int = 100, index: Index | None = None):
-        self.index = index or Index(ndim=dimension, metric="cos", dtype="i8",
-                                    connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD)
+        self.index = index or _usearch()(ndim=dimension, metric="cos", dtype="i8",
+                                         connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD)
         self.dimension = dimension
         self.ef_search = ef_search
         self.seq = 0  # the last chunk_log entry applied
@@ -132,7 +134,7 @@ class HnswIndex:
             if (header.get("format") != FORMAT or not path.is_file()
                     or _crc(path) != (header.get("crc32"), header.get("size"))):
                 raise ValueError("missing, cut short or altered")
-            index = Index.restore(str(path))
+            index = _usearch().restore(str(path))
             if index is None or index.ndim != dimension or len(index) != header.get("rows"):
                 raise ValueError("not the index its header describes")
         except (OSError, ValueError, RuntimeError) as exc:
@@ -141,6 +143,13 @@ class HnswIndex:
         loaded = cls(dimension, ef_search, index)
         loaded.seq = int(header["seq"])
         return loaded
+
+
+def _usearch() -> type[Index]:
+    # lazy: usearch (and the tqdm it imports) take 11 ms, paid only by a store that wants a graph
+    from usearch.index import Index
+
+    return Index
 
 
 def _crc(path: Path) -> tuple[int, int]:
