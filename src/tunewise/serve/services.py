@@ -199,7 +199,8 @@ class Services:
         self._api_calls = ThreadPoolExecutor(API_WORKERS, thread_name_prefix="api-model")
         serve = ws.settings.serve
         # the threads that answer searches, listings and deletes: never taken by an upload,
-        # whose reading and indexing run in the upload queue's own worker (serve/uploads.py)
+        # which the upload queue's own worker (serve/uploads.py) hands to an ingest process
+        # (serve/ingest_process.py), or indexes itself with [serve] ingest_process = false
         self.requests = ThreadPoolExecutor(serve.request_threads, thread_name_prefix="request")
         self.ingester = (IngestProcesses(serve.ingest_workers, serve.ingest_memory_mb)
                          if serve.ingest_process else None)

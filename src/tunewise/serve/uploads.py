@@ -12,9 +12,11 @@ interrupted at any point is indexed exactly once.
 Fair: each key may have `[serve] uploads_per_key` uploads queued or indexing at once (429 with
 Retry-After past it), and the queue holds at most `[serve] upload_queue` in all (503).
 
-The ingest worker threads run at a lower CPU priority (nice, which Linux keeps per thread and
-which the threads they start for torch's parallel loops inherit), so on a busy machine searches
-and the local model go first; the reader processes are niced the same way."""
+The worker threads hand each upload to an ingest process (serve/ingest_process.py: its own
+memory and threads, run only on CPU time the server leaves), or with `[serve] ingest_process =
+false` index it themselves at a lower CPU priority (nice, which Linux keeps per thread and which
+the threads they start for torch's parallel loops inherit); either way searches and the local
+model go first."""
 
 from __future__ import annotations
 
