@@ -54,6 +54,7 @@ bench: install  ## the benchmarks behind bench/RESULTS.md (about 3 hours on 2 co
 	$(BIN)/python bench/ingest_speed.py
 	$(BIN)/python bench/query_latency.py
 	$(BIN)/python bench/postgres_store.py
+	$(BIN)/python bench/store_scale.py
 	$(BIN)/python bench/local_generation.py
 	TUNEWISE=$(BIN)/tunewise LIMIT=500 bash bench/qa_eval.sh xquad
 	TUNEWISE=$(BIN)/tunewise bash bench/qa_eval.sh pubmedqa
