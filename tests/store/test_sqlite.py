@@ -179,3 +179,37 @@ def test_a_store_from_before_chunk_context_is_migrated(tmp_path):
     again = SQLiteStore(tmp_path / "old.db")
     assert [c.text for c in again.iter_chunks()] == [c.text for c in CAT.chunks]
     assert len(again.keyword("kitten", 5)) == 1 and all(c.context == "" for c in again.iter_chunks())
+
+
+def test_a_first_load_in_several_keyword_segments_ranks_as_one(tmp_path, monkeypatch):
+    import random
+
+    import numpy as np
+
+    from tunewise.store import WriteBatch
+    from tunewise.testing import stored
+
+    rng = random.Random(3)
+    words = "heat pump compressor defrost warranty invoice winter quiet cycle fan coil valve".split()
+    docs = [stored(f"/d/{i}.txt", [" ".join(rng.choice(words) for _ in range(rng.randint(3, 20)))],
+                   [np.eye(4, dtype=np.float32)[i % 4]]) for i in range(80)]
+    writer = SQLiteStore(tmp_path / "s.db")
+    writer.check_embedder("e", 4)
+    writer.write(WriteBatch(documents=docs))
+    queries = ("compressor warranty", "quiet winter fan", "valve coil")
+    whole = [SQLiteStore(tmp_path / "s.db").keyword(q, 10) for q in queries]
+    monkeypatch.setattr("tunewise.store.sqlite.LOAD_SEGMENT", 7)
+    monkeypatch.setattr("tunewise.store.sqlite.BUILD_BATCH", 5)
+    parted = SQLiteStore(tmp_path / "s.db")
+    got = [parted.keyword(q, 10) for q in queries]
+    assert len(parted._memory.bm25.segments) == 8  # 80 rows, batches of 5, segments from 7
+    for a, b in zip(got, whole):
+        assert [r for r, _ in a] == [r for r, _ in b]
+        assert [s for _, s in a] == pytest.approx([s for _, s in b], rel=1e-5)
+    writer.remove_path("/d/3.txt")
+    writer.write(WriteBatch(documents=[stored("/d/new.txt", ["compressor warranty valve"],
+                                              [np.eye(4, dtype=np.float32)[0]])]))
+    fresh = SQLiteStore(tmp_path / "s.db").keyword("compressor warranty", 10)
+    after = parted.keyword("compressor warranty", 10)  # the upload and removal, from the log
+    assert [r for r, _ in after] == [r for r, _ in fresh]
+    assert [s for _, s in after] == pytest.approx([s for _, s in fresh], rel=1e-5)

@@ -75,8 +75,9 @@ class _Segment:
 
     terms: np.ndarray  # (n_terms,) sorted uint64 term ids
     indptr: np.ndarray  # (n_terms + 1,) where each term's postings start
-    positions: np.ndarray  # (nnz,) int64
-    counts: np.ndarray  # (nnz,) float32
+    # int32 and uint16: 6 bytes a posting (a million chunks hold ~57 million of them)
+    positions: np.ndarray  # (nnz,) int32
+    counts: np.ndarray  # (nnz,) uint16, as stored
 
     @classmethod
     def of(cls, terms: np.ndarray, positions: np.ndarray, counts: np.ndarray) -> "_Segment":
@@ -105,7 +106,9 @@ class BM25Index:
     the live rows at query time — a term's document frequency is its live postings, N the live
     rows, the mean length theirs — so they equal those of a fresh build of the same rows, and a
     document added or removed costs its own terms, not a rebuild. Segments are merged (one sort)
-    once there are more than `MAX_SEGMENTS` or the added rows pass a sixteenth of the rest.
+    once there are more than `MAX_SEGMENTS` or the added rows pass a sixteenth of the rest. A
+    first load may come as several `load` segments (a million chunks in one sort needed 2 GB more
+    than the index it built): those are kept as they are, and only what is added later is merged.
 
     Positions are handed out in order of `add` and never reused; the caller maps its row ids to
     them."""
@@ -120,6 +123,7 @@ class BM25Index:
         self.live = 0
         self.total_length = 0.0
         self.merged_rows = 0  # rows in the first (largest) segment when it was built
+        self.base = 0  # segments of the first load, never merged with what is added after
 
     @classmethod
     def build(cls, term_blobs: list[bytes], count_blobs: list[bytes], lengths) -> "BM25Index":
@@ -135,8 +139,9 @@ class BM25Index:
                                lengths)
 
     def add_arrays(self, terms: np.ndarray, counts: np.ndarray, per_row: np.ndarray,
-                   lengths) -> np.ndarray:
-        """Index rows given as their term ids and counts end to end, `per_row` terms each."""
+                   lengths, load: bool = False) -> np.ndarray:
+        """Index rows given as their term ids and counts end to end, `per_row` terms each;
+        `load`: a part of the first load, a segment kept as it is."""
         n = len(per_row)
         positions = np.arange(self.size, self.size + n, dtype=np.int64)
         if self.size:  # room to grow; a first load takes exactly what it needs
@@ -149,14 +154,17 @@ class BM25Index:
         self.size += n
         self.live += n
         self.total_length += float(lengths.sum())
-        self.segments.append(_Segment.of(terms, np.repeat(positions, per_row),
-                                         counts.astype(np.float32)))
-        if len(self.segments) == 1:
+        self.segments.append(_Segment.of(terms, np.repeat(positions.astype(np.int32), per_row),
+                                         counts.astype(np.uint16, copy=False)))
+        if load:
+            self.base += 1
+            self.merged_rows = self.size
+        elif len(self.segments) == 1:
             self.merged_rows = n
         elif self.size - self.merged_rows > max(256, self.merged_rows // 16):
-            self.compact()  # the added rows are many: fold them into the main segment
-        elif len(self.segments) > self.MAX_SEGMENTS:
-            self.compact(first=1)  # many small uploads: merge them, not the main segment
+            self.compact(first=self.base)  # the added rows are many: fold them into one segment
+        elif len(self.segments) > self.MAX_SEGMENTS + self.base:
+            self.compact(first=self.base + 1)  # many small uploads: merge them, not the main one
         return positions
 
     def remove(self, positions) -> None:
@@ -175,8 +183,9 @@ class BM25Index:
         terms, positions, counts = (np.concatenate([p[i] for p in parts]) for i in range(3))
         keep = self.alive[positions]
         self.segments[first:] = [_Segment.of(terms[keep], positions[keep], counts[keep])]
-        if first == 0:
+        if first <= self.base:
             self.merged_rows = self.size
+            self.base = min(self.base, first)
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """(n_rows,) BM25 score of every position for the query's term ids; 0 where nothing
@@ -190,7 +199,7 @@ class BM25Index:
             if not found:
                 continue
             pos = np.concatenate([f[0] for f in found])
-            tf = np.concatenate([f[1] for f in found])
+            tf = np.concatenate([f[1] for f in found]).astype(np.float32)
             live = self.alive[pos]
             pos, tf = pos[live], tf[live]
             if not len(pos):
@@ -239,8 +248,8 @@ class KeywordRows:
         return self._placed(rows, self.bm25.add(term_blobs, count_blobs, lengths))
 
     def add_arrays(self, rows: np.ndarray, terms: np.ndarray, counts: np.ndarray,
-                   per_row: np.ndarray, lengths) -> np.ndarray:
-        return self._placed(rows, self.bm25.add_arrays(terms, counts, per_row, lengths))
+                   per_row: np.ndarray, lengths, load: bool = False) -> np.ndarray:
+        return self._placed(rows, self.bm25.add_arrays(terms, counts, per_row, lengths, load))
 
     def _placed(self, rows, positions: np.ndarray) -> np.ndarray:
         self.rows = grown(self.rows, self.size) if len(self.rows) else np.zeros(self.size, np.int64)

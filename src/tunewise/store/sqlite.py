@@ -42,6 +42,7 @@ from tunewise.store.sql import SOURCE_SQL, chunk_from_row, exported, grouped_val
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT = 60.0  # seconds a writer waits for another one
 BUILD_BATCH = 20_000  # vectors read and added to a new HNSW graph at a time
+LOAD_SEGMENT = 200_000  # rows of a keyword segment of the first load (one sort each)
 
 log = logging.getLogger(__name__)
 
@@ -517,24 +518,37 @@ class _Memory(KeywordRows):
 
     def load_all(self, batches: Iterator[list], total: int) -> None:
         """The first load: batches of (rowid, embedding, terms, counts, length) rows, `total` in
-        all, into arrays of exactly that size and one keyword segment — never every row's tuple
-        at once (at a million chunks those took more memory than the index they fill)."""
-        rows, terms, counts, per_row, lengths, n = [], [], [], [], [], 0
+        all, into vectors of exactly that size and keyword segments of up to LOAD_SEGMENT rows
+        each — never every row's tuple, or every posting's sort, at once (at a million chunks
+        those took more memory than the index they fill)."""
+        parts: list[list[np.ndarray]] = [[], [], [], [], []]  # rows, terms, counts, per row, lengths
+        n = held = 0
         for batch in batches:
             if self.vectors is None:
                 self.vectors = np.empty((total, len(batch[0][1]) // 4), np.float32)
             self.vectors[n : n + len(batch)] = np.frombuffer(
                 b"".join(r[1] for r in batch), np.float32).reshape(len(batch), -1)
-            rows.append(np.fromiter((r[0] for r in batch), np.int64, len(batch)))
-            terms.append(np.frombuffer(b"".join(r[2] for r in batch), np.uint64))
-            counts.append(np.frombuffer(b"".join(r[3] for r in batch), np.uint16))
-            per_row.append(np.fromiter((len(r[2]) // 8 for r in batch), np.int64, len(batch)))
-            lengths.append(np.fromiter((r[4] for r in batch), np.float32, len(batch)))
-            n += len(batch)
+            for i, part in enumerate((
+                    np.fromiter((r[0] for r in batch), np.int64, len(batch)),
+                    np.frombuffer(b"".join(r[2] for r in batch), np.uint64),
+                    np.frombuffer(b"".join(r[3] for r in batch), np.uint16),
+                    np.fromiter((len(r[2]) // 8 for r in batch), np.int64, len(batch)),
+                    np.fromiter((r[4] for r in batch), np.float32, len(batch)))):
+                parts[i].append(part)
+            n, held = n + len(batch), held + len(batch)
+            if held >= LOAD_SEGMENT:
+                self._load_segment(parts)
+                held = 0
+        if held:
+            self._load_segment(parts)
         if n:
-            self.add_arrays(np.concatenate(rows), np.concatenate(terms), np.concatenate(counts),
-                            np.concatenate(per_row), np.concatenate(lengths))
             self.vectors = self.vectors[:n]
+
+    def _load_segment(self, parts: list[list[np.ndarray]]) -> None:
+        joined = [np.concatenate(p) for p in parts]
+        for p in parts:
+            p.clear()
+        self.add_arrays(*joined, load=True)
 
     def load(self, data: list) -> None:
         """Rows of (rowid, embedding, terms, counts, length)."""
