@@ -34,6 +34,7 @@ import numpy as np
 
 from common import OUT, ROOT, SCIFACT, percentile
 from postgres_store import scifact_copies
+from tunewise.documents.isolated import own_memory
 
 SCIFACT_STORE = f"sqlite:{OUT / 'scifact.db'}"
 QUERY_VECTORS = OUT / "scifact-test-queries.npy"
@@ -47,8 +48,7 @@ def _queries() -> list[str]:
 
 def _memory() -> dict:
     """This process's resident memory now and at its peak, in MB."""
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {k: int(status[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM")}
+    return {k: own_memory(k) / 2**20 for k in ("VmRSS", "VmHWM")}
 
 
 def _ms(values: list[float]) -> dict:

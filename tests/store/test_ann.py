@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from tunewise.config import ConfigError, StoreSettings
-from tunewise.documents.hashing import chunk_id, digest, document_id
-from tunewise.objects import Chunk, Document
-from tunewise.store import StoredDocument, StoreError, WriteBatch, open_store
+from tunewise.store import StoreError, WriteBatch, open_store
+from tunewise.testing import stored
 
 DIM = 32
 HNSW = StoreSettings(ann="hnsw")
@@ -29,13 +28,8 @@ def clustered(n: int, seed: int = 0) -> np.ndarray:
 
 
 def write(store, first: int, vectors: np.ndarray) -> None:
-    batch = WriteBatch()
-    for i, v in enumerate(vectors, start=first):
-        doc = Document(path=f"/docs/{i}.txt", text=f"chunk number {i}", title=f"doc {i}")
-        did, h = document_id(doc.source), digest(doc.text)
-        chunk = Chunk(chunk_id(did, h, 0, doc.text), did, 0, doc.text, 0, len(doc.text), doc.source)
-        batch.documents.append(StoredDocument(did, doc, h, [chunk], v[None, :]))
-    store.write(batch)
+    store.write(WriteBatch(documents=[stored(f"/docs/{i}.txt", [f"chunk number {i}"], [v])
+                                      for i, v in enumerate(vectors, start=first)]))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from tunewise.cli.common import ConfigOpt, bar_columns, console, out
+from tunewise.cli.common import ConfigOpt, StoreOpt, bar_columns, console, out
 from tunewise.store import open_store
 
 app = typer.Typer(help="Whole-store operations: copy a store to another backend, re-embed it "
@@ -110,8 +110,7 @@ def metadata_cmd(
         "--refresh", help="Read each document's own metadata again ([ingest] metadata rules) "
         "and store it; without it, list the keys and values the store holds.")] = False,
     config: ConfigOpt = None,
-    store: Annotated[Optional[str], typer.Option("--store", help="Store URL (default from "
-                                                 "config).")] = None,
+    store: StoreOpt = None,
 ) -> None:
     """The metadata the store's documents carry: each key with its values, and where they came
     from. With --refresh, what each document says of itself is read again from its stored text
@@ -150,8 +149,7 @@ def index_cmd(
         "--rebuild", help="Build the index anew from the stored vectors (compacting away removed "
         "rows), instead of bringing the saved one up to date.")] = False,
     config: ConfigOpt = None,
-    store: Annotated[Optional[str], typer.Option("--store", help="Store URL (default from "
-                                                 "config).")] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Build or update the approximate-search index of a store: the HNSW graph SQLite keeps
     beside its file (`STORE.db.ann/`), or pgvector's index in PostgreSQL. Searches keep the graph

@@ -37,12 +37,13 @@ START_S = 60.0  # a reader that cannot start (import) in this long is an error
 NICE = 10  # a reader's CPU priority below the server's (parsing never starves a search)
 
 
-def _address_space() -> int:
-    """Bytes of address space this process holds now (Linux /proc), 0 where unknown."""
+def own_memory(field: str = "VmRSS") -> int:
+    """Bytes of this process's `field` of /proc/self/status now (VmRSS: resident, VmSize: address
+    space, VmHWM: peak resident), 0 where unknown (not Linux)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmSize:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -52,7 +53,7 @@ def _address_space() -> int:
 def _limit_memory(megabytes: float) -> None:
     """Cap this process's address space at what it holds now plus `megabytes` (where the OS
     lets it: otherwise only the time limit holds)."""
-    now = _address_space()
+    now = own_memory("VmSize")
     if resource is None or not now:
         return
     cap = now + int(megabytes * 2**20)

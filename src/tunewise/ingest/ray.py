@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from tunewise.config import Settings
+from tunewise.documents.isolated import own_memory
 from tunewise.embeddings import make_embedder
 from tunewise.ingest.pipeline import FileJob, FileWork, IngestError, Progress, Workers, read_file
 
@@ -67,9 +68,7 @@ class _Worker:
 
     def resident(self) -> tuple[str, int]:
         """(where, resident bytes of this worker process)."""
-        with open("/proc/self/status") as f:
-            kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-        return f"{socket.gethostname()}:{os.getpid()}", kb * 1024
+        return f"{socket.gethostname()}:{os.getpid()}", own_memory()
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:

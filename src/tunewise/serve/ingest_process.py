@@ -22,6 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from tunewise.config import Settings
+from tunewise.documents.isolated import own_memory
 from tunewise.errors import TunewiseError
 from tunewise.ingest import IngestReport
 
@@ -35,17 +36,6 @@ class IngestProcessError(TunewiseError):
 
     http_status = 503
     kind = "overloaded"
-
-
-def _resident_mb() -> float:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _yield_cpu() -> None:
@@ -85,7 +75,7 @@ def _work(conn: Connection) -> None:
         except Exception as exc:  # the store or the embedder: the server says it, keeps the upload
             answer = (None, exc if isinstance(exc, TunewiseError) else TunewiseError(
                 f"{type(exc).__name__}: {exc}"))
-        conn.send((*answer, _resident_mb()))
+        conn.send((*answer, own_memory() / 2**20))
 
 
 class _Process:

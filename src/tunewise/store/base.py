@@ -138,8 +138,8 @@ class WriteStore(Protocol):
               force: bool = True) -> dict:
         """Bring a search index the store keeps beside its rows up to date, or build it anew
         (`rebuild`), calling `progress(done, total)`; without `force` (after an ingest) only
-        where it lags. Returns {"rows": indexed, "built": whether built anew}; by default the
-        store keeps none."""
+        where it lags. Returns {"rows": indexed (0 when it looked at nothing), "built": whether
+        built anew}; by default the store keeps none."""
         return {"rows": 0, "built": False}
 
     @contextmanager

@@ -239,8 +239,10 @@ class PostgresStore(Store):
     def index(self, rebuild: bool = False, progress: Callable[[int, int], None] | None = None,
               force: bool = True) -> dict:
         """pgvector keeps its HNSW index current on every write; `rebuild` builds it anew
-        (compacted: removed rows' entries dropped)."""
-        with self._tx(write=True) as c:
+        (compacted: removed rows' entries dropped). After an ingest (not `force`): nothing to do."""
+        if not (rebuild or force):
+            return {"rows": 0, "built": False}
+        with self._tx(write=rebuild) as c:
             if rebuild:
                 c.execute("SET LOCAL maintenance_work_mem = '512MB'")
                 c.execute(f"REINDEX INDEX {self.schema}.chunks_embedding")

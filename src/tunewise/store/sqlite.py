@@ -524,17 +524,12 @@ class _Memory(KeywordRows):
         parts: list[list[np.ndarray]] = [[], [], [], [], []]  # rows, terms, counts, per row, lengths
         n = held = 0
         for batch in batches:
+            vectors, *columns = _columns(batch)
             if self.vectors is None:
-                self.vectors = np.empty((total, len(batch[0][1]) // 4), np.float32)
-            self.vectors[n : n + len(batch)] = np.frombuffer(
-                b"".join(r[1] for r in batch), np.float32).reshape(len(batch), -1)
-            for i, part in enumerate((
-                    np.fromiter((r[0] for r in batch), np.int64, len(batch)),
-                    np.frombuffer(b"".join(r[2] for r in batch), np.uint64),
-                    np.frombuffer(b"".join(r[3] for r in batch), np.uint16),
-                    np.fromiter((len(r[2]) // 8 for r in batch), np.int64, len(batch)),
-                    np.fromiter((r[4] for r in batch), np.float32, len(batch)))):
-                parts[i].append(part)
+                self.vectors = np.empty((total, vectors.shape[1]), np.float32)
+            self.vectors[n : n + len(batch)] = vectors
+            for part, column in zip(parts, columns):
+                part.append(column)
             n, held = n + len(batch), held + len(batch)
             if held >= LOAD_SEGMENT:
                 self._load_segment(parts)
@@ -551,14 +546,24 @@ class _Memory(KeywordRows):
         self.add_arrays(*joined, load=True)
 
     def load(self, data: list) -> None:
-        """Rows of (rowid, embedding, terms, counts, length)."""
+        """Rows of (rowid, embedding, terms, counts, length) added since the first load."""
         if not data:
             return
-        positions = self.add([r[0] for r in data], [r[2] for r in data], [r[3] for r in data],
-                             [r[4] for r in data])
-        dim = len(data[0][1]) // 4
+        vectors, *columns = _columns(data)
+        positions = self.add_arrays(*columns)
         if self.vectors is None:
-            self.vectors = np.zeros((0, dim), np.float32)
+            self.vectors = np.zeros((0, vectors.shape[1]), np.float32)
         self.vectors = grown(self.vectors, self.size)
-        self.vectors[positions] = np.frombuffer(b"".join(r[1] for r in data),
-                                                np.float32).reshape(len(data), dim)
+        self.vectors[positions] = vectors
+
+
+def _columns(data: list) -> tuple[np.ndarray, ...]:
+    """Rows of (rowid, embedding, terms, counts, length) as arrays: vectors, row ids, term ids
+    end to end, their counts, terms a row, lengths."""
+    n = len(data)
+    return (np.frombuffer(b"".join(r[1] for r in data), np.float32).reshape(n, -1),
+            np.fromiter((r[0] for r in data), np.int64, n),
+            np.frombuffer(b"".join(r[2] for r in data), np.uint64),
+            np.frombuffer(b"".join(r[3] for r in data), np.uint16),
+            np.fromiter((len(r[2]) // 8 for r in data), np.int64, n),
+            np.fromiter((r[4] for r in data), np.float32, n))
