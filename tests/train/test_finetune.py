@@ -183,3 +183,25 @@ def test_continued_pretraining_on_documents_loss_falls(smol_tokenizer, tmp_path)
     assert saved["result"]["objective"] == "documents"
     with pytest.raises(TrainingError, match="give one of them"):
         finetune(QUESTIONS, tmp_path / "x", config(), documents=texts)
+
+
+def test_lora_trains_the_embedding_row_of_the_token_that_ends_an_answer(smol_tokenizer, tmp_path):
+    # A base model that never ended a chat turn cannot learn to emit the end-of-turn token when
+    # only LoRA's matrices train: that token's (tied) embedding row must train too.
+    model = tiny_llama(smol_tokenizer, init=0.3)
+    before = model.get_input_embeddings().weight.detach().clone()
+    end = smol_tokenizer.convert_tokens_to_ids("<|im_end|>")
+    result = finetune(QUESTIONS, tmp_path / "ft", config(lora_r=8), model=model,
+                      tokenizer=smol_tokenizer)
+    assert end in result.token_rows and all(t in smol_tokenizer.all_special_ids or
+                                            smol_tokenizer.added_tokens_decoder[t].special
+                                            for t in result.token_rows)
+    from transformers import AutoModelForCausalLM
+
+    merged = AutoModelForCausalLM.from_pretrained(result.merged).get_input_embeddings().weight
+    moved = (merged.detach() - before).abs().sum(dim=1)
+    assert moved[end] > 0  # the row of the token that ends an answer learned
+    untouched = [t for t in range(len(before)) if t not in result.token_rows][:1000]
+    assert moved[untouched].max() == 0  # and no other row did
+    saved = json.loads((tmp_path / "ft" / "finetune.json").read_text())
+    assert saved["result"]["token_rows"] == result.token_rows

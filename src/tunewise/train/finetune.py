@@ -107,6 +107,9 @@ class FinetuneResult:
     peak_flops: float = 0.0  # the device's measured matmul FLOP/s, the MFU denominator
     peak_memory_mb: float = 0.0
     plan: Plan | None = None  # what the schedule planned (examples, tokens, steps, time)
+    # embedding rows trained beside LoRA: the special tokens the answers carry (the end of a
+    # turn) — a base model never learned to emit them, and LoRA alone cannot reach their rows
+    token_rows: list[int] = field(default_factory=list)
 
 
 def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
@@ -136,6 +139,7 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
         if not val_examples:
             train_examples, val_examples = carve(train_examples, recipe.val_fraction, recipe.seed)
         train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, recipe)
+        result.token_rows = special_labels(train_set, tokenizer)
         val_set = _encode(val_examples, tokenizer, recipe)[0] if val_examples else None
         tokens = sum(len(e) for e in train_set)
         if recipe.packing:
@@ -153,7 +157,8 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
     use_attention(model, recipe)
 
     def trainer_for(model, recipe: FinetuneRecipe, plan: Plan, folder: Path):
-        model = with_lora(model, recipe) if recipe.method in ("lora", "qlora") else model
+        if recipe.method in ("lora", "qlora"):
+            model = with_lora(model, recipe, token_rows=result.token_rows)
         return _trainer(model, tokenizer, train_set, val_set, folder, recipe, plan)
 
     if recipe.tune:
@@ -217,8 +222,20 @@ def _encode(examples, tokenizer, recipe: FinetuneRecipe) -> tuple[list[Encoded],
     return encoded, len(encoded), truncated
 
 
-def with_lora(model, recipe: FinetuneRecipe, task_type: str = "CAUSAL_LM"):
-    """`model` with LoRA adapters of `recipe` (SEQ_CLS: peft also trains the new head in full)."""
+def special_labels(examples: list[Encoded], tokenizer) -> list[int]:
+    """The special tokens (the chat template's, e.g. Gemma's `<end_of_turn>`) that the answers'
+    labels hold: their embedding rows must be trained too, or a model whose pretraining never
+    ended a turn can learn where an answer ends but not to say so — it writes a look-alike
+    token of the same neighbourhood and runs on to max_tokens."""
+    special = {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    special |= set(tokenizer.all_special_ids)
+    return sorted({t for e in examples for t in e.labels if t in special})
+
+
+def with_lora(model, recipe: FinetuneRecipe, task_type: str = "CAUSAL_LM",
+              token_rows: list[int] | None = None):
+    """`model` with LoRA adapters of `recipe` (SEQ_CLS: peft also trains the new head in full)
+    and, with `token_rows`, those rows of the (tied) embeddings trained beside them."""
     # lazy: peft takes 3.9 s to import
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
@@ -229,7 +246,7 @@ def with_lora(model, recipe: FinetuneRecipe, task_type: str = "CAUSAL_LM"):
         t.strip() for t in recipe.lora_targets.split(",") if t.strip()]
     return get_peft_model(model, LoraConfig(
         r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-        target_modules=targets, task_type=task_type))
+        target_modules=targets, task_type=task_type, trainable_token_indices=token_rows or None))
 
 
 def _trainer(model, tokenizer, train_set, val_set, out: Path, recipe: FinetuneRecipe, plan: Plan):
