@@ -9,9 +9,8 @@ from tunewise.systems import System, parse_system, parse_systems
 def test_systems_parse_with_their_options():
     models = {"local": ModelSettings(), "gpt": ModelSettings(backend="openai")}
     assert parse_system("local", models) == parse_system(" local ", models)
-    s = parse_system("gpt+rag:k=3:min_similarity=0.25", models)
-    assert (s.model, s.rag, s.k, s.min_similarity) == ("gpt", True, 3, 0.25)
-    assert parse_system("gpt+rag:threshold=0.25", models).min_similarity == 0.25  # the old name
+    s = parse_system("gpt+rag:k=3:min_passage_similarity=0.25", models)
+    assert (s.model, s.rag, s.k, s.min_passage_similarity) == ("gpt", True, 3, 0.25)
     assert parse_system("local+rag:retriever=runs/ret:k=4", models).retriever == "runs/ret"
     for bad, message in [("local:retriever=runs/ret", "need '\\+rag'"),
                          ("local+rag:retriever=", "bad option 'retriever='"),
@@ -25,6 +24,14 @@ def test_systems_parse_with_their_options():
         parse_systems("local,local", models)
     with pytest.raises(ConfigError, match="no systems"):
         parse_systems(" , ", models)
+
+
+def test_a_system_written_with_an_old_option_name_is_named_with_the_current_one():
+    for old in ("gpt+rag:k=3:min_similarity=0.25", "gpt+rag:k=3:threshold=0.25"):
+        s = parse_system(old)
+        assert s.name == "gpt+rag:k=3:min_passage_similarity=0.25"
+        assert s.min_passage_similarity == 0.25
+    assert parse_system("finetune:lora:base=gemma3").name == "finetune:lora:base=gemma3"
 
 
 def test_without_models_any_name_parses_for_price_table_apis():

@@ -517,22 +517,28 @@ def write_settings(path: str | Path, updates: Mapping[str, Mapping[str, Any]]) -
     return path
 
 
-# Names changed to say which score they compare. Their old spelling is still read — in a settings
-# file (RENAMED), a system's options, a search request and a command's flags (OLD_NAMES) — and
-# these two tables are the only places that know it.
-RENAMED = {("retrieval", "threshold"): "min_similarity", ("rag", "threshold"): "min_passage_similarity"}
-OLD_NAMES = {"threshold": "min_similarity"}
+# Names changed to say which score they compare: (section, old name) -> name. The old spelling is
+# still read — in a settings file, a system's options, a request and a command's flags — and this
+# table is the only place that knows it. [retrieval] min_similarity cuts search hits; [rag]
+# min_passage_similarity cuts the passages an answer is given (a RAG system's and `ask`'s option).
+RENAMED = {("retrieval", "threshold"): "min_similarity",
+           ("rag", "threshold"): "min_passage_similarity",
+           ("rag", "min_similarity"): "min_passage_similarity"}
 
 
-def current_name(name: str) -> str:
-    """`name`, or the name it became (a system option, a request field)."""
-    return OLD_NAMES.get(name, name)
+def current_name(name: str, section: str) -> str:
+    """`name`, or the name it became in `section` (a system option, a request field)."""
+    return RENAMED.get((section, name), name)
 
 
-def flags(name: str) -> tuple[str, ...]:
+def old_names(name: str, section: str) -> list[str]:
+    """The spellings `name` of `section` had before."""
+    return [old for (s, old), new in RENAMED.items() if s == section and new == name]
+
+
+def flags(name: str, section: str) -> tuple[str, ...]:
     """A command's flags for option `name`: `--min-similarity`, then its old spellings."""
-    return tuple(f"--{n.replace('_', '-')}" for n in (name, *[o for o, new in OLD_NAMES.items()
-                                                              if new == name]))
+    return tuple(f"--{n.replace('_', '-')}" for n in (name, *old_names(name, section)))
 
 
 def build_section(cls: type, section: str, values: Mapping[str, Any], base: Any = None) -> Any:

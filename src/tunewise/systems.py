@@ -1,7 +1,7 @@
 """A *system* — anything that answers a question: a chat model, with or without retrieval — and
 its one parser. Evaluation, the cost model, the report and the server all take systems.
 
-Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:min_similarity=0.2`,
+Written `NAME`, `NAME+rag`, `NAME+rag:k=3`, `NAME+rag:k=8:min_passage_similarity=0.2`,
 `NAME+rag:retriever=runs/ret` (retrieving with what `tunewise finetune-retriever` fitted in that
 folder: its embedder over the store `store reembed` wrote, and its reranker); `NAME:shots=4` (a
 prompted model shown the 4 nearest labelled examples, for tasks; `:view=head` reads the start of
@@ -43,7 +43,7 @@ class System:
     model: str  # a [models] name, or an API model of the price table
     rag: bool = False
     k: int | None = None  # passages retrieved; None: [retrieval] k
-    min_similarity: float | None = None  # least cosine of a passage; None: [rag] min_passage_similarity
+    min_passage_similarity: float | None = None  # least cosine of a passage; None: [rag]'s
     baseline: str = ""  # a trivial system that calls no model: majority | abstain | extractive …
     shots: int | None = None  # tasks: labelled examples shown in the prompt (nearest first)
     examples: str = ""  # tasks: the file the shots are drawn from ("": the run's training part)
@@ -56,9 +56,21 @@ class System:
         return self.name
 
 
+def current_system_name(spec: str) -> str:
+    """`spec` with its options spelled as they are now (`local+rag:min_similarity=0.2` →
+    `local+rag:min_passage_similarity=0.2`): the name a system has in a run, whichever spelling
+    wrote it — so a run recorded before a rename resumes and reports under today's names."""
+    head, *options = spec.strip().split(":")
+    if not head.endswith(RAG):
+        return spec.strip()
+    return ":".join([head, *(current_name(key, "rag") + sep + value for key, sep, value
+                             in (o.partition("=") for o in options))])
+
+
 def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
-    """`MODEL[+rag[:k=N][:min_similarity=X]]` → System. With `models`, the model must be one of them."""
-    spec = spec.strip()
+    """`MODEL[+rag[:k=N][:min_passage_similarity=X]]` → System, named with its options' current
+    spelling. With `models`, the model must be one of them."""
+    spec = current_system_name(spec)
     if spec.startswith(BASELINE):
         kind = spec[len(BASELINE):]
         if not kind.isidentifier():
@@ -82,19 +94,18 @@ def parse_system(spec: str, models: Iterable[str] | None = None) -> System:
     values: dict[str, float | int] = {}
     for option in options:
         key, _, value = option.partition("=")
-        key = current_name(key)
         try:
-            values[key] = {"k": int, "min_similarity": float, "shots": int, "view": _view,
+            values[key] = {"k": int, "min_passage_similarity": float, "shots": int, "view": _view,
                            "retriever": _folder, "examples": _folder}[key](value)
         except (KeyError, ValueError):
-            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, min_similarity=X, "
-                              "retriever=FOLDER (after +rag), shots=N, examples=FILE, "
-                              "view=passages|head") from None
+            raise ConfigError(f"system {spec!r}: bad option {option!r}; valid: k=N, "
+                              "min_passage_similarity=X, retriever=FOLDER (after +rag), "
+                              "shots=N, examples=FILE, view=passages|head") from None
     if set(values) - {"shots", "view", "examples"} and not plus:
-        raise ConfigError(f"system {spec!r}: k, min_similarity and retriever need '+rag'")
+        raise ConfigError(f"system {spec!r}: k, min_passage_similarity and retriever need '+rag'")
     if values.get("shots", 0) < 0:
         raise ConfigError(f"system {spec!r}: shots must be 0 or more")
-    return System(spec, model, bool(plus), values.get("k"), values.get("min_similarity"),
+    return System(spec, model, bool(plus), values.get("k"), values.get("min_passage_similarity"),
                   shots=values.get("shots"), view=values.get("view", ""),
                   examples=values.get("examples", ""),
                   retriever=values.get("retriever", ""))

@@ -132,13 +132,14 @@ class Workspace:
         return self._models[name]
 
     def ask(self, question: str, model: str | None = None, rag: bool = True,
-            k: int | None = None, min_similarity: float | None = None,
+            k: int | None = None, min_passage_similarity: float | None = None,
             on_token: OnToken | None = None, where: Iterable = ()) -> Answer:
         """Answer a question from the documents (rag=False: from the model alone), with sources;
         `where` narrows the documents as in `search`."""
         retriever = self.retriever if rag else None
         return answer(question, self.model(model), self.settings.rag, retriever, k=k,
-                      min_similarity=min_similarity, on_token=on_token, where=as_where(where))
+                      min_passage_similarity=min_passage_similarity, on_token=on_token,
+                      where=as_where(where))
 
     def conversation(self, model: str | None = None, rag: bool = True,
                      k: int | None = None, where: Iterable = ()) -> Conversation:

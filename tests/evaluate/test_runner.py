@@ -65,6 +65,21 @@ def test_an_interrupted_run_resumes_where_it_stopped(api_ws, tmp_path):
     assert summary_of(tmp_path / "run").systems[0].metrics["em"].mean == pytest.approx(8 / 10)
 
 
+def test_a_run_recorded_under_an_old_option_name_resumes_under_the_current_one(api_ws, tmp_path):
+    questions = load_questions(QUESTIONS)[:3]
+    run_eval(api_ws, parse_systems("api+rag:min_passage_similarity=0.2"), questions,
+             tmp_path / "run")
+    path = tmp_path / "run" / RECORDS  # as a run written before the option was renamed
+    path.write_text(path.read_text().replace(":min_passage_similarity=", ":min_similarity="))
+    asked_before = len(api_ws.server.requests)
+    report = run_eval(api_ws, parse_systems("api+rag:min_passage_similarity=0.2"), questions,
+                      tmp_path / "run")
+    assert (report.skipped, report.answered) == (3, 0)
+    assert len(api_ws.server.requests) == asked_before
+    assert [s.system for s in summary_of(tmp_path / "run").systems] == [
+        "api+rag:min_passage_similarity=0.2"]
+
+
 def test_a_run_folder_refuses_other_questions(api_ws, tmp_path):
     questions = load_questions(QUESTIONS)
     systems = parse_systems("api", api_ws.settings.models)

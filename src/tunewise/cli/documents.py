@@ -152,7 +152,7 @@ def search_cmd(
     mode: Annotated[Optional[str], typer.Option(
         help=f"Retriever: {', '.join(MODES)} (default hybrid).")] = None,
     min_similarity: Annotated[Optional[float], typer.Option(
-        *flags("min_similarity"), help="Least cosine similarity of a hit (default "
+        *flags("min_similarity", "retrieval"), help="Least cosine similarity of a hit (default "
         "[retrieval] min_similarity; keyword mode: [retrieval] min_bm25); may leave no hits.")
     ] = None,
     source: Annotated[Optional[str], typer.Option(
@@ -201,8 +201,8 @@ def ask_cmd(
     model: ModelOpt = None,
     no_rag: NoRagOpt = False,
     k: PassagesOpt = None,
-    min_similarity: Annotated[Optional[float], typer.Option(
-        *flags("min_similarity"),
+    min_passage_similarity: Annotated[Optional[float], typer.Option(
+        *flags("min_passage_similarity", "rag"),
         help="Least cosine similarity of a passage (default [rag] min_passage_similarity).")
     ] = None,
     where: WhereOpt = None,
@@ -223,8 +223,8 @@ def ask_cmd(
     """
     with Workspace(settings_for(config, store)) as ws:
         stream = None if as_json else (lambda text: out.print(text, end="", highlight=False))
-        result = ws.ask(question, model=model, rag=not no_rag, k=k, min_similarity=min_similarity,
-                        on_token=stream, where=where)
+        result = ws.ask(question, model=model, rag=not no_rag, k=k,
+                        min_passage_similarity=min_passage_similarity, on_token=stream, where=where)
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
         return

@@ -133,7 +133,8 @@ def _prepare_task(dataset, out_dir, task, text, label, file, test_fraction, seed
 @app.command("run")
 def run_cmd(
     systems: Annotated[str, typer.Option(help="Comma-separated systems: MODEL or MODEL+rag, with "
-                                         "optional :k=N:min_similarity=X, e.g. local,local+rag:k=3. "
+                                         "optional :k=N:min_passage_similarity=X, e.g. "
+                                         "local,local+rag:k=3. "
                                          "Task sets: MODEL, MODEL:shots=4 (nearest labelled "
                                          "examples in the prompt), encoder, encoder:frozen, "
                                          "finetune:lora, finetune:full.")],

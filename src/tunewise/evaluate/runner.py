@@ -2,8 +2,8 @@
 RUN/records.jsonl as soon as it exists, so an interrupted run resumes where it stopped.
 
 A system is a named model with retrieval on or off: `local`, `local+rag`, `gpt-4o-mini+rag:k=3`,
-`local+rag:k=8:min_similarity=0.2`. Remote models answer several questions at once (bounded by
-`concurrency`, paced by `rpm`; the SDK backs off on 429); local models answer one at a time.
+`local+rag:k=8:min_passage_similarity=0.2`. Remote models answer several questions at once
+(bounded by `concurrency`, paced by `rpm`; the SDK backs off on 429); local models answer one at a time.
 
 A record is one JSON object per line, kept as a plain dict (it is the file format):
   system, question_id, question, answers, choices, doc_ids, unanswerable, rag, k — what was asked;
@@ -33,7 +33,7 @@ from tunewise.jsonl import open_append
 from tunewise.models.base import ModelError
 from tunewise.parts import Parts
 from tunewise.rag import PromptError, answer
-from tunewise.systems import BASELINE, BASELINES, System
+from tunewise.systems import BASELINE, BASELINES, System, current_system_name
 
 RECORDS = "records.jsonl"
 MANIFEST = "run.json"
@@ -64,6 +64,7 @@ def load_records(run: str | Path) -> dict[tuple[str, str], dict]:
                 r = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            r["system"] = current_system_name(r["system"])  # a run written before a rename
             records[(r["system"], r["question_id"])] = r
     return records
 
@@ -252,7 +253,7 @@ def _answer(ws: Parts, system: System, q: Question, max_tokens: int | None,
         if retriever is not None:
             record["retriever"] = retriever.description
         a = answer(q.question, ws.model(system.model), ws.settings.rag,
-                   retriever, k=system.k, min_similarity=system.min_similarity,
+                   retriever, k=system.k, min_passage_similarity=system.min_passage_similarity,
                    on_token=lambda _: None, max_tokens=max_tokens,
                    instruction=instruction or q.instruction, where=where)
     except (ModelError, PromptError) as exc:

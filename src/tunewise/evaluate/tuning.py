@@ -55,7 +55,7 @@ def tune_retrieval(ws: Parts, questions, seed: int = 0) -> Tuning:
     top10 = best.recall_at[10]
     k = next(k for k in KS if best.recall_at[k] >= top10 - RECALL_SLACK)
     tuned = replace(ws.settings.retrieval, **options, k=k)
-    least = _min_similarity(ws, tune, tuned)
+    least = _min_passage_similarity(ws, tune, tuned)
     current = ws.settings.retrieval
     ks = tuple(sorted({current.k, k}))  # both sides at both cut-offs: comparable columns
     before, after = _held_out(ws, held, [current, tuned], ks)
@@ -64,7 +64,7 @@ def tune_retrieval(ws: Parts, questions, seed: int = 0) -> Tuning:
                   before, after)
 
 
-def _min_similarity(ws: Parts, questions, settings) -> float:
+def _min_passage_similarity(ws: Parts, questions, settings) -> float:
     """The highest cosine (to 0.01) below which at most SIMILARITY_LOSS of the questions would
     lose their best gold passage: answerable questions keep their evidence, and off-topic ones
     (whose passages score lower) are refused."""

@@ -47,7 +47,7 @@ class Answer:
 
 
 def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Retriever | None,
-           k: int | None = None, min_similarity: float | None = None,
+           k: int | None = None, min_passage_similarity: float | None = None,
            on_token: OnToken | None = None, max_tokens: int | None = None,
            instruction: str | None = None, where: Where = ()) -> Answer:
     """Answer `question` with `model`; with a retriever, from the documents it finds.
@@ -60,7 +60,8 @@ def answer(question: str, model: ChatModel, settings: RagSettings, retriever: Re
     budget = max_tokens or model.settings.max_tokens
     hits, filtered, relevance = [], "", None
     if retriever is not None:
-        least = settings.min_passage_similarity if min_similarity is None else min_similarity
+        least = (settings.min_passage_similarity if min_passage_similarity is None
+                 else min_passage_similarity)
         hits, named = retriever.search_explained(question, k=k, min_similarity=least, where=where)
         filtered = named.note
         relevance = _relevance(hits, retriever, settings)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import AliasChoices, BaseModel, Field
 
-from tunewise.config import OLD_NAMES
+from tunewise.config import old_names
 from tunewise.errors import TunewiseError
 from tunewise.objects import parse_where
 from tunewise.serve.openai_router import Text, run, services
@@ -30,7 +30,7 @@ class SearchRequest(BaseModel):
     mode: Literal["dense", "keyword", "hybrid"] | None = None
     # the least cosine a hit may have (its old names are still read)
     min_similarity: float | None = Field(default=None, validation_alias=AliasChoices(
-        "min_similarity", *[old for old, new in OLD_NAMES.items() if new == "min_similarity"]))
+        "min_similarity", *old_names("min_similarity", "retrieval")))
     # metadata conditions, as on the command line: ["company=NIKE", "year>=2022"]
     where: list[Text] = Field(default_factory=list, max_length=20)
     collection: str | None = None  # default: the key's first
