@@ -86,3 +86,18 @@ def test_every_task_module_defines_every_member_of_the_task_protocol():
     for name in TASKS:
         missing = sorted(m for m in members if not hasattr(task_named(name), m))
         assert not missing, f"{name} lacks {missing}"
+
+
+def test_a_spec_named_without_examples_comes_from_flags_or_a_schema_and_says_what_is_missing():
+    from tunewise.tasks import task_named
+
+    classify, extract, summarize = (task_named(t) for t in ("classify", "extract", "summarize"))
+    enum = {"label": {"type": "string", "enum": ["neg", "pos"]}}
+    assert classify.named_spec((), (), enum).labels == ("neg", "pos")
+    assert classify.named_spec(("a", "b", "c"), (), enum).labels == ("a", "b", "c")  # flags win
+    assert extract.named_spec((), (), {"party": {}, "date": {}}).keys == ("party", "date")
+    assert summarize.named_spec((), (), {}, "Be brief.").instruction == "Be brief."
+    with pytest.raises(TaskError, match="give the labels"):
+        classify.named_spec(("only",), (), {})
+    with pytest.raises(TaskError, match="give the keys"):
+        extract.named_spec((), (), {})

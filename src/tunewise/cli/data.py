@@ -253,7 +253,7 @@ def label_cmd(
     # lazy: a command imports what it runs (importing every command's: +0.7 s on each --help)
     import json
 
-    from tunewise.tasks.base import Item, TaskSpec
+    from tunewise.tasks.base import Item, TaskError, TaskSpec
     from tunewise.tasks.datasets import import_items, read_table, task_of
     from tunewise.tasks.label import label_items, rejected_path
 
@@ -265,24 +265,19 @@ def label_cmd(
         examples = load_items(shots)[1] if shots_file else import_items(shots, task, text, label)
     label_list = tuple(x.strip() for x in (labels or "").split(",") if x.strip())
     key_list = tuple(x.strip() for x in (keys or "").split(",") if x.strip())
+    properties: dict = {}
     if schema is not None:
         try:
             properties = json.loads(schema.read_text()).get("properties", {})
         except (OSError, ValueError, AttributeError) as exc:
             raise typer.BadParameter(f"{schema}: not a JSON schema ({exc})",
                                      param_hint="--schema") from None
-        if task == "classify":
-            label_list = label_list or tuple(properties.get("label", {}).get("enum", ()))
-        else:
-            key_list = key_list or tuple(properties)
-    spec = module.spec(examples, instruction or "") if examples else TaskSpec(task)
-    spec = TaskSpec(task, label_list or spec.labels, key_list or spec.keys, instruction or "")
-    if task == "classify" and len(spec.labels) < 2:
-        raise typer.BadParameter("give the labels (--labels a,b,c, --schema or --shots)",
-                                 param_hint="--labels")
-    if task == "extract" and not spec.keys:
-        raise typer.BadParameter("give the keys (--keys a,b, --schema or --shots)",
-                                 param_hint="--keys")
+    shown = module.spec(examples) if examples else TaskSpec(task)
+    try:
+        spec = module.named_spec(label_list or shown.labels, key_list or shown.keys, properties,
+                                 instruction or "")
+    except TaskError as exc:
+        raise typer.BadParameter(str(exc)) from None
     rows = read_table(inputs)
     if rows and text not in rows[0]:
         raise typer.BadParameter(f"{inputs}: no column {text!r}; columns: {', '.join(rows[0])}",

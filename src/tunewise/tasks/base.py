@@ -94,6 +94,11 @@ class Task(Protocol):
     def spec(self, items: list[Item], instruction: str = "") -> TaskSpec:
         """The labels or keys a set of (training) items uses."""
 
+    def named_spec(self, labels: tuple[str, ...], keys: tuple[str, ...], schema: dict,
+                   instruction: str = "") -> TaskSpec:
+        """The spec a person names without examples: labels or keys given, else read from a JSON
+        schema's properties; TaskError saying what to give when this task lacks them."""
+
     def messages(self, spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str]]:
         """The chat prompt: the task's instruction, `shots` worked examples, then the input."""
 

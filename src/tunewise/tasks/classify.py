@@ -59,6 +59,14 @@ def spec(items: list[Item], instruction: str = "") -> TaskSpec:
     return TaskSpec(name, labels=labels, instruction=instruction)
 
 
+def named_spec(labels: tuple[str, ...], keys: tuple[str, ...], schema: dict,
+               instruction: str = "") -> TaskSpec:
+    labels = labels or tuple(schema.get("label", {}).get("enum", ()))
+    if len(labels) < 2:
+        raise TaskError("give the labels (--labels a,b,c, --schema or --shots)")
+    return TaskSpec(name, labels=labels, instruction=instruction)
+
+
 def messages(spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str]]:
     system = (f"Classify the text into exactly one of these labels: {', '.join(spec.labels)}. "
               'Answer with JSON only: {"label": "<label>"}.'

@@ -106,6 +106,14 @@ def spec(items: list[Item], instruction: str = "") -> TaskSpec:
     return TaskSpec(name, keys=keys, instruction=instruction)
 
 
+def named_spec(labels: tuple[str, ...], keys: tuple[str, ...], schema: dict,
+               instruction: str = "") -> TaskSpec:
+    keys = keys or tuple(schema)
+    if not keys:
+        raise TaskError("give the keys (--keys a,b, --schema or --shots)")
+    return TaskSpec(name, keys=keys, instruction=instruction)
+
+
 def messages(spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str]]:
     fields = "; ".join(f"{k}: {describe(k)}" for k in spec.keys)
     system = (f"Extract these fields from the document. {fields}. Answer with JSON only, each "

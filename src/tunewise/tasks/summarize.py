@@ -45,6 +45,11 @@ def spec(items: list[Item], instruction: str = "") -> TaskSpec:
     return TaskSpec(name, instruction=instruction)
 
 
+def named_spec(labels: tuple[str, ...], keys: tuple[str, ...], schema: dict,
+               instruction: str = "") -> TaskSpec:
+    return TaskSpec(name, instruction=instruction)
+
+
 def messages(spec: TaskSpec, text: str, shots: list[Item]) -> list[dict[str, str]]:
     system = ("Summarize the text in one to three sentences. Write only the summary."
               + (f" {spec.instruction}" if spec.instruction else ""))
