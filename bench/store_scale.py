@@ -15,6 +15,13 @@ Then, on SciFact itself: nDCG@10 with the graph against exact search; the ingest
 with the graph on against off (alternated); and a kill -9 in the middle of a rebuild.
 
     python bench/store_scale.py [--sizes 10000,30000,100000,300000,1000000] [--skip-scifact]
+    python bench/store_scale.py --postgres [URL] --sizes 10000,30000,100000 --skip-scifact
+
+`--postgres` measures the same curve on PostgreSQL + pgvector (the `pgserver` package's server,
+data in bench/out/pgdata, unless a URL is given): each size's SQLite store is copied into a
+collection of its own (timed: the rows, then pgvector's HNSW built once at the end), its index
+rebuilt (`REINDEX`), then searched the same way; memory is the client's and the server's (the
+proportional set size summed over its processes, so shared buffers count once).
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ def _ms(values: list[float]) -> dict:
 
 
 def build(url: str) -> dict:
-    """(child) The graph built anew from the store's vectors."""
+    """(child) The graph built anew from the store's vectors (PostgreSQL: REINDEX)."""
     from tunewise.config import StoreSettings
     from tunewise.store import open_store
 
@@ -65,9 +72,30 @@ def build(url: str) -> dict:
     started = time.perf_counter()
     done = store.index(rebuild=True)
     seconds = time.perf_counter() - started
-    size = sum(p.stat().st_size for p in store.ann_folder.glob("*.usearch"))
+    if url.startswith("sqlite:"):
+        size = sum(p.stat().st_size for p in store.ann_folder.glob("*.usearch"))
+    else:
+        with store._tx() as c:  # the bench reads the index's size where the store keeps it
+            size = c.execute("SELECT pg_relation_size(%s::regclass)",
+                             (f"{store.schema}.chunks_embedding",)).fetchone()[0]
     return {"rows": done["rows"], "build_s": seconds, "index_mb": size / 2**20,
             "peak_mb": _memory()["VmHWM"]}
+
+
+def server_memory_mb(command: str = "postgres") -> float:
+    """The proportional set size of every `command` process, summed, in MB (shared memory
+    divided among its sharers, so a server's shared buffers count once)."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if status.read_text().strip() != command:
+                continue
+            rollup = (status.parent / "smaps_rollup").read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        total += next(int(line.split()[1]) for line in rollup.splitlines()
+                      if line.startswith("Pss:"))
+    return total / 1024
 
 
 def search(url: str, ann: str) -> dict:
@@ -127,6 +155,37 @@ def curve(sizes: list[int], vectors: str) -> None:
               f"{_pair(found['dense exact'])} | {_pair(found['keyword'])} | "
               f"{found['recall@10']:.3f} | {found['rss_mb']:,.0f} / {found['peak_mb']:,.0f} MB |",
               flush=True)
+
+
+def curve_postgres(sizes: list[int], vectors: str, server: str) -> None:
+    from tunewise.store import open_store
+    from tunewise.store.copy import copy_store
+
+    print(f"\n### Cost curve, {vectors} (PostgreSQL + pgvector, 2 cores; query embedding "
+          "excluded; median / p95 ms)\n")
+    print("| chunks | copy + HNSW build | REINDEX | index on disk | first search | hybrid | "
+          "dense (HNSW) | dense exact | keyword | recall@10 | client RSS / peak | server PSS |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        source = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
+        scifact_copies(SCIFACT_STORE, [source], n=n, mix=vectors == "blends")
+        url = f"{server}#scale_{vectors}_{n}"
+        target, started = open_store(url), time.perf_counter()
+        copied = target.stats()["chunks"] >= n
+        if not copied:
+            rows = open_store(source)
+            copy_store(rows, target, batch_documents=1000)
+            rows.close()
+        copy_s = time.perf_counter() - started
+        target.close()
+        built = child("build", url)
+        found = child("search", url, "hnsw")
+        print(f"| {found['chunks']:,} | {'(copied before)' if copied else f'{copy_s:.0f} s'} | "
+              f"{built['build_s']:.1f} s | {built['index_mb']:.0f} MB | {found['first_s']:.1f} s | "
+              f"{_pair(found['hybrid'])} | {_pair(found['dense'])} | "
+              f"{_pair(found['dense exact'])} | {_pair(found['keyword'])} | "
+              f"{found['recall@10']:.3f} | {found['rss_mb']:,.0f} / {found['peak_mb']:,.0f} MB | "
+              f"{server_memory_mb():,.0f} MB |", flush=True)
 
 
 def _pair(ms: dict) -> str:
@@ -202,6 +261,8 @@ def main() -> None:
                    help="blends: each added vector a blend of two real ones; copies: noisy "
                    "copies of the real ones (near-duplicate clusters: HNSW's worst case)")
     p.add_argument("--skip-scifact", action="store_true", help="only the cost curve")
+    p.add_argument("--postgres", nargs="?", const="pgserver", default="",
+                   help="the curve on PostgreSQL instead (a server URL; default: start pgserver)")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -216,8 +277,14 @@ def main() -> None:
         ws.ingest([SCIFACT / "corpus.jsonl"])  # a no-op once the store is built
         if not QUERY_VECTORS.exists():
             np.save(QUERY_VECTORS, ws.embedder.embed(_queries()))
+    server = args.postgres
+    if server == "pgserver":
+        import pgserver
+
+        server = pgserver.get_server(OUT / "pgdata", cleanup_mode=None).get_uri()
     for vectors in args.vectors.split(","):
-        curve([int(n) for n in args.sizes.split(",")], vectors)
+        sizes = [int(n) for n in args.sizes.split(",")]
+        curve_postgres(sizes, vectors, server) if server else curve(sizes, vectors)
     if not args.skip_scifact:
         scifact_quality()
         ingest_ratio()
