@@ -114,7 +114,7 @@ def build(ws: Workspace, caller: Caller) -> MCPServer:
         """Answer `question` from the collection's documents with the configured model, citing
         numbered sources; `abstained` is true when the documents do not hold the answer."""
         name = scoped(caller, collection)
-        system = System(DOCS, ws.settings.rag.model, True)
+        system = System(DOCS, ws.settings.rag.model, rag=True)
         result = svc.complete(system, [{"role": "user", "content": question}], max_tokens=None,
                               collection=name).result()
         return {"answer": result.text, "abstained": result.abstained,

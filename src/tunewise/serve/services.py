@@ -222,9 +222,9 @@ class Services:
     def systems(self) -> list[System]:
         """`docs` (the [rag] model with retrieval), then every model alone and with retrieval,
         then every served task as `task:NAME`."""
-        out = [System(DOCS, self.settings.rag.model, True)]
+        out = [System(DOCS, self.settings.rag.model, rag=True)]
         for name in self.settings.models:
-            out += [System(name, name, False), System(f"{name}+rag", name, True)]
+            out += [System(name, name), System(f"{name}+rag", name, rag=True)]
         return out + [System(TASK + name, "") for name in self.settings.tasks]
 
     def system(self, name: str | None) -> System:
