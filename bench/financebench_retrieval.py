@@ -90,10 +90,13 @@ def fitted_runs(ws: Workspace, folder: str, questions: list[dict], k: int) -> di
     """The default search (question filter, one hit per page) with what `finetune-retriever`
     fitted in `folder`: its reranker over the same store, and its embedder where re-embedded."""
     fitted = ws.retriever_for(folder)
-    runs = {"reranker": Retriever(ws.store, ws.embedder, ws.settings.retrieval, fitted.reranker)}
+    runs = {}
+    if fitted.reranker is not None:
+        runs["reranker"] = Retriever(ws.store, ws.embedder, ws.settings.retrieval, fitted.reranker)
     if fitted.store is not ws.store:
         runs["embedder"] = Retriever(fitted.store, fitted.embedder, ws.settings.retrieval)
-        runs["embedder + reranker"] = fitted
+        if fitted.reranker is not None:
+            runs["embedder + reranker"] = fitted
     results = {}
     for label, retriever in runs.items():
         rows = []
