@@ -141,55 +141,55 @@ def child(*args: str, timeout: float = 3600) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def curve(sizes: list[int], vectors: str) -> None:
-    print(f"\n### Cost curve, {vectors} (SQLite, 2 cores; query embedding excluded; "
-          "median / p95 ms)\n")
-    print("| chunks | graph build | graph on disk | first search | hybrid | dense (HNSW) | "
-          "dense exact | keyword | recall@10 | RSS after / peak |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+def curve(sizes: list[int], vectors: str, server: str = "") -> None:
+    """The cost curve of the SQLite store, or with `server` of PostgreSQL: each size's SQLite
+    store copied into a collection of its own (timed), then the same build and searches."""
+    pg = bool(server)
+    print(f"\n### Cost curve, {vectors} ({'PostgreSQL + pgvector' if pg else 'SQLite'}, 2 cores; "
+          "query embedding excluded; median / p95 ms)\n")
+    # pgvector's exact scan reads every row a query (seconds at a million): 100 queries there
+    exact = "100" if pg else "0"
+    columns = (["chunks"] + (["copy + HNSW build", "REINDEX"] if pg else ["graph build"])
+               + ["index on disk" if pg else "graph on disk", "first search", "hybrid",
+                  "dense (HNSW)", "dense exact" + (" (100 queries)" if pg else ""), "keyword",
+                  "recall@10" + (" (100 queries)" if pg else ""),
+                  "client RSS / peak" if pg else "RSS after / peak"] + (["server PSS"] if pg else []))
+    print("| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|")
     for n in sizes:
-        url = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
-        scifact_copies(SCIFACT_STORE, [url], n=n, mix=vectors == "blends")
+        url = source = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
+        scifact_copies(SCIFACT_STORE, [source], n=n, mix=vectors == "blends")
+        cells = []
+        if pg:
+            url = f"{server}#scale_{vectors}_{n}"
+            seconds = _copied(source, url, n)
+            cells.append("(copied before)" if seconds is None else f"{seconds:.0f} s")
         built = child("build", url)
-        found = child("search", url, "hnsw")
-        print(f"| {found['chunks']:,} | {built['build_s']:.1f} s | {built['index_mb']:.0f} MB | "
-              f"{found['first_s']:.1f} s | {_pair(found['hybrid'])} | {_pair(found['dense'])} | "
-              f"{_pair(found['dense exact'])} | {_pair(found['keyword'])} | "
-              f"{found['recall@10']:.3f} | {found['rss_mb']:,.0f} / {found['peak_mb']:,.0f} MB |",
-              flush=True)
+        found = child("search", url, "hnsw", exact)
+        cells = [f"{found['chunks']:,}", *cells, f"{built['build_s']:.1f} s",
+                 f"{built['index_mb']:.0f} MB", f"{found['first_s']:.1f} s",
+                 *(_pair(found[m]) for m in ("hybrid", "dense", "dense exact", "keyword")),
+                 f"{found['recall@10']:.3f}", f"{found['rss_mb']:,.0f} / {found['peak_mb']:,.0f} MB"]
+        if pg:
+            cells.append(f"{server_memory_mb():,.0f} MB")
+        print("| " + " | ".join(cells) + " |", flush=True)
 
 
-def curve_postgres(sizes: list[int], vectors: str, server: str) -> None:
+def _copied(source: str, target_url: str, n: int) -> float | None:
+    """Seconds copying `source` into `target_url` took (rows, then the vector index), or None
+    when the target already held `n` chunks."""
     from tunewise.store import open_store
     from tunewise.store.copy import copy_store
 
-    print(f"\n### Cost curve, {vectors} (PostgreSQL + pgvector, 2 cores; query embedding "
-          "excluded; median / p95 ms)\n")
-    print("| chunks | copy + HNSW build | REINDEX | index on disk | first search | hybrid | "
-          "dense (HNSW) | dense exact (100 queries) | keyword | recall@10 (100 queries) | "
-          "client RSS / peak | server PSS |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for n in sizes:
-        source = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
-        scifact_copies(SCIFACT_STORE, [source], n=n, mix=vectors == "blends")
-        url = f"{server}#scale_{vectors}_{n}"
-        target, started = open_store(url), time.perf_counter()
-        copied = target.stats()["chunks"] >= n
-        if not copied:
-            rows = open_store(source)
-            copy_store(rows, target, batch_documents=1000)
-            rows.close()
-        copy_s = time.perf_counter() - started
+    target, started = open_store(target_url), time.perf_counter()
+    try:
+        if target.stats()["chunks"] >= n:
+            return None
+        rows = open_store(source)
+        copy_store(rows, target, batch_documents=1000)
+        rows.close()
+        return time.perf_counter() - started
+    finally:
         target.close()
-        built = child("build", url)
-        # pgvector's exact scan reads every row a query (seconds at a million): 100 queries
-        found = child("search", url, "hnsw", "100")
-        print(f"| {found['chunks']:,} | {'(copied before)' if copied else f'{copy_s:.0f} s'} | "
-              f"{built['build_s']:.1f} s | {built['index_mb']:.0f} MB | {found['first_s']:.1f} s | "
-              f"{_pair(found['hybrid'])} | {_pair(found['dense'])} | "
-              f"{_pair(found['dense exact'])} | {_pair(found['keyword'])} | "
-              f"{found['recall@10']:.3f} | {found['rss_mb']:,.0f} / {found['peak_mb']:,.0f} MB | "
-              f"{server_memory_mb():,.0f} MB |", flush=True)
 
 
 def _pair(ms: dict) -> str:
@@ -288,7 +288,7 @@ def main() -> None:
         server = pgserver.get_server(OUT / "pgdata", cleanup_mode=None).get_uri()
     for vectors in args.vectors.split(","):
         sizes = [int(n) for n in args.sizes.split(",")]
-        curve_postgres(sizes, vectors, server) if server else curve(sizes, vectors)
+        curve(sizes, vectors, server)
     if not args.skip_scifact:
         scifact_quality()
         ingest_ratio()

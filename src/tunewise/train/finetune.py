@@ -139,7 +139,8 @@ def finetune(data: str | Path | None, out: str | Path, recipe: FinetuneRecipe,
         if not val_examples:
             train_examples, val_examples = carve(train_examples, recipe.val_fraction, recipe.seed)
         train_set, result.examples, result.truncated = _encode(train_examples, tokenizer, recipe)
-        result.token_rows = special_labels(train_set, tokenizer)
+        if recipe.method in ("lora", "qlora"):
+            result.token_rows = special_labels(train_set, tokenizer)
         val_set = _encode(val_examples, tokenizer, recipe)[0] if val_examples else None
         tokens = sum(len(e) for e in train_set)
         if recipe.packing:
