@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -87,8 +88,24 @@ def test_a_query_with_a_lone_surrogate_gets_a_tool_error_not_silence(tmp_path):
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
          "params": {"name": "search", "arguments": {"query": "remote \ud800 work"}}}]
     # ensure_ascii: the surrogate travels as the escape \ud800, which is valid JSON
-    out, _ = process.communicate("".join(json.dumps(m) + "\n" for m in messages).encode(),
-                                 timeout=120)
+    process.stdin.write("".join(json.dumps(m) + "\n" for m in messages).encode())
+    process.stdin.flush()
+    # stdin stays open until the call is answered: at end of input the server stops, and a
+    # call still running (the embedder loading) would be dropped with it
+    lines: list[bytes] = []
+
+    def read_until_answered() -> None:
+        for line in process.stdout:
+            lines.append(line)
+            if json.loads(line).get("id") == 2:
+                return
+
+    reader = threading.Thread(target=read_until_answered, daemon=True)
+    reader.start()
+    reader.join(timeout=120)
+    process.stdin.close()
+    process.wait(timeout=60)
+    out = b"".join(lines)
     answers = {a.get("id"): a for a in map(json.loads, out.decode().splitlines())}
     assert 2 in answers, out
     result = answers[2].get("result", {})
