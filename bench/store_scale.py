@@ -45,12 +45,17 @@ from tunewise.documents.isolated import own_memory
 
 SCIFACT_STORE = f"sqlite:{OUT / 'scifact.db'}"
 QUERY_VECTORS = OUT / "scifact-test-queries.npy"
+TRAIN_VECTORS = OUT / "scifact-train-queries.npy"
+
+
+def _load_questions(split: str) -> list:
+    from tunewise.evaluate.datasets import load_questions
+
+    return load_questions(SCIFACT, "beir", split)
 
 
 def _queries() -> list[str]:
-    from tunewise.evaluate.datasets import load_questions
-
-    return [q.question for q in load_questions(SCIFACT, "beir", "test")]
+    return [q.question for q in _load_questions("test")]
 
 
 def _memory() -> dict:
@@ -192,6 +197,53 @@ def _copied(source: str, target_url: str, n: int) -> float | None:
         target.close()
 
 
+def tune(links: list[int], efs: list[int], n: int = 1_000_000) -> None:
+    """How many links a node and how wide a search beam: recall@10 against exact search of the
+    SciFact *train* queries (the test queries report the curve, so the choice is not made on
+    them), for a graph of each size built from each `n`-chunk store's vectors."""
+    import sqlite3
+
+    from tunewise.store.ann import HnswIndex
+
+    print(f"\n### Choosing the graph on SciFact's train queries ({n:,} chunks; recall@10 against "
+          "exact, median ms a query for the graph's candidates re-scored)\n")
+    print("| vectors | links a node | graph build | graph on disk | "
+          + " | ".join(f"ef {ef}" for ef in efs) + " |\n" + "|---" * (4 + len(efs)) + "|")
+    queries = np.load(TRAIN_VECTORS).astype(np.float32)
+    for vectors in ("blends", "copies"):
+        path = OUT / f"scale-{vectors}-{n}.db"
+        scifact_copies(SCIFACT_STORE, [f"sqlite:{path}"], n=n, mix=vectors == "blends")
+        with sqlite3.connect(path) as db:
+            rows, blobs = zip(*db.execute("SELECT rowid, embedding FROM chunks"))
+        rows = np.asarray(rows, dtype=np.int64)
+        matrix = np.frombuffer(b"".join(blobs), np.float32).reshape(len(rows), -1)
+        del blobs
+        exact = [set(rows[np.argpartition(-(matrix @ q), 10)[:10]]) for q in queries]
+        position = np.empty(rows.max() + 1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        for m in links:
+            graph, started = HnswIndex(matrix.shape[1], connectivity=m), time.perf_counter()
+            graph.add(rows, matrix)
+            built = time.perf_counter() - started
+            with tempfile.TemporaryDirectory() as tmp:
+                graph.save(Path(tmp), "tune")
+                size = sum(p.stat().st_size for p in Path(tmp).glob("*.usearch"))
+            cells = []
+            for ef in efs:
+                graph.ef_search, found, times = ef, 0, []
+                for q, truth in zip(queries, exact):
+                    t = time.perf_counter()
+                    candidates = graph.search(q, 10)
+                    scores = matrix[position[candidates]] @ q
+                    top = candidates[np.argsort(-scores)[:10]]
+                    times.append(time.perf_counter() - t)
+                    found += len(truth & set(top.tolist()))
+                cells.append(f"{found / (10 * len(queries)):.3f} ({statistics.median(times) * 1000:.2f} ms)")
+            print(f"| {vectors} | {m} | {built:.0f} s | {size / 2**20:.0f} MB | " + " | ".join(cells)
+                  + " |", flush=True)
+            del graph
+
+
 def _pair(ms: dict) -> str:
     return f"{ms['p50']:.2f} / {ms['p95']:.2f}"
 
@@ -267,6 +319,10 @@ def main() -> None:
     p.add_argument("--skip-scifact", action="store_true", help="only the cost curve")
     p.add_argument("--postgres", nargs="?", const="pgserver", default="",
                    help="the curve on PostgreSQL instead (a server URL; default: start pgserver)")
+    p.add_argument("--tune", metavar="LINKS", default="",
+                   help="instead: choose the graph's links a node (e.g. 32,64) and --ef on "
+                   "SciFact's train queries at a million chunks")
+    p.add_argument("--ef", default="150,200,300,400", help="--tune: search beams to try")
     p.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -281,6 +337,11 @@ def main() -> None:
         ws.ingest([SCIFACT / "corpus.jsonl"])  # a no-op once the store is built
         if not QUERY_VECTORS.exists():
             np.save(QUERY_VECTORS, ws.embedder.embed(_queries()))
+        if args.tune and not TRAIN_VECTORS.exists():
+            np.save(TRAIN_VECTORS, ws.embedder.embed([q.question for q in _load_questions("train")]))
+    if args.tune:
+        tune([int(m) for m in args.tune.split(",")], [int(ef) for ef in args.ef.split(",")])
+        return
     server = args.postgres
     if server == "pgserver":
         import pgserver

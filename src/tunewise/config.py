@@ -35,7 +35,9 @@ class StoreSettings:
     # Dense search: exact (every vector read) or approximate (an HNSW graph, its candidates
     # re-scored exactly). auto: HNSW from ann_min_chunks chunks, where it measured faster.
     ann: str = "auto"  # auto | hnsw | exact
-    ef_search: int = 150  # HNSW's candidate list: higher finds more true neighbours, slower
+    # HNSW's candidate list: higher finds more true neighbours, slower (300: recall@10 ≥ 0.97 at
+    # a million chunks in bench/store_scale.py --tune, under a millisecond)
+    ef_search: int = 300
     ann_min_chunks: int = 20_000  # auto: exact below (measured faster up to ~15k; store_scale.py)
 
     def __post_init__(self) -> None:

@@ -119,6 +119,19 @@ def test_graph_behind_what_the_log_holds_is_rebuilt(url, monkeypatch, caplog):
     assert "further behind" in caplog.text and len(store._memory.ann) == 3050
 
 
+def test_graph_saved_with_fewer_links_a_node_is_rebuilt_with_todays(url, monkeypatch, caplog):
+    import tunewise.store.ann as ann
+
+    monkeypatch.setattr(ann, "CONNECTIVITY", 16)  # as an earlier version built it
+    open_store(url, HNSW).dense(clustered(1)[0], 5)
+    monkeypatch.undo()
+    with caplog.at_level(logging.WARNING):
+        store = open_store(url, HNSW)
+        store.dense(clustered(1)[0], 5)
+    assert "built with 16 links a node" in caplog.text
+    assert store._memory.ann.index.connectivity == ann.CONNECTIVITY != 16
+
+
 def test_graph_of_another_embedder_is_refused_naming_the_rebuild_command(url, tmp_path):
     open_store(url, HNSW).dense(clustered(1)[0], 5)
     header = tmp_path / "s.db.ann" / "header.json"

@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-CONNECTIVITY = 32  # graph edges a node keeps (HNSW's M): recall@10 0.944 at a million, 16 gave 0.913
+# Graph edges a node keeps (HNSW's M). With 32, a hundred near-duplicates of each vector left
+# some nodes with hardly a link into them: recall@10 0.79 at a million such chunks with ef_search
+# 300, 64 links 0.98 (SciFact train queries; bench/store_scale.py --tune). A saved graph built
+# with another number is rebuilt.
+CONNECTIVITY = 64
 EXPANSION_ADD = 128  # candidate list while inserting (efConstruction)
 CANDIDATES = 100  # re-scored exactly for any k below it: recall costs little at this depth
 REBUILD = "tunewise store index --rebuild"
@@ -48,9 +52,11 @@ class AnnMismatch(StoreError):
 class HnswIndex:
     """An HNSW graph of a store's vectors keyed by row id, and the log entry it reflects."""
 
-    def __init__(self, dimension: int, ef_search: int = 100, index: Index | None = None):
+    def __init__(self, dimension: int, ef_search: int = 100, index: Index | None = None,
+                 connectivity: int | None = None):
         self.index = index or _usearch()(ndim=dimension, metric="cos", dtype="i8",
-                                         connectivity=CONNECTIVITY, expansion_add=EXPANSION_ADD)
+                                         connectivity=connectivity or CONNECTIVITY,
+                                         expansion_add=EXPANSION_ADD)
         self.dimension = dimension
         self.ef_search = ef_search
         self.seq = 0  # the last chunk_log entry applied
@@ -137,6 +143,9 @@ class HnswIndex:
             index = _usearch().restore(str(path))
             if index is None or index.ndim != dimension or len(index) != header.get("rows"):
                 raise ValueError("not the index its header describes")
+            if index.connectivity != CONNECTIVITY:
+                raise ValueError(f"built with {index.connectivity} links a node where this "
+                                 f"version builds {CONNECTIVITY}")
         except (OSError, ValueError, RuntimeError) as exc:
             log.warning("%s: index file %s (%s); rebuilding it", folder, path.name, exc)
             return None
