@@ -35,7 +35,8 @@ def test_explicit_config_file(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("[stroe]\nurl = 'x'\n", "unknown config section"),
     ("[store]\npath = 'x'\n",
-     r"unknown key\(s\) \['path'\] in \[store\]; valid: \['ann', 'ann_min_chunks', 'ef_search', 'url'\]"),
+     r"unknown key\(s\) \['path'\] in \[store\]; valid: \['ann', 'ann_min_chunks', 'ef_search', "
+     r"'index_memory_mb', 'url'\]"),
     ("[store]\nann = 'faiss'\n", r"store.ann = 'faiss': must be auto \| hnsw \| exact"),
     ("[retrieval]\nk = 'many'\n", "retrieval.k"),
     ("[retrieval\n", "tunewise.toml"),

@@ -39,11 +39,16 @@ class StoreSettings:
     # a million chunks in bench/store_scale.py --tune, under a millisecond)
     ef_search: int = 300
     ann_min_chunks: int = 20_000  # auto: exact below (measured faster up to ~15k; store_scale.py)
+    # PostgreSQL: the most memory its HNSW index build may take (pgvector builds much
+    # faster when the whole graph fits: about 2 KB a 384-d chunk, 2 GB at a million)
+    index_memory_mb: int = 4096
 
     def __post_init__(self) -> None:
         _check(self.ann in ANN_MODES, "store.ann", self.ann, " | ".join(ANN_MODES))
         _check(1 <= self.ef_search <= 10_000, "store.ef_search", self.ef_search, "1 to 10000")
         _check(self.ann_min_chunks >= 0, "store.ann_min_chunks", self.ann_min_chunks, "0 or more")
+        _check(self.index_memory_mb >= 64, "store.index_memory_mb", self.index_memory_mb,
+               "64 or more")
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,39 @@ def test_index_rebuild_keeps_search_and_ann_exact_scans(pg_collection):
     exact.close()
 
 
+def test_index_build_memory_holds_the_graph_between_64_mb_and_the_setting():
+    from tunewise.store.postgres import build_memory_mb
+
+    assert build_memory_mb(300_000, 384, 4096) > 608  # the index 300,000 chunks measured
+    assert build_memory_mb(1_000_000, 384, 4096) == 2929
+    assert build_memory_mb(1_000_000, 384, 1024) == 1024
+    assert build_memory_mb(10, 384, 4096) == 64
+
+
+def test_pgvector_graph_is_built_with_32_links_and_a_rebuild_gives_them_to_an_old_index(
+        pg_collection):
+    from tunewise.store.postgres import BUILD_BEAM, LINKS
+
+    want = {f"m={LINKS}", f"ef_construction={BUILD_BEAM}"}
+    store = PostgresStore(pg_collection)
+    store.check_embedder("random", 8)
+
+    def options() -> set[str]:
+        with store._tx() as c:
+            return set(c.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass",
+                                 (f"{store.schema}.chunks_embedding",)).fetchone()[0] or [])
+
+    assert options() == want and LINKS == 32
+    with store._tx(write=True) as c:  # an index as an earlier version made it: pgvector's defaults
+        c.execute(f"DROP INDEX {store.schema}.chunks_embedding")
+        c.execute(f"CREATE INDEX chunks_embedding ON {store.schema}.chunks "
+                  "USING hnsw (embedding vector_cosine_ops)")
+    assert options() == set()
+    store.index(rebuild=True)
+    assert options() == want
+    store.close()
+
+
 def _ingest(url: str, folder: str) -> str:
     from tunewise.config import Settings
     from tunewise.workspace import Workspace
