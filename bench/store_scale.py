@@ -16,12 +16,16 @@ with the graph on against off (alternated); and a kill -9 in the middle of a reb
 
     python bench/store_scale.py [--sizes 10000,30000,100000,300000,1000000] [--skip-scifact]
     python bench/store_scale.py --postgres [URL] --sizes 10000,30000,100000 --skip-scifact
+    python bench/store_scale.py --tune 32,64 --ef 150,200,300,400
 
 `--postgres` measures the same curve on PostgreSQL + pgvector (the `pgserver` package's server,
 data in bench/out/pgdata, unless a URL is given): each size's SQLite store is copied into a
 collection of its own (timed: the rows, then pgvector's HNSW built once at the end), its index
 rebuilt (`REINDEX`), then searched the same way; memory is the client's and the server's (the
 proportional set size summed over its processes, so shared buffers count once).
+
+`--tune 32,64 [--ef 150,200,300,400]` instead chooses the graph's links a node and search beam
+on SciFact's train queries at a million chunks (how the defaults were set; see `tune`).
 """
 
 from __future__ import annotations
@@ -200,7 +204,8 @@ def _copied(source: str, target_url: str, n: int) -> float | None:
 def tune(links: list[int], efs: list[int], n: int = 1_000_000) -> None:
     """How many links a node and how wide a search beam: recall@10 against exact search of the
     SciFact *train* queries (the test queries report the curve, so the choice is not made on
-    them), for a graph of each size built from each `n`-chunk store's vectors."""
+    them), for a graph with each number of `links` built from each `n`-chunk store's vectors,
+    searched with each beam in `efs`."""
     import sqlite3
 
     from tunewise.store.ann import HnswIndex
