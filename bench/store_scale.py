@@ -107,16 +107,18 @@ def server_memory_mb(command: str = "postgres") -> float:
     return total / 1024
 
 
-def search(url: str, ann: str, exact_queries: str = "0") -> dict:
+def search(url: str, ann: str, exact_queries: str = "0", ef_search: str = "") -> dict:
     """(child) The first search of a freshly opened store, then every query's latency; exact
-    dense search (the recall reference) for the first `exact_queries` queries (0: all)."""
+    dense search (the recall reference) for the first `exact_queries` queries (0: all); with
+    `ef_search`, that beam instead of the default."""
     from tunewise.config import RetrievalSettings, StoreSettings
     from tunewise.retrieval import Retriever
     from tunewise.store import open_store
 
     queries, vectors = _queries(), np.load(QUERY_VECTORS)
     before = _memory()["VmRSS"]
-    store = open_store(url, StoreSettings(ann=ann))
+    beam = {"ef_search": int(ef_search)} if ef_search else {}
+    store = open_store(url, StoreSettings(ann=ann, **beam))
     retriever = Retriever(store, None, RetrievalSettings(k=5))
     started = time.perf_counter()
     retriever.search(queries[0], vector=vectors[0])

@@ -77,7 +77,8 @@ def test_hnsw_finds_what_exact_search_finds(pg_collection):
     store.close()
 
 
-def test_index_rebuild_keeps_search_and_ann_exact_scans(pg_collection):
+def test_index_rebuild_keeps_search_and_ann_exact_scans_and_a_beam_past_pgvectors_is_capped(
+        pg_collection):
     from tunewise.config import StoreSettings
     from tunewise.testing import stored
 
@@ -89,6 +90,12 @@ def test_index_rebuild_keeps_search_and_ann_exact_scans(pg_collection):
                                       for i, v in enumerate(vectors)]))
     store.remove_path("/r/0.txt")
     assert store.index(rebuild=True) == {"rows": 199, "built": True}
+    # pgvector takes 1 to 1,000: a wider beam set before its library loads is dropped to 40 with
+    # a warning, and after that refused; so the store asks for 1,000
+    beyond = PostgresStore(pg_collection, pool_size=1, settings=StoreSettings(ef_search=5000))
+    for _ in range(2):
+        assert len(beyond.dense(vectors[1] / np.linalg.norm(vectors[1]), 10)) == 10
+    beyond.close()
     exact = PostgresStore(pg_collection, settings=StoreSettings(ann="exact"))
     q = vectors[0] / np.linalg.norm(vectors[0])
     assert exact.dense(q, 10) == store.dense(q, 10, exact=True)

@@ -415,7 +415,8 @@ class PostgresStore(Store):
         exact = exact or bool(where) or self.settings.ann == "exact"
         order = "(c.embedding <=> %(q)s::vector)" + (" + 0" if exact else "")
         with self._tx() as c:
-            ef_search = max(self.settings.ef_search, min(int(k), 1000))
+            # pgvector takes 1 to 1,000 (`[store] ef_search` allows more, for SQLite's graph)
+            ef_search = min(max(self.settings.ef_search, int(k)), 1000)
             c.execute(f"SET LOCAL hnsw.ef_search = {ef_search}")
             rows = c.execute(
                 f"SELECT c.row, 1 - (c.embedding <=> %(q)s::vector) FROM {self.schema}.chunks c "
