@@ -208,8 +208,8 @@ def tune(links: list[int], efs: list[int], n: int = 1_000_000) -> None:
     SciFact *train* queries (the test queries report the curve, so the choice is not made on
     them), for a graph with each number of `links` built from each `n`-chunk store's vectors,
     searched with each beam in `efs`."""
-    import sqlite3
-
+    from tunewise.config import StoreSettings
+    from tunewise.store import open_store
     from tunewise.store.ann import HnswIndex
 
     print(f"\n### Choosing the graph on SciFact's train queries ({n:,} chunks; recall@10 against "
@@ -218,19 +218,15 @@ def tune(links: list[int], efs: list[int], n: int = 1_000_000) -> None:
           + " | ".join(f"ef {ef}" for ef in efs) + " |\n" + "|---" * (4 + len(efs)) + "|")
     queries = np.load(TRAIN_VECTORS).astype(np.float32)
     for vectors in ("blends", "copies"):
-        path = OUT / f"scale-{vectors}-{n}.db"
-        scifact_copies(SCIFACT_STORE, [f"sqlite:{path}"], n=n, mix=vectors == "blends")
-        with sqlite3.connect(path) as db:
-            rows, blobs = zip(*db.execute("SELECT rowid, embedding FROM chunks"))
-        rows = np.asarray(rows, dtype=np.int64)
-        matrix = np.frombuffer(b"".join(blobs), np.float32).reshape(len(rows), -1)
-        del blobs
-        exact = [set(rows[np.argpartition(-(matrix @ q), 10)[:10]]) for q in queries]
-        position = np.empty(rows.max() + 1, dtype=np.int64)
-        position[rows] = np.arange(len(rows))
+        url = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
+        scifact_copies(SCIFACT_STORE, [url], n=n, mix=vectors == "blends")
+        # the store's own vectors and exact search; only the graph differs (its own links)
+        store = open_store(url, StoreSettings(ann="exact"))
+        exact = [{r for r, _ in store.dense(q, 10)} for q in queries]
+        memory = store._refresh()  # the bench reads the store's in-memory vectors
         for m in links:
-            graph, started = HnswIndex(matrix.shape[1], connectivity=m), time.perf_counter()
-            graph.add(rows, matrix)
+            graph, started = HnswIndex(memory.vectors.shape[1], connectivity=m), time.perf_counter()
+            graph.add(memory.rows, memory.vectors)
             built = time.perf_counter() - started
             with tempfile.TemporaryDirectory() as tmp:
                 graph.save(Path(tmp), "tune")
@@ -240,15 +236,14 @@ def tune(links: list[int], efs: list[int], n: int = 1_000_000) -> None:
                 graph.ef_search, found, times = ef, 0, []
                 for q, truth in zip(queries, exact):
                     t = time.perf_counter()
-                    candidates = graph.search(q, 10)
-                    scores = matrix[position[candidates]] @ q
-                    top = candidates[np.argsort(-scores)[:10]]
+                    top = memory.rescored(graph.search(q, 10), q, 10)  # as the store re-scores
                     times.append(time.perf_counter() - t)
-                    found += len(truth & set(top.tolist()))
+                    found += len(truth & {r for r, _ in top})
                 cells.append(f"{found / (10 * len(queries)):.3f} ({statistics.median(times) * 1000:.2f} ms)")
             print(f"| {vectors} | {m} | {built:.0f} s | {size / 2**20:.0f} MB | " + " | ".join(cells)
                   + " |", flush=True)
             del graph
+        store.close()
 
 
 def _pair(ms: dict) -> str:

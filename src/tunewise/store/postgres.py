@@ -257,21 +257,26 @@ class PostgresStore(Store):
         if not (rebuild or force):
             return {"rows": 0, "built": False}
         with self._tx(write=rebuild) as c:
-            if rebuild:
-                self._build_memory(c)
-                # an index made with other options (pgvector's defaults, before) takes these now
-                c.execute(f"ALTER INDEX {self.schema}.chunks_embedding SET ({HNSW_OPTIONS})")
-                c.execute(f"REINDEX INDEX {self.schema}.chunks_embedding")
-            rows = c.execute(f"SELECT count(*) FROM {self.schema}.chunks").fetchone()[0]
-        return {"rows": rows, "built": rebuild}
+            if not rebuild:
+                return {"rows": self._rows(c), "built": False}
+            rows = self._build_memory(c)
+            # an index made with other options (pgvector's defaults, before) takes these now
+            c.execute(f"ALTER INDEX {self.schema}.chunks_embedding SET ({HNSW_OPTIONS})")
+            c.execute(f"REINDEX INDEX {self.schema}.chunks_embedding")
+        return {"rows": rows, "built": True}
 
-    def _build_memory(self, c) -> None:
+    def _rows(self, c) -> int:
+        return c.execute(f"SELECT count(*) FROM {self.schema}.chunks").fetchone()[0]
+
+    def _build_memory(self, c) -> int:
         """Let this transaction's index build hold the whole graph (pgvector's documentation: a build
-        is much faster when it fits in maintenance_work_mem), up to `[store] index_memory_mb`."""
-        rows = c.execute(f"SELECT count(*) FROM {self.schema}.chunks").fetchone()[0]
+        is much faster when it fits in maintenance_work_mem), up to `[store] index_memory_mb`;
+        the rows it is sized for."""
+        rows = self._rows(c)
         dimension = (self._embedder(c) or ("", 0))[1]
         megabytes = build_memory_mb(rows, dimension, self.settings.index_memory_mb)
         c.execute(f"SET LOCAL maintenance_work_mem = '{megabytes}MB'")
+        return rows
 
     # -- writing ----------------------------------------------------------------------------
     def file_hash(self, path: str) -> str | None:
