@@ -215,7 +215,7 @@ def tune(links: list[int], efs: list[int], n: int = 1_000_000) -> None:
     print(f"\n### Choosing the graph on SciFact's train queries ({n:,} chunks; recall@10 against "
           "exact, median ms a query for the graph's candidates re-scored)\n")
     print("| vectors | links a node | graph build | graph on disk | "
-          + " | ".join(f"ef {ef}" for ef in efs) + " |\n" + "|---" * (4 + len(efs)) + "|")
+          + " | ".join(f"recall@10 (ms), ef {ef}" for ef in efs) + " |\n" + "|---" * (4 + len(efs)) + "|")
     queries = np.load(TRAIN_VECTORS).astype(np.float32)
     for vectors in ("blends", "copies"):
         url = f"sqlite:{OUT / f'scale-{vectors}-{n}.db'}"
